@@ -1,0 +1,99 @@
+/**
+ * What the core needs from the world. lambdas/adapters/ implements these on DynamoDB, SQS and
+ * undici; tests implement them in memory. Nothing here imports the AWS SDK.
+ */
+import type { AttemptOutput, Job, JobRequest } from './job.ts';
+
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+export interface Client {
+  clientId: string;
+  name: string;
+  /** SHA-256 of the verify token, hex. */
+  tokenHash: string;
+  /** Standard Webhooks secrets, newest first: every one of them signs a callback. */
+  signingSecrets: string[];
+  created: string;
+  revoked?: string;
+}
+
+export interface ClientStore {
+  get(clientId: string): Promise<Client | undefined>;
+  put(client: Client): Promise<void>;
+  list(): Promise<Client[]>;
+  revoke(clientId: string, at: string): Promise<boolean>;
+}
+
+/** A conditional write lost its condition: someone else holds or has settled the job. */
+export class ConditionFailed extends Error {
+  override name = 'ConditionFailed';
+}
+
+export interface JobStore {
+  /** Writes a new job and its request; refuses (ConditionFailed) when the id exists. */
+  create(job: Job, request: JobRequest): Promise<void>;
+  /** Deletes a job that was never queued. */
+  remove(jobId: string): Promise<void>;
+  get(jobId: string): Promise<Job | undefined>;
+  getRequest(jobId: string): Promise<JobRequest | undefined>;
+  /**
+   * Applies `changes` when the job still has the values in `expect` (undefined: attribute absent)
+   * and, when `leaseFree` is given, no lease of that name runs past that instant.
+   * Returns the job as written, or throws ConditionFailed.
+   */
+  update(jobId: string, changes: JobChanges, condition: JobCondition): Promise<Job>;
+  /** Non-final jobs and final jobs with an unsettled callback: what a restart or sweep picks up. */
+  unsettled(): AsyncIterable<Job>;
+  /** Remembers an Idempotency-Key's answer; returns the answer already remembered, if any. */
+  rememberIdempotent(clientId: string, key: string, jobId: string, answer: string, expiresAt: number): Promise<string | undefined>;
+  forgetIdempotent(clientId: string, key: string): Promise<void>;
+}
+
+/** Fields to set; a field set to `null` in `remove` is deleted. */
+export type JobChanges = Partial<Omit<Job, 'jobId' | 'clientId' | 'created'>> & {
+  remove?: Array<'leaseUntil' | 'notifyLeaseUntil' | 'nextAttemptAt'>;
+};
+
+export interface JobCondition {
+  /** Each listed field must equal this value; `undefined` means the attribute must be absent. */
+  expect?: Partial<Record<'status' | 'attempts' | 'leaseUntil' | 'notified' | 'notifyAttempts' | 'notifyLeaseUntil', unknown>>;
+  /** The status must be one of these. */
+  statusIn?: readonly Job['status'][];
+  /** The named lease must be absent or expired at this instant. */
+  leaseFree?: { lease: 'leaseUntil' | 'notifyLeaseUntil'; now: number };
+}
+
+export type MessageKind = 'job' | 'callback';
+
+export interface QueueMessage {
+  kind: MessageKind;
+  jobId: string;
+}
+
+export interface WorkQueue {
+  /** Queues an attempt of a job or of its callback. */
+  send(message: QueueMessage): Promise<void>;
+}
+
+/** A message being handled: the handle to postpone it with. */
+export interface Delivery {
+  /** Makes the message reappear after `delayMs` (rounded up to whole seconds). */
+  retryAfter(delayMs: number): Promise<void>;
+}
+
+export interface OutboundRequest {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body: string | null;
+  timeoutMs: number;
+}
+
+export interface HttpClient {
+  /** Makes one request and never throws: a failure is an output with `error`. */
+  send(request: OutboundRequest): Promise<AttemptOutput>;
+}

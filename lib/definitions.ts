@@ -1,0 +1,146 @@
+/**
+ * The one description of waas's tables, queues, functions and limits.
+ *
+ * Both the CDK stack (lib/waas-stack.ts) and the local stack (local/) read this file, so the
+ * two cannot drift: a visibility timeout, a batch size or a key changed here changes both.
+ * It imports nothing from aws-cdk-lib so the Lambda bundles and the local stack can load it.
+ */
+
+/** Limits of a submitted job: the contract's ranges, with their defaults beside them. */
+export const jobLimits = {
+  maxAttempts: { min: 1, max: 20, default: 5 },
+  timeoutMs: { min: 100, max: 60_000, default: 10_000 },
+  callbackMaxAttempts: { min: 1, max: 20, default: 5 },
+  /** A callback attempt's timeout: not client-configurable. */
+  callbackTimeoutMs: 10_000,
+  /** POST /webhook bodies larger than this are answered 413. */
+  requestBodyBytes: 256 * 1024,
+  urlChars: 2048,
+  maxHeaders: 50,
+  headerBytes: 16 * 1024,
+  /** How much of a target's response body a job record keeps (the rest is counted, not kept). */
+  responseBodyBytes: 64 * 1024,
+  /** How much of a target's response headers a job record keeps. */
+  responseHeaderBytes: 8 * 1024,
+  /** How many attempts the record's history keeps (the latest ones). */
+  attemptHistory: 20,
+} as const;
+
+/** Retry timing shared by service calls and callbacks. */
+export const retryTiming = {
+  baseDelayMs: 1_000,
+  maxDelayMs: 15 * 60 * 1_000,
+  /** Retry-After is honoured up to this much. */
+  maxRetryAfterMs: 15 * 60 * 1_000,
+} as const;
+
+/** How long a job is kept after it was created, unless JOB_RETENTION_DAYS says otherwise. */
+export const defaultRetentionDays = 30;
+
+/** Idempotency-Key on POST /webhook is remembered this long. */
+export const idempotencyWindowMs = 24 * 60 * 60 * 1_000;
+
+/** A revoked client is refused within this bound (the credential cache lives no longer). */
+export const credentialCacheMs = 5_000;
+
+export const tables = {
+  clients: {
+    id: 'ClientsTable',
+    partitionKey: 'clientId',
+  },
+  jobs: {
+    id: 'JobsTable',
+    /** A job is several small items under one partition: its state, its request, idempotency keys. */
+    partitionKey: 'pk',
+    sortKey: 'sk',
+    ttlAttribute: 'expiresAt',
+  },
+} as const;
+
+export interface FunctionSpec {
+  /** The entry module under lambdas/. */
+  entry: string;
+  timeoutSeconds: number;
+  memoryMb: number;
+}
+
+export interface QueueSpec {
+  id: string;
+  /** The function that consumes it. */
+  consumer: keyof typeof functions;
+  batchSize: number;
+  /** Long-poll wait, locally (Lambda's own poller always long-polls). */
+  waitSeconds: number;
+  /** Set when this queue has a dead-letter queue. */
+  deadLetter?: { queue: keyof typeof queues; maxReceiveCount: number };
+}
+
+export const functions = {
+  api: { entry: 'lambdas/api.ts', timeoutSeconds: 10, memoryMb: 512 },
+  /** Runs one attempt per message, up to timeoutMs.max each, a batch concurrently. */
+  execute: { entry: 'lambdas/execute.ts', timeoutSeconds: 75, memoryMb: 512 },
+  notify: { entry: 'lambdas/notify.ts', timeoutSeconds: 30, memoryMb: 512 },
+  deadLetter: { entry: 'lambdas/dead-letter.ts', timeoutSeconds: 30, memoryMb: 256 },
+} as const satisfies Record<string, FunctionSpec>;
+
+/**
+ * Dead-lettering is for poison messages only: retries are counted in the job record, so the
+ * receive count may exceed max_attempts (a lease conflict or a crash also counts) before the
+ * message is given up on.
+ */
+const maxReceiveCount = jobLimits.maxAttempts.max + 10;
+
+export const queues = {
+  jobs: {
+    id: 'JobsQueue',
+    consumer: 'execute',
+    batchSize: 10,
+    waitSeconds: 1,
+    deadLetter: { queue: 'jobsDeadLetter', maxReceiveCount },
+  },
+  callbacks: {
+    id: 'CallbacksQueue',
+    consumer: 'notify',
+    batchSize: 10,
+    waitSeconds: 1,
+    deadLetter: { queue: 'callbacksDeadLetter', maxReceiveCount },
+  },
+  jobsDeadLetter: { id: 'JobsDeadLetterQueue', consumer: 'deadLetter', batchSize: 10, waitSeconds: 1 },
+  callbacksDeadLetter: { id: 'CallbacksDeadLetterQueue', consumer: 'deadLetter', batchSize: 10, waitSeconds: 1 },
+} as const satisfies Record<string, QueueSpec>;
+
+export type QueueName = keyof typeof queues;
+
+/**
+ * AWS's guidance for a queue that triggers Lambda: a visibility timeout of at least six times
+ * the consumer's timeout, so a message is not handed out again while a throttled batch waits.
+ */
+export function visibilityTimeoutSeconds(queue: QueueName): number {
+  return functions[queues[queue].consumer].timeoutSeconds * 6;
+}
+
+/** Dead-letter queues keep messages as long as SQS allows, 14 days. */
+export const deadLetterRetentionDays = 14;
+
+/** The HTTP routes, all served by the api function. */
+export const routes = [
+  { method: 'POST', path: '/webhook' },
+  { method: 'GET', path: '/webhook' },
+  { method: 'GET', path: '/status' },
+  { method: 'GET', path: '/health' },
+] as const;
+
+/** Environment variable names the functions read (the stack sets them, so does the local stack). */
+export const env = {
+  jobsTable: 'JOBS_TABLE',
+  clientsTable: 'CLIENTS_TABLE',
+  jobsQueueUrl: 'JOBS_QUEUE_URL',
+  callbacksQueueUrl: 'CALLBACKS_QUEUE_URL',
+  jobsDeadLetterQueueUrl: 'JOBS_DLQ_URL',
+  callbacksDeadLetterQueueUrl: 'CALLBACKS_DLQ_URL',
+  retentionDays: 'JOB_RETENTION_DAYS',
+  egressAllowCidrs: 'EGRESS_ALLOW_CIDRS',
+} as const;
+
+/** How long an attempt's lease outlives its timeout, so a slow write-back is not taken over. */
+export const leaseMarginMs = 15_000;
