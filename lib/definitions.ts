@@ -64,15 +64,18 @@ export interface FunctionSpec {
   memoryMb: number;
 }
 
+export type QueueName = 'jobs' | 'callbacks' | 'jobsDeadLetter' | 'callbacksDeadLetter';
+export type FunctionName = 'api' | 'execute' | 'notify' | 'deadLetter';
+
 export interface QueueSpec {
   id: string;
   /** The function that consumes it. */
-  consumer: keyof typeof functions;
+  consumer: FunctionName;
   batchSize: number;
   /** Long-poll wait, locally (Lambda's own poller always long-polls). */
   waitSeconds: number;
   /** Set when this queue has a dead-letter queue. */
-  deadLetter?: { queue: keyof typeof queues; maxReceiveCount: number };
+  deadLetter?: { queue: QueueName; maxReceiveCount: number };
 }
 
 export const functions = {
@@ -81,7 +84,7 @@ export const functions = {
   execute: { entry: 'lambdas/execute.ts', timeoutSeconds: 75, memoryMb: 512 },
   notify: { entry: 'lambdas/notify.ts', timeoutSeconds: 30, memoryMb: 512 },
   deadLetter: { entry: 'lambdas/dead-letter.ts', timeoutSeconds: 30, memoryMb: 256 },
-} as const satisfies Record<string, FunctionSpec>;
+} as const satisfies Record<FunctionName, FunctionSpec>;
 
 /**
  * Dead-lettering is for poison messages only: retries are counted in the job record, so the
@@ -107,9 +110,7 @@ export const queues = {
   },
   jobsDeadLetter: { id: 'JobsDeadLetterQueue', consumer: 'deadLetter', batchSize: 10, waitSeconds: 1 },
   callbacksDeadLetter: { id: 'CallbacksDeadLetterQueue', consumer: 'deadLetter', batchSize: 10, waitSeconds: 1 },
-} as const satisfies Record<string, QueueSpec>;
-
-export type QueueName = keyof typeof queues;
+} as const satisfies Record<QueueName, QueueSpec>;
 
 /**
  * AWS's guidance for a queue that triggers Lambda: a visibility timeout of at least six times

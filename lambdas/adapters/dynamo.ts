@@ -1,0 +1,226 @@
+/**
+ * The job and client stores on DynamoDB. A job is a few small items under its partition:
+ * `job` (its state, rewritten at each transition) and `request` (what it sends, written once),
+ * so a state change never rewrites the request body.
+ */
+import { ConditionalCheckFailedException, DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import {
+  BatchWriteCommand,
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  ScanCommand,
+  UpdateCommand,
+  type BatchWriteCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import type { Job, JobRequest } from '../core/job.ts';
+import { ConditionFailed, type Client, type ClientStore, type JobChanges, type JobCondition, type JobStore } from '../core/ports.ts';
+
+const JOB = 'job';
+const REQUEST = 'request';
+const IDEMPOTENCY = 'idem';
+
+export function documentClient(config: DynamoDBClientConfig = {}): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(new DynamoDBClient(config), {
+    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+  });
+}
+
+async function conditional<T>(write: Promise<T>): Promise<T> {
+  try {
+    return await write;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException || (error as { name?: string }).name === 'ConditionalCheckFailedException') {
+      throw new ConditionFailed('the condition of the write did not hold', { cause: error });
+    }
+    throw error;
+  }
+}
+
+function toJob(item: Record<string, unknown>): Job {
+  const { pk: _pk, sk: _sk, ...job } = item;
+  return job as unknown as Job;
+}
+
+/** Builds an UpdateExpression and its condition from the core's change and condition objects. */
+export function updateParts(changes: JobChanges, condition: JobCondition) {
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  const name = (field: string) => {
+    names[`#${field}`] = field;
+    return `#${field}`;
+  };
+  const sets: string[] = [];
+  for (const [field, value] of Object.entries(changes)) {
+    if (field === 'remove' || value === undefined) continue;
+    values[`:set_${field}`] = value;
+    sets.push(`${name(field)} = :set_${field}`);
+  }
+  const removes = (changes.remove ?? []).filter((field) => !(field in changes) || changes[field] === undefined).map(name);
+  const clauses = ['attribute_exists(pk)'];
+  for (const [field, value] of Object.entries(condition.expect ?? {})) {
+    if (value === undefined) clauses.push(`attribute_not_exists(${name(field)})`);
+    else {
+      values[`:expect_${field}`] = value;
+      clauses.push(`${name(field)} = :expect_${field}`);
+    }
+  }
+  if (condition.statusIn) {
+    const options = condition.statusIn.map((status, i) => {
+      values[`:status_${i}`] = status;
+      return `:status_${i}`;
+    });
+    clauses.push(`${name('status')} IN (${options.join(', ')})`);
+  }
+  if (condition.leaseFree) {
+    const lease = name(condition.leaseFree.lease);
+    values[':now'] = condition.leaseFree.now;
+    clauses.push(`(attribute_not_exists(${lease}) OR ${lease} <= :now)`);
+  }
+  const expression = [sets.length ? `SET ${sets.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : ''].filter(Boolean).join(' ');
+  return {
+    UpdateExpression: expression,
+    ConditionExpression: clauses.join(' AND '),
+    ExpressionAttributeNames: names,
+    ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
+  };
+}
+
+export class DynamoJobStore implements JobStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  async create(job: Job, request: JobRequest): Promise<void> {
+    await this.batchWrite([
+      { PutRequest: { Item: { pk: job.jobId, sk: REQUEST, ...request, expiresAt: job.expiresAt } } },
+      { PutRequest: { Item: { pk: job.jobId, sk: JOB, ...job } } },
+    ]);
+  }
+
+  async remove(jobId: string): Promise<void> {
+    await this.batchWrite([{ DeleteRequest: { Key: { pk: jobId, sk: JOB } } }, { DeleteRequest: { Key: { pk: jobId, sk: REQUEST } } }]);
+  }
+
+  /** One round trip for both items; what DynamoDB leaves unprocessed is sent again. */
+  private async batchWrite(requests: NonNullable<BatchWriteCommandInput['RequestItems']>[string]): Promise<void> {
+    let pending = requests;
+    for (let round = 0; pending.length > 0; round++) {
+      if (round >= 8) throw new Error('DynamoDB left writes unprocessed after 8 rounds');
+      const result = await this.db.send(new BatchWriteCommand({ RequestItems: { [this.table]: pending } }));
+      pending = result.UnprocessedItems?.[this.table] ?? [];
+      if (pending.length > 0) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** round));
+    }
+  }
+
+  async get(jobId: string): Promise<Job | undefined> {
+    const result = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk: jobId, sk: JOB }, ConsistentRead: true }));
+    return result.Item ? toJob(result.Item) : undefined;
+  }
+
+  async getRequest(jobId: string): Promise<JobRequest | undefined> {
+    const result = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk: jobId, sk: REQUEST }, ConsistentRead: true }));
+    if (!result.Item) return undefined;
+    const { url, method, headers, body } = result.Item as JobRequest;
+    return { url, method, headers, body: body ?? null };
+  }
+
+  async update(jobId: string, changes: JobChanges, condition: JobCondition): Promise<Job> {
+    const result = await conditional(
+      this.db.send(new UpdateCommand({ TableName: this.table, Key: { pk: jobId, sk: JOB }, ...updateParts(changes, condition), ReturnValues: 'ALL_NEW' })),
+    );
+    return toJob(result.Attributes ?? {});
+  }
+
+  async *unsettled(): AsyncIterable<Job> {
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(
+        new ScanCommand({
+          TableName: this.table,
+          FilterExpression: 'sk = :job AND (#status IN (:a, :s, :r) OR notified = :no)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':job': JOB, ':a': 'accepted', ':s': 'started', ':r': 'running', ':no': 'no' },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? []) yield toJob(item);
+      start = page.LastEvaluatedKey;
+    } while (start);
+  }
+
+  async rememberIdempotent(clientId: string, key: string, jobId: string, answer: string, expiresAt: number): Promise<string | undefined> {
+    const pk = `idem#${clientId}#${key}`;
+    try {
+      await conditional(
+        this.db.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: { pk, sk: IDEMPOTENCY, jobId, answer, expiresAt },
+            // TTL deletes lazily: an expired key counts as absent.
+            ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
+            ExpressionAttributeValues: { ':now': Math.floor(Date.now() / 1000) },
+          }),
+        ),
+      );
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof ConditionFailed)) throw error;
+      const found = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk, sk: IDEMPOTENCY }, ConsistentRead: true }));
+      return (found.Item?.['answer'] as string | undefined) ?? answer;
+    }
+  }
+
+  async forgetIdempotent(clientId: string, key: string): Promise<void> {
+    await this.db.send(new DeleteCommand({ TableName: this.table, Key: { pk: `idem#${clientId}#${key}`, sk: IDEMPOTENCY } }));
+  }
+}
+
+export class DynamoClientStore implements ClientStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  async get(clientId: string): Promise<Client | undefined> {
+    const result = await this.db.send(new GetCommand({ TableName: this.table, Key: { clientId }, ConsistentRead: true }));
+    return result.Item as Client | undefined;
+  }
+
+  async put(client: Client): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.table, Item: client }));
+  }
+
+  async list(): Promise<Client[]> {
+    const clients: Client[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(new ScanCommand({ TableName: this.table, ExclusiveStartKey: start }));
+      clients.push(...((page.Items ?? []) as Client[]));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return clients;
+  }
+
+  async revoke(clientId: string, at: string): Promise<boolean> {
+    try {
+      await conditional(
+        this.db.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: { clientId },
+            UpdateExpression: 'SET revoked = :at',
+            ConditionExpression: 'attribute_exists(clientId)',
+            ExpressionAttributeValues: { ':at': at },
+          }),
+        ),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionFailed) return false;
+      throw error;
+    }
+  }
+}

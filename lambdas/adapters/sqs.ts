@@ -1,0 +1,37 @@
+/**
+ * The work queues on SQS: a job's attempts go to the jobs queue, its callback's to the
+ * callbacks queue. Retry timing rides on the message's visibility.
+ */
+import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { QueueMessage, WorkQueue } from '../core/ports.ts';
+
+/** SQS refuses a visibility timeout beyond 12 hours. */
+const maxVisibilitySeconds = 12 * 60 * 60;
+
+export class SqsWorkQueue implements WorkQueue {
+  constructor(
+    private readonly sqs: SQSClient,
+    private readonly urls: { job: string; callback: string },
+  ) {}
+
+  async send(message: QueueMessage): Promise<void> {
+    await this.sqs.send(new SendMessageCommand({ QueueUrl: this.urls[message.kind], MessageBody: JSON.stringify(message) }));
+  }
+}
+
+/** Makes a received message reappear after `delayMs`, rounded up to whole seconds. */
+export async function postpone(sqs: SQSClient, queueUrl: string, receiptHandle: string, delayMs: number): Promise<void> {
+  const seconds = Math.min(maxVisibilitySeconds, Math.max(0, Math.ceil(delayMs / 1000)));
+  await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: seconds }));
+}
+
+/** The queue message in a record body; a body we did not write is reported, not retried. */
+export function parseMessage(body: string): QueueMessage | undefined {
+  try {
+    const value = JSON.parse(body) as Partial<QueueMessage>;
+    if ((value.kind === 'job' || value.kind === 'callback') && typeof value.jobId === 'string') return { kind: value.kind, jobId: value.jobId };
+  } catch {
+    // fall through
+  }
+  return undefined;
+}

@@ -1,0 +1,91 @@
+/**
+ * The one place where the core meets its adapters: configuration read once from the
+ * environment (the stack sets it on AWS, the local stack in its process), and the stores,
+ * queues and HTTP client built once per process and shared by the handlers.
+ */
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { defaultRetentionDays, env } from '../../lib/definitions.ts';
+import { Authenticator } from '../core/auth.ts';
+import { EgressPolicy, EgressRefused, resolveChecked } from '../core/egress.ts';
+import { systemClock, type Clock } from '../core/ports.ts';
+import { documentClient, DynamoClientStore, DynamoJobStore } from './dynamo.ts';
+import { UndiciHttpClient } from './http.ts';
+import { SqsWorkQueue } from './sqs.ts';
+
+export interface Config {
+  jobsTable: string;
+  clientsTable: string;
+  jobsQueueUrl: string;
+  callbacksQueueUrl: string;
+  retentionDays: number;
+  egressAllowCidrs: string;
+}
+
+function required(vars: NodeJS.ProcessEnv, name: string): string {
+  const value = vars[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+}
+
+export function readConfig(vars: NodeJS.ProcessEnv = process.env): Config {
+  const retention = Number(vars[env.retentionDays] ?? defaultRetentionDays);
+  return {
+    jobsTable: required(vars, env.jobsTable),
+    clientsTable: required(vars, env.clientsTable),
+    jobsQueueUrl: required(vars, env.jobsQueueUrl),
+    callbacksQueueUrl: required(vars, env.callbacksQueueUrl),
+    retentionDays: Number.isFinite(retention) && retention > 0 ? retention : defaultRetentionDays,
+    egressAllowCidrs: vars[env.egressAllowCidrs] ?? '',
+  };
+}
+
+export const logger = new Logger({ serviceName: 'waas' });
+
+/** The egress verdict at submit: a literal address or a name that resolves to a refused address. */
+export function refusalAtSubmit(policy: EgressPolicy): (url: string) => Promise<string | undefined> {
+  return async (url) => {
+    const verdict = policy.checkUrl(url);
+    if (!verdict.allowed) return verdict.reason;
+    if (verdict.literal) return undefined;
+    try {
+      await resolveChecked(policy, new URL(url).hostname);
+    } catch (error) {
+      // Only a refusal is final here; a name that does not resolve now may later (checked again then).
+      if (error instanceof EgressRefused) return error.message;
+    }
+    return undefined;
+  };
+}
+
+function build() {
+  const config = readConfig();
+  const clock: Clock = systemClock;
+  const db = documentClient();
+  // Queue URLs name their own host; the endpoint configured (a local one) must win.
+  const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+  const jobs = new DynamoJobStore(db, config.jobsTable);
+  const clients = new DynamoClientStore(db, config.clientsTable);
+  const egress = EgressPolicy.fromEnv(config.egressAllowCidrs);
+  return {
+    config,
+    clock,
+    sqs,
+    jobs,
+    clients,
+    egress,
+    queue: new SqsWorkQueue(sqs, { job: config.jobsQueueUrl, callback: config.callbacksQueueUrl }),
+    http: new UndiciHttpClient({ policy: egress, clock }),
+    auth: new Authenticator(clients, clock),
+  };
+}
+
+export type Services = ReturnType<typeof build>;
+
+let built: Services | undefined;
+
+/** The process's services, built on first use (a Lambda's cold start, or the local stack's). */
+export function services(): Services {
+  built ??= build();
+  return built;
+}

@@ -1,0 +1,76 @@
+/**
+ * The HTTP API as the seed defined it, free of any gateway's event shape: a request in, an
+ * answer out. lambdas/api.ts adapts API Gateway events to this; errors become answers here.
+ */
+import { jobLimits } from '../../lib/definitions.ts';
+import { readCredentials, type Authenticator } from './auth.ts';
+import { answerFor, JobNotFound, NotJson, PayloadTooLarge, RouteNotFound, type Answer } from './errors.ts';
+import { publicRecord } from './job.ts';
+import type { Client } from './ports.ts';
+import { jobIdPattern } from './schemas.ts';
+import { submit, type SubmitDeps } from './submit.ts';
+
+export interface ApiRequest {
+  method: string;
+  path: string;
+  query: Record<string, string | undefined>;
+  /** Header names in lower case. */
+  headers: Record<string, string | undefined>;
+  body: string | undefined;
+}
+
+export interface ApiDeps extends SubmitDeps {
+  auth: Authenticator;
+  /** Told of every failure that is not one of the API's own answers (those become a 500). */
+  report?(error: unknown): void;
+}
+
+/** The body as a JSON object, undefined when there is none; anything else is the seed's 422. */
+function readBody(body: string | undefined): Record<string, unknown> | undefined {
+  if (body === undefined || body.trim() === '') return undefined;
+  if (Buffer.byteLength(body) > jobLimits.requestBodyBytes) {
+    throw new PayloadTooLarge(`request body must be at most ${jobLimits.requestBodyBytes} bytes`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    throw new NotJson();
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new NotJson();
+  return value as Record<string, unknown>;
+}
+
+type Route = (deps: ApiDeps, client: Client, body: Record<string, unknown>, request: ApiRequest) => Promise<Answer>;
+
+const routes: Record<string, Route> = {
+  'POST /webhook': async (deps, client, body, request) => ({
+    statusCode: 202,
+    body: { ...(await submit(deps, client, body, request.headers['idempotency-key'])) },
+  }),
+  'GET /webhook': async () => ({ statusCode: 200, body: { status: 'success' } }),
+  'GET /status': async (deps, client, body, request) => {
+    const jobId = body['job_id'] ?? request.query['job_id'];
+    if (typeof jobId !== 'string' || !jobIdPattern.test(jobId)) throw new JobNotFound();
+    const job = await deps.jobs.get(jobId.toLowerCase());
+    // Another client's job does not exist, as far as this client can tell.
+    if (!job || job.clientId !== client.clientId) throw new JobNotFound();
+    return { statusCode: 200, body: publicRecord(job) };
+  },
+};
+
+export async function handleApi(deps: ApiDeps, request: ApiRequest): Promise<Answer> {
+  try {
+    const key = `${request.method.toUpperCase()} ${request.path.replace(/\/+$/, '') || '/'}`;
+    if (key === 'GET /health') return { statusCode: 200, body: { status: 'ok' } };
+    const route = routes[key];
+    if (!route) throw new RouteNotFound(`no route for ${key}`);
+    const body = readBody(request.body);
+    const client = await deps.auth.authenticate(readCredentials(body, request.headers['authorization']));
+    return await route(deps, client, body ?? {}, request);
+  } catch (error) {
+    const answer = answerFor(error);
+    if (answer.statusCode >= 500) deps.report?.(error);
+    return answer;
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * Client credentials: verify tokens are stored only as SHA-256 hashes and compared in constant
+ * time; a lost token is replaced, never recovered.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { credentialCacheMs } from '../../lib/definitions.ts';
+import { BadCredentials } from './errors.ts';
+import type { Client, ClientStore, Clock } from './ports.ts';
+import { systemClock } from './ports.ts';
+
+export interface Credentials {
+  clientId: string;
+  token: string;
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/** 24 random bytes as 48 hex characters: the seed's demo token has the same shape. */
+export function newVerifyToken(): string {
+  return randomBytes(24).toString('hex');
+}
+
+/** A 14-digit id, like the seed's demo client's. */
+export function newClientId(): string {
+  const digits = randomBytes(8).readBigUInt64BE() % 10n ** 14n;
+  return digits.toString().padStart(14, '0');
+}
+
+/** A Standard Webhooks secret: "whsec_" and a base64 32-byte key. */
+export function newSigningSecret(): string {
+  return `whsec_${randomBytes(32).toString('base64')}`;
+}
+
+/**
+ * Credentials from the JSON body (`client_id`, `verify_token`, as the seed reads them) or from
+ * HTTP Basic auth (`client_id:verify_token`, so `curl -u` works). The body wins when it has both.
+ */
+export function readCredentials(body: Record<string, unknown> | undefined, authorization: string | undefined): Credentials | undefined {
+  const clientId = body?.['client_id'];
+  const token = body?.['verify_token'];
+  if (clientId !== undefined || token !== undefined) {
+    if (typeof clientId === 'string' && typeof token === 'string') return { clientId, token };
+    return undefined;
+  }
+  const match = authorization?.match(/^\s*basic\s+([A-Za-z0-9+/=_-]+)\s*$/i);
+  if (!match?.[1]) return undefined;
+  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return undefined;
+  return { clientId: decoded.slice(0, colon), token: decoded.slice(colon + 1) };
+}
+
+const hashOfNothing = hashToken('');
+
+/**
+ * Checks credentials against the client store, through a cache that lives at most
+ * `credentialCacheMs`, so a revoked client is refused within that bound.
+ */
+export class Authenticator {
+  private readonly cache = new Map<string, { client: Client | undefined; until: number }>();
+
+  constructor(
+    private readonly clients: ClientStore,
+    private readonly clock: Clock = systemClock,
+    private readonly ttlMs: number = credentialCacheMs,
+  ) {}
+
+  /** The authenticated client, or BadCredentials. */
+  async authenticate(credentials: Credentials | undefined): Promise<Client> {
+    if (!credentials || credentials.clientId.length === 0 || credentials.clientId.length > 128) throw new BadCredentials();
+    const client = await this.lookup(credentials.clientId);
+    // Compare even when the client is unknown, so timing does not tell which ids exist.
+    const expected = Buffer.from(client?.tokenHash ?? hashOfNothing, 'hex');
+    const given = Buffer.from(hashToken(credentials.token), 'hex');
+    const same = expected.length === given.length && timingSafeEqual(expected, given);
+    if (!client || !same || client.revoked) throw new BadCredentials();
+    return client;
+  }
+
+  private async lookup(clientId: string): Promise<Client | undefined> {
+    const now = this.clock.now();
+    const cached = this.cache.get(clientId);
+    if (cached && cached.until > now) return cached.client;
+    const client = await this.clients.get(clientId);
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(clientId, { client, until: now + this.ttlMs });
+    return client;
+  }
+}

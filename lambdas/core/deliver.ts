@@ -1,0 +1,176 @@
+/**
+ * One delivery attempt, of a job's service call or of its callback, from queue message to the
+ * record's next state. SQS delivers at least once, perhaps twice at the same time; a lease
+ * (a conditional write with an expiry) makes sure one worker runs an attempt, and a final job
+ * is never run or called back again. An expired lease is taken over: the attempt it held is
+ * run again under the same number.
+ */
+import { jobLimits, leaseMarginMs } from '../../lib/definitions.ts';
+import { callbackBody, signCallback } from './callback.ts';
+import { isFinal, notifyText, summarize, type AttemptOutput, type Job } from './job.ts';
+import { ConditionFailed, type ClientStore, type Clock, type HttpClient, type JobChanges, type JobStore, type WorkQueue } from './ports.ts';
+import { judge, type RetryTiming } from './retry.ts';
+import { retryTiming } from '../../lib/definitions.ts';
+
+export interface DeliveryDeps {
+  jobs: JobStore;
+  clients: ClientStore;
+  queue: WorkQueue;
+  http: HttpClient;
+  clock: Clock;
+  timing?: RetryTiming;
+  random?: () => number;
+}
+
+/** What becomes of the queue message: gone, or back after a delay. */
+export type Outcome = { done: true } | { done: false; retryAfterMs: number };
+
+const done: Outcome = { done: true };
+const later = (retryAfterMs: number): Outcome => ({ done: false, retryAfterMs: Math.max(0, retryAfterMs) });
+const iso = (ms: number) => new Date(ms).toISOString();
+const nonFinal = ['accepted', 'started', 'running'] as const;
+
+/** Runs the job's next service call, if it is due and nobody else holds it. */
+export async function runJobAttempt(deps: DeliveryDeps, jobId: string): Promise<Outcome> {
+  const job = await deps.jobs.get(jobId);
+  if (!job) return done;
+  if (isFinal(job.status)) {
+    // A redelivery after the job settled: make sure its callback was queued, run nothing.
+    if (job.notified === 'no') await deps.queue.send({ kind: 'callback', jobId });
+    return done;
+  }
+  const now = deps.clock.now();
+  if (job.leaseUntil !== undefined && job.leaseUntil > now) return later(job.leaseUntil - now);
+  if (job.nextAttemptAt !== undefined && job.nextAttemptAt > now) return later(job.nextAttemptAt - now);
+
+  const takeover = job.leaseUntil !== undefined;
+  const attempt = takeover ? Math.max(job.attempts, 1) : job.attempts + 1;
+  const leaseUntil = now + job.timeoutMs + leaseMarginMs;
+  let held: Job;
+  try {
+    held = await deps.jobs.update(
+      jobId,
+      { status: attempt === 1 ? 'started' : 'running', attempts: attempt, leaseUntil, lastUpdate: iso(now), remove: ['nextAttemptAt'] },
+      { expect: { attempts: job.attempts, leaseUntil: job.leaseUntil }, statusIn: nonFinal, leaseFree: { lease: 'leaseUntil', now } },
+    );
+  } catch (error) {
+    if (error instanceof ConditionFailed) return afterLostRace(deps, jobId, 'leaseUntil');
+    throw error;
+  }
+
+  const request = await deps.jobs.getRequest(jobId);
+  const output: AttemptOutput = request
+    ? await deps.http.send({ ...request, timeoutMs: held.timeoutMs })
+    : { started: iso(now), durationMs: 0, error: 'the job request record is missing' };
+  const finished = deps.clock.now();
+  const verdict = request
+    ? judge(output, attempt, held.maxAttempts, finished, deps.timing ?? retryTiming, deps.random)
+    : ({ kind: 'final', reason: output.error ?? '' } as const);
+
+  const changes: JobChanges = {
+    output,
+    history: [...held.history, summarize(attempt, output)].slice(-jobLimits.attemptHistory),
+    lastUpdate: iso(finished),
+    remove: ['leaseUntil'],
+  };
+  if (verdict.kind === 'success') changes.status = 'completed';
+  else if (verdict.kind === 'final') changes.status = 'failed';
+  else {
+    changes.status = 'running';
+    changes.nextAttemptAt = finished + verdict.delayMs;
+  }
+  try {
+    await deps.jobs.update(jobId, changes, { expect: { leaseUntil } });
+  } catch (error) {
+    // Our lease ran out and another worker took the attempt over: its result stands.
+    if (error instanceof ConditionFailed) return done;
+    throw error;
+  }
+  if (verdict.kind === 'retry') return later(verdict.delayMs);
+  if (held.callback) await deps.queue.send({ kind: 'callback', jobId });
+  return done;
+}
+
+/** Runs the settled job's next callback attempt, if one is due and nobody else holds it. */
+export async function runCallbackAttempt(deps: DeliveryDeps, jobId: string): Promise<Outcome> {
+  const job = await deps.jobs.get(jobId);
+  if (!job || !job.callback || job.notified !== 'no' || !isFinal(job.status)) return done;
+  const now = deps.clock.now();
+  if (job.notifyLeaseUntil !== undefined && job.notifyLeaseUntil > now) return later(job.notifyLeaseUntil - now);
+
+  const takeover = job.notifyLeaseUntil !== undefined;
+  const attempt = takeover ? Math.max(job.notifyAttempts, 1) : job.notifyAttempts + 1;
+  const notifyLeaseUntil = now + jobLimits.callbackTimeoutMs + leaseMarginMs;
+  let held: Job;
+  try {
+    held = await deps.jobs.update(
+      jobId,
+      { notifyAttempts: attempt, notifyLeaseUntil },
+      { expect: { notified: 'no', notifyAttempts: job.notifyAttempts, notifyLeaseUntil: job.notifyLeaseUntil }, leaseFree: { lease: 'notifyLeaseUntil', now } },
+    );
+  } catch (error) {
+    if (error instanceof ConditionFailed) return afterLostRace(deps, jobId, 'notifyLeaseUntil');
+    throw error;
+  }
+
+  const client = await deps.clients.get(held.clientId);
+  const body = callbackBody(held);
+  const output = client
+    ? await deps.http.send({
+        url: held.callback ?? '',
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...signCallback(client.signingSecrets, held.jobId, new Date(now), body) },
+        body,
+        timeoutMs: jobLimits.callbackTimeoutMs,
+      })
+    : { started: iso(now), durationMs: 0, error: 'the client no longer exists' };
+  const finished = deps.clock.now();
+  const verdict = client
+    ? judge(output, attempt, held.callbackMaxAttempts, finished, deps.timing ?? retryTiming, deps.random)
+    : ({ kind: 'final', reason: output.error ?? '' } as const);
+
+  const changes: JobChanges = { notifyoutput: notifyText(output), remove: ['notifyLeaseUntil'] };
+  if (verdict.kind === 'success') changes.notified = 'true';
+  else if (verdict.kind === 'final') changes.notified = 'notification failed';
+  try {
+    await deps.jobs.update(jobId, changes, { expect: { notifyLeaseUntil } });
+  } catch (error) {
+    if (error instanceof ConditionFailed) return done;
+    throw error;
+  }
+  return verdict.kind === 'retry' ? later(verdict.delayMs) : done;
+}
+
+/** Another worker moved the job between our read and our write: look at where it stands now. */
+async function afterLostRace(deps: DeliveryDeps, jobId: string, lease: 'leaseUntil' | 'notifyLeaseUntil'): Promise<Outcome> {
+  const job = await deps.jobs.get(jobId);
+  if (!job) return done;
+  if (lease === 'leaseUntil' ? isFinal(job.status) : job.notified !== 'no') return done;
+  const until = job[lease];
+  const now = deps.clock.now();
+  return later(until !== undefined && until > now ? until - now : 0);
+}
+
+/**
+ * A message that SQS gave up on (dead-lettered): the job or its callback is settled as failed
+ * so that it ends, visibly, rather than waiting forever.
+ */
+export async function settleDeadLetter(deps: Pick<DeliveryDeps, 'jobs' | 'queue' | 'clock'>, kind: 'job' | 'callback', jobId: string): Promise<void> {
+  const now = deps.clock.now();
+  const reason = `abandoned: the ${kind === 'job' ? 'job' : 'callback'} message was dead-lettered after repeated failed deliveries`;
+  try {
+    if (kind === 'job') {
+      const job = await deps.jobs.update(
+        jobId,
+        { status: 'failed', output: { started: iso(now), durationMs: 0, error: reason }, lastUpdate: iso(now), remove: ['leaseUntil', 'nextAttemptAt'] },
+        { statusIn: nonFinal },
+      );
+      if (job.callback) await deps.queue.send({ kind: 'callback', jobId });
+    } else {
+      await deps.jobs.update(jobId, { notified: 'notification failed', notifyoutput: reason, remove: ['notifyLeaseUntil'] }, { expect: { notified: 'no' } });
+    }
+  } catch (error) {
+    // Already settled (or gone): nothing to do.
+    if (!(error instanceof ConditionFailed)) throw error;
+  }
+}

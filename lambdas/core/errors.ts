@@ -1,0 +1,81 @@
+/**
+ * The API's failures, each a class with its HTTP answer, mapped in one place (`answerFor`).
+ * The bodies are the seed's, word for word, where the seed had one.
+ */
+
+export abstract class ApiError extends Error {
+  abstract readonly statusCode: number;
+  abstract body(): Record<string, unknown>;
+}
+
+export class NotJson extends ApiError {
+  override name = 'NotJson';
+  readonly statusCode = 422;
+  body() {
+    return { message: 'request type must be JSON', status: 'failed' };
+  }
+}
+
+export class BadCredentials extends ApiError {
+  override name = 'BadCredentials';
+  readonly statusCode = 401;
+  body() {
+    return { status: 'bad credentials' };
+  }
+}
+
+export class InvalidRequest extends ApiError {
+  override name = 'InvalidRequest';
+  readonly statusCode = 400;
+  body() {
+    return { status: 'failed', message: this.message };
+  }
+}
+
+export class PayloadTooLarge extends ApiError {
+  override name = 'PayloadTooLarge';
+  readonly statusCode = 413;
+  body() {
+    return { status: 'failed', message: this.message };
+  }
+}
+
+export class JobNotFound extends ApiError {
+  override name = 'JobNotFound';
+  readonly statusCode = 404;
+  body() {
+    return { status: 'No job with that ID exists' };
+  }
+}
+
+export class RouteNotFound extends ApiError {
+  override name = 'RouteNotFound';
+  readonly statusCode = 404;
+  body() {
+    return { status: 'failed', message: this.message };
+  }
+}
+
+export class Unavailable extends ApiError {
+  override name = 'Unavailable';
+  readonly statusCode = 503;
+  body() {
+    return { status: 'failed', message: this.message };
+  }
+}
+
+export interface Answer {
+  statusCode: number;
+  body: Record<string, unknown>;
+  headers?: Record<string, string>;
+}
+
+/** Every error becomes an answer; one we did not expect is a 500 that says nothing inside. */
+export function answerFor(error: unknown): Answer {
+  if (error instanceof ApiError) {
+    const answer: Answer = { statusCode: error.statusCode, body: error.body() };
+    if (error instanceof Unavailable) answer.headers = { 'retry-after': '1' };
+    return answer;
+  }
+  return { statusCode: 500, body: { status: 'failed', message: 'internal error' } };
+}

@@ -1,0 +1,84 @@
+/**
+ * The requests the API accepts, defined once: validation, types and error messages all come
+ * from these schemas. A failure names the field and the rule.
+ */
+import { z } from 'zod';
+import { jobLimits } from '../../lib/definitions.ts';
+import { InvalidRequest } from './errors.ts';
+import { methods, type Method } from './job.ts';
+
+const tokenPattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const forbiddenHeaders = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'upgrade', 'te', 'trailer', 'keep-alive']);
+
+/** Hop-by-hop and framing headers are ours to set: a client's would smuggle or break requests. */
+export function isForbiddenHeader(name: string): boolean {
+  const lower = name.toLowerCase();
+  return forbiddenHeaders.has(lower) || lower.startsWith('proxy-');
+}
+
+const httpUrl = (field: string) =>
+  z
+    .string({ error: `${field} must be a string holding an absolute http(s) URL` })
+    .max(jobLimits.urlChars, `${field} must be at most ${jobLimits.urlChars} characters`)
+    .refine((value) => {
+      if (!URL.canParse(value)) return false;
+      const url = new URL(value);
+      return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname.length > 0;
+    }, `${field} must be an absolute http(s) URL with a host`);
+
+const headers = z
+  .record(z.string(), z.string({ error: 'headers values must be strings' }), { error: 'headers must be an object of string to string' })
+  .superRefine((value, ctx) => {
+    const names = Object.keys(value);
+    if (names.length > jobLimits.maxHeaders) ctx.addIssue({ code: 'custom', message: `headers may hold at most ${jobLimits.maxHeaders} headers` });
+    let bytes = 0;
+    for (const name of names) {
+      const val = value[name] ?? '';
+      bytes += Buffer.byteLength(name) + Buffer.byteLength(val) + 4;
+      if (!tokenPattern.test(name)) ctx.addIssue({ code: 'custom', message: `headers: ${JSON.stringify(name)} is not a valid header name (RFC 9110 token)` });
+      else if (isForbiddenHeader(name)) ctx.addIssue({ code: 'custom', message: `headers: ${JSON.stringify(name)} is not allowed (hop-by-hop or framing header)` });
+      else if (/[\r\n\0]/.test(val)) ctx.addIssue({ code: 'custom', message: `headers: the value of ${JSON.stringify(name)} must not contain CR, LF or NUL` });
+    }
+    if (bytes > jobLimits.headerBytes) ctx.addIssue({ code: 'custom', message: `headers may total at most ${jobLimits.headerBytes} bytes` });
+  });
+
+const boundedInt = (field: string, range: { min: number; max: number }) =>
+  z
+    .number({ error: `${field} must be an integer from ${range.min} to ${range.max}` })
+    .int(`${field} must be an integer from ${range.min} to ${range.max}`)
+    .min(range.min, `${field} must be an integer from ${range.min} to ${range.max}`)
+    .max(range.max, `${field} must be an integer from ${range.min} to ${range.max}`);
+
+const methodtype = z
+  .string({ error: `methodtype must be one of ${methods.join(', ')}` })
+  .transform((value) => value.toUpperCase())
+  .refine((value): value is Method => (methods as readonly string[]).includes(value), `methodtype must be one of ${methods.join(', ')}`);
+
+/** POST /webhook. */
+export const submitSchema = z.object({
+  service: httpUrl('service'),
+  methodtype: methodtype.optional(),
+  headers: headers.optional(),
+  callback: httpUrl('callback').nullish(),
+  data: z.unknown().optional(),
+  max_attempts: boundedInt('max_attempts', jobLimits.maxAttempts).optional(),
+  timeout_ms: boundedInt('timeout_ms', jobLimits.timeoutMs).optional(),
+  callback_max_attempts: boundedInt('callback_max_attempts', jobLimits.callbackMaxAttempts).optional(),
+});
+
+export type SubmitRequest = z.infer<typeof submitSchema>;
+
+/** Validates `input` against `schema`, or throws InvalidRequest naming the first field at fault. */
+export function parse<T extends z.ZodType>(schema: T, input: unknown): z.infer<T> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const field = issue?.path.map(String).join('.') ?? '';
+  let message = issue?.message ?? 'invalid request';
+  if (issue?.code === 'invalid_type' && issue.input === undefined) message = `${field} is required`;
+  else if (field && !message.startsWith(field.split('.')[0] ?? field)) message = `${field}: ${message}`;
+  throw new InvalidRequest(message);
+}
+
+/** A job id is a UUID; anything else cannot name a job. */
+export const jobIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;

@@ -1,0 +1,115 @@
+/**
+ * Taking a job: validate, store, queue. Nothing is answered 202 unless it is stored and will
+ * run; nothing answered 503 is left behind.
+ */
+import { randomUUID } from 'node:crypto';
+import { idempotencyWindowMs, jobLimits } from '../../lib/definitions.ts';
+import { InvalidRequest, Unavailable } from './errors.ts';
+import type { Job, JobRequest } from './job.ts';
+import type { Client, Clock, JobStore, WorkQueue } from './ports.ts';
+import { parse, submitSchema, type SubmitRequest } from './schemas.ts';
+
+export interface SubmitDeps {
+  jobs: JobStore;
+  queue: WorkQueue;
+  clock: Clock;
+  retentionDays: number;
+  /** The egress policy's verdict on a URL known at submit: a reason when refused. */
+  refuse(url: string): Promise<string | undefined>;
+  newId?: () => string;
+}
+
+export interface Accepted {
+  created: string;
+  job_id: string;
+  status: 'accepted';
+}
+
+const hasHeader = (headers: Record<string, string>, name: string) => Object.keys(headers).some((key) => key.toLowerCase() === name);
+
+/** The request a job makes, built once: body encoding and the headers we add. */
+export function buildRequest(jobId: string, input: SubmitRequest): JobRequest {
+  const headers = { ...(input.headers ?? {}) };
+  let body: string | null = null;
+  if (typeof input.data === 'string') body = input.data;
+  else if (input.data !== undefined && input.data !== null) {
+    try {
+      body = JSON.stringify(input.data);
+    } catch {
+      throw new InvalidRequest('data: could not be serialised as JSON (too deeply nested)');
+    }
+    if (!hasHeader(headers, 'content-type')) headers['Content-Type'] = 'application/json';
+  }
+  // Targets can drop duplicates of an at-least-once delivery by this key.
+  if (!hasHeader(headers, 'idempotency-key')) headers['Idempotency-Key'] = jobId;
+  return { url: input.service, method: input.methodtype ?? 'POST', headers, body };
+}
+
+export function validIdempotencyKey(key: string): string {
+  if (key.length === 0 || key.length > 255 || !/^[\x21-\x7e]+$/.test(key)) {
+    throw new InvalidRequest('Idempotency-Key: must be 1 to 255 visible ASCII characters');
+  }
+  return key;
+}
+
+export async function submit(deps: SubmitDeps, client: Client, payload: Record<string, unknown>, idempotencyKey?: string): Promise<Accepted> {
+  const input = parse(submitSchema, payload);
+  const key = idempotencyKey === undefined ? undefined : validIdempotencyKey(idempotencyKey);
+  for (const [field, url] of [['service', input.service], ['callback', input.callback]] as const) {
+    if (!url) continue;
+    const reason = await deps.refuse(url);
+    if (reason) throw new InvalidRequest(`${field}: ${reason}`);
+  }
+
+  const now = deps.clock.now();
+  const jobId = (deps.newId ?? randomUUID)();
+  const created = new Date(now).toISOString();
+  const request = buildRequest(jobId, input);
+  const job: Job = {
+    jobId,
+    clientId: client.clientId,
+    created,
+    lastUpdate: created,
+    service: input.service,
+    methodtype: request.method,
+    callback: input.callback ?? null,
+    status: 'accepted',
+    attempts: 0,
+    maxAttempts: input.max_attempts ?? jobLimits.maxAttempts.default,
+    timeoutMs: input.timeout_ms ?? jobLimits.timeoutMs.default,
+    output: null,
+    history: [],
+    notified: input.callback ? 'no' : 'n/a',
+    notifyoutput: null,
+    notifyAttempts: 0,
+    callbackMaxAttempts: input.callback_max_attempts ?? jobLimits.callbackMaxAttempts.default,
+    expiresAt: Math.floor(now / 1000) + deps.retentionDays * 86_400,
+  };
+  const accepted: Accepted = { created, job_id: jobId, status: 'accepted' };
+
+  await deps.jobs.create(job, request);
+  if (key !== undefined) {
+    const expiresAt = Math.floor((now + idempotencyWindowMs) / 1000);
+    const earlier = await deps.jobs.rememberIdempotent(client.clientId, key, jobId, JSON.stringify(accepted), expiresAt);
+    if (earlier !== undefined) {
+      // A repeat: the first answer stands and this job never runs.
+      await deps.jobs.remove(jobId);
+      return JSON.parse(earlier) as Accepted;
+    }
+  }
+
+  try {
+    await deps.queue.send({ kind: 'job', jobId });
+  } catch (error) {
+    // Leave nothing behind and say so; if even that fails the job stays recoverable (the
+    // sweeper and the local stack's start re-queue accepted jobs), so it was accepted after all.
+    try {
+      await deps.jobs.remove(jobId);
+      if (key !== undefined) await deps.jobs.forgetIdempotent(client.clientId, key);
+    } catch {
+      return accepted;
+    }
+    throw new Unavailable('could not queue the job; nothing was stored, try again', { cause: error });
+  }
+  return accepted;
+}

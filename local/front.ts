@@ -1,0 +1,130 @@
+/**
+ * The local stand-in for API Gateway's HTTP API: each HTTP request becomes a payload-format-2.0
+ * event for the api handler, and its result becomes the HTTP response. Like API Gateway it
+ * routes only the stack's routes and refuses bodies over its own payload limit.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { randomUUID } from 'node:crypto';
+import { jobLimits, routes } from '../lib/definitions.ts';
+import { lambdaContext } from './poller.ts';
+import type { Context } from 'aws-lambda';
+
+export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+
+/** API Gateway's own limit on a request payload. */
+const gatewayPayloadBytes = 10 * 1024 * 1024;
+
+class TooLarge extends Error {}
+
+async function readBody(request: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > gatewayPayloadBytes) throw new TooLarge();
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+export function toEvent(request: IncomingMessage, body: Buffer, routeKey: string): APIGatewayProxyEventV2 {
+  const url = new URL(request.url ?? '/', 'http://local');
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value;
+  }
+  const query: Record<string, string> = {};
+  for (const [name, value] of url.searchParams) query[name] = query[name] === undefined ? value : `${query[name]},${value}`;
+  const now = Date.now();
+  const event: APIGatewayProxyEventV2 = {
+    version: '2.0',
+    routeKey,
+    rawPath: url.pathname,
+    rawQueryString: url.search.slice(1),
+    headers,
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'local',
+      domainName: headers['host'] ?? 'localhost',
+      domainPrefix: 'local',
+      http: {
+        method: request.method ?? 'GET',
+        path: url.pathname,
+        protocol: `HTTP/${request.httpVersion}`,
+        sourceIp: request.socket.remoteAddress ?? '',
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId: randomUUID(),
+      routeKey,
+      stage: '$default',
+      time: new Date(now).toUTCString(),
+      timeEpoch: now,
+    },
+    isBase64Encoded: false,
+  };
+  if (Object.keys(query).length > 0) event.queryStringParameters = query;
+  if (body.length > 0) {
+    // API Gateway passes text bodies as they are and anything else base64-encoded.
+    const text = body.toString('utf8');
+    if (Buffer.from(text, 'utf8').equals(body)) event.body = text;
+    else {
+      event.body = body.toString('base64');
+      event.isBase64Encoded = true;
+    }
+  }
+  return event;
+}
+
+export interface Front {
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startFront(handler: ApiHandler, host: string, port: number, onError?: (error: unknown) => void): Promise<Front> {
+  const known = new Set(routes.map((route) => `${route.method} ${route.path}`));
+  const server = createServer(async (request, response) => {
+    const send = (status: number, body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) => {
+      response.writeHead(status, headers);
+      response.end(body);
+    };
+    try {
+      const path = new URL(request.url ?? '/', 'http://local').pathname;
+      const routeKey = `${request.method} ${path}`;
+      let body: Buffer;
+      try {
+        body = await readBody(request);
+      } catch (error) {
+        if (error instanceof TooLarge) return send(413, JSON.stringify({ status: 'failed', message: `request body must be at most ${jobLimits.requestBodyBytes} bytes` }));
+        throw error;
+      }
+      if (!known.has(routeKey)) return send(404, JSON.stringify({ message: 'Not Found' }));
+      const result = await handler(toEvent(request, body, routeKey), lambdaContext('api', 10));
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);
+      send(result.statusCode ?? 200, result.body ?? '', headers);
+    } catch (error) {
+      onError?.(error);
+      // What API Gateway answers when the integration fails.
+      if (!response.headersSent) send(500, JSON.stringify({ message: 'Internal Server Error' }));
+    }
+  });
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    server,
+    url: `http://${shownHost}:${address.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

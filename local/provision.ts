@@ -1,0 +1,71 @@
+/**
+ * Creates the local stack's tables and queues from lib/definitions.ts, the same description the
+ * CDK stack deploys: keys, visibility timeouts, redrive to the dead-letter queues.
+ */
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { deadLetterRetentionDays, queues, tables, visibilityTimeoutSeconds, type QueueName } from '../lib/definitions.ts';
+
+export const localTableNames = { jobs: 'waas-jobs', clients: 'waas-clients' } as const;
+
+export interface LocalQueue {
+  name: QueueName;
+  url: string;
+  arn: string;
+}
+
+export async function provisionTables(db: DynamoDBClient): Promise<void> {
+  const specs = [
+    { name: localTableNames.clients, keys: [{ name: tables.clients.partitionKey, type: 'HASH' as const }] },
+    {
+      name: localTableNames.jobs,
+      keys: [
+        { name: tables.jobs.partitionKey, type: 'HASH' as const },
+        { name: tables.jobs.sortKey, type: 'RANGE' as const },
+      ],
+    },
+  ];
+  for (const spec of specs) {
+    try {
+      await db.send(
+        new CreateTableCommand({
+          TableName: spec.name,
+          BillingMode: 'PAY_PER_REQUEST',
+          KeySchema: spec.keys.map((key) => ({ AttributeName: key.name, KeyType: key.type })),
+          AttributeDefinitions: spec.keys.map((key) => ({ AttributeName: key.name, AttributeType: 'S' })),
+        }),
+      );
+    } catch (error) {
+      // Kept from an earlier run in DATA_DIR.
+      if (!(error instanceof ResourceInUseException)) throw error;
+    }
+    for (let i = 0; i < 100; i++) {
+      const { Table } = await db.send(new DescribeTableCommand({ TableName: spec.name }));
+      if (Table?.TableStatus === 'ACTIVE') break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
+/** Dead-letter queues first, so the work queues can name them in their redrive policies. */
+export async function provisionQueues(sqs: SQSClient, prefix = 'waas'): Promise<Record<QueueName, LocalQueue>> {
+  const names = Object.keys(queues) as QueueName[];
+  const ordered = [...names.filter((name) => !('deadLetter' in queues[name])), ...names.filter((name) => 'deadLetter' in queues[name])];
+  const made = {} as Record<QueueName, LocalQueue>;
+  for (const name of ordered) {
+    const spec = queues[name];
+    const attributes: Record<string, string> = { VisibilityTimeout: String(visibilityTimeoutSeconds(name)) };
+    if ('deadLetter' in spec) {
+      const target = made[spec.deadLetter.queue];
+      attributes['RedrivePolicy'] = JSON.stringify({ deadLetterTargetArn: target.arn, maxReceiveCount: spec.deadLetter.maxReceiveCount });
+    } else {
+      attributes['MessageRetentionPeriod'] = String(deadLetterRetentionDays * 86_400);
+    }
+    const queueName = `${prefix}-${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: queueName, Attributes: attributes }));
+    if (!QueueUrl) throw new Error(`no URL for queue ${queueName}`);
+    const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
+    made[name] = { name, url: QueueUrl, arn: Attributes?.['QueueArn'] ?? '' };
+  }
+  return made;
+}

@@ -1,0 +1,145 @@
+/**
+ * The local stack: the same Lambda handlers as AWS runs, against an embedded DynamoDB (dynalite,
+ * on disk under DATA_DIR) and SQS (fauxqs, in memory), behind a local API Gateway front and SQS
+ * event-source pollers. The jobs table is the source of truth: the queues do not survive a
+ * restart, so whatever is unsettled at start is queued again.
+ */
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import dynalite from 'dynalite';
+import { startFauxqs } from 'fauxqs';
+import { env, functions, queues, type QueueName } from '../lib/definitions.ts';
+import { demoClient, ensureClient } from './demo.ts';
+import { startFront, type ApiHandler } from './front.ts';
+import { provisionQueues, provisionTables, localTableNames } from './provision.ts';
+import { QueuePoller, type SqsHandler } from './poller.ts';
+
+export interface LocalStackOptions {
+  dataDir: string;
+  host: string;
+  port: number;
+  egressAllowCidrs: string;
+  /** Receive loops per queue: how far Lambda would scale each consumer out. */
+  pollers?: Partial<Record<QueueName, number>>;
+  onError?: (error: unknown) => void;
+}
+
+export interface LocalStack {
+  url: string;
+  dataDir: string;
+  recovered: { jobs: number; callbacks: number; leasesExpired: number };
+  demo: { clientId: string; verifyToken: string; signingSecret: string };
+  stop(): Promise<void>;
+}
+
+/** What the clients CLI reads to find a running local stack of the same DATA_DIR. */
+export interface StackFile {
+  pid: number;
+  url: string;
+  dynamodbEndpoint: string;
+  sqsEndpoint: string;
+  tables: typeof localTableNames;
+}
+
+export const stackFileName = 'stack.json';
+
+const defaultPollers: Record<QueueName, number> = { jobs: 4, callbacks: 2, jobsDeadLetter: 1, callbacksDeadLetter: 1 };
+
+function listen(server: { listen(port: number, host: string, cb: () => void): unknown; address(): unknown }): Promise<number> {
+  return new Promise((done) => server.listen(0, '127.0.0.1', () => done((server.address() as AddressInfo).port)));
+}
+
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const dataDir = resolve(options.dataDir);
+  mkdirSync(join(dataDir, 'dynamodb'), { recursive: true });
+
+  const dynamo = dynalite({ path: join(dataDir, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  const dynamoPort = await listen(dynamo);
+  const sqsServer = await startFauxqs({ port: 0, logger: false, host: '127.0.0.1' });
+  const dynamodbEndpoint = `http://127.0.0.1:${dynamoPort}`;
+
+  // The handlers build their clients from the environment, exactly as on Lambda.
+  Object.assign(process.env, {
+    AWS_REGION: process.env['AWS_REGION'] ?? 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_ENDPOINT_URL_DYNAMODB: dynamodbEndpoint,
+    AWS_ENDPOINT_URL_SQS: sqsServer.address,
+    POWERTOOLS_LOG_LEVEL: process.env['POWERTOOLS_LOG_LEVEL'] ?? 'WARN',
+    [env.jobsTable]: localTableNames.jobs,
+    [env.clientsTable]: localTableNames.clients,
+    [env.egressAllowCidrs]: options.egressAllowCidrs,
+  });
+  const db = new DynamoDBClient({});
+  const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+  await provisionTables(db);
+  const made = await provisionQueues(sqs);
+  Object.assign(process.env, {
+    [env.jobsQueueUrl]: made.jobs.url,
+    [env.callbacksQueueUrl]: made.callbacks.url,
+    [env.jobsDeadLetterQueueUrl]: made.jobsDeadLetter.url,
+    [env.callbacksDeadLetterQueueUrl]: made.callbacksDeadLetter.url,
+  });
+
+  // The very modules Lambda runs, loaded once the environment is theirs.
+  const [api, execute, notify, deadLetter, wiring, sweep] = await Promise.all([
+    import('../lambdas/api.ts'),
+    import('../lambdas/execute.ts'),
+    import('../lambdas/notify.ts'),
+    import('../lambdas/dead-letter.ts'),
+    import('../lambdas/adapters/wiring.ts'),
+    import('../lambdas/core/sweep.ts'),
+  ]);
+  const services = wiring.services();
+  const demo = await ensureClient(services.clients, demoClient);
+  // Nothing is in flight yet: every lease found was taken before a crash, and queues start empty.
+  const recovered = await sweep.requeueUnsettled(services, { expireLeases: true });
+
+  const handlers: Record<keyof typeof functions, SqsHandler | ApiHandler> = {
+    api: api.handler,
+    execute: execute.handler,
+    notify: notify.handler,
+    deadLetter: deadLetter.handler,
+  };
+  const pollers = (Object.keys(queues) as QueueName[]).map((name) => {
+    const spec = queues[name];
+    return new QueuePoller({
+      sqs,
+      queueUrl: made[name].url,
+      queueArn: made[name].arn,
+      functionName: spec.consumer,
+      handler: handlers[spec.consumer] as SqsHandler,
+      batchSize: spec.batchSize,
+      waitSeconds: spec.waitSeconds,
+      timeoutSeconds: functions[spec.consumer].timeoutSeconds,
+      concurrency: options.pollers?.[name] ?? defaultPollers[name],
+      ...(options.onError ? { onError: options.onError } : {}),
+    });
+  });
+  for (const poller of pollers) poller.start();
+  const front = await startFront(api.handler, options.host, options.port, options.onError);
+
+  const file: StackFile = { pid: process.pid, url: front.url, dynamodbEndpoint, sqsEndpoint: sqsServer.address, tables: localTableNames };
+  const path = join(dataDir, stackFileName);
+  writeFileSync(`${path}.tmp`, JSON.stringify(file, null, 2));
+  renameSync(`${path}.tmp`, path);
+
+  let stopped: Promise<void> | undefined;
+  return {
+    url: front.url,
+    dataDir,
+    recovered,
+    demo,
+    stop: () =>
+      (stopped ??= (async () => {
+        await front.close();
+        await Promise.all(pollers.map((poller) => poller.stop()));
+        services.http.close();
+        await sqsServer.stop();
+        await new Promise<void>((done) => dynamo.close(() => done()));
+      })()),
+  };
+}

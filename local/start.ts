@@ -1,0 +1,36 @@
+/**
+ * `npm start`: the whole service on this machine until Ctrl-C. Settings come from the
+ * environment (PORT, HOST, DATA_DIR, EGRESS_ALLOW_CIDRS), with the contract's defaults.
+ */
+import { startLocalStack } from './stack.ts';
+
+const started = Date.now();
+const stack = await startLocalStack({
+  dataDir: process.env['DATA_DIR'] || './.waas',
+  host: process.env['HOST'] || '127.0.0.1',
+  port: Number(process.env['PORT'] ?? 3000),
+  egressAllowCidrs: process.env['EGRESS_ALLOW_CIDRS'] ?? '127.0.0.0/8,::1/128',
+  onError: (error) => console.error('[waas]', error instanceof Error ? `${error.name}: ${error.message}` : error),
+});
+
+const { recovered, demo } = stack;
+console.log(`waas is ready at ${stack.url} (started in ${Date.now() - started} ms; data in ${stack.dataDir})`);
+if (recovered.jobs + recovered.callbacks > 0) {
+  console.log(`  resumed ${recovered.jobs} unfinished jobs and ${recovered.callbacks} pending callbacks`);
+}
+console.log(`  demo client_id:      ${demo.clientId}`);
+console.log(`  demo verify_token:   ${demo.verifyToken}`);
+console.log(`  demo signing_secret: ${demo.signingSecret}`);
+console.log(`  try: curl -u ${demo.clientId}:${demo.verifyToken} ${stack.url}/webhook`);
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    console.log('waas is stopping…');
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    void stack.stop().then(() => process.exit(0));
+  });
+}
