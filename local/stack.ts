@@ -16,6 +16,7 @@ import { demoClient, ensureClient } from './demo.ts';
 import { startFront, type ApiHandler } from './front.ts';
 import { provisionQueues, provisionTables, localTableNames } from './provision.ts';
 import { QueuePoller, type SqsHandler } from './poller.ts';
+import { stackFileName, type StackFile } from './stack-file.ts';
 
 export interface LocalStackOptions {
   dataDir: string;
@@ -34,17 +35,6 @@ export interface LocalStack {
   demo: { clientId: string; verifyToken: string; signingSecret: string };
   stop(): Promise<void>;
 }
-
-/** What the clients CLI reads to find a running local stack of the same DATA_DIR. */
-export interface StackFile {
-  pid: number;
-  url: string;
-  dynamodbEndpoint: string;
-  sqsEndpoint: string;
-  tables: typeof localTableNames;
-}
-
-export const stackFileName = 'stack.json';
 
 const defaultPollers: Record<QueueName, number> = { jobs: 4, callbacks: 2, jobsDeadLetter: 1, callbacksDeadLetter: 1 };
 

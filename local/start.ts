@@ -2,6 +2,7 @@
  * `npm start`: the whole service on this machine until Ctrl-C. Settings come from the
  * environment (PORT, HOST, DATA_DIR, EGRESS_ALLOW_CIDRS), with the contract's defaults.
  */
+import './quiet.ts';
 import { startLocalStack } from './stack.ts';
 
 const started = Date.now();

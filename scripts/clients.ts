@@ -1,0 +1,136 @@
+/**
+ * `npm run --silent clients -- create [--name NAME] | list | revoke CLIENT_ID`
+ *
+ * Manages API clients. Locally it finds the running local stack of the same DATA_DIR (through
+ * DATA_DIR/stack.json), or opens DATA_DIR's store itself when none runs. On AWS it is given the
+ * deployed clients table (`--table NAME`) or the stack (`--stack NAME`, read from its outputs).
+ * Prints JSON on stdout and nothing else; tokens are shown once, at creation, and never stored.
+ */
+import '../local/quiet.ts';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import dynalite from 'dynalite';
+import type { AddressInfo } from 'node:net';
+import { hashToken, newClientId, newSigningSecret, newVerifyToken } from '../lambdas/core/auth.ts';
+import { documentClient, DynamoClientStore } from '../lambdas/adapters/dynamo.ts';
+import type { ClientStore } from '../lambdas/core/ports.ts';
+import { localTableNames, provisionTables } from '../local/provision.ts';
+import { stackFileName, type StackFile } from '../local/stack-file.ts';
+
+const usage = `usage: npm run --silent clients -- <command>
+  create [--name NAME]    add a client; prints {"client_id","verify_token","signing_secret"}
+  list                    list clients (never their tokens)
+  revoke CLIENT_ID        refuse a client from now on (within 10 seconds)
+options:
+  --data-dir DIR          the local stack's DATA_DIR (default: $DATA_DIR or ./.waas)
+  --table NAME            a deployed stack's clients table (AWS credentials from the environment)
+  --stack NAME            a deployed stack, whose ClientsTableName output names the table
+  --region REGION         the AWS region (default: the SDK's)`;
+
+class UsageError extends Error {}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The client store to work on, and how to let go of it. */
+async function openStore(options: { table?: string; stack?: string; region?: string; 'data-dir'?: string }): Promise<{ store: ClientStore; close(): Promise<void> }> {
+  const region = options.region ? { region: options.region } : {};
+  let table = options.table;
+  if (!table && options.stack) {
+    const { Stacks } = await new CloudFormationClient(region).send(new DescribeStacksCommand({ StackName: options.stack }));
+    table = Stacks?.[0]?.Outputs?.find((output) => output.OutputKey === 'ClientsTableName')?.OutputValue;
+    if (!table) throw new UsageError(`stack ${options.stack} has no ClientsTableName output`);
+  }
+  if (table) return { store: new DynamoClientStore(documentClient(region), table), close: async () => undefined };
+
+  const dataDir = resolve(options['data-dir'] ?? process.env['DATA_DIR'] ?? './.waas');
+  const local = { region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+  const stackFile = join(dataDir, stackFileName);
+  if (existsSync(stackFile)) {
+    const running = JSON.parse(readFileSync(stackFile, 'utf8')) as StackFile;
+    if (alive(running.pid)) {
+      const db = documentClient({ ...local, endpoint: running.dynamodbEndpoint });
+      return { store: new DynamoClientStore(db, running.tables.clients), close: async () => db.destroy() };
+    }
+  }
+  // No local stack runs on this DATA_DIR: open its store directly (LevelDB allows one process).
+  mkdirSync(join(dataDir, 'dynamodb'), { recursive: true });
+  const server = dynalite({ path: join(dataDir, 'dynamodb'), createTableMs: 0 });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', () => done()));
+  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const raw = new DynamoDBClient({ ...local, endpoint });
+  await provisionTables(raw);
+  const db = documentClient({ ...local, endpoint });
+  return {
+    store: new DynamoClientStore(db, localTableNames.clients),
+    close: async () => {
+      db.destroy();
+      raw.destroy();
+      await new Promise<void>((done) => server.close(() => done()));
+    },
+  };
+}
+
+async function main(argv: string[]): Promise<unknown> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      name: { type: 'string' },
+      table: { type: 'string' },
+      stack: { type: 'string' },
+      region: { type: 'string' },
+      'data-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || !command) throw new UsageError(usage);
+  if (!['create', 'list', 'revoke'].includes(command)) throw new UsageError(`unknown command ${JSON.stringify(command)}\n${usage}`);
+  if (command === 'revoke' && rest.length !== 1) throw new UsageError(`revoke takes one CLIENT_ID\n${usage}`);
+
+  const { store, close } = await openStore(values);
+  try {
+    if (command === 'create') {
+      const clientId = newClientId();
+      const verifyToken = newVerifyToken();
+      const signingSecret = newSigningSecret();
+      await store.put({
+        clientId,
+        name: values.name ?? clientId,
+        tokenHash: hashToken(verifyToken),
+        signingSecrets: [signingSecret],
+        created: new Date().toISOString(),
+      });
+      return { client_id: clientId, verify_token: verifyToken, signing_secret: signingSecret };
+    }
+    if (command === 'list') {
+      const clients = await store.list();
+      return clients
+        .sort((a, b) => a.created.localeCompare(b.created))
+        .map((client) => ({ client_id: client.clientId, name: client.name, created: client.created, revoked: client.revoked ?? null }));
+    }
+    const clientId = rest[0] ?? '';
+    if (!(await store.revoke(clientId, new Date().toISOString()))) throw new UsageError(`no client ${clientId}`);
+    return { client_id: clientId, revoked: true };
+  } finally {
+    await close();
+  }
+}
+
+try {
+  const result = await main(process.argv.slice(2));
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+} catch (error) {
+  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = error instanceof UsageError ? 2 : 1;
+}

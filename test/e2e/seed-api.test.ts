@@ -1,0 +1,182 @@
+/**
+ * The seed API, end to end: `npm start`'s local stack, real HTTP targets, real callbacks.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Webhook } from 'standardwebhooks';
+import { basic, call, clients, demo, removeDir, startStack, startTarget, waitFor, waitForJob, type RunningStack, type Target } from './harness.ts';
+
+let stack: RunningStack;
+let service: Target;
+let callbacks: Target;
+let signingSecret: string;
+
+beforeAll(async () => {
+  stack = await startStack();
+  signingSecret = stack.output().match(/demo signing_secret:\s+(\S+)/)?.[1] ?? '';
+  service = await startTarget((request, response) => {
+    if (request.url.startsWith('/flaky')) {
+      // Fails the first attempt of each job, then succeeds.
+      const key = String(request.headers['idempotency-key']);
+      const seen = service.received.filter((r) => r.headers['idempotency-key'] === key).length;
+      response.writeHead(seen === 1 ? 503 : 200, { 'content-type': 'text/plain' });
+      return void response.end(seen === 1 ? 'try later' : 'done');
+    }
+    if (request.url.startsWith('/missing')) {
+      response.writeHead(404);
+      return void response.end('no such thing');
+    }
+    response.writeHead(200, { 'content-type': 'application/json' });
+    response.end(JSON.stringify({ echo: request.body, method: request.method }));
+  });
+  callbacks = await startTarget((_, response) => response.end('thanks'));
+});
+
+afterAll(async () => {
+  await stack?.stop();
+  await service?.close();
+  await callbacks?.close();
+  if (stack) removeDir(stack.dataDir);
+});
+
+const callbackFor = (jobId: string) => () => callbacks.received.find((r) => JSON.parse(r.body).jobId === jobId);
+
+describe('the seed README example', () => {
+  it('runs submit → service → signed callback → /status with body credentials', async () => {
+    const submitted = await call(stack.url, 'POST', '/webhook', {
+      client_id: demo.clientId,
+      verify_token: demo.verifyToken,
+      service: `${service.url}/post`,
+      methodtype: 'POST',
+      headers: { serviceAuthId: 'my_service_user', serviceAuthToken: 'my_service_password', 'user-agent': 'named_user_agent', 'Content-Type': 'application/json' },
+      callback: `${callbacks.url}/callback`,
+      data: { userId: 1, id: 5, title: 'laboriosam mollitia et enim quasi adipisci quia provident illum', completed: false },
+    });
+    expect(submitted.status).toBe(202);
+    expect(submitted.body['status']).toBe('accepted');
+    const jobId = String(submitted.body['job_id']);
+    expect(jobId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(new Date(String(submitted.body['created'])).toISOString()).toBe(submitted.body['created']);
+
+    const callback = await waitFor(callbackFor(jobId), 20_000, 'the callback');
+    const hit = service.received.find((r) => r.headers['idempotency-key'] === jobId);
+    expect(hit?.method).toBe('POST');
+    expect(hit?.headers['serviceauthtoken']).toBe('my_service_password');
+    expect(hit?.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(hit?.body ?? '{}')).toMatchObject({ userId: 1, id: 5, completed: false });
+
+    // Signed per Standard Webhooks with the client's secret, and free of the service's headers.
+    const verified = new Webhook(signingSecret).verify(callback.body, callback.headers as Record<string, string>) as Record<string, unknown>;
+    expect(verified).toMatchObject({ jobId, clientId: demo.clientId, status: 'completed' });
+    expect(callback.headers['webhook-id']).toBe(jobId);
+    expect(callback.body).not.toContain('my_service_password');
+    expect(typeof verified['job_output']).toBe('string');
+
+    const record = await waitForJob(stack.url, jobId, (job) => job['notified'] === 'true');
+    expect(record).toMatchObject({ jobId, clientId: demo.clientId, status: 'completed', attempts: 1, notified: 'true', notifyoutput: '200', methodtype: 'POST' });
+    expect((record['output'] as Record<string, unknown>)['statusCode']).toBe(200);
+  });
+
+  it('accepts HTTP Basic credentials, as curl -u sends them', async () => {
+    const auth = basic(demo.clientId, demo.verifyToken);
+    expect(await call(stack.url, 'GET', '/webhook', undefined, auth)).toEqual({ status: 200, body: { status: 'success' } });
+    const submitted = await call(stack.url, 'POST', '/webhook', { service: `${service.url}/get`, methodtype: 'get' }, auth);
+    expect(submitted.status).toBe(202);
+    const record = await waitForJob(stack.url, String(submitted.body['job_id']), (job) => job['status'] === 'completed');
+    expect(record['notified']).toBe('n/a');
+    expect(record['methodtype']).toBe('GET');
+    const status = await call(stack.url, 'GET', '/status', { ...{ client_id: demo.clientId, verify_token: demo.verifyToken }, job_id: submitted.body['job_id'] });
+    expect(status.body['jobId']).toBe(submitted.body['job_id']);
+  });
+});
+
+describe('error answers', () => {
+  const auth = basic(demo.clientId, demo.verifyToken);
+
+  it('answers 422 to a body that is not a JSON object', async () => {
+    for (const body of ['not json', '[1,2]', '"text"']) {
+      expect(await call(stack.url, 'POST', '/webhook', body, auth)).toEqual({ status: 422, body: { message: 'request type must be JSON', status: 'failed' } });
+    }
+    expect((await call(stack.url, 'GET', '/status', '{oops', auth)).status).toBe(422);
+  });
+
+  it('answers 401 to missing, wrong or unknown credentials', async () => {
+    const bad = { status: 401, body: { status: 'bad credentials' } };
+    expect(await call(stack.url, 'GET', '/webhook')).toEqual(bad);
+    expect(await call(stack.url, 'GET', '/webhook', undefined, basic(demo.clientId, 'wrong'))).toEqual(bad);
+    expect(await call(stack.url, 'POST', '/webhook', { client_id: '1', verify_token: demo.verifyToken, service: service.url })).toEqual(bad);
+  });
+
+  it('answers 400 naming the field and the rule', async () => {
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{}, /service/],
+      [{ service: '/relative' }, /service.*absolute http\(s\) URL/],
+      [{ service: service.url, methodtype: 'FETCH' }, /methodtype/],
+      [{ service: service.url, headers: { Host: 'evil' } }, /Host/],
+      [{ service: service.url, max_attempts: 21 }, /max_attempts.*1 to 20/],
+      [{ service: service.url, callback: 'ftp://x' }, /callback/],
+    ];
+    for (const [body, message] of cases) {
+      const answer = await call(stack.url, 'POST', '/webhook', body, auth);
+      expect(answer.status).toBe(400);
+      expect(answer.body['status']).toBe('failed');
+      expect(String(answer.body['message'])).toMatch(message);
+    }
+  });
+
+  it('answers 413 to a body over 256 KiB', async () => {
+    const answer = await call(stack.url, 'POST', '/webhook', { service: service.url, data: 'x'.repeat(300 * 1024) }, auth);
+    expect(answer.status).toBe(413);
+    expect(answer.body['status']).toBe('failed');
+  });
+
+  it('answers 404 to an unknown, malformed or foreign job id', async () => {
+    const none = { status: 404, body: { status: 'No job with that ID exists' } };
+    expect(await call(stack.url, 'GET', '/status?job_id=6b7d7b4b-6d76-4fed-8306-330cb945cca0', undefined, auth)).toEqual(none);
+    expect(await call(stack.url, 'GET', '/status?job_id=nope', undefined, auth)).toEqual(none);
+    const mine = await call(stack.url, 'POST', '/webhook', { service: service.url }, auth);
+    const other = clients(stack.dataDir, 'create', '--name', 'other').json as { client_id: string; verify_token: string };
+    expect(await call(stack.url, 'GET', `/status?job_id=${mine.body['job_id']}`, undefined, basic(other.client_id, other.verify_token))).toEqual(none);
+  });
+});
+
+describe('delivery', () => {
+  const auth = basic(demo.clientId, demo.verifyToken);
+
+  it('retries a 503 and completes on the next attempt', async () => {
+    const submitted = await call(stack.url, 'POST', '/webhook', { service: `${service.url}/flaky`, callback: `${callbacks.url}/cb` }, auth);
+    const jobId = String(submitted.body['job_id']);
+    const record = await waitForJob(stack.url, jobId, (job) => job['notified'] === 'true');
+    expect(record).toMatchObject({ status: 'completed', attempts: 2 });
+    expect((record['history'] as unknown[]).length).toBe(2);
+    expect(service.received.filter((r) => r.headers['idempotency-key'] === jobId)).toHaveLength(2);
+  });
+
+  it('fails a job on a 404 and still calls back, with the failure', async () => {
+    const submitted = await call(stack.url, 'POST', '/webhook', { service: `${service.url}/missing`, callback: `${callbacks.url}/cb` }, auth);
+    const jobId = String(submitted.body['job_id']);
+    const callback = await waitFor(callbackFor(jobId), 20_000, 'the failure callback');
+    expect(JSON.parse(callback.body)).toMatchObject({ jobId, status: 'failed', job_output: 'no such thing' });
+    const record = await waitForJob(stack.url, jobId, (job) => job['notified'] === 'true');
+    expect(record).toMatchObject({ status: 'failed', attempts: 1 });
+  });
+});
+
+describe('the clients CLI', () => {
+  it('creates a client that can submit, lists it without its token, and revokes it within 10 seconds', async () => {
+    const created = clients(stack.dataDir, 'create', '--name', 'acme');
+    expect(created.status).toBe(0);
+    const client = created.json as { client_id: string; verify_token: string; signing_secret: string };
+    expect(Object.keys(client).sort()).toEqual(['client_id', 'signing_secret', 'verify_token']);
+    const auth = basic(client.client_id, client.verify_token);
+    expect((await call(stack.url, 'GET', '/webhook', undefined, auth)).status).toBe(200);
+
+    const listed = clients(stack.dataDir, 'list');
+    expect(JSON.stringify(listed.json)).toContain(client.client_id);
+    expect(JSON.stringify(listed.json)).not.toContain(client.verify_token);
+
+    expect(clients(stack.dataDir, 'revoke', client.client_id).status).toBe(0);
+    const revokedAt = Date.now();
+    await waitFor(async () => ((await call(stack.url, 'GET', '/webhook', undefined, auth)).status === 401 ? true : undefined), 10_000, 'the revocation');
+    expect(Date.now() - revokedAt).toBeLessThan(10_000);
+  });
+});
