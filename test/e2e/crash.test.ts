@@ -1,0 +1,94 @@
+/**
+ * No lost jobs: kill -9 the whole local stack mid-run, start it again on the same DATA_DIR, and
+ * every job that got a 202 completes and is called back. Duplicated deliveries are counted
+ * (at-least-once allows them; the Idempotency-Key and webhook-id let receivers drop them).
+ */
+import { afterAll, expect, it } from 'vitest';
+import { basic, call, demo, removeDir, startStack, startTarget, tempDataDir, waitFor, type RunningStack, type Target } from './harness.ts';
+
+const jobCount = 300;
+let service: Target;
+let callbacks: Target;
+let stack: RunningStack | undefined;
+const dataDir = tempDataDir();
+
+afterAll(async () => {
+  await stack?.stop();
+  await service?.close();
+  await callbacks?.close();
+  removeDir(dataDir);
+});
+
+function duplicates(keys: string[]): number {
+  const seen = new Set<string>();
+  let extra = 0;
+  for (const key of keys) {
+    if (seen.has(key)) extra++;
+    seen.add(key);
+  }
+  return extra;
+}
+
+it(`completes and calls back every accepted job across a kill -9 (${jobCount} jobs)`, async () => {
+  service = await startTarget((_, response) => {
+    // Slow enough that the crash finds work queued, in flight and being called back.
+    setTimeout(() => response.end('ok'), 300);
+  });
+  callbacks = await startTarget((_, response) => response.end('ok'));
+  stack = await startStack({ dataDir });
+  const auth = basic(demo.clientId, demo.verifyToken);
+
+  const accepted: string[] = [];
+  let next = 0;
+  const submitter = async () => {
+    while (next < jobCount) {
+      next++;
+      try {
+        const answer = await call(stack!.url, 'POST', '/webhook', { service: `${service.url}/work`, callback: `${callbacks.url}/cb` }, auth);
+        if (answer.status === 202) accepted.push(String(answer.body['job_id']));
+      } catch {
+        // The stack died under this request: it was not accepted.
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 10 }, submitter));
+  // Crash while jobs are queued, running, and being called back.
+  await waitFor(() => (service.received.length >= jobCount / 3 ? true : undefined), 60_000, 'a third of the jobs to run');
+  await stack.crash();
+  const beforeCrash = { service: service.received.length, callbacks: callbacks.received.length };
+
+  const restartedAt = Date.now();
+  stack = await startStack({ dataDir });
+  const acceptedSet = new Set(accepted);
+  const calledBack = () => new Set(callbacks.received.map((r) => String(r.headers['webhook-id'])).filter((id) => acceptedSet.has(id)));
+  await waitFor(() => (calledBack().size === acceptedSet.size ? true : undefined), 60_000, 'every accepted job to be called back');
+  const recoveryMs = Date.now() - restartedAt;
+
+  let completed = 0;
+  for (const jobId of accepted) {
+    const record = await call(stack.url, 'GET', `/status?job_id=${jobId}`, undefined, auth);
+    if (record.body['status'] === 'completed' && record.body['notified'] === 'true') completed++;
+  }
+  const serviceDuplicates = duplicates(service.received.map((r) => String(r.headers['idempotency-key'])));
+  const callbackDuplicates = duplicates(callbacks.received.map((r) => String(r.headers['webhook-id'])));
+  console.log(
+    JSON.stringify({
+      crashTest: {
+        submitted: next,
+        accepted: accepted.length,
+        serviceCallsBeforeCrash: beforeCrash.service,
+        callbacksBeforeCrash: beforeCrash.callbacks,
+        completed,
+        calledBack: calledBack().size,
+        serviceDuplicates,
+        callbackDuplicates,
+        recoveryMs,
+      },
+    }),
+  );
+  expect(accepted.length).toBe(jobCount);
+  expect(beforeCrash.callbacks).toBeLessThan(jobCount);
+  expect(completed).toBe(accepted.length);
+  expect(calledBack().size).toBe(accepted.length);
+  expect(recoveryMs).toBeLessThan(60_000);
+}, 180_000);
