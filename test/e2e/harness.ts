@@ -95,7 +95,7 @@ export interface Target {
   close(): Promise<void>;
 }
 
-export type Respond = (request: Received, response: ServerResponse, count: number) => void | Promise<void>;
+export type Respond = (request: Received, response: ServerResponse, count: number) => unknown;
 
 /** A real HTTP server on 127.0.0.1 that records what it receives and answers with `respond`. */
 export async function startTarget(respond: Respond = (_, response) => response.end('ok')): Promise<Target> {

@@ -1,0 +1,72 @@
+/**
+ * The four Lambda functions, shaped by `functions` in definitions.ts: one bundled ESM entry each,
+ * its own log group and its own role. Grants and event sources are the stack's arrows, not here.
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Duration } from 'aws-cdk-lib';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { functions, type FunctionName, type FunctionSpec } from '../definitions.ts';
+
+/** The project root: entries in definitions.ts are relative to it, and so is the lock file. */
+const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The newest Node.js runtime this aws-cdk-lib knows (cdk-nag AwsSolutions-L1 checks for it). */
+const runtime = Runtime.NODEJS_24_X;
+
+export interface FunctionsProps {
+  /** The same for every function: the config module reads all of it at once. */
+  environment: Record<string, string>;
+  logRetention: RetentionDays;
+}
+
+export class Functions extends Construct {
+  readonly byName: Readonly<Record<FunctionName, NodejsFunction>>;
+
+  constructor(scope: Construct, id: string, props: FunctionsProps) {
+    super(scope, id);
+    const entries = Object.entries(functions) as Array<[FunctionName, FunctionSpec]>;
+    this.byName = Object.fromEntries(
+      entries.map(([name, spec]) => [name, this.function(name, spec, props)]),
+    ) as Record<FunctionName, NodejsFunction>;
+  }
+
+  private function(name: FunctionName, spec: FunctionSpec, props: FunctionsProps): NodejsFunction {
+    const logGroup = new LogGroup(this, `${name}Logs`, { retention: props.logRetention });
+    // An explicit role instead of the default one: the default attaches the AWS managed
+    // AWSLambdaBasicExecutionRole, which may write to every log group in the account.
+    const role = new Role(this, `${name}Role`, {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `waas ${name} function`,
+    });
+    logGroup.grantWrite(role);
+
+    return new NodejsFunction(this, name, {
+      entry: join(projectRoot, spec.entry),
+      projectRoot,
+      depsLockFilePath: join(projectRoot, 'package-lock.json'),
+      runtime,
+      architecture: Architecture.ARM_64,
+      memorySize: spec.memoryMb,
+      timeout: Duration.seconds(spec.timeoutSeconds),
+      role,
+      logGroup,
+      environment: { ...props.environment, POWERTOOLS_SERVICE_NAME: 'waas', POWERTOOLS_METRICS_NAMESPACE: 'waas' },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node24',
+        minify: true,
+        sourceMap: false,
+        mainFields: ['module', 'main'],
+        // Some CommonJS dependencies call require(); an ESM bundle has none unless we make one.
+        banner: "import { createRequire } from 'module';const require = createRequire(import.meta.url);",
+        // Bundle the AWS SDK too, so the versions in package-lock.json are the ones that run.
+        externalModules: [],
+      },
+    });
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * The waas stack, read top to bottom as the diagram:
+ *
+ *   client ─HTTP─▶ API Gateway ─▶ api ─▶ jobs table, jobs queue
+ *   jobs queue ─▶ execute ─▶ target service; jobs table, callbacks queue
+ *   callbacks queue ─▶ notify ─▶ callback URL (signed with the clients table's secrets); jobs table
+ *   either dead-letter queue ─▶ deadLetter ─▶ jobs table (failed), callbacks queue
+ *
+ * Shapes and numbers come from definitions.ts, which the local stack reads too.
+ */
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { Queue } from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import { env, queues, type FunctionName, type QueueName } from './definitions.ts';
+import { readSettings } from './settings.ts';
+import { Functions } from './constructs/functions.ts';
+import { HttpFront } from './constructs/http-front.ts';
+import { QueueAlarms } from './constructs/queue-alarms.ts';
+import { Tables } from './constructs/tables.ts';
+import { WorkQueues } from './constructs/work-queues.ts';
+
+export class WaasStack extends Stack {
+  readonly tables: Tables;
+  readonly queues: Readonly<Record<QueueName, Queue>>;
+  readonly functions: Readonly<Record<FunctionName, NodejsFunction>>;
+  readonly api: HttpFront;
+
+  constructor(scope: Construct, id: string, props?: StackProps) {
+    super(scope, id, { description: 'waas: webhooks as a service', ...props });
+    const settings = readSettings(this);
+
+    // Storage and transport.
+    const tables = new Tables(this, 'Tables');
+    const queue = new WorkQueues(this, 'Queues').byName;
+
+    // Compute. Every variable named in definitions' `env` must be set (the type says so);
+    // none of them is a credential, and the demo client exists only in the local stack.
+    const environment: Record<(typeof env)[keyof typeof env], string> = {
+      [env.jobsTable]: tables.jobs.tableName,
+      [env.clientsTable]: tables.clients.tableName,
+      [env.jobsQueueUrl]: queue.jobs.queueUrl,
+      [env.callbacksQueueUrl]: queue.callbacks.queueUrl,
+      [env.jobsDeadLetterQueueUrl]: queue.jobsDeadLetter.queueUrl,
+      [env.callbacksDeadLetterQueueUrl]: queue.callbacksDeadLetter.queueUrl,
+      [env.retentionDays]: String(settings.retentionDays),
+      // On AWS no private address is ever a legitimate target.
+      [env.egressAllowCidrs]: '',
+    };
+    const fn = new Functions(this, 'Functions', { environment, logRetention: settings.logRetention }).byName;
+
+    // Each queue feeds its consumer, in batches whose failed messages alone come back.
+    // Binding the event source also grants the consumer receive, delete and change-visibility.
+    for (const [name, spec] of Object.entries(queues) as Array<[QueueName, (typeof queues)[QueueName]]>) {
+      fn[spec.consumer].addEventSource(
+        new SqsEventSource(queue[name], { batchSize: spec.batchSize, reportBatchItemFailures: true }),
+      );
+    }
+
+    // The arrows: who may touch what, and no more.
+    // api: accepts jobs, answers status, checks credentials.
+    tables.jobs.grantReadWriteData(fn.api);
+    tables.clients.grantReadData(fn.api);
+    queue.jobs.grantSendMessages(fn.api);
+    // execute: one attempt per message, then queues the job's callback.
+    tables.jobs.grantReadWriteData(fn.execute);
+    queue.callbacks.grantSendMessages(fn.execute);
+    // notify: signs the callback with the client's secrets, records its outcome.
+    tables.jobs.grantReadWriteData(fn.notify);
+    tables.clients.grantReadData(fn.notify);
+    // deadLetter: settles a given-up job as failed and still tells its callback.
+    tables.jobs.grantReadWriteData(fn.deadLetter);
+    queue.callbacks.grantSendMessages(fn.deadLetter);
+
+    // The front door.
+    const api = new HttpFront(this, 'Api', {
+      handler: fn.api,
+      throttle: settings.throttle,
+      logRetention: settings.logRetention,
+    });
+
+    // Someone should look: dead letters, or messages older than any retry explains.
+    new QueueAlarms(this, 'Alarms', { queues: queue });
+
+    // A sweeper on an EventBridge schedule (re-queueing unsettled jobs) will be wired here.
+
+    new CfnOutput(this, 'ApiUrl', { value: api.url, description: 'Base URL of the waas API' });
+    new CfnOutput(this, 'JobsTableName', { value: tables.jobs.tableName });
+    new CfnOutput(this, 'ClientsTableName', {
+      value: tables.clients.tableName,
+      description: 'Where `npm run clients -- create` adds clients for this deployment',
+    });
+    new CfnOutput(this, 'JobsQueueUrl', { value: queue.jobs.queueUrl });
+    new CfnOutput(this, 'CallbacksQueueUrl', { value: queue.callbacks.queueUrl });
+
+    this.tables = tables;
+    this.queues = queue;
+    this.functions = fn;
+    this.api = api;
+  }
+}

@@ -1,0 +1,42 @@
+/** Per-deployment settings from CDK context (`-c key=value` or cdk.json) and their defaults. */
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { describe, expect, it } from 'vitest';
+import { defaultRetentionDays, env } from '../../lib/definitions.ts';
+import { readSettings } from '../../lib/settings.ts';
+import { WaasStack } from '../../lib/waas-stack.ts';
+
+describe('settings', () => {
+  it('defaults to the retention of definitions, a 200/100 throttle and a month of logs', () => {
+    expect(readSettings(new App())).toEqual({
+      retentionDays: defaultRetentionDays,
+      throttle: { burstLimit: 200, rateLimit: 100 },
+      logRetention: RetentionDays.ONE_MONTH,
+    });
+  });
+
+  it('reads numbers given on the command line as strings', () => {
+    const app = new App({ context: { retentionDays: '7', apiThrottleBurst: '50', apiThrottleRate: 20 } });
+    expect(readSettings(app)).toMatchObject({ retentionDays: 7, throttle: { burstLimit: 50, rateLimit: 20 } });
+  });
+
+  it.each([['0'], ['-3'], ['1.5'], ['seven']])('refuses retentionDays=%s instead of deploying it', (value) => {
+    expect(() => readSettings(new App({ context: { retentionDays: value } }))).toThrow(/retentionDays/);
+  });
+
+  it('carries the context into the functions and the API stage', () => {
+    // Neither bundling nor CloudFormation's own checks: only two settings matter here.
+    const app = new App({
+      context: { retentionDays: '7', apiThrottleBurst: '50', apiThrottleRate: '20', 'aws:cdk:bundling-stacks': [] },
+      builtinCloudFormationValidation: false,
+    });
+    const template = Template.fromStack(new WaasStack(app, 'Waas'));
+    const functions = Object.values(template.findResources('AWS::Lambda::Function'));
+    expect(functions).toHaveLength(4);
+    for (const fn of functions) expect(fn['Properties'].Environment.Variables[env.retentionDays]).toBe('7');
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      DefaultRouteSettings: { ThrottlingBurstLimit: 50, ThrottlingRateLimit: 20 },
+    });
+  });
+});

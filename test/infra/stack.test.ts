@@ -1,0 +1,395 @@
+/**
+ * The synthesized CloudFormation template of the Waas stack, with the context of cdk.json (the
+ * feature flags `cdk synth` uses) and real esbuild bundling, synthesized once for the whole file.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { App, Stack, type CfnElement } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import type { IConstruct } from 'constructs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  deadLetterRetentionDays,
+  defaultRetentionDays,
+  env,
+  functions,
+  queues,
+  routes,
+  tables,
+  visibilityTimeoutSeconds,
+  type FunctionName,
+  type QueueName,
+  type QueueSpec,
+} from '../../lib/definitions.ts';
+import { WaasStack } from '../../lib/waas-stack.ts';
+
+type Resource = { Type: string; Properties: Record<string, any>; DeletionPolicy?: string; UpdateReplacePolicy?: string };
+
+const projectRoot = join(import.meta.dirname, '..', '..');
+const cdkJson = JSON.parse(readFileSync(join(projectRoot, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
+
+let stack: WaasStack;
+let template: Template;
+let resources: Record<string, Resource>;
+let assemblyDir: string;
+
+beforeAll(() => {
+  const app = new App({ context: cdkJson.context });
+  stack = new WaasStack(app, 'Waas');
+  const assembly = app.synth();
+  assemblyDir = assembly.directory;
+  const json = assembly.getStackArtifact(stack.artifactId).template as { Resources: Record<string, Resource> };
+  template = Template.fromJSON(json);
+  resources = json.Resources;
+});
+
+const logicalId = (construct: IConstruct): string => {
+  const cfn = construct.node.defaultChild as CfnElement;
+  return Stack.of(construct).getLogicalId(cfn);
+};
+const ofType = (type: string): Array<[string, Resource]> => Object.entries(resources).filter(([, r]) => r.Type === type);
+const ref = (construct: IConstruct) => ({ Ref: logicalId(construct) });
+const arnOf = (construct: IConstruct) => ({ 'Fn::GetAtt': [logicalId(construct), 'Arn'] });
+const functionNames = Object.keys(functions) as FunctionName[];
+const queueNames = Object.keys(queues) as QueueName[];
+const workQueueNames = queueNames.filter((name) => 'deadLetter' in queues[name]);
+const deadLetterQueueNames = queueNames.filter((name) => !('deadLetter' in queues[name]));
+
+/** Every IAM action a function's role may take, per resource it names (as JSON of the intrinsic). */
+function permissions(name: FunctionName): Map<string, Set<string>> {
+  const role = stack.functions[name].role;
+  if (!role) throw new Error(`${name} has no role`);
+  const roleRef = JSON.stringify(ref(role));
+  const byResource = new Map<string, Set<string>>();
+  for (const [, policy] of ofType('AWS::IAM::Policy')) {
+    if (!policy.Properties['Roles'].some((r: unknown) => JSON.stringify(r) === roleRef)) continue;
+    for (const statement of policy.Properties['PolicyDocument'].Statement) {
+      expect(statement.Effect).toBe('Allow');
+      for (const resource of [statement.Resource].flat()) {
+        const key = JSON.stringify(resource);
+        const actions = byResource.get(key) ?? new Set<string>();
+        for (const action of [statement.Action].flat()) actions.add(action);
+        byResource.set(key, actions);
+      }
+    }
+  }
+  return byResource;
+}
+const actionsOn = (name: FunctionName, target: IConstruct): string[] =>
+  [...(permissions(name).get(JSON.stringify(arnOf(target))) ?? [])].sort();
+
+const writes = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
+
+describe('HTTP API', () => {
+  it('routes POST /webhook, GET /webhook, GET /status and GET /health to the api function', () => {
+    const integrations = ofType('AWS::ApiGatewayV2::Integration');
+    expect(integrations).toHaveLength(1);
+    const [integrationId, integration] = integrations[0]!;
+    expect(integration.Properties).toMatchObject({ IntegrationType: 'AWS_PROXY', PayloadFormatVersion: '2.0' });
+    expect(JSON.stringify(integration.Properties['IntegrationUri'])).toContain(logicalId(stack.functions.api));
+
+    const routeKeys = ofType('AWS::ApiGatewayV2::Route').map(([, route]) => {
+      expect(route.Properties['Target']).toEqual({ 'Fn::Join': ['', ['integrations/', { Ref: integrationId }]] });
+      return route.Properties['RouteKey'];
+    });
+    expect(routeKeys.sort()).toEqual(routes.map((r) => `${r.method} ${r.path}`).sort());
+    template.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
+    template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
+  });
+
+  it('logs one JSON line per request to a log group, never headers, query strings or bodies', () => {
+    const [, stage] = ofType('AWS::ApiGatewayV2::Stage')[0]!;
+    expect(stage.Properties['StageName']).toBe('$default');
+    const settings = stage.Properties['AccessLogSettings'];
+    const destination = settings.DestinationArn['Fn::GetAtt'];
+    expect(resources[destination[0]]?.Type).toBe('AWS::Logs::LogGroup');
+    expect(resources[destination[0]]?.Properties['RetentionInDays']).toBe(30);
+
+    const format = JSON.parse(settings.Format) as Record<string, string>;
+    expect(Object.keys(format)).toEqual(
+      expect.arrayContaining(['requestId', 'ip', 'routeKey', 'status', 'responseLength', 'integrationError']),
+    );
+    for (const variable of Object.values(format)) {
+      expect(variable).toMatch(/^\$context\.[\w.]+$/);
+      expect(variable).not.toMatch(/header|body|querystring|authorizer|path/i);
+    }
+  });
+
+  it('throttles the default stage to a burst of 200 and 100 requests a second', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingBurstLimit: 200, ThrottlingRateLimit: 100 },
+    });
+  });
+});
+
+describe('DynamoDB tables', () => {
+  it('keys clients by clientId, and jobs by pk and sk with a TTL on expiresAt', () => {
+    expect(resources[logicalId(stack.tables.clients)]?.Properties).toMatchObject({
+      KeySchema: [{ AttributeName: tables.clients.partitionKey, KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: 'clientId', AttributeType: 'S' }],
+    });
+    expect(resources[logicalId(stack.tables.jobs)]?.Properties).toMatchObject({
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+    });
+    expect(resources[logicalId(stack.tables.clients)]?.Properties['TimeToLiveSpecification']).toBeUndefined();
+  });
+
+  it('bills both tables on demand, encrypts them, recovers them to a point in time, and keeps them on stack deletion', () => {
+    const all = ofType('AWS::DynamoDB::Table');
+    expect(all).toHaveLength(2);
+    for (const [, table] of all) {
+      expect(table.Properties).toMatchObject({
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { SSEEnabled: true },
+      });
+      expect(table.DeletionPolicy).toBe('Retain');
+      expect(table.UpdateReplacePolicy).toBe('Retain');
+    }
+  });
+});
+
+describe('SQS queues', () => {
+  it('gives every queue the visibility timeout of definitions (six times its consumer timeout)', () => {
+    for (const name of queueNames) {
+      const seconds = visibilityTimeoutSeconds(name);
+      expect(seconds).toBe(functions[queues[name].consumer].timeoutSeconds * 6);
+      expect(resources[logicalId(stack.queues[name])]?.Properties['VisibilityTimeout'], name).toBe(seconds);
+    }
+  });
+
+  it('moves a message to its dead-letter queue after maxReceiveCount receives', () => {
+    for (const name of workQueueNames) {
+      const { deadLetter }: QueueSpec = queues[name];
+      if (deadLetter === undefined) throw new Error(`${name} has no dead-letter queue`);
+      expect(resources[logicalId(stack.queues[name])]?.Properties['RedrivePolicy'], name).toEqual({
+        deadLetterTargetArn: arnOf(stack.queues[deadLetter.queue]),
+        maxReceiveCount: deadLetter.maxReceiveCount,
+      });
+    }
+  });
+
+  it('keeps dead letters 14 days and gives dead-letter queues no dead-letter queue of their own', () => {
+    expect(deadLetterRetentionDays * 24 * 60 * 60).toBe(1_209_600);
+    for (const name of deadLetterQueueNames) {
+      const properties = resources[logicalId(stack.queues[name])]?.Properties;
+      expect(properties?.['MessageRetentionPeriod'], name).toBe(1_209_600);
+      expect(properties?.['RedrivePolicy'], name).toBeUndefined();
+    }
+  });
+
+  it('encrypts every queue and refuses requests without TLS', () => {
+    expect(ofType('AWS::SQS::Queue')).toHaveLength(queueNames.length);
+    for (const [, queue] of ofType('AWS::SQS::Queue')) {
+      expect(queue.Properties['SqsManagedSseEnabled']).toBe(true);
+    }
+    for (const name of queueNames) {
+      template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+        Queues: [ref(stack.queues[name])],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          ]),
+        },
+      });
+    }
+  });
+});
+
+describe('Lambda functions', () => {
+  it('feeds each queue to its consumer in batches that report partial failures', () => {
+    const mappings = ofType('AWS::Lambda::EventSourceMapping');
+    expect(mappings).toHaveLength(queueNames.length);
+    for (const name of queueNames) {
+      const spec = queues[name];
+      template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        EventSourceArn: arnOf(stack.queues[name]),
+        FunctionName: ref(stack.functions[spec.consumer]),
+        BatchSize: spec.batchSize,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+      });
+    }
+  });
+
+  it('runs every function on Node.js 24 on arm64 with the memory and timeout of definitions', () => {
+    expect(ofType('AWS::Lambda::Function')).toHaveLength(functionNames.length);
+    for (const name of functionNames) {
+      expect(resources[logicalId(stack.functions[name])]?.Properties, name).toMatchObject({
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        Handler: 'index.handler',
+        MemorySize: functions[name].memoryMb,
+        Timeout: functions[name].timeoutSeconds,
+      });
+    }
+  });
+
+  it('ships each function as an ES module with require() available and the AWS SDK bundled in', () => {
+    for (const name of functionNames) {
+      const key: string = resources[logicalId(stack.functions[name])]?.Properties['Code'].S3Key;
+      const bundle = join(assemblyDir, `asset.${key.replace(/\.zip$/, '')}`, 'index.mjs');
+      expect(existsSync(bundle), name).toBe(true);
+      const code = readFileSync(bundle, 'utf8');
+      expect(code.slice(0, 80), name).toMatch(/^import \{ createRequire \} from 'module';/);
+      // An external SDK would leave a bare import behind, resolved by the runtime's own SDK.
+      expect(code.match(/from\s*["']@aws-sdk\/[^"']*/g) ?? [], name).toEqual([]);
+    }
+  });
+
+  it('logs each function to its own log group, kept one month', () => {
+    for (const name of functionNames) {
+      const loggingConfig = resources[logicalId(stack.functions[name])]?.Properties['LoggingConfig'];
+      const logGroupId: string = loggingConfig.LogGroup.Ref;
+      expect(resources[logGroupId]?.Type, name).toBe('AWS::Logs::LogGroup');
+      expect(resources[logGroupId]?.Properties['RetentionInDays'], name).toBe(30);
+    }
+    const logGroups = ofType('AWS::Logs::LogGroup');
+    expect(logGroups).toHaveLength(functionNames.length + 1);
+  });
+
+  it('tells every function where its tables and queues are, keeps jobs 30 days, and allows no private egress', () => {
+    for (const name of functionNames) {
+      const variables = resources[logicalId(stack.functions[name])]?.Properties['Environment'].Variables;
+      expect(Object.keys(variables), name).toEqual(expect.arrayContaining(Object.values(env)));
+      expect(variables).toMatchObject({
+        [env.jobsTable]: ref(stack.tables.jobs),
+        [env.clientsTable]: ref(stack.tables.clients),
+        [env.jobsQueueUrl]: ref(stack.queues.jobs),
+        [env.callbacksQueueUrl]: ref(stack.queues.callbacks),
+        [env.retentionDays]: String(defaultRetentionDays),
+        [env.egressAllowCidrs]: '',
+        POWERTOOLS_SERVICE_NAME: 'waas',
+      });
+    }
+  });
+
+  it('never ships the demo client credentials of the local stack', () => {
+    const text = JSON.stringify(resources);
+    expect(text).not.toContain('d7811aa4852d7c021df3da133f8d3e11ad1e5c42d3ed0a1a');
+    expect(text).not.toContain('66666666666668');
+    for (const [, fn] of ofType('AWS::Lambda::Function')) {
+      const names = Object.keys(fn.Properties['Environment'].Variables);
+      expect(names.filter((n) => /TOKEN|SECRET|PASSWORD|CLIENT_ID|ACCESS_KEY/i.test(n))).toEqual([]);
+    }
+  });
+});
+
+describe('IAM', () => {
+  it('grants no wildcard action in any policy', () => {
+    const policies = [
+      ...ofType('AWS::IAM::Policy').map(([, p]) => p.Properties['PolicyDocument']),
+      ...ofType('AWS::IAM::Role').flatMap(([, r]) => (r.Properties['Policies'] ?? []).map((p: any) => p.PolicyDocument)),
+      ...ofType('AWS::SQS::QueuePolicy').map(([, p]) => p.Properties['PolicyDocument']),
+    ];
+    expect(policies.length).toBeGreaterThan(functionNames.length);
+    for (const document of policies) {
+      for (const statement of document.Statement) {
+        if (statement.Effect === 'Deny') continue; // the TLS-only deny covers sqs:* on purpose
+        for (const action of [statement.Action].flat()) expect(action).not.toContain('*');
+      }
+    }
+  });
+
+  it('attaches no managed policy: each role holds only its own grants', () => {
+    for (const [, role] of ofType('AWS::IAM::Role')) {
+      expect(role.Properties['ManagedPolicyArns']).toBeUndefined();
+      expect(role.Properties['AssumeRolePolicyDocument'].Statement).toEqual([
+        expect.objectContaining({ Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }),
+      ]);
+    }
+  });
+
+  it('lets the api write jobs, only read clients, and queue jobs but not callbacks', () => {
+    expect(actionsOn('api', stack.tables.jobs)).toEqual(expect.arrayContaining([...writes, 'dynamodb:GetItem']));
+    const clients = actionsOn('api', stack.tables.clients);
+    expect(clients).toContain('dynamodb:GetItem');
+    for (const write of writes) expect(clients).not.toContain(write);
+    expect(actionsOn('api', stack.queues.jobs)).toContain('sqs:SendMessage');
+    expect(actionsOn('api', stack.queues.callbacks)).toEqual([]);
+  });
+
+  it('lets execute consume jobs (postponing included) and queue callbacks, without touching clients', () => {
+    expect(actionsOn('execute', stack.queues.jobs)).toEqual(
+      expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility']),
+    );
+    expect(actionsOn('execute', stack.queues.jobs)).not.toContain('sqs:SendMessage');
+    expect(actionsOn('execute', stack.queues.callbacks)).toContain('sqs:SendMessage');
+    expect(actionsOn('execute', stack.tables.jobs)).toEqual(expect.arrayContaining(writes));
+    expect(actionsOn('execute', stack.tables.clients)).toEqual([]);
+  });
+
+  it('lets notify consume callbacks and read, never write, the signing secrets', () => {
+    expect(actionsOn('notify', stack.queues.callbacks)).toEqual(
+      expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility']),
+    );
+    const clients = actionsOn('notify', stack.tables.clients);
+    expect(clients).toContain('dynamodb:GetItem');
+    for (const write of writes) expect(clients).not.toContain(write);
+    expect(actionsOn('notify', stack.tables.jobs)).toEqual(expect.arrayContaining(writes));
+    expect(actionsOn('notify', stack.queues.jobs)).toEqual([]);
+  });
+
+  it('lets deadLetter consume both dead-letter queues, settle jobs and queue callbacks', () => {
+    for (const name of deadLetterQueueNames) {
+      expect(actionsOn('deadLetter', stack.queues[name]), name).toEqual(
+        expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility']),
+      );
+    }
+    expect(actionsOn('deadLetter', stack.queues.callbacks)).toContain('sqs:SendMessage');
+    expect(actionsOn('deadLetter', stack.tables.jobs)).toEqual(expect.arrayContaining(writes));
+    expect(actionsOn('deadLetter', stack.tables.clients)).toEqual([]);
+  });
+
+  it('lets each function write only to its own log group', () => {
+    for (const name of functionNames) {
+      const logGroup: string = resources[logicalId(stack.functions[name])]?.Properties['LoggingConfig'].LogGroup.Ref;
+      const logging = [...permissions(name)].filter(([, actions]) => [...actions].some((a) => a.startsWith('logs:')));
+      expect(logging.map(([resource]) => resource), name).toEqual([JSON.stringify({ 'Fn::GetAtt': [logGroup, 'Arn'] })]);
+    }
+  });
+});
+
+describe('alarms and outputs', () => {
+  it('alarms as soon as one message sits in either dead-letter queue', () => {
+    for (const name of deadLetterQueueNames) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(stack.queues[name]), 'QueueName'] } }],
+        Period: 60,
+        EvaluationPeriods: 1,
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+        TreatMissingData: 'notBreaching',
+      });
+    }
+  });
+
+  it('alarms when a work queue holds a message older than twice the longest retry delay', () => {
+    for (const name of workQueueNames) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'ApproximateAgeOfOldestMessage',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(stack.queues[name]), 'QueueName'] } }],
+        Threshold: 1800,
+        ComparisonOperator: 'GreaterThanThreshold',
+        TreatMissingData: 'notBreaching',
+      });
+    }
+    expect(ofType('AWS::CloudWatch::Alarm').length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('outputs the API URL, the table names and the work queue URLs', () => {
+    template.hasOutput('ApiUrl', { Value: Match.objectLike({ 'Fn::Join': Match.anyValue() }) });
+    expect(JSON.stringify(template.findOutputs('ApiUrl'))).toContain(logicalId(stack.api.api));
+    template.hasOutput('JobsTableName', { Value: ref(stack.tables.jobs) });
+    template.hasOutput('ClientsTableName', { Value: ref(stack.tables.clients) });
+    template.hasOutput('JobsQueueUrl', { Value: ref(stack.queues.jobs) });
+    template.hasOutput('CallbacksQueueUrl', { Value: ref(stack.queues.callbacks) });
+  });
+});
