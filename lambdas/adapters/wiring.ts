@@ -42,6 +42,9 @@ export function readConfig(vars: NodeJS.ProcessEnv = process.env): Config {
 
 export const logger = new Logger({ serviceName: 'waas' });
 
+/** How long a submission waits for DNS before leaving the verdict to delivery. */
+const submitLookupMs = 2_000;
+
 /** The egress verdict at submit: a literal address or a name that resolves to a refused address. */
 export function refusalAtSubmit(policy: EgressPolicy): (url: string) => Promise<string | undefined> {
   return async (url) => {
@@ -49,7 +52,10 @@ export function refusalAtSubmit(policy: EgressPolicy): (url: string) => Promise<
     if (!verdict.allowed) return verdict.reason;
     if (verdict.literal) return undefined;
     try {
-      await resolveChecked(policy, new URL(url).hostname);
+      // A slow resolver must not hold a submission up: past the bound, delivery decides.
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, submitLookupMs)));
+      await Promise.race([resolveChecked(policy, new URL(url).hostname), bound]).finally(() => clearTimeout(timer));
     } catch (error) {
       // Only a refusal is final here; a name that does not resolve now may later (checked again then).
       if (error instanceof EgressRefused) return error.message;

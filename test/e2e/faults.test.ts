@@ -113,7 +113,9 @@ describe('fault matrix', () => {
     expect(String(output(job)['body']).length).toBe(64 * 1024);
     // The stack's peak resident memory grew by far less than the 100 MB it streamed through.
     const growthKb = peakRssKb() - peakBefore;
-    expect(growthKb).toBeLessThan(48 * 1024);
+    // (Holding the body would grow it past 100 MB; V8 lets discarded socket buffers pile up
+    // to tens of MB before it collects them, hence the margin.)
+    expect(growthKb).toBeLessThan(80 * 1024);
     matrix['100 MB response'] = {
       status: job['status'],
       bodyBytes: output(job)['bodyBytes'],
