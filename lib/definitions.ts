@@ -54,8 +54,23 @@ export const tables = {
     partitionKey: 'pk',
     sortKey: 'sk',
     ttlAttribute: 'expiresAt',
+    /**
+     * A sparse index of unsettled jobs only: a job carries its `sweep` shard from submit until
+     * it and its callback are settled. It holds keys only, so it is written twice per job (in,
+     * out) and the sweeper's work grows with the work in flight, never with the jobs stored.
+     */
+    unsettledIndex: { name: 'unsettled', partitionKey: 'sweep', sortKey: 'created' },
   },
 } as const;
+
+/** The unsettled index's partitions: a job's shard is the first hex digit of its id. */
+export const sweepShards = '0123456789abcdef'.split('');
+
+/**
+ * The sweeper runs on this schedule and re-queues a job (or callback) that nothing has touched
+ * for `idleMs` past the moment it was due: its message was lost, or its worker died.
+ */
+export const sweep = { everyMinutes: 1, idleMs: 5 * 60_000 } as const;
 
 export interface FunctionSpec {
   /** The entry module under lambdas/. */
@@ -65,7 +80,7 @@ export interface FunctionSpec {
 }
 
 export type QueueName = 'jobs' | 'callbacks' | 'jobsDeadLetter' | 'callbacksDeadLetter';
-export type FunctionName = 'api' | 'execute' | 'notify' | 'deadLetter';
+export type FunctionName = 'api' | 'execute' | 'notify' | 'deadLetter' | 'sweeper';
 
 export interface QueueSpec {
   id: string;
@@ -84,6 +99,7 @@ export const functions = {
   execute: { entry: 'lambdas/execute.ts', timeoutSeconds: 75, memoryMb: 512 },
   notify: { entry: 'lambdas/notify.ts', timeoutSeconds: 30, memoryMb: 512 },
   deadLetter: { entry: 'lambdas/dead-letter.ts', timeoutSeconds: 30, memoryMb: 256 },
+  sweeper: { entry: 'lambdas/sweeper.ts', timeoutSeconds: 60, memoryMb: 256 },
 } as const satisfies Record<FunctionName, FunctionSpec>;
 
 /**

@@ -5,15 +5,19 @@
  *   jobs queue ─▶ execute ─▶ target service; jobs table, callbacks queue
  *   callbacks queue ─▶ notify ─▶ callback URL (signed with the clients table's secrets); jobs table
  *   either dead-letter queue ─▶ deadLetter ─▶ jobs table (failed), callbacks queue
+ *   every minute ─▶ sweeper ─▶ jobs table's unsettled index ─▶ jobs queue, callbacks queue
  *
  * Shapes and numbers come from definitions.ts, which the local stack reads too.
  */
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { env, queues, type FunctionName, type QueueName } from './definitions.ts';
+import { env, queues, sweep, tables as tablesSpec, type FunctionName, type QueueName } from './definitions.ts';
 import { readSettings } from './settings.ts';
 import { Functions } from './constructs/functions.ts';
 import { HttpFront } from './constructs/http-front.ts';
@@ -58,20 +62,31 @@ export class WaasStack extends Stack {
       );
     }
 
-    // The arrows: who may touch what, and no more.
-    // api: accepts jobs, answers status, checks credentials.
-    tables.jobs.grantReadWriteData(fn.api);
-    tables.clients.grantReadData(fn.api);
+    // The arrows: who may touch what, and no more. Table actions are listed one by one (the
+    // grant helpers would add every read or write, and every index).
+    const allow = (name: FunctionName, actions: string[], resources: string[]) =>
+      fn[name].addToRolePolicy(new PolicyStatement({ actions: actions.map((a) => `dynamodb:${a}`), resources }));
+    const jobsTable = [tables.jobs.tableArn];
+    const clientsTable = [tables.clients.tableArn];
+    // api: stores a job and its request (one batch), remembers Idempotency-Keys, reads status
+    // and credentials, and queues the job.
+    allow('api', ['GetItem', 'PutItem', 'DeleteItem', 'BatchWriteItem'], jobsTable);
+    allow('api', ['GetItem'], clientsTable);
     queue.jobs.grantSendMessages(fn.api);
-    // execute: one attempt per message, then queues the job's callback.
-    tables.jobs.grantReadWriteData(fn.execute);
+    // execute: leases and records one attempt, then queues the job's callback.
+    allow('execute', ['GetItem', 'UpdateItem'], jobsTable);
     queue.callbacks.grantSendMessages(fn.execute);
-    // notify: signs the callback with the client's secrets, records its outcome.
-    tables.jobs.grantReadWriteData(fn.notify);
-    tables.clients.grantReadData(fn.notify);
+    // notify: signs the callback with the client's secrets, leases and records its outcome.
+    allow('notify', ['GetItem', 'UpdateItem'], jobsTable);
+    allow('notify', ['GetItem'], clientsTable);
     // deadLetter: settles a given-up job as failed and still tells its callback.
-    tables.jobs.grantReadWriteData(fn.deadLetter);
+    allow('deadLetter', ['GetItem', 'UpdateItem'], jobsTable);
     queue.callbacks.grantSendMessages(fn.deadLetter);
+    // sweeper: walks the unsettled index and re-queues what lost its message.
+    allow('sweeper', ['Query'], [`${tables.jobs.tableArn}/index/${tablesSpec.jobs.unsettledIndex.name}`]);
+    allow('sweeper', ['GetItem', 'UpdateItem'], jobsTable);
+    queue.jobs.grantSendMessages(fn.sweeper);
+    queue.callbacks.grantSendMessages(fn.sweeper);
 
     // The front door.
     const api = new HttpFront(this, 'Api', {
@@ -83,7 +98,12 @@ export class WaasStack extends Stack {
     // Someone should look: dead letters, or messages older than any retry explains.
     new QueueAlarms(this, 'Alarms', { queues: queue });
 
-    // A sweeper on an EventBridge schedule (re-queueing unsettled jobs) will be wired here.
+    // The safety net: on a schedule, the sweeper re-queues unsettled work that lost its message.
+    new Rule(this, 'SweepSchedule', {
+      description: 'waas: re-queue unsettled jobs whose message was lost',
+      schedule: Schedule.rate(Duration.minutes(sweep.everyMinutes)),
+      targets: [new LambdaFunction(fn.sweeper, { retryAttempts: 0 })],
+    });
 
     new CfnOutput(this, 'ApiUrl', { value: api.url, description: 'Base URL of the waas API' });
     new CfnOutput(this, 'JobsTableName', { value: tables.jobs.tableName });

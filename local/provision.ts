@@ -2,7 +2,7 @@
  * Creates the local stack's tables and queues from lib/definitions.ts, the same description the
  * CDK stack deploys: keys, visibility timeouts, redrive to the dead-letter queues.
  */
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, ResourceInUseException, type CreateTableCommandInput, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { deadLetterRetentionDays, queues, tables, visibilityTimeoutSeconds, type QueueName } from '../lib/definitions.ts';
 
@@ -15,32 +15,46 @@ export interface LocalQueue {
 }
 
 export async function provisionTables(db: DynamoDBClient): Promise<void> {
-  const specs = [
-    { name: localTableNames.clients, keys: [{ name: tables.clients.partitionKey, type: 'HASH' as const }] },
+  const index = tables.jobs.unsettledIndex;
+  const specs: CreateTableCommandInput[] = [
     {
-      name: localTableNames.jobs,
-      keys: [
-        { name: tables.jobs.partitionKey, type: 'HASH' as const },
-        { name: tables.jobs.sortKey, type: 'RANGE' as const },
+      TableName: localTableNames.clients,
+      KeySchema: [{ AttributeName: tables.clients.partitionKey, KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: tables.clients.partitionKey, AttributeType: 'S' }],
+    },
+    {
+      TableName: localTableNames.jobs,
+      KeySchema: [
+        { AttributeName: tables.jobs.partitionKey, KeyType: 'HASH' },
+        { AttributeName: tables.jobs.sortKey, KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: [
+        { AttributeName: tables.jobs.partitionKey, AttributeType: 'S' },
+        { AttributeName: tables.jobs.sortKey, AttributeType: 'S' },
+        { AttributeName: index.partitionKey, AttributeType: 'S' },
+        { AttributeName: index.sortKey, AttributeType: 'S' },
+      ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: index.name,
+          KeySchema: [
+            { AttributeName: index.partitionKey, KeyType: 'HASH' },
+            { AttributeName: index.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'KEYS_ONLY' },
+        },
       ],
     },
   ];
   for (const spec of specs) {
     try {
-      await db.send(
-        new CreateTableCommand({
-          TableName: spec.name,
-          BillingMode: 'PAY_PER_REQUEST',
-          KeySchema: spec.keys.map((key) => ({ AttributeName: key.name, KeyType: key.type })),
-          AttributeDefinitions: spec.keys.map((key) => ({ AttributeName: key.name, AttributeType: 'S' })),
-        }),
-      );
+      await db.send(new CreateTableCommand({ ...spec, BillingMode: 'PAY_PER_REQUEST' }));
     } catch (error) {
       // Kept from an earlier run in DATA_DIR.
       if (!(error instanceof ResourceInUseException)) throw error;
     }
     for (let i = 0; i < 100; i++) {
-      const { Table } = await db.send(new DescribeTableCommand({ TableName: spec.name }));
+      const { Table } = await db.send(new DescribeTableCommand({ TableName: spec.TableName }));
       if (Table?.TableStatus === 'ACTIVE') break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }

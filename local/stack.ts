@@ -11,7 +11,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import dynalite from 'dynalite';
 import { startFauxqs } from 'fauxqs';
-import { env, functions, queues, type QueueName } from '../lib/definitions.ts';
+import { env, functions, queues, sweep, type FunctionName, type QueueName } from '../lib/definitions.ts';
 import { demoClient, ensureClient } from './demo.ts';
 import { startFront, type ApiHandler } from './front.ts';
 import { provisionQueues, provisionTables, localTableNames } from './provision.ts';
@@ -59,6 +59,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     AWS_ENDPOINT_URL_DYNAMODB: dynamodbEndpoint,
     AWS_ENDPOINT_URL_SQS: sqsServer.address,
     POWERTOOLS_LOG_LEVEL: process.env['POWERTOOLS_LOG_LEVEL'] ?? 'WARN',
+    // CloudWatch's embedded metric format means nothing on a laptop.
+    POWERTOOLS_METRICS_DISABLED: process.env['POWERTOOLS_METRICS_DISABLED'] ?? 'true',
     [env.jobsTable]: localTableNames.jobs,
     [env.clientsTable]: localTableNames.clients,
     [env.egressAllowCidrs]: options.egressAllowCidrs,
@@ -75,20 +77,21 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   });
 
   // The very modules Lambda runs, loaded once the environment is theirs.
-  const [api, execute, notify, deadLetter, wiring, sweep] = await Promise.all([
+  const [api, execute, notify, deadLetter, sweeper, wiring, sweepCore] = await Promise.all([
     import('../lambdas/api.ts'),
     import('../lambdas/execute.ts'),
     import('../lambdas/notify.ts'),
     import('../lambdas/dead-letter.ts'),
+    import('../lambdas/sweeper.ts'),
     import('../lambdas/adapters/wiring.ts'),
     import('../lambdas/core/sweep.ts'),
   ]);
   const services = wiring.services();
   const demo = await ensureClient(services.clients, demoClient);
   // Nothing is in flight yet: every lease found was taken before a crash, and queues start empty.
-  const recovered = await sweep.requeueUnsettled(services, { expireLeases: true });
+  const recovered = await sweepCore.requeueUnsettled(services, { expireLeases: true });
 
-  const handlers: Record<keyof typeof functions, SqsHandler | ApiHandler> = {
+  const handlers: Record<Exclude<FunctionName, 'sweeper'>, SqsHandler | ApiHandler> = {
     api: api.handler,
     execute: execute.handler,
     notify: notify.handler,
@@ -111,6 +114,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   });
   for (const poller of pollers) poller.start();
   const front = await startFront(api.handler, options.host, options.port, options.onError);
+  // EventBridge's schedule, locally: the sweeper handler every `sweep.everyMinutes`.
+  const sweeping = setInterval(() => {
+    sweeper.handler().catch((error: unknown) => options.onError?.(error));
+  }, sweep.everyMinutes * 60_000);
+  sweeping.unref();
 
   const file: StackFile = { pid: process.pid, url: front.url, dynamodbEndpoint, sqsEndpoint: sqsServer.address, tables: localTableNames };
   const path = join(dataDir, stackFileName);
@@ -125,6 +133,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     demo,
     stop: () =>
       (stopped ??= (async () => {
+        clearInterval(sweeping);
         await front.close();
         await Promise.all(pollers.map((poller) => poller.stop()));
         services.http.close();

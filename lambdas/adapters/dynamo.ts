@@ -10,10 +10,12 @@ import {
   DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
+  QueryCommand,
   ScanCommand,
   UpdateCommand,
   type BatchWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
+import { sweepShards, tables } from '../../lib/definitions.ts';
 import type { Job, JobRequest } from '../core/job.ts';
 import { ConditionFailed, type Client, type ClientStore, type JobChanges, type JobCondition, type JobStore } from '../core/ports.ts';
 
@@ -134,21 +136,29 @@ export class DynamoJobStore implements JobStore {
     return toJob(result.Attributes ?? {});
   }
 
+  /** Walks the sparse unsettled index, shard by shard; reads each job itself consistently. */
   async *unsettled(): AsyncIterable<Job> {
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.db.send(
-        new ScanCommand({
-          TableName: this.table,
-          FilterExpression: 'sk = :job AND (#status IN (:a, :s, :r) OR notified = :no)',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':job': JOB, ':a': 'accepted', ':s': 'started', ':r': 'running', ':no': 'no' },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of page.Items ?? []) yield toJob(item);
-      start = page.LastEvaluatedKey;
-    } while (start);
+    const index = tables.jobs.unsettledIndex;
+    for (const shard of sweepShards) {
+      let start: Record<string, unknown> | undefined;
+      do {
+        const page = await this.db.send(
+          new QueryCommand({
+            TableName: this.table,
+            IndexName: index.name,
+            KeyConditionExpression: '#shard = :shard',
+            ExpressionAttributeNames: { '#shard': index.partitionKey },
+            ExpressionAttributeValues: { ':shard': shard },
+            ExclusiveStartKey: start,
+          }),
+        );
+        for (const key of page.Items ?? []) {
+          const job = await this.get(String(key['pk']));
+          if (job) yield job;
+        }
+        start = page.LastEvaluatedKey;
+      } while (start);
+    }
   }
 
   async rememberIdempotent(clientId: string, key: string, jobId: string, answer: string, expiresAt: number): Promise<string | undefined> {

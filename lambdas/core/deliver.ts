@@ -73,11 +73,13 @@ export async function runJobAttempt(deps: DeliveryDeps, jobId: string): Promise<
     lastUpdate: iso(finished),
     remove: ['leaseUntil'],
   };
-  if (verdict.kind === 'success') changes.status = 'completed';
-  else if (verdict.kind === 'final') changes.status = 'failed';
-  else {
+  if (verdict.kind === 'retry') {
     changes.status = 'running';
     changes.nextAttemptAt = finished + verdict.delayMs;
+  } else {
+    changes.status = verdict.kind === 'success' ? 'completed' : 'failed';
+    // Without a callback to send, the job is settled: out of the sweeper's sight.
+    if (!held.callback) changes.remove?.push('sweep');
   }
   try {
     await deps.jobs.update(jobId, changes, { expect: { leaseUntil } });
@@ -97,6 +99,7 @@ export async function runCallbackAttempt(deps: DeliveryDeps, jobId: string): Pro
   if (!job || !job.callback || job.notified !== 'no' || !isFinal(job.status)) return done;
   const now = deps.clock.now();
   if (job.notifyLeaseUntil !== undefined && job.notifyLeaseUntil > now) return later(job.notifyLeaseUntil - now);
+  if (job.nextNotifyAt !== undefined && job.nextNotifyAt > now) return later(job.nextNotifyAt - now);
 
   const takeover = job.notifyLeaseUntil !== undefined;
   const attempt = takeover ? Math.max(job.notifyAttempts, 1) : job.notifyAttempts + 1;
@@ -105,7 +108,7 @@ export async function runCallbackAttempt(deps: DeliveryDeps, jobId: string): Pro
   try {
     held = await deps.jobs.update(
       jobId,
-      { notifyAttempts: attempt, notifyLeaseUntil },
+      { notifyAttempts: attempt, notifyLeaseUntil, remove: ['nextNotifyAt'] },
       { expect: { notified: 'no', notifyAttempts: job.notifyAttempts, notifyLeaseUntil: job.notifyLeaseUntil }, leaseFree: { lease: 'notifyLeaseUntil', now } },
     );
   } catch (error) {
@@ -130,8 +133,11 @@ export async function runCallbackAttempt(deps: DeliveryDeps, jobId: string): Pro
     : ({ kind: 'final', reason: output.error ?? '' } as const);
 
   const changes: JobChanges = { notifyoutput: notifyText(output), remove: ['notifyLeaseUntil'] };
-  if (verdict.kind === 'success') changes.notified = 'true';
-  else if (verdict.kind === 'final') changes.notified = 'notification failed';
+  if (verdict.kind === 'retry') changes.nextNotifyAt = finished + verdict.delayMs;
+  else {
+    changes.notified = verdict.kind === 'success' ? 'true' : 'notification failed';
+    changes.remove?.push('sweep');
+  }
   try {
     await deps.jobs.update(jobId, changes, { expect: { notifyLeaseUntil } });
   } catch (error) {
@@ -160,14 +166,25 @@ export async function settleDeadLetter(deps: Pick<DeliveryDeps, 'jobs' | 'queue'
   const reason = `abandoned: the ${kind === 'job' ? 'job' : 'callback'} message was dead-lettered after repeated failed deliveries`;
   try {
     if (kind === 'job') {
-      const job = await deps.jobs.update(
+      const job = await deps.jobs.get(jobId);
+      if (!job) return;
+      await deps.jobs.update(
         jobId,
-        { status: 'failed', output: { started: iso(now), durationMs: 0, error: reason }, lastUpdate: iso(now), remove: ['leaseUntil', 'nextAttemptAt'] },
+        {
+          status: 'failed',
+          output: { started: iso(now), durationMs: 0, error: reason },
+          lastUpdate: iso(now),
+          remove: job.callback ? ['leaseUntil', 'nextAttemptAt'] : ['leaseUntil', 'nextAttemptAt', 'sweep'],
+        },
         { statusIn: nonFinal },
       );
       if (job.callback) await deps.queue.send({ kind: 'callback', jobId });
     } else {
-      await deps.jobs.update(jobId, { notified: 'notification failed', notifyoutput: reason, remove: ['notifyLeaseUntil'] }, { expect: { notified: 'no' } });
+      await deps.jobs.update(
+        jobId,
+        { notified: 'notification failed', notifyoutput: reason, remove: ['notifyLeaseUntil', 'nextNotifyAt', 'sweep'] },
+        { expect: { notified: 'no' } },
+      );
     }
   } catch (error) {
     // Already settled (or gone): nothing to do.

@@ -80,9 +80,19 @@ export interface Job {
   notifyAttempts: number;
   callbackMaxAttempts: number;
   notifyLeaseUntil?: number;
+  /** Epoch ms before which no callback attempt starts (a scheduled callback retry). */
+  nextNotifyAt?: number;
+  /** The unsettled index's shard: present until the job and its callback are settled. */
+  sweep?: string;
   /** Epoch seconds when the store may forget the job. */
   expiresAt: number;
 }
+
+/** The unsettled index's shard of a job. */
+export const sweepShard = (jobId: string): string => jobId.charAt(0).toLowerCase();
+
+/** Settled: final, and its callback (if any) settled too. Nothing more will happen to it. */
+export const isSettled = (job: Pick<Job, 'status' | 'notified'>): boolean => isFinal(job.status) && job.notified !== 'no';
 
 /** The job record as GET /status shows it: the contract's fields, none of the bookkeeping. */
 export function publicRecord(job: Job): Record<string, unknown> {

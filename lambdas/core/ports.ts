@@ -46,7 +46,7 @@ export interface JobStore {
    * Returns the job as written, or throws ConditionFailed.
    */
   update(jobId: string, changes: JobChanges, condition: JobCondition): Promise<Job>;
-  /** Non-final jobs and final jobs with an unsettled callback: what a restart or sweep picks up. */
+  /** Jobs not settled yet (non-final, or final with a pending callback): what a restart or sweep picks up. */
   unsettled(): AsyncIterable<Job>;
   /** Remembers an Idempotency-Key's answer; returns the answer already remembered, if any. */
   rememberIdempotent(clientId: string, key: string, jobId: string, answer: string, expiresAt: number): Promise<string | undefined>;
@@ -55,7 +55,7 @@ export interface JobStore {
 
 /** Fields to set; a field set to `null` in `remove` is deleted. */
 export type JobChanges = Partial<Omit<Job, 'jobId' | 'clientId' | 'created'>> & {
-  remove?: Array<'leaseUntil' | 'notifyLeaseUntil' | 'nextAttemptAt'>;
+  remove?: Array<'leaseUntil' | 'notifyLeaseUntil' | 'nextAttemptAt' | 'nextNotifyAt' | 'sweep'>;
 };
 
 export interface JobCondition {

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { idempotencyWindowMs, jobLimits } from '../../lib/definitions.ts';
 import { InvalidRequest, Unavailable } from './errors.ts';
-import type { Job, JobRequest } from './job.ts';
+import { sweepShard, type Job, type JobRequest } from './job.ts';
 import type { Client, Clock, JobStore, WorkQueue } from './ports.ts';
 import { parse, submitSchema, type SubmitRequest } from './schemas.ts';
 
@@ -84,6 +84,7 @@ export async function submit(deps: SubmitDeps, client: Client, payload: Record<s
     notifyAttempts: 0,
     callbackMaxAttempts: input.callback_max_attempts ?? jobLimits.callbackMaxAttempts.default,
     expiresAt: Math.floor(now / 1000) + deps.retentionDays * 86_400,
+    sweep: sweepShard(jobId),
   };
   const accepted: Accepted = { created, job_id: jobId, status: 'accepted' };
 

@@ -3,7 +3,7 @@
  * crashed, or (locally) whose queue did not survive a restart. The jobs table is the source of
  * truth; the queues only carry work. Re-queueing is safe because every attempt is leased.
  */
-import { isFinal, type Job } from './job.ts';
+import { isFinal, isSettled, type Job } from './job.ts';
 import { ConditionFailed, type Clock, type JobStore, type WorkQueue } from './ports.ts';
 
 export interface SweepReport {
@@ -18,7 +18,11 @@ export interface SweepOptions {
    * so that a lease taken before a crash does not hold its job up.
    */
   expireLeases?: boolean;
-  /** Only jobs untouched for this long (their messages may simply be on their way). */
+  /**
+   * Only work overdue by this much: nothing has touched it for `idleMs` past the latest moment
+   * it was due (its last update, lease expiry or scheduled retry). Younger work may simply
+   * have its message on the way.
+   */
   idleMs?: number;
 }
 
@@ -26,10 +30,14 @@ export async function requeueUnsettled(deps: { jobs: JobStore; queue: WorkQueue;
   const report: SweepReport = { jobs: 0, callbacks: 0, leasesExpired: 0 };
   const now = deps.clock.now();
   for await (const job of deps.jobs.unsettled()) {
-    if (options.idleMs !== undefined && Date.parse(job.lastUpdate) > now - options.idleMs) continue;
+    if (isSettled(job)) {
+      // Settled but still indexed (an interrupted clean-up): take it out of the index.
+      await deps.jobs.update(job.jobId, { remove: ['sweep'] }, {});
+      continue;
+    }
+    if (options.idleMs !== undefined && dueAt(job) > now - options.idleMs) continue;
     const kind = isFinal(job.status) ? 'callback' : 'job';
     const lease = kind === 'job' ? 'leaseUntil' : 'notifyLeaseUntil';
-    if (kind === 'callback' && (job.notified !== 'no' || !job.callback)) continue;
     if (options.expireLeases && job[lease] !== undefined && (job[lease] ?? 0) > 0) {
       if (await expireLease(deps.jobs, job, lease)) report.leasesExpired++;
     }
@@ -37,6 +45,11 @@ export async function requeueUnsettled(deps: { jobs: JobStore; queue: WorkQueue;
     report[kind === 'job' ? 'jobs' : 'callbacks']++;
   }
   return report;
+}
+
+/** The latest moment the job's next step was due. */
+export function dueAt(job: Job): number {
+  return Math.max(Date.parse(job.lastUpdate), job.leaseUntil ?? 0, job.nextAttemptAt ?? 0, job.notifyLeaseUntil ?? 0, job.nextNotifyAt ?? 0);
 }
 
 /** Sets the lease to 0: expired, yet still marking that an attempt was interrupted. */

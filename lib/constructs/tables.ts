@@ -1,6 +1,6 @@
 /** The two DynamoDB tables, shaped by `tables` in definitions.ts. */
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
 import { tables } from '../definitions.ts';
 
@@ -30,6 +30,15 @@ export class Tables extends Construct {
       partitionKey: { name: tables.jobs.partitionKey, type: AttributeType.STRING },
       sortKey: { name: tables.jobs.sortKey, type: AttributeType.STRING },
       timeToLiveAttribute: tables.jobs.ttlAttribute,
+    });
+    // Sparse and keys-only: an item is in it from submit until settled, and changes to any
+    // other attribute never write to it.
+    const unsettled = tables.jobs.unsettledIndex;
+    this.jobs.addGlobalSecondaryIndex({
+      indexName: unsettled.name,
+      partitionKey: { name: unsettled.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: unsettled.sortKey, type: AttributeType.STRING },
+      projectionType: ProjectionType.KEYS_ONLY,
     });
   }
 }

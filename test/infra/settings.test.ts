@@ -1,4 +1,5 @@
 /** Per-deployment settings from CDK context (`-c key=value` or cdk.json) and their defaults. */
+import * as definitions from '../../lib/definitions.ts';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -33,7 +34,7 @@ describe('settings', () => {
     });
     const template = Template.fromStack(new WaasStack(app, 'Waas'));
     const functions = Object.values(template.findResources('AWS::Lambda::Function'));
-    expect(functions).toHaveLength(4);
+    expect(functions).toHaveLength(Object.keys(definitions.functions).length);
     for (const fn of functions) expect(fn['Properties'].Environment.Variables[env.retentionDays]).toBe('7');
     template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       DefaultRouteSettings: { ThrottlingBurstLimit: 50, ThrottlingRateLimit: 20 },
