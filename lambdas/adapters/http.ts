@@ -88,6 +88,8 @@ export class UndiciHttpClient implements HttpClient {
       started,
       durationMs: Math.max(0, this.clock.now() - startMs),
       ...answer,
+      // An error names a host or an address at most: bounded, so records stay small.
+      ...(answer.error === undefined ? {} : { error: answer.error.slice(0, maxErrorChars) }),
     });
 
     const verdict = this.policy.checkUrl(request.url);
@@ -209,6 +211,9 @@ function completeUtf8Length(bytes: Uint8Array): number {
   }
   return end;
 }
+
+/** The longest error text an output keeps. */
+const maxErrorChars = 1024;
 
 /**
  * An error as `CODE: message`, never with request header values (Node and undici errors name
