@@ -161,6 +161,20 @@ describe('delivery', () => {
   });
 });
 
+describe('idempotent submission', () => {
+  it('answers a repeat Idempotency-Key with the first 202 and runs the job once', async () => {
+    const headers = { ...basic(demo.clientId, demo.verifyToken), 'idempotency-key': `order-${Date.now()}` };
+    const body = { service: `${service.url}/idempotent`, callback: `${callbacks.url}/cb` };
+    const [first, ...repeats] = await Promise.all([0, 1, 2].map(() => call(stack.url, 'POST', '/webhook', body, headers)));
+    for (const repeat of repeats) expect(repeat).toEqual(first);
+    const jobId = String(first?.body['job_id']);
+    await waitForJob(stack.url, jobId, (job) => job['notified'] === 'true');
+    expect(await call(stack.url, 'POST', '/webhook', body, headers)).toEqual(first);
+    expect(service.received.filter((r) => r.url === '/idempotent')).toHaveLength(1);
+    expect(callbacks.received.filter((r) => r.headers['webhook-id'] === jobId)).toHaveLength(1);
+  });
+});
+
 describe('the clients CLI', () => {
   it('creates a client that can submit, lists it without its token, and revokes it within 10 seconds', async () => {
     const created = clients(stack.dataDir, 'create', '--name', 'acme');
