@@ -15,7 +15,8 @@ import { env, functions, queues, sweep, type FunctionName, type QueueName } from
 import { demoClient, ensureClient } from './demo.ts';
 import { startFront, type ApiHandler } from './front.ts';
 import { provisionQueues, provisionTables, localTableNames } from './provision.ts';
-import { QueuePoller, type SqsHandler } from './poller.ts';
+import type { Context } from 'aws-lambda';
+import { lambdaContext, QueuePoller, type SqsHandler } from './poller.ts';
 import { stackFileName, type StackFile } from './stack-file.ts';
 
 export interface LocalStackOptions {
@@ -26,6 +27,8 @@ export interface LocalStackOptions {
   /** Receive loops per queue: how far Lambda would scale each consumer out. */
   pollers?: Partial<Record<QueueName, number>>;
   onError?: (error: unknown) => void;
+  /** Told of every handler invocation and how long it took (the benchmark's Lambda meter). */
+  onInvocation?: (fn: FunctionName, durationMs: number) => void;
 }
 
 export interface LocalStack {
@@ -91,11 +94,23 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   // Nothing is in flight yet: every lease found was taken before a crash, and queues start empty.
   const recovered = await sweepCore.requeueUnsettled(services, { expireLeases: true });
 
+  const timed = <E, R>(name: FunctionName, handler: (event: E, context: Context) => Promise<R>) => {
+    const report = options.onInvocation;
+    if (!report) return handler;
+    return async (event: E, context: Context): Promise<R> => {
+      const started = performance.now();
+      try {
+        return await handler(event, context);
+      } finally {
+        report(name, performance.now() - started);
+      }
+    };
+  };
   const handlers: Record<Exclude<FunctionName, 'sweeper'>, SqsHandler | ApiHandler> = {
-    api: api.handler,
-    execute: execute.handler,
-    notify: notify.handler,
-    deadLetter: deadLetter.handler,
+    api: timed('api', api.handler),
+    execute: timed('execute', execute.handler),
+    notify: timed('notify', notify.handler),
+    deadLetter: timed('deadLetter', deadLetter.handler),
   };
   const pollers = (Object.keys(queues) as QueueName[]).map((name) => {
     const spec = queues[name];
@@ -113,10 +128,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     });
   });
   for (const poller of pollers) poller.start();
-  const front = await startFront(api.handler, options.host, options.port, options.onError);
+  const front = await startFront(handlers.api as ApiHandler, options.host, options.port, options.onError);
   // EventBridge's schedule, locally: the sweeper handler every `sweep.everyMinutes`.
   const sweeping = setInterval(() => {
-    sweeper.handler().catch((error: unknown) => options.onError?.(error));
+    timed('sweeper', sweeper.handler)(undefined, lambdaContext('sweeper', functions.sweeper.timeoutSeconds)).catch((error: unknown) => options.onError?.(error));
   }, sweep.everyMinutes * 60_000);
   sweeping.unref();
 

@@ -9,6 +9,7 @@ import { defaultRetentionDays, env } from '../../lib/definitions.ts';
 import { Authenticator } from '../core/auth.ts';
 import { EgressPolicy, EgressRefused, resolveChecked } from '../core/egress.ts';
 import { systemClock, type Clock } from '../core/ports.ts';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { documentClient, DynamoClientStore, DynamoJobStore } from './dynamo.ts';
 import { UndiciHttpClient } from './http.ts';
 import { SqsWorkQueue } from './sqs.ts';
@@ -64,12 +65,24 @@ export function refusalAtSubmit(policy: EgressPolicy): (url: string) => Promise<
   };
 }
 
+type AwsClient = DynamoDBDocumentClient | SQSClient;
+const clientHooks: Array<(client: AwsClient) => void> = [];
+
+/** Registers a hook called with every AWS SDK client the services build (the benchmark meters calls with it). */
+export function onAwsClient(hook: (client: AwsClient) => void): void {
+  clientHooks.push(hook);
+}
+
 function build() {
   const config = readConfig();
   const clock: Clock = systemClock;
   const db = documentClient();
   // Queue URLs name their own host; the endpoint configured (a local one) must win.
   const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+  for (const hook of clientHooks) {
+    hook(db);
+    hook(sqs);
+  }
   const jobs = new DynamoJobStore(db, config.jobsTable);
   const clients = new DynamoClientStore(db, config.clientsTable);
   const egress = EgressPolicy.fromEnv(config.egressAllowCidrs);
