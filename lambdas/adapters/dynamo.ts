@@ -163,24 +163,30 @@ export class DynamoJobStore implements JobStore {
 
   async rememberIdempotent(clientId: string, key: string, jobId: string, answer: string, expiresAt: number): Promise<string | undefined> {
     const pk = `idem#${clientId}#${key}`;
-    try {
-      await conditional(
-        this.db.send(
-          new PutCommand({
-            TableName: this.table,
-            Item: { pk, sk: IDEMPOTENCY, jobId, answer, expiresAt },
-            // TTL deletes lazily: an expired key counts as absent.
-            ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
-            ExpressionAttributeValues: { ':now': Math.floor(Date.now() / 1000) },
-          }),
-        ),
-      );
-      return undefined;
-    } catch (error) {
-      if (!(error instanceof ConditionFailed)) throw error;
-      const found = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk, sk: IDEMPOTENCY }, ConsistentRead: true }));
-      return (found.Item?.['answer'] as string | undefined) ?? answer;
+    // The earlier holder of the key may vanish between our put and our read (it expired, or
+    // its submit failed and let go): then the key is ours to claim again.
+    for (let round = 0; round < 3; round++) {
+      try {
+        await conditional(
+          this.db.send(
+            new PutCommand({
+              TableName: this.table,
+              Item: { pk, sk: IDEMPOTENCY, jobId, answer, expiresAt },
+              // TTL deletes lazily: an expired key counts as absent.
+              ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
+              ExpressionAttributeValues: { ':now': Math.floor(Date.now() / 1000) },
+            }),
+          ),
+        );
+        return undefined;
+      } catch (error) {
+        if (!(error instanceof ConditionFailed)) throw error;
+        const found = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk, sk: IDEMPOTENCY }, ConsistentRead: true }));
+        const earlier = found.Item?.['answer'];
+        if (typeof earlier === 'string') return earlier;
+      }
     }
+    throw new Error(`Idempotency-Key ${key} is contended; try again`);
   }
 
   async forgetIdempotent(clientId: string, key: string): Promise<void> {

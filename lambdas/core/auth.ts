@@ -85,7 +85,8 @@ export class Authenticator {
     if (cached && cached.until > now) return cached.client;
     const client = await this.clients.get(clientId);
     if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(clientId, { client, until: now + this.ttlMs });
+    // An unknown id is remembered briefly only: a client created a moment later gets in soon.
+    this.cache.set(clientId, { client, until: now + (client ? this.ttlMs : Math.min(this.ttlMs, 1_000)) });
     return client;
   }
 }

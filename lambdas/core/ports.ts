@@ -34,7 +34,7 @@ export class ConditionFailed extends Error {
 }
 
 export interface JobStore {
-  /** Writes a new job and its request; refuses (ConditionFailed) when the id exists. */
+  /** Writes a new job and its request (ids are random UUIDs: no collision is checked for). */
   create(job: Job, request: JobRequest): Promise<void>;
   /** Deletes a job that was never queued. */
   remove(jobId: string): Promise<void>;

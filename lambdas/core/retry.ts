@@ -41,14 +41,25 @@ export function retryAfterMs(value: string | undefined, now: number, cap: number
   let ms: number;
   if (/^\d+$/.test(text)) ms = Number(text) * 1000;
   else {
-    // HTTP-date (IMF-fixdate, or the obsolete forms Date.parse also reads); must name a weekday or month.
-    if (!/[a-z]/i.test(text)) return undefined;
-    const at = Date.parse(text);
+    // Only RFC 9110's three HTTP-date forms: Date.parse alone reads "later 10" as a day in 2001.
+    const form = httpDateForms.findIndex((pattern) => pattern.test(text));
+    if (form < 0) return undefined;
+    // asctime carries no zone but means GMT; Date.parse would read it as local time.
+    const at = Date.parse(form === 2 ? `${text} GMT` : text);
     if (Number.isNaN(at)) return undefined;
     ms = at - now;
   }
   return Math.min(Math.max(ms, 0), cap);
 }
+
+const day = '(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)';
+const month = '(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
+/** RFC 9110 §5.6.7: IMF-fixdate, then the obsolete RFC 850 and asctime forms. */
+const httpDateForms = [
+  new RegExp(`^${day}, \\d{2} ${month} \\d{4} \\d{2}:\\d{2}:\\d{2} GMT$`),
+  new RegExp(`^(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, \\d{2}-${month}-\\d{2} \\d{2}:\\d{2}:\\d{2} GMT$`),
+  new RegExp(`^${day} ${month} [ \\d]\\d \\d{2}:\\d{2}:\\d{2} \\d{4}$`),
+];
 
 /**
  * The verdict on one finished attempt. `attempt` counts from 1; after `maxAttempts` a retryable

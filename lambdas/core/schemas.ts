@@ -70,7 +70,7 @@ export type SubmitRequest = z.infer<typeof submitSchema>;
 
 /** Validates `input` against `schema`, or throws InvalidRequest naming the first field at fault. */
 export function parse<T extends z.ZodType>(schema: T, input: unknown): z.infer<T> {
-  const result = schema.safeParse(input);
+  const result = schema.safeParse(input, { reportInput: true });
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const field = issue?.path.map(String).join('.') ?? '';

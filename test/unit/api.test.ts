@@ -1,0 +1,347 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { handleApi, type ApiDeps, type ApiRequest } from '../../lambdas/core/api.ts';
+import { Authenticator } from '../../lambdas/core/auth.ts';
+import { jobLimits } from '../../lib/definitions.ts';
+import { ManualClock, MemoryClientStore, MemoryJobStore, MemoryWorkQueue, testClient, type TestClient } from '../support/memory.ts';
+
+const uuidV4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const isoInstant = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+
+function setup(overrides: Partial<ApiDeps> = {}) {
+  const clock = new ManualClock(Date.parse('2025-03-04T05:06:07.089Z'));
+  const jobs = new MemoryJobStore(clock);
+  const clients = new MemoryClientStore();
+  const queue = new MemoryWorkQueue();
+  const alice = testClient('11111111111111');
+  const bob = testClient('22222222222222');
+  clients.clients.set(alice.client.clientId, alice.client);
+  clients.clients.set(bob.client.clientId, bob.client);
+  const deps: ApiDeps = {
+    jobs,
+    queue,
+    clock,
+    retentionDays: 30,
+    refuse: async () => undefined,
+    auth: new Authenticator(clients, clock),
+    ...overrides,
+  };
+  const call = (request: Partial<ApiRequest>) => handleApi(deps, { method: 'GET', path: '/', query: {}, headers: {}, body: undefined, ...request });
+  /** POST /webhook with `as`'s credentials in the body, as the seed's clients send them. */
+  const post = (fields: Record<string, unknown>, as: TestClient = alice, headers: Record<string, string> = {}) =>
+    call({ method: 'POST', path: '/webhook', headers, body: JSON.stringify({ client_id: as.client.clientId, verify_token: as.token, ...fields }) });
+  const status = (jobId: unknown, as: TestClient = alice) =>
+    call({ method: 'GET', path: '/status', body: JSON.stringify({ client_id: as.client.clientId, verify_token: as.token, job_id: jobId }) });
+  return { clock, jobs, clients, queue, alice, bob, deps, call, post, status };
+}
+
+const service = 'https://service.example.com/hook';
+
+describe('the seed\'s answers, word for word', () => {
+  it.each([
+    ['a body that is not JSON', 'service=https://example.com'],
+    ['a JSON array', '[{"service":"https://example.com"}]'],
+    ['a JSON string', '"https://example.com"'],
+    ['JSON null', 'null'],
+  ])('%s is a 422', async (_, body) => {
+    const { call, alice } = setup();
+    const basic = `Basic ${Buffer.from(`${alice.client.clientId}:${alice.token}`).toString('base64')}`;
+    for (const request of [
+      { method: 'POST', path: '/webhook', body },
+      { method: 'GET', path: '/webhook', body, headers: { authorization: basic } },
+      { method: 'GET', path: '/status', body, headers: { authorization: basic } },
+    ]) {
+      const answer = await call(request);
+      expect(answer.statusCode).toBe(422);
+      expect(JSON.stringify(answer.body)).toBe('{"message":"request type must be JSON","status":"failed"}');
+    }
+  });
+
+  it('bad credentials are a 401', async () => {
+    const { call, post, alice, bob, queue } = setup();
+    for (const answer of [
+      await post({ service }, { ...alice, token: bob.token }),
+      await post({ service }, { ...alice, client: { ...alice.client, clientId: '99999999999999' } }),
+      await call({ method: 'POST', path: '/webhook', body: JSON.stringify({ service }) }),
+      await call({ method: 'GET', path: '/webhook' }),
+    ]) {
+      expect(answer.statusCode).toBe(401);
+      expect(JSON.stringify(answer.body)).toBe('{"status":"bad credentials"}');
+    }
+    expect(queue.sent).toEqual([]);
+  });
+
+  it('GET /webhook with good credentials is 200 {"status":"success"}', async () => {
+    const { call, alice } = setup();
+    const answer = await call({ method: 'GET', path: '/webhook', body: JSON.stringify({ client_id: alice.client.clientId, verify_token: alice.token }) });
+    expect(answer).toMatchObject({ statusCode: 200, body: { status: 'success' } });
+    expect(JSON.stringify(answer.body)).toBe('{"status":"success"}');
+  });
+
+  it('GET /webhook takes Basic auth (curl -u)', async () => {
+    const { call, alice } = setup();
+    const authorization = `Basic ${Buffer.from(`${alice.client.clientId}:${alice.token}`).toString('base64')}`;
+    expect(await call({ method: 'GET', path: '/webhook', headers: { authorization } })).toMatchObject({ statusCode: 200, body: { status: 'success' } });
+  });
+
+  it('GET /health is 200 {"status":"ok"} without credentials', async () => {
+    const { call } = setup();
+    const answer = await call({ method: 'GET', path: '/health' });
+    expect(answer.statusCode).toBe(200);
+    expect(JSON.stringify(answer.body)).toBe('{"status":"ok"}');
+  });
+});
+
+describe('POST /webhook validation', () => {
+  const long = `https://example.com/${'a'.repeat(jobLimits.urlChars)}`;
+  it.each<[string, Record<string, unknown>, RegExp]>([
+    ['a missing service', {}, /^service is required$/],
+    ['a relative service URL', { service: '/hook' }, /^service must be an absolute http\(s\) URL/],
+    ['an ftp: service URL', { service: 'ftp://example.com/file' }, /^service must be an absolute http\(s\) URL/],
+    ['a service URL over 2048 characters', { service: long }, /^service must be at most 2048 characters$/],
+    ['a service that is not a string', { service: 42 }, /^service must be a string/],
+    ['a relative callback URL', { service, callback: 'callback' }, /^callback must be an absolute http\(s\) URL/],
+    ['an empty methodtype', { service, methodtype: '' }, /^methodtype must be one of GET, POST/],
+    ['methodtype FETCH', { service, methodtype: 'FETCH' }, /^methodtype must be one of GET, POST/],
+    ['headers that are a string', { service, headers: 'Authorization: x' }, /^headers must be an object of string to string$/],
+    ['headers that are an array', { service, headers: [['a', 'b']] }, /^headers must be an object of string to string$/],
+    ['a header value that is a number', { service, headers: { 'X-Count': 1 } }, /^headers.*values must be strings$/],
+    ['a header name with a space', { service, headers: { 'X Bad': 'v' } }, /headers.*"X Bad"/],
+    ['a header value with CR LF', { service, headers: { 'X-Evil': 'a\r\nHost: evil.example' } }, /headers.*"X-Evil"/],
+    ['a Host header', { service, headers: { Host: 'internal' } }, /headers.*"Host"/],
+    ['a Content-Length header', { service, headers: { 'Content-Length': '5' } }, /headers.*"Content-Length"/],
+    ['a Transfer-Encoding header', { service, headers: { 'transfer-encoding': 'chunked' } }, /headers.*"transfer-encoding"/],
+    ['a Proxy-Authorization header', { service, headers: { 'Proxy-Authorization': 'Basic x' } }, /headers.*"Proxy-Authorization"/],
+    ['a Connection header', { service, headers: { Connection: 'close' } }, /headers.*"Connection"/],
+    ['max_attempts 0', { service, max_attempts: 0 }, /^max_attempts must be an integer from 1 to 20$/],
+    ['max_attempts 21', { service, max_attempts: 21 }, /^max_attempts must be an integer from 1 to 20$/],
+    ['max_attempts 2.5', { service, max_attempts: 2.5 }, /^max_attempts must be an integer from 1 to 20$/],
+    ['max_attempts "3"', { service, max_attempts: '3' }, /^max_attempts must be an integer from 1 to 20$/],
+    ['timeout_ms 99', { service, timeout_ms: 99 }, /^timeout_ms must be an integer from 100 to 60000$/],
+    ['timeout_ms 60001', { service, timeout_ms: 60_001 }, /^timeout_ms must be an integer from 100 to 60000$/],
+    ['callback_max_attempts 0', { service, callback: 'https://cb.example.com', callback_max_attempts: 0 }, /^callback_max_attempts must be an integer from 1 to 20$/],
+  ])('%s is a 400 naming the field and what is wrong with it', async (_, fields, names) => {
+    const { post, jobs, queue } = setup();
+    const answer = await post(fields);
+    expect(answer.statusCode).toBe(400);
+    expect(answer.body).toEqual({ status: 'failed', message: expect.stringMatching(names) });
+    expect(jobs.jobs.size).toBe(0);
+    expect(queue.sent).toEqual([]);
+  });
+
+  it('accepts the limits themselves', async () => {
+    const { post } = setup();
+    const exact = `https://example.com/${'a'.repeat(jobLimits.urlChars - 'https://example.com/'.length)}`;
+    expect(exact).toHaveLength(jobLimits.urlChars);
+    const answer = await post({ service: exact, max_attempts: 20, timeout_ms: 100, callback: 'http://cb.example.com', callback_max_attempts: 1 });
+    expect(answer.statusCode).toBe(202);
+    expect((await post({ service, max_attempts: 1, timeout_ms: 60_000 })).statusCode).toBe(202);
+  });
+
+  it('a body over 256 KiB is a 413 and stores nothing', async () => {
+    const { post, jobs } = setup();
+    const answer = await post({ service, data: 'x'.repeat(256 * 1024) });
+    expect(answer.statusCode).toBe(413);
+    expect(answer.body).toEqual({ status: 'failed', message: expect.any(String) });
+    expect(jobs.jobs.size).toBe(0);
+  });
+
+  it('a URL refused by the egress policy is a 400 naming the field, and nothing is stored or queued', async () => {
+    const refused = (bad: string) => async (url: string) => (url.startsWith(bad) ? 'resolves to a private address' : undefined);
+    for (const [field, fields] of [
+      ['service', { service: 'http://10.0.0.1/' }],
+      ['callback', { service, callback: 'http://10.0.0.1/cb' }],
+    ] as const) {
+      const { post, jobs, queue } = setup({ refuse: refused('http://10.0.0.1') });
+      const answer = await post(fields);
+      expect(answer.statusCode).toBe(400);
+      expect(answer.body).toEqual({ status: 'failed', message: `${field}: resolves to a private address` });
+      expect(jobs.jobs.size).toBe(0);
+      expect(queue.sent).toEqual([]);
+    }
+  });
+});
+
+describe('POST /webhook acceptance', () => {
+  it('answers 202 with created, job_id and status, and stores and queues the job', async () => {
+    const { post, jobs, queue, clock, alice } = setup();
+    const answer = await post({ service, callback: 'https://cb.example.com/done' });
+    expect(answer.statusCode).toBe(202);
+    expect(Object.keys(answer.body).sort()).toEqual(['created', 'job_id', 'status']);
+    const { created, job_id: jobId, status } = answer.body as { created: string; job_id: string; status: string };
+    expect(status).toBe('accepted');
+    expect(created).toMatch(isoInstant);
+    expect(Date.parse(created)).toBe(clock.now());
+    expect(jobId).toMatch(uuidV4);
+
+    const job = await jobs.get(jobId);
+    expect(job).toMatchObject({
+      jobId,
+      clientId: alice.client.clientId,
+      created,
+      status: 'accepted',
+      attempts: 0,
+      service,
+      methodtype: 'POST',
+      callback: 'https://cb.example.com/done',
+      maxAttempts: 5,
+      timeoutMs: 10_000,
+      callbackMaxAttempts: 5,
+      output: null,
+      notified: 'no',
+    });
+    expect(queue.sent).toEqual([{ kind: 'job', jobId }]);
+  });
+
+  it('a job without a callback is stored with notified "n/a"', async () => {
+    const { post, jobs } = setup();
+    const { job_id: jobId } = (await post({ service })).body as { job_id: string };
+    expect((await jobs.get(jobId))?.notified).toBe('n/a');
+  });
+
+  it('keeps max_attempts, timeout_ms and callback_max_attempts as given', async () => {
+    const { post, jobs } = setup();
+    const { job_id: jobId } = (await post({ service, callback: 'https://cb.example.com', max_attempts: 7, timeout_ms: 2500, callback_max_attempts: 3 })).body as { job_id: string };
+    expect(await jobs.get(jobId)).toMatchObject({ maxAttempts: 7, timeoutMs: 2500, callbackMaxAttempts: 3 });
+  });
+
+  const header = (headers: Record<string, string>, name: string) =>
+    Object.entries(headers).filter(([key]) => key.toLowerCase() === name.toLowerCase()).map(([, value]) => value);
+
+  it('string data is sent verbatim, with no Content-Type added', async () => {
+    const { post, jobs } = setup();
+    const data = 'a=1&b=two\n{not json}';
+    const { job_id: jobId } = (await post({ service, data })).body as { job_id: string };
+    const request = await jobs.getRequest(jobId);
+    expect(request?.body).toBe(data);
+    expect(header(request?.headers ?? {}, 'content-type')).toEqual([]);
+  });
+
+  it.each([{ a: 1, nested: { b: [true, null] } }, [1, 'two'], 0, false])('data %j is sent as JSON with Content-Type application/json', async (data) => {
+    const { post, jobs } = setup();
+    const { job_id: jobId } = (await post({ service, data })).body as { job_id: string };
+    const request = await jobs.getRequest(jobId);
+    expect(request?.body).toBe(JSON.stringify(data));
+    expect(header(request?.headers ?? {}, 'content-type')).toEqual(['application/json']);
+  });
+
+  it('the client\'s own Content-Type, in any case, is kept and not doubled', async () => {
+    const { post, jobs } = setup();
+    const { job_id: jobId } = (await post({ service, data: { a: 1 }, headers: { 'content-TYPE': 'application/vnd.api+json' } })).body as { job_id: string };
+    const request = await jobs.getRequest(jobId);
+    expect(header(request?.headers ?? {}, 'content-type')).toEqual(['application/vnd.api+json']);
+  });
+
+  it('absent or null data sends no body', async () => {
+    const { post, jobs } = setup();
+    for (const fields of [{ service }, { service, data: null }]) {
+      const { job_id: jobId } = (await post(fields)).body as { job_id: string };
+      expect((await jobs.getRequest(jobId))?.body).toBeNull();
+    }
+  });
+
+  it('adds Idempotency-Key: <job_id> to the service request, unless the client set one', async () => {
+    const { post, jobs } = setup();
+    const { job_id: first } = (await post({ service, headers: { Authorization: 'Bearer s' } })).body as { job_id: string };
+    const request = await jobs.getRequest(first);
+    expect(request?.headers).toEqual({ Authorization: 'Bearer s', 'Idempotency-Key': first });
+
+    const { job_id: second } = (await post({ service, headers: { 'idempotency-key': 'mine' } })).body as { job_id: string };
+    expect((await jobs.getRequest(second))?.headers).toEqual({ 'idempotency-key': 'mine' });
+  });
+
+  it('takes methodtype in any case', async () => {
+    const { post, jobs } = setup();
+    const { job_id: jobId } = (await post({ service, methodtype: 'get' })).body as { job_id: string };
+    expect((await jobs.get(jobId))?.methodtype).toBe('GET');
+    expect((await jobs.getRequest(jobId))?.method).toBe('GET');
+  });
+
+  it('takes Basic auth on POST', async () => {
+    const { call, alice } = setup();
+    const authorization = `Basic ${Buffer.from(`${alice.client.clientId}:${alice.token}`).toString('base64')}`;
+    const answer = await call({ method: 'POST', path: '/webhook', headers: { authorization }, body: JSON.stringify({ service }) });
+    expect(answer.statusCode).toBe(202);
+  });
+
+  it('when the job cannot be queued the answer is 503 and nothing is left stored', async () => {
+    const { post, jobs, queue } = setup();
+    queue.failure = new Error('SQS is down');
+    const answer = await post({ service }, undefined, { 'idempotency-key': 'k-503' });
+    expect(answer.statusCode).toBe(503);
+    expect(answer.body).toMatchObject({ status: 'failed' });
+    expect(jobs.jobs.size).toBe(0);
+    expect(jobs.requests.size).toBe(0);
+
+    // The key was not used up: the client's retry creates the job.
+    queue.failure = undefined;
+    const retry = await post({ service }, undefined, { 'idempotency-key': 'k-503' });
+    expect(retry.statusCode).toBe(202);
+    expect(jobs.jobs.size).toBe(1);
+  });
+});
+
+describe('Idempotency-Key on POST /webhook', () => {
+  it('a repeat from the same client returns the first answer and creates nothing', async () => {
+    const { post, jobs, queue, clock } = setup();
+    const first = await post({ service }, undefined, { 'idempotency-key': 'order-42' });
+    clock.advance(60_000);
+    const repeat = await post({ service, data: 'different' }, undefined, { 'idempotency-key': 'order-42' });
+    expect(repeat).toEqual(first);
+    expect(jobs.jobs.size).toBe(1);
+    expect(jobs.requests.size).toBe(1);
+    expect(queue.sent).toHaveLength(1);
+  });
+
+  it('another client with the same key gets its own job', async () => {
+    const { post, jobs, queue, bob } = setup();
+    const first = await post({ service }, undefined, { 'idempotency-key': 'order-42' });
+    const other = await post({ service }, bob, { 'idempotency-key': 'order-42' });
+    expect(other.statusCode).toBe(202);
+    expect(other.body['job_id']).not.toBe(first.body['job_id']);
+    expect(jobs.jobs.size).toBe(2);
+    expect(queue.sent).toHaveLength(2);
+  });
+
+  it('an unreadable key is a 400', async () => {
+    const { post, jobs } = setup();
+    const answer = await post({ service }, undefined, { 'idempotency-key': 'x'.repeat(256) });
+    expect(answer).toMatchObject({ statusCode: 400, body: { status: 'failed', message: expect.stringMatching(/Idempotency-Key/) } });
+    expect(jobs.jobs.size).toBe(0);
+  });
+});
+
+describe('GET /status', () => {
+  it('shows the client its own job, by body or by query', async () => {
+    const { post, status, call, alice } = setup();
+    const { job_id: jobId } = (await post({ service })).body as { job_id: string };
+    const answer = await status(jobId);
+    expect(answer.statusCode).toBe(200);
+    expect(answer.body).toMatchObject({ jobId, clientId: alice.client.clientId, service, methodtype: 'POST', status: 'accepted', attempts: 0, output: null, notified: 'n/a', notifyoutput: null });
+    for (const field of ['created', 'lastUpdate']) expect(answer.body[field]).toMatch(isoInstant);
+
+    const authorization = `Basic ${Buffer.from(`${alice.client.clientId}:${alice.token}`).toString('base64')}`;
+    const byQuery = await call({ method: 'GET', path: '/status', query: { job_id: jobId.toUpperCase() }, headers: { authorization } });
+    expect(byQuery).toEqual(answer);
+  });
+
+  it.each([
+    ['an unknown id', () => randomUUID()],
+    ['a malformed id', () => 'not-a-uuid'],
+    ['a number', () => 42],
+    ['no id', () => undefined],
+  ])('%s is a 404', async (_, id) => {
+    const { status } = setup();
+    const answer = await status(id());
+    expect(answer.statusCode).toBe(404);
+    expect(JSON.stringify(answer.body)).toBe('{"status":"No job with that ID exists"}');
+  });
+
+  it('another client\'s job is a 404, as if it did not exist', async () => {
+    const { post, status, bob } = setup();
+    const { job_id: jobId } = (await post({ service })).body as { job_id: string };
+    const answer = await status(jobId, bob);
+    expect(answer.statusCode).toBe(404);
+    expect(JSON.stringify(answer.body)).toBe('{"status":"No job with that ID exists"}');
+  });
+});

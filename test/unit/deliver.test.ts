@@ -1,0 +1,548 @@
+import { Webhook } from 'standardwebhooks';
+import { describe, expect, it } from 'vitest';
+import { runCallbackAttempt, runJobAttempt, settleDeadLetter, type DeliveryDeps, type Outcome } from '../../lambdas/core/deliver.ts';
+import type { AttemptOutput } from '../../lambdas/core/job.ts';
+import { requeueUnsettled } from '../../lambdas/core/sweep.ts';
+import { submit } from '../../lambdas/core/submit.ts';
+import { backoffMs } from '../../lambdas/core/retry.ts';
+import { jobLimits, leaseMarginMs, retryTiming } from '../../lib/definitions.ts';
+import {
+  answer,
+  deferred,
+  failure,
+  ManualClock,
+  MemoryClientStore,
+  MemoryJobStore,
+  MemoryWorkQueue,
+  ScriptedHttp,
+  testClient,
+  type Script,
+} from '../support/memory.ts';
+
+const service = 'https://service.example.com/hook';
+const callback = 'https://callback.example.com/done';
+const draw = 0.5;
+
+/** A world of fakes; the clock starts at the real time so that Standard Webhooks' replay window holds. */
+function setup(script: Script = () => answer(200, 'ok')) {
+  const clock = new ManualClock(Math.floor(Date.now() / 1000) * 1000);
+  const jobs = new MemoryJobStore(clock);
+  const clients = new MemoryClientStore();
+  const queue = new MemoryWorkQueue();
+  const http = new ScriptedHttp(script);
+  const alice = testClient('11111111111111');
+  clients.clients.set(alice.client.clientId, alice.client);
+  const deps: DeliveryDeps = { jobs, clients, queue, http, clock, random: () => draw };
+  /** Submits a job as the API does, and forgets the queue message that carried it. */
+  const newJob = async (fields: Record<string, unknown> = {}) => {
+    const accepted = await submit({ jobs, queue, clock, retentionDays: 30, refuse: async () => undefined }, alice.client, { service, ...fields });
+    queue.clear();
+    return accepted.job_id;
+  };
+  const job = async (jobId: string) => {
+    const found = await jobs.get(jobId);
+    if (!found) throw new Error(`job ${jobId} is gone`);
+    return found;
+  };
+  return { clock, jobs, clients, queue, http, alice, deps, newJob, job };
+}
+
+/** Runs attempts as the queue would deliver them, the clock moving by each postponement, until done. */
+async function runToEnd(deps: DeliveryDeps, clock: ManualClock, run: typeof runJobAttempt, jobId: string): Promise<number> {
+  let messages = 0;
+  for (;;) {
+    messages++;
+    if (messages > 100) throw new Error('the job never settled');
+    const outcome: Outcome = await run(deps, jobId);
+    if (outcome.done) return messages;
+    clock.advance(outcome.retryAfterMs);
+  }
+}
+
+/** Settles the microtask queue and one turn of the event loop. */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe('a service call', () => {
+  it('a 2xx completes the job after one attempt, keeps the output and queues the callback', async () => {
+    const { deps, newJob, job, queue, http } = setup(() => answer(201, 'created!', { 'x-answer': 'yes' }));
+    const jobId = await newJob({ callback });
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
+    const settled = await job(jobId);
+    expect(settled).toMatchObject({ status: 'completed', attempts: 1, notified: 'no' });
+    expect(settled.output).toMatchObject({ statusCode: 201, body: 'created!', headers: { 'x-answer': 'yes' } });
+    expect(settled.history).toEqual([expect.objectContaining({ attempt: 1, statusCode: 201 })]);
+    expect(settled.leaseUntil).toBeUndefined();
+    expect(queue.sent).toEqual([{ kind: 'callback', jobId }]);
+    expect(http.requests).toHaveLength(1);
+  });
+
+  it('a job without a callback queues no callback and stays notified "n/a"', async () => {
+    const { deps, newJob, job, queue, http } = setup();
+    const jobId = await newJob();
+    await runJobAttempt(deps, jobId);
+    expect(await job(jobId)).toMatchObject({ status: 'completed', notified: 'n/a' });
+    expect(queue.sent).toEqual([]);
+    expect(await runCallbackAttempt(deps, jobId)).toEqual({ done: true });
+    expect(http.requests).toHaveLength(1);
+    expect((await job(jobId)).notified).toBe('n/a');
+  });
+
+  it('sends the stored method, headers, body and Idempotency-Key: <job_id>, within the job\'s timeout', async () => {
+    const { deps, newJob, http } = setup();
+    const jobId = await newJob({ methodtype: 'put', headers: { Authorization: 'Bearer svc' }, data: { a: 1 }, timeout_ms: 2500 });
+    await runJobAttempt(deps, jobId);
+    expect(http.requests).toEqual([
+      {
+        url: service,
+        method: 'PUT',
+        headers: { Authorization: 'Bearer svc', 'Content-Type': 'application/json', 'Idempotency-Key': jobId },
+        body: '{"a":1}',
+        timeoutMs: 2500,
+      },
+    ]);
+  });
+
+  it('a 500 then a 200: the first attempt schedules a retry within the backoff, the second completes', async () => {
+    const { deps, newJob, job, clock, queue } = setup((_, index) => (index === 0 ? answer(500, 'oops') : answer(200, 'fine')));
+    const jobId = await newJob({ callback });
+    const start = clock.now();
+    const first = await runJobAttempt(deps, jobId);
+    expect(first.done).toBe(false);
+    const delay = first.done ? -1 : first.retryAfterMs;
+    expect(delay).toBeGreaterThanOrEqual(0);
+    expect(delay).toBeLessThanOrEqual(retryTiming.baseDelayMs);
+    expect(delay).toBe(backoffMs(1, retryTiming, () => draw));
+    const waiting = await job(jobId);
+    expect(waiting).toMatchObject({ status: 'running', attempts: 1, nextAttemptAt: start + delay, output: { statusCode: 500 } });
+    expect(waiting.leaseUntil).toBeUndefined();
+    expect(queue.sent).toEqual([]);
+
+    clock.advance(delay);
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
+    const settled = await job(jobId);
+    expect(settled).toMatchObject({ status: 'completed', attempts: 2, output: { statusCode: 200, body: 'fine' } });
+    expect(settled.nextAttemptAt).toBeUndefined();
+    expect(settled.history.map((line) => [line.attempt, line.statusCode])).toEqual([
+      [1, 500],
+      [2, 200],
+    ]);
+    expect(queue.sent).toEqual([{ kind: 'callback', jobId }]);
+  });
+
+  it('a message that arrives before the retry is due is postponed until then, without an attempt', async () => {
+    const { deps, newJob, job, clock, http } = setup(() => answer(503));
+    const jobId = await newJob();
+    const first = await runJobAttempt(deps, jobId);
+    const delay = first.done ? 0 : first.retryAfterMs;
+    expect(delay).toBeGreaterThan(100);
+    clock.advance(100);
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: false, retryAfterMs: delay - 100 });
+    expect(http.requests).toHaveLength(1);
+    expect((await job(jobId)).attempts).toBe(1);
+  });
+
+  it('honours Retry-After from the service', async () => {
+    const { deps, newJob, job, clock } = setup(() => answer(429, '', { 'retry-after': '30' }));
+    const jobId = await newJob();
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: false, retryAfterMs: 30_000 });
+    expect((await job(jobId)).nextAttemptAt).toBe(clock.now() + 30_000);
+  });
+
+  it('a 404 fails the job at once and queues the callback', async () => {
+    const { deps, newJob, job, queue, http } = setup(() => answer(404, 'no such page'));
+    const jobId = await newJob({ callback });
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
+    expect(await job(jobId)).toMatchObject({ status: 'failed', attempts: 1, output: { statusCode: 404 } });
+    expect(queue.sent).toEqual([{ kind: 'callback', jobId }]);
+    expect(http.requests).toHaveLength(1);
+  });
+
+  it('a refusal by the egress policy fails the job at once', async () => {
+    const { deps, newJob, job, http } = setup(() => failure('egress policy: 10.0.0.1 is a private address'));
+    const jobId = await newJob({ max_attempts: 5 });
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
+    expect(await job(jobId)).toMatchObject({ status: 'failed', attempts: 1, output: { error: expect.stringMatching(/^egress policy:/) } });
+    expect(http.requests).toHaveLength(1);
+  });
+
+  it('fails the job once max_attempts retryable attempts were made, then queues the callback', async () => {
+    const { deps, newJob, job, clock, queue, http } = setup((request) => (request.url === service ? failure('timeout') : answer(200)));
+    const jobId = await newJob({ max_attempts: 3, callback });
+    await runToEnd(deps, clock, runJobAttempt, jobId);
+    expect(http.requests).toHaveLength(3);
+    expect(await job(jobId)).toMatchObject({ status: 'failed', attempts: 3, output: { error: 'timeout' } });
+    expect((await job(jobId)).history).toHaveLength(3);
+    expect(queue.sent).toEqual([{ kind: 'callback', jobId }]);
+  });
+
+  it('two workers given the same message at once make the HTTP call once', async () => {
+    const gate = deferred<AttemptOutput>();
+    const called = deferred();
+    const { deps, newJob, job, http } = setup(() => {
+      called.resolve();
+      return gate.promise;
+    });
+    const jobId = await newJob();
+    const one = runJobAttempt(deps, jobId);
+    const two = runJobAttempt(deps, jobId);
+    await called.promise;
+    // The loser does not wait on the winner's call: it is postponed while the lease runs.
+    const loser = await Promise.race([one, two]);
+    expect(loser).toEqual({ done: false, retryAfterMs: 10_000 + leaseMarginMs });
+    gate.resolve(answer(200));
+    const outcomes = await Promise.all([one, two]);
+    expect(outcomes).toContainEqual({ done: true });
+    expect(http.requests).toHaveLength(1);
+    expect(await job(jobId)).toMatchObject({ status: 'completed', attempts: 1 });
+  });
+
+  it('a redelivery of a settled job makes no call; it re-queues the callback only while unsettled', async () => {
+    const { deps, newJob, job, queue, http } = setup();
+    const jobId = await newJob({ callback });
+    await runJobAttempt(deps, jobId);
+    queue.clear();
+
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
+    expect(http.to(service)).toHaveLength(1);
+    expect(queue.sent).toEqual([{ kind: 'callback', jobId }]);
+
+    await runCallbackAttempt(deps, jobId);
+    expect((await job(jobId)).notified).toBe('true');
+    queue.clear();
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
+    expect(http.to(service)).toHaveLength(1);
+    expect(queue.sent).toEqual([]);
+  });
+
+  it('a redelivery of a settled job without callback queues nothing', async () => {
+    const { deps, newJob, queue, http } = setup(() => answer(400));
+    const jobId = await newJob();
+    await runJobAttempt(deps, jobId);
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
+    expect(http.requests).toHaveLength(1);
+    expect(queue.sent).toEqual([]);
+  });
+
+  it('a message for a job that does not exist is done with', async () => {
+    const { deps, http, queue } = setup();
+    expect(await runJobAttempt(deps, '8a6e0804-2bd0-4672-b79d-d97027f9071e')).toEqual({ done: true });
+    expect(await runCallbackAttempt(deps, '8a6e0804-2bd0-4672-b79d-d97027f9071e')).toEqual({ done: true });
+    expect(http.requests).toEqual([]);
+    expect(queue.sent).toEqual([]);
+  });
+});
+
+describe('leases', () => {
+  /** A job whose first attempt a worker holds and never finishes (it crashed). */
+  async function heldByACrashedWorker(more: Script = () => answer(200, 'second worker')) {
+    const hung = deferred<AttemptOutput>();
+    const world = setup((request, index) => (index === 0 ? hung.promise : more(request, index)));
+    const jobId = await world.newJob({ timeout_ms: 1000 });
+    const crashed = runJobAttempt(world.deps, jobId);
+    await settle();
+    expect(world.http.requests).toHaveLength(1);
+    const held = await world.job(jobId);
+    expect(held).toMatchObject({ status: 'started', attempts: 1, leaseUntil: world.clock.now() + 1000 + leaseMarginMs });
+    return { ...world, jobId, hung, crashed, leaseUntil: held.leaseUntil ?? 0 };
+  }
+
+  it('a lease still running postpones the message until it expires', async () => {
+    const { deps, jobId, clock, http, leaseUntil } = await heldByACrashedWorker();
+    clock.advance(5_000);
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: false, retryAfterMs: leaseUntil - clock.now() });
+    expect(http.requests).toHaveLength(1);
+  });
+
+  it('an expired lease is taken over, and the attempt runs again under the same number', async () => {
+    const { deps, jobId, clock, http, job, leaseUntil } = await heldByACrashedWorker();
+    clock.set(leaseUntil + 1);
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
+    expect(http.requests).toHaveLength(2);
+    const settled = await job(jobId);
+    expect(settled).toMatchObject({ status: 'completed', attempts: 1, output: { body: 'second worker' } });
+    expect(settled.history).toEqual([expect.objectContaining({ attempt: 1, statusCode: 200 })]);
+  });
+
+  it('a worker whose lease was taken over does not overwrite the result that stands', async () => {
+    const { deps, jobId, clock, job, leaseUntil, hung, crashed } = await heldByACrashedWorker();
+    clock.set(leaseUntil + 1);
+    await runJobAttempt(deps, jobId);
+    const standing = await job(jobId);
+    hung.resolve(answer(500, 'late'));
+    expect(await crashed).toEqual({ done: true });
+    expect(await job(jobId)).toEqual(standing);
+  });
+});
+
+describe('the callback', () => {
+  async function settledJob(script: Script, fields: Record<string, unknown> = {}) {
+    const world = setup(script);
+    const jobId = await world.newJob({ callback, headers: { Authorization: 'Bearer service-secret-token' }, ...fields });
+    await runJobAttempt(world.deps, jobId);
+    world.queue.clear();
+    return { ...world, jobId };
+  }
+
+  it('carries the seed\'s fields and the structured output, never the service\'s headers', async () => {
+    const { deps, jobId, http, job, alice } = await settledJob((request) => (request.url === service ? answer(200, 'service said hi') : answer(204)));
+    await runCallbackAttempt(deps, jobId);
+    const [sent] = http.to(callback);
+    expect(sent).toBeDefined();
+    expect(sent?.method).toBe('POST');
+    expect(sent?.headers['content-type']).toBe('application/json');
+    const body = JSON.parse(sent?.body ?? '{}') as Record<string, unknown>;
+    const settled = await job(jobId);
+    expect(body).toMatchObject({
+      jobId,
+      clientId: alice.client.clientId,
+      status: 'completed',
+      lastUpdate: settled.lastUpdate,
+      job_output: 'service said hi',
+      output: { statusCode: 200, body: 'service said hi' },
+    });
+    expect(sent?.body).not.toContain('service-secret-token');
+    expect(sent?.body).not.toContain('Authorization');
+    expect(Object.keys(sent?.headers ?? {}).map((name) => name.toLowerCase())).not.toContain('authorization');
+  });
+
+  it('is signed per Standard Webhooks with the client\'s secret', async () => {
+    const { deps, jobId, http, alice } = await settledJob(() => answer(200));
+    await runCallbackAttempt(deps, jobId);
+    const [sent] = http.to(callback);
+    expect(() => new Webhook(alice.secret).verify(sent?.body ?? '', sent?.headers ?? {})).not.toThrow();
+    expect(() => new Webhook(testClient('x').secret).verify(sent?.body ?? '', sent?.headers ?? {})).toThrow();
+    expect(() => new Webhook(alice.secret).verify(`${sent?.body ?? ''} `, sent?.headers ?? {})).toThrow();
+  });
+
+  it('keeps its webhook-id (the job id) on every retry while webhook-timestamp follows the clock', async () => {
+    const { deps, jobId, http, clock, alice, job } = await settledJob((request, index) =>
+      request.url === service ? answer(200) : index < 3 ? answer(503) : answer(200),
+    );
+    const times: number[] = [];
+    for (;;) {
+      times.push(clock.now());
+      const outcome = await runCallbackAttempt(deps, jobId);
+      if (outcome.done) break;
+      clock.advance(Math.max(outcome.retryAfterMs, 1000));
+    }
+    const sent = http.to(callback);
+    expect(sent).toHaveLength(3);
+    expect(sent.map((request) => request.headers['webhook-id'])).toEqual([jobId, jobId, jobId]);
+    expect(sent.map((request) => request.headers['webhook-timestamp'])).toEqual(times.map((at) => String(Math.floor(at / 1000))));
+    for (const request of sent) expect(() => new Webhook(alice.secret).verify(request.body ?? '', request.headers)).not.toThrow();
+    expect(await job(jobId)).toMatchObject({ notified: 'true', notifyoutput: '200', notifyAttempts: 3 });
+  });
+
+  it('a 2xx settles it as notified "true" with notifyoutput "200"', async () => {
+    const { deps, jobId, job } = await settledJob(() => answer(200));
+    expect(await runCallbackAttempt(deps, jobId)).toEqual({ done: true });
+    expect(await job(jobId)).toMatchObject({ notified: 'true', notifyoutput: '200', notifyAttempts: 1 });
+  });
+
+  it('is sent for a failed job too', async () => {
+    const { deps, jobId, http } = await settledJob((request) => (request.url === service ? answer(410) : answer(200)));
+    await runCallbackAttempt(deps, jobId);
+    const [sent] = http.to(callback);
+    expect(JSON.parse(sent?.body ?? '{}')).toMatchObject({ status: 'failed', output: { statusCode: 410 } });
+  });
+
+  it('failing until callback_max_attempts is "notification failed"', async () => {
+    const { deps, jobId, job, http, clock } = await settledJob((request) => (request.url === service ? answer(200) : answer(500)), { callback_max_attempts: 2 });
+    await runToEnd(deps, clock, runCallbackAttempt, jobId);
+    expect(http.to(callback)).toHaveLength(2);
+    expect(await job(jobId)).toMatchObject({ notified: 'notification failed', notifyoutput: '500', notifyAttempts: 2 });
+    // Settled: a redelivery calls nobody.
+    expect(await runCallbackAttempt(deps, jobId)).toEqual({ done: true });
+    expect(http.to(callback)).toHaveLength(2);
+  });
+
+  it('a callback message that arrives before its retry is due is postponed, without a call', async () => {
+    const { deps, jobId, http, clock, job } = await settledJob((request) => (request.url === service ? answer(200) : answer(503)));
+    const first = await runCallbackAttempt(deps, jobId);
+    const delay = first.done ? 0 : first.retryAfterMs;
+    expect(delay).toBeGreaterThan(100);
+    clock.advance(100);
+    // A duplicate message, or one a sweep re-queued, must not cut the backoff short.
+    expect(await runCallbackAttempt(deps, jobId)).toEqual({ done: false, retryAfterMs: delay - 100 });
+    expect(http.to(callback)).toHaveLength(1);
+    expect(await job(jobId)).toMatchObject({ notified: 'no', notifyAttempts: 1 });
+  });
+
+  it('an error reaching the callback is its notifyoutput', async () => {
+    const { deps, jobId, job } = await settledJob((request) => (request.url === service ? answer(200) : failure('ECONNREFUSED')), { callback_max_attempts: 1 });
+    await runCallbackAttempt(deps, jobId);
+    expect(await job(jobId)).toMatchObject({ notified: 'notification failed', notifyoutput: 'ECONNREFUSED' });
+  });
+
+  it('is not sent before the job is settled', async () => {
+    const { deps, newJob, http } = setup();
+    const jobId = await newJob({ callback });
+    expect(await runCallbackAttempt(deps, jobId)).toEqual({ done: true });
+    expect(http.requests).toEqual([]);
+  });
+
+  it('two workers given the same callback message call it once', async () => {
+    const gate = deferred<AttemptOutput>();
+    const { deps, jobId, http, job } = await settledJob((request) => (request.url === service ? answer(200) : gate.promise));
+    const one = runCallbackAttempt(deps, jobId);
+    const two = runCallbackAttempt(deps, jobId);
+    await settle();
+    gate.resolve(answer(200));
+    await Promise.all([one, two]);
+    expect(http.to(callback)).toHaveLength(1);
+    expect(await job(jobId)).toMatchObject({ notified: 'true', notifyAttempts: 1 });
+  });
+});
+
+describe('dead letters', () => {
+  it('a dead-lettered job message fails a running job with a reason and queues its callback', async () => {
+    const { deps, newJob, job, queue } = setup(() => answer(500));
+    const jobId = await newJob({ callback });
+    await runJobAttempt(deps, jobId);
+    expect((await job(jobId)).status).toBe('running');
+    await settleDeadLetter(deps, 'job', jobId);
+    const settled = await job(jobId);
+    expect(settled).toMatchObject({ status: 'failed', output: { error: expect.stringMatching(/dead-letter/) } });
+    expect(settled.nextAttemptAt).toBeUndefined();
+    expect(settled.leaseUntil).toBeUndefined();
+    expect(queue.sent).toEqual([{ kind: 'callback', jobId }]);
+  });
+
+  it('a dead-lettered job message leaves a completed job as it is', async () => {
+    const { deps, newJob, job, queue } = setup();
+    const jobId = await newJob({ callback });
+    await runJobAttempt(deps, jobId);
+    queue.clear();
+    const before = await job(jobId);
+    await settleDeadLetter(deps, 'job', jobId);
+    expect(await job(jobId)).toEqual(before);
+    expect(queue.sent).toEqual([]);
+  });
+
+  it('a dead-lettered callback message settles the callback as "notification failed"', async () => {
+    const { deps, newJob, job } = setup();
+    const jobId = await newJob({ callback });
+    await runJobAttempt(deps, jobId);
+    await settleDeadLetter(deps, 'callback', jobId);
+    expect(await job(jobId)).toMatchObject({ status: 'completed', notified: 'notification failed', notifyoutput: expect.stringMatching(/dead-letter/) });
+  });
+
+  it('a dead-lettered callback message leaves a delivered callback as it is', async () => {
+    const { deps, newJob, job } = setup();
+    const jobId = await newJob({ callback });
+    await runJobAttempt(deps, jobId);
+    await runCallbackAttempt(deps, jobId);
+    await settleDeadLetter(deps, 'callback', jobId);
+    expect(await job(jobId)).toMatchObject({ notified: 'true', notifyoutput: '200' });
+  });
+
+  it('a dead-lettered message for a job that is gone is ignored', async () => {
+    const { deps, queue } = setup();
+    await expect(settleDeadLetter(deps, 'job', '8a6e0804-2bd0-4672-b79d-d97027f9071e')).resolves.toBeUndefined();
+    await expect(settleDeadLetter(deps, 'callback', '8a6e0804-2bd0-4672-b79d-d97027f9071e')).resolves.toBeUndefined();
+    expect(queue.sent).toEqual([]);
+  });
+});
+
+describe('requeueUnsettled after a crash', () => {
+  it('re-queues unsettled jobs and callbacks and expires their leases, so they resume at once under the same number', async () => {
+    // HTTP calls 0 (a service call) and 3 (a callback) never return: their workers crashed.
+    const hung = deferred<AttemptOutput>();
+    const { deps, newJob, job, queue, http, jobs } = setup((_, index) => (index === 0 || index === 3 ? hung.promise : answer(200)));
+
+    const interrupted = await newJob({ callback }); // call 0: crashes mid-attempt
+    void runJobAttempt(deps, interrupted);
+    await settle();
+    const waiting = await newJob(); // accepted, its message lost
+    const calledBack = await newJob({ callback }); // call 1 completes it; call 3, its callback, crashes
+    await runJobAttempt(deps, calledBack);
+    const delivered = await newJob({ callback }); // call 2 completes it; call 4 delivers its callback
+    await runJobAttempt(deps, delivered);
+    void runCallbackAttempt(deps, calledBack);
+    await settle();
+    await runCallbackAttempt(deps, delivered);
+    const failedAlone = await newJob(); // failed, no callback
+    await jobs.update(failedAlone, { status: 'failed' }, {});
+    expect(await job(interrupted)).toMatchObject({ status: 'started', attempts: 1, leaseUntil: expect.any(Number) });
+    expect(await job(calledBack)).toMatchObject({ notified: 'no', notifyAttempts: 1, notifyLeaseUntil: expect.any(Number) });
+    expect((await job(delivered)).notified).toBe('true');
+    queue.clear();
+    const calls = http.requests.length;
+
+    const report = await requeueUnsettled(deps, { expireLeases: true });
+    expect(report).toEqual({ jobs: 2, callbacks: 1, leasesExpired: 2 });
+    expect(queue.sent).toHaveLength(3);
+    expect(queue.sent).toEqual(
+      expect.arrayContaining([
+        { kind: 'job', jobId: interrupted },
+        { kind: 'job', jobId: waiting },
+        { kind: 'callback', jobId: calledBack },
+      ]),
+    );
+    expect((await job(interrupted)).leaseUntil).toBe(0);
+    expect((await job(calledBack)).notifyLeaseUntil).toBe(0);
+
+    // No time passes: the expired leases hold nothing up.
+    expect(await runJobAttempt(deps, interrupted)).toEqual({ done: true });
+    expect(await job(interrupted)).toMatchObject({ status: 'completed', attempts: 1 });
+    expect(await runCallbackAttempt(deps, calledBack)).toEqual({ done: true });
+    expect(await job(calledBack)).toMatchObject({ notified: 'true', notifyAttempts: 1 });
+    expect(await runJobAttempt(deps, waiting)).toEqual({ done: true });
+    expect(await job(waiting)).toMatchObject({ status: 'completed', attempts: 1 });
+    expect(http.requests.length - calls).toBe(3);
+  });
+
+  it('without expireLeases, a running lease still holds its job', async () => {
+    const hung = deferred<AttemptOutput>();
+    const { deps, newJob, job, queue, http } = setup(() => hung.promise);
+    const jobId = await newJob();
+    void runJobAttempt(deps, jobId);
+    await settle();
+    const report = await requeueUnsettled(deps);
+    expect(report).toEqual({ jobs: 1, callbacks: 0, leasesExpired: 0 });
+    expect(queue.sent).toEqual([{ kind: 'job', jobId }]);
+    expect((await runJobAttempt(deps, jobId)).done).toBe(false);
+    expect(http.requests).toHaveLength(1);
+    expect((await job(jobId)).leaseUntil).toBeGreaterThan(0);
+  });
+
+  it('settled work leaves the unsettled set; work with a pending callback stays in it', async () => {
+    const { deps, newJob, jobs, clock } = setup((request) => (request.url === callback ? answer(500) : answer(200)));
+    const found = async () => {
+      const ids: string[] = [];
+      for await (const job of jobs.unsettled()) ids.push(job.jobId);
+      return ids.sort();
+    };
+    const plain = await newJob();
+    const calledBack = await newJob({ callback, callback_max_attempts: 2 });
+    const deadLettered = await newJob();
+    expect(await found()).toEqual([plain, calledBack, deadLettered].sort());
+
+    await runJobAttempt(deps, plain);
+    await runJobAttempt(deps, calledBack);
+    await settleDeadLetter(deps, 'job', deadLettered);
+    expect(await found()).toEqual([calledBack]);
+
+    await runToEnd(deps, clock, runCallbackAttempt, calledBack);
+    expect((await jobs.get(calledBack))?.notified).toBe('notification failed');
+    expect(await found()).toEqual([]);
+  });
+
+  it('with idleMs, skips jobs touched recently', async () => {
+    const { deps, newJob, queue, clock } = setup();
+    const old = await newJob();
+    clock.advance(60_000);
+    await newJob();
+    const report = await requeueUnsettled(deps, { idleMs: 30_000 });
+    expect(report.jobs).toBe(1);
+    expect(queue.sent).toEqual([{ kind: 'job', jobId: old }]);
+  });
+});
+
+it('callback attempts use the fixed callback timeout', async () => {
+  const { deps, newJob, http } = setup();
+  const jobId = await newJob({ callback, timeout_ms: 500 });
+  await runJobAttempt(deps, jobId);
+  await runCallbackAttempt(deps, jobId);
+  expect(http.to(callback)[0]?.timeoutMs).toBe(jobLimits.callbackTimeoutMs);
+});

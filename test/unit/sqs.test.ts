@@ -1,0 +1,121 @@
+import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
+import fc from 'fast-check';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { parseMessage, postpone, SqsWorkQueue } from '../../lambdas/adapters/sqs.ts';
+import type { QueueMessage } from '../../lambdas/core/ports.ts';
+
+const sqsMock = mockClient(SQSClient);
+const sqs = new SQSClient({ region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+const urls = {
+  job: 'https://sqs.us-east-1.amazonaws.com/000000000000/jobs',
+  callback: 'https://sqs.us-east-1.amazonaws.com/000000000000/callbacks',
+};
+const twelveHours = 43_200;
+
+beforeEach(() => {
+  sqsMock.reset();
+  sqsMock.on(ChangeMessageVisibilityCommand).resolves({});
+  sqsMock.on(SendMessageCommand).resolves({ MessageId: 'm' });
+});
+
+async function visibilityFor(delayMs: number): Promise<number | undefined> {
+  sqsMock.resetHistory();
+  await postpone(sqs, urls.job, 'receipt-1', delayMs);
+  const calls = sqsMock.commandCalls(ChangeMessageVisibilityCommand);
+  expect(calls).toHaveLength(1);
+  expect(calls[0]?.args[0].input).toMatchObject({ QueueUrl: urls.job, ReceiptHandle: 'receipt-1' });
+  return calls[0]?.args[0].input.VisibilityTimeout;
+}
+
+describe('postpone', () => {
+  it.each([
+    [0, 0],
+    [1, 1],
+    [999, 1],
+    [1000, 1],
+    [1001, 2],
+    [15 * 60 * 1000, 900],
+    [-5000, 0],
+    [twelveHours * 1000, twelveHours],
+    [twelveHours * 1000 + 1, twelveHours],
+    [7 * 24 * 3600 * 1000, twelveHours],
+  ])('%i ms becomes a visibility of %i s', async (delayMs, seconds) => {
+    expect(await visibilityFor(delayMs)).toBe(seconds);
+  });
+
+  it('never brings a message back earlier than asked, nor later than a second after, within 12 hours', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: twelveHours * 1000 }), async (delayMs) => {
+        const seconds = (await visibilityFor(delayMs)) ?? -1;
+        expect(Number.isInteger(seconds)).toBe(true);
+        expect(seconds * 1000).toBeGreaterThanOrEqual(delayMs);
+        expect(seconds * 1000).toBeLessThan(delayMs + 1000);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('always asks SQS for a visibility it accepts (0 to 43200 s)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: -1e12, max: 1e12 }), async (delayMs) => {
+        const seconds = (await visibilityFor(delayMs)) ?? -1;
+        expect(seconds).toBeGreaterThanOrEqual(0);
+        expect(seconds).toBeLessThanOrEqual(twelveHours);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
+
+describe('SqsWorkQueue', () => {
+  it.each<QueueMessage>([
+    { kind: 'job', jobId: 'j-1' },
+    { kind: 'callback', jobId: 'j-2' },
+  ])('sends a $kind message to the $kind queue', async (message) => {
+    await new SqsWorkQueue(sqs, urls).send(message);
+    const calls = sqsMock.commandCalls(SendMessageCommand);
+    expect(calls).toHaveLength(1);
+    const input = calls[0]?.args[0].input;
+    expect(input?.QueueUrl).toBe(urls[message.kind]);
+    expect(JSON.parse(input?.MessageBody ?? '')).toEqual(message);
+    expect(parseMessage(input?.MessageBody ?? '')).toEqual(message);
+  });
+
+  it('lets a failed send surface, so the API can answer 503', async () => {
+    sqsMock.on(SendMessageCommand).rejects(new Error('queue unavailable'));
+    await expect(new SqsWorkQueue(sqs, urls).send({ kind: 'job', jobId: 'j' })).rejects.toThrow('queue unavailable');
+  });
+});
+
+describe('parseMessage', () => {
+  it('reads the messages we write, dropping anything extra', () => {
+    expect(parseMessage('{"kind":"job","jobId":"abc"}')).toEqual({ kind: 'job', jobId: 'abc' });
+    expect(parseMessage('{"kind":"callback","jobId":"abc","extra":true}')).toEqual({ kind: 'callback', jobId: 'abc' });
+  });
+
+  it.each([
+    ['text', 'hello'],
+    ['an empty body', ''],
+    ['null', 'null'],
+    ['an array', '[{"kind":"job","jobId":"abc"}]'],
+    ['a string', '"job"'],
+    ['another kind', '{"kind":"email","jobId":"abc"}'],
+    ['a numeric jobId', '{"kind":"job","jobId":42}'],
+    ['no jobId', '{"kind":"job"}'],
+    ['an S3 event', '{"Records":[{"eventSource":"aws:s3"}]}'],
+    ['an SNS envelope', '{"Type":"Notification","Message":"{\\"kind\\":\\"job\\",\\"jobId\\":\\"abc\\"}"}'],
+  ])('rejects %s', (_, body) => {
+    expect(parseMessage(body)).toBeUndefined();
+  });
+
+  it('never throws, whatever the body', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.json()), (body) => {
+        const message = parseMessage(body);
+        if (message !== undefined) expect(['job', 'callback']).toContain(message.kind);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
