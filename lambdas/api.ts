@@ -12,6 +12,7 @@ function apiDeps(): ApiDeps {
     queue: s.queue,
     clock: s.clock,
     auth: s.auth,
+    limiter: s.limiter,
     retentionDays: s.config.retentionDays,
     refuse: refusalAtSubmit(s.egress),
     report: (error) => logger.error('request failed', { error: error instanceof Error ? error.message : String(error) }),
@@ -29,6 +30,7 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<APIGateway
     query: event.queryStringParameters ?? {},
     headers,
     body,
+    sourceIp: event.requestContext.http.sourceIp,
   });
   return {
     statusCode: answer.statusCode,

@@ -15,6 +15,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import dynalite from 'dynalite';
 import type { AddressInfo } from 'node:net';
 import { hashToken, newClientId, newSigningSecret, newVerifyToken } from '../lambdas/core/auth.ts';
+import { rotateSecret } from '../lambdas/core/callback.ts';
 import { documentClient, DynamoClientStore } from '../lambdas/adapters/dynamo.ts';
 import type { ClientStore } from '../lambdas/core/ports.ts';
 import { localTableNames, provisionTables } from '../local/provision.ts';
@@ -24,6 +25,7 @@ const usage = `usage: npm run --silent clients -- <command>
   create [--name NAME]    add a client; prints {"client_id","verify_token","signing_secret"}
   list                    list clients (never their tokens)
   revoke CLIENT_ID        refuse a client from now on (within 10 seconds)
+  rotate-secret CLIENT_ID a new signing secret; the old one keeps signing for 24 hours
 options:
   --data-dir DIR          the local stack's DATA_DIR (default: $DATA_DIR or ./.waas)
   --table NAME            a deployed stack's clients table (AWS credentials from the environment)
@@ -95,8 +97,8 @@ async function main(argv: string[]): Promise<unknown> {
   });
   const [command, ...rest] = positionals;
   if (values.help || !command) throw new UsageError(usage);
-  if (!['create', 'list', 'revoke'].includes(command)) throw new UsageError(`unknown command ${JSON.stringify(command)}\n${usage}`);
-  if (command === 'revoke' && rest.length !== 1) throw new UsageError(`revoke takes one CLIENT_ID\n${usage}`);
+  if (!['create', 'list', 'revoke', 'rotate-secret'].includes(command)) throw new UsageError(`unknown command ${JSON.stringify(command)}\n${usage}`);
+  if ((command === 'revoke' || command === 'rotate-secret') && rest.length !== 1) throw new UsageError(`${command} takes one CLIENT_ID\n${usage}`);
 
   const { store, close } = await openStore(values);
   try {
@@ -120,6 +122,13 @@ async function main(argv: string[]): Promise<unknown> {
         .map((client) => ({ client_id: client.clientId, name: client.name, created: client.created, revoked: client.revoked ?? null }));
     }
     const clientId = rest[0] ?? '';
+    if (command === 'rotate-secret') {
+      const client = await store.get(clientId);
+      if (!client || client.revoked) throw new UsageError(`no client ${clientId}`);
+      const rotated = rotateSecret(client, newSigningSecret(), Date.now());
+      await store.put(rotated);
+      return { client_id: clientId, signing_secret: rotated.signingSecrets[0], previous_secret_signs_until: rotated.secretsRetireAt };
+    }
     if (!(await store.revoke(clientId, new Date().toISOString()))) throw new UsageError(`no client ${clientId}`);
     return { client_id: clientId, revoked: true };
   } finally {

@@ -6,7 +6,7 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { defaultRetentionDays, env } from '../../lib/definitions.ts';
-import { Authenticator } from '../core/auth.ts';
+import { Authenticator, FailureLimiter } from '../core/auth.ts';
 import { EgressPolicy, EgressRefused, resolveChecked } from '../core/egress.ts';
 import { systemClock, type Clock } from '../core/ports.ts';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -96,6 +96,7 @@ function build() {
     queue: new SqsWorkQueue(sqs, { job: config.jobsQueueUrl, callback: config.callbacksQueueUrl }),
     http: new UndiciHttpClient({ policy: egress, clock }),
     auth: new Authenticator(clients, clock),
+    limiter: new FailureLimiter(clock),
   };
 }
 

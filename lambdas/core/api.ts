@@ -3,8 +3,8 @@
  * answer out. lambdas/api.ts adapts API Gateway events to this; errors become answers here.
  */
 import { jobLimits } from '../../lib/definitions.ts';
-import { readCredentials, type Authenticator } from './auth.ts';
-import { answerFor, JobNotFound, NotJson, PayloadTooLarge, RouteNotFound, type Answer } from './errors.ts';
+import { readCredentials, type Authenticator, type FailureLimiter } from './auth.ts';
+import { answerFor, BadCredentials, JobNotFound, NotJson, PayloadTooLarge, RouteNotFound, type Answer } from './errors.ts';
 import { publicRecord } from './job.ts';
 import type { Client } from './ports.ts';
 import { jobIdPattern } from './schemas.ts';
@@ -17,10 +17,14 @@ export interface ApiRequest {
   /** Header names in lower case. */
   headers: Record<string, string | undefined>;
   body: string | undefined;
+  /** The caller's address, as the gateway saw it. */
+  sourceIp?: string;
 }
 
 export interface ApiDeps extends SubmitDeps {
   auth: Authenticator;
+  /** Slows down whoever keeps failing to authenticate; absent, nobody is slowed. */
+  limiter?: FailureLimiter;
   /** Told of every failure that is not one of the API's own answers (those become a 500). */
   report?(error: unknown): void;
 }
@@ -66,7 +70,16 @@ export async function handleApi(deps: ApiDeps, request: ApiRequest): Promise<Ans
     const route = routes[key];
     if (!route) throw new RouteNotFound(`no route for ${key}`);
     const body = readBody(request.body);
-    const client = await deps.auth.authenticate(readCredentials(body, request.headers['authorization']));
+    const credentials = readCredentials(body, request.headers['authorization']);
+    const source = request.sourceIp ?? 'unknown';
+    deps.limiter?.check(source, credentials?.clientId);
+    let client: Client;
+    try {
+      client = await deps.auth.authenticate(credentials);
+    } catch (error) {
+      if (error instanceof BadCredentials) deps.limiter?.fail(source, credentials?.clientId);
+      throw error;
+    }
     return await route(deps, client, body ?? {}, request);
   } catch (error) {
     const answer = answerFor(error);

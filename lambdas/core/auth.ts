@@ -4,7 +4,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { credentialCacheMs } from '../../lib/definitions.ts';
-import { BadCredentials } from './errors.ts';
+import { BadCredentials, TooManyFailures } from './errors.ts';
 import type { Client, ClientStore, Clock } from './ports.ts';
 import { systemClock } from './ports.ts';
 
@@ -88,5 +88,56 @@ export class Authenticator {
     // An unknown id is remembered briefly only: a client created a moment later gets in soon.
     this.cache.set(clientId, { client, until: now + (client ? this.ttlMs : Math.min(this.ttlMs, 1_000)) });
     return client;
+  }
+}
+
+export interface FailureLimits {
+  /** Failures allowed from one source against one client id in a window. */
+  perClient: number;
+  /** Failures allowed from one source, whatever ids it tries, in a window. */
+  perSource: number;
+  windowMs: number;
+}
+
+export const defaultFailureLimits: FailureLimits = { perClient: 10, perSource: 1_000, windowMs: 60_000 };
+
+/**
+ * Answers repeated authentication failures with 429 instead of another try. Keyed by the
+ * caller's address (and the id it tries), so a guesser slows itself down, never the client
+ * it impersonates, nor anyone else. It lives in one process: on AWS each function instance
+ * keeps its own count, and the API stage's throttling bounds the whole.
+ */
+export class FailureLimiter {
+  private readonly counts = new Map<string, { window: number; failures: number }>();
+
+  constructor(
+    private readonly clock: Clock = systemClock,
+    private readonly limits: FailureLimits = defaultFailureLimits,
+  ) {}
+
+  /** Throws TooManyFailures while the source (or source and id) is over its limit. */
+  check(source: string, clientId: string | undefined): void {
+    const window = this.window();
+    const over = (key: string, limit: number) => {
+      const entry = this.counts.get(key);
+      return entry !== undefined && entry.window === window && entry.failures >= limit;
+    };
+    if (over(source, this.limits.perSource) || (clientId !== undefined && over(`${source} ${clientId}`, this.limits.perClient))) {
+      const next = (window + 1) * this.limits.windowMs;
+      throw new TooManyFailures(Math.max(1, Math.ceil((next - this.clock.now()) / 1000)));
+    }
+  }
+
+  fail(source: string, clientId: string | undefined): void {
+    const window = this.window();
+    if (this.counts.size > 50_000) this.counts.clear();
+    for (const key of clientId === undefined ? [source] : [source, `${source} ${clientId}`]) {
+      const entry = this.counts.get(key);
+      this.counts.set(key, { window, failures: entry?.window === window ? entry.failures + 1 : 1 });
+    }
+  }
+
+  private window(): number {
+    return Math.floor(this.clock.now() / this.limits.windowMs);
   }
 }

@@ -4,6 +4,7 @@
  */
 import { Webhook } from 'standardwebhooks';
 import { outputText, type Job } from './job.ts';
+import type { Client } from './ports.ts';
 
 /**
  * The callback body: the seed's names (`jobId`, `status`, `job_output`…) and the structured
@@ -22,6 +23,27 @@ export function callbackBody(job: Job): string {
     job_output: outputText(job.output),
     output: job.output,
   });
+}
+
+/** How long a rotated-out signing secret keeps signing, so receivers can switch over. */
+export const secretOverlapMs = 24 * 60 * 60 * 1000;
+
+/** The secrets that sign now: the newest, and the older ones until their overlap ends. */
+export function activeSecrets(client: Pick<Client, 'signingSecrets' | 'secretsRetireAt'>, now: number): string[] {
+  const [newest, ...older] = client.signingSecrets;
+  if (newest === undefined) return [];
+  const retire = client.secretsRetireAt === undefined ? Number.POSITIVE_INFINITY : Date.parse(client.secretsRetireAt);
+  return now < retire ? [newest, ...older] : [newest];
+}
+
+/** A client with a new newest secret; the current one keeps signing for `secretOverlapMs`. */
+export function rotateSecret<C extends Pick<Client, 'signingSecrets' | 'secretsRetireAt'>>(client: C, secret: string, now: number): C {
+  const current = activeSecrets(client, now)[0];
+  return {
+    ...client,
+    signingSecrets: current === undefined ? [secret] : [secret, current],
+    secretsRetireAt: new Date(now + secretOverlapMs).toISOString(),
+  };
 }
 
 /**

@@ -6,7 +6,7 @@
  * run again under the same number.
  */
 import { jobLimits, leaseMarginMs } from '../../lib/definitions.ts';
-import { callbackBody, signCallback } from './callback.ts';
+import { activeSecrets, callbackBody, signCallback } from './callback.ts';
 import { isFinal, notifyText, summarize, type AttemptOutput, type Job } from './job.ts';
 import { ConditionFailed, type ClientStore, type Clock, type HttpClient, type JobChanges, type JobStore, type WorkQueue } from './ports.ts';
 import { judge, type RetryTiming } from './retry.ts';
@@ -122,7 +122,7 @@ export async function runCallbackAttempt(deps: DeliveryDeps, jobId: string): Pro
     ? await deps.http.send({
         url: held.callback ?? '',
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...signCallback(client.signingSecrets, held.jobId, new Date(now), body) },
+        headers: { 'content-type': 'application/json', ...signCallback(activeSecrets(client, now), held.jobId, new Date(now), body) },
         body,
         timeoutMs: jobLimits.callbackTimeoutMs,
       })

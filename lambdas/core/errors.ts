@@ -56,6 +56,17 @@ export class RouteNotFound extends ApiError {
   }
 }
 
+export class TooManyFailures extends ApiError {
+  override name = 'TooManyFailures';
+  readonly statusCode = 429;
+  constructor(readonly retryAfterSeconds: number) {
+    super('too many failed authentication attempts; try again later');
+  }
+  body() {
+    return { status: 'failed', message: this.message };
+  }
+}
+
 export class Unavailable extends ApiError {
   override name = 'Unavailable';
   readonly statusCode = 503;
@@ -75,6 +86,7 @@ export function answerFor(error: unknown): Answer {
   if (error instanceof ApiError) {
     const answer: Answer = { statusCode: error.statusCode, body: error.body() };
     if (error instanceof Unavailable) answer.headers = { 'retry-after': '1' };
+    if (error instanceof TooManyFailures) answer.headers = { 'retry-after': String(error.retryAfterSeconds) };
     return answer;
   }
   return { statusCode: 500, body: { status: 'failed', message: 'internal error' } };

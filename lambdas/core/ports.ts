@@ -15,8 +15,12 @@ export interface Client {
   name: string;
   /** SHA-256 of the verify token, hex. */
   tokenHash: string;
-  /** Standard Webhooks secrets, newest first: every one of them signs a callback. */
+  /**
+   * Standard Webhooks secrets, newest first. The newest always signs; the older ones sign too
+   * until `secretsRetireAt`, the end of a rotation's overlap.
+   */
   signingSecrets: string[];
+  secretsRetireAt?: string;
   created: string;
   revoked?: string;
 }

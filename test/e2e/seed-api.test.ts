@@ -194,3 +194,26 @@ describe('the clients CLI', () => {
     expect(Date.now() - revokedAt).toBeLessThan(10_000);
   });
 });
+
+describe('credentials under pressure', () => {
+  it('rotates a signing secret: callbacks verify with the new and the old one during the overlap', async () => {
+    const client = clients(stack.dataDir, 'create').json as { client_id: string; verify_token: string; signing_secret: string };
+    const rotated = clients(stack.dataDir, 'rotate-secret', client.client_id).json as { signing_secret: string };
+    expect(rotated.signing_secret).toMatch(/^whsec_/);
+    expect(rotated.signing_secret).not.toBe(client.signing_secret);
+    const submitted = await call(stack.url, 'POST', '/webhook', { service: `${service.url}/x`, callback: `${callbacks.url}/rotated` }, basic(client.client_id, client.verify_token));
+    const callback = await waitFor(callbackFor(String(submitted.body['job_id'])), 20_000, 'the callback');
+    for (const secret of [client.signing_secret, rotated.signing_secret]) {
+      expect(new Webhook(secret).verify(callback.body, callback.headers as Record<string, string>)).toMatchObject({ clientId: client.client_id });
+    }
+  });
+
+  it('answers a token guesser 429 after 10 failures, without slowing another client', async () => {
+    const victim = clients(stack.dataDir, 'create').json as { client_id: string; verify_token: string };
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) statuses.push((await call(stack.url, 'GET', '/webhook', undefined, basic(victim.client_id, `guess${i}`))).status);
+    expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
+    expect(statuses.slice(10)).toEqual([429, 429]);
+    expect((await call(stack.url, 'GET', '/webhook', undefined, basic(demo.clientId, demo.verifyToken))).status).toBe(200);
+  });
+});
