@@ -5,13 +5,16 @@
 
 export abstract class ApiError extends Error {
   abstract readonly statusCode: number;
-  abstract body(): Record<string, unknown>;
+  /** The answer's body: by default the contract's `{"status":"failed","message":...}`. */
+  body(): Record<string, unknown> {
+    return { status: 'failed', message: this.message };
+  }
 }
 
 export class NotJson extends ApiError {
   override name = 'NotJson';
   readonly statusCode = 422;
-  body() {
+  override body() {
     return { message: 'request type must be JSON', status: 'failed' };
   }
 }
@@ -19,41 +22,32 @@ export class NotJson extends ApiError {
 export class BadCredentials extends ApiError {
   override name = 'BadCredentials';
   readonly statusCode = 401;
-  body() {
+  override body() {
     return { status: 'bad credentials' };
-  }
-}
-
-export class InvalidRequest extends ApiError {
-  override name = 'InvalidRequest';
-  readonly statusCode = 400;
-  body() {
-    return { status: 'failed', message: this.message };
-  }
-}
-
-export class PayloadTooLarge extends ApiError {
-  override name = 'PayloadTooLarge';
-  readonly statusCode = 413;
-  body() {
-    return { status: 'failed', message: this.message };
   }
 }
 
 export class JobNotFound extends ApiError {
   override name = 'JobNotFound';
   readonly statusCode = 404;
-  body() {
+  override body() {
     return { status: 'No job with that ID exists' };
   }
+}
+
+export class InvalidRequest extends ApiError {
+  override name = 'InvalidRequest';
+  readonly statusCode = 400;
+}
+
+export class PayloadTooLarge extends ApiError {
+  override name = 'PayloadTooLarge';
+  readonly statusCode = 413;
 }
 
 export class RouteNotFound extends ApiError {
   override name = 'RouteNotFound';
   readonly statusCode = 404;
-  body() {
-    return { status: 'failed', message: this.message };
-  }
 }
 
 export class TooManyFailures extends ApiError {
@@ -62,17 +56,11 @@ export class TooManyFailures extends ApiError {
   constructor(readonly retryAfterSeconds: number) {
     super('too many failed authentication attempts; try again later');
   }
-  body() {
-    return { status: 'failed', message: this.message };
-  }
 }
 
 export class Unavailable extends ApiError {
   override name = 'Unavailable';
   readonly statusCode = 503;
-  body() {
-    return { status: 'failed', message: this.message };
-  }
 }
 
 export interface Answer {
