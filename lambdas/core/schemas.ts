@@ -26,7 +26,15 @@ const httpUrl = (field: string) =>
       return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname.length > 0;
     }, `${field} must be an absolute http(s) URL with a host`);
 
-const headers = z
+/** zod's record parser skips a `__proto__` key unseen: refuse it before it gets the chance. */
+const noProtoKey = (value: unknown, ctx: z.RefinementCtx) => {
+  if (typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__')) {
+    ctx.addIssue({ code: 'custom', message: 'headers: "__proto__" is not a valid header name' });
+  }
+  return value;
+};
+
+const headerRecord = z
   .record(z.string(), z.string({ error: 'headers values must be strings' }), { error: 'headers must be an object of string to string' })
   .superRefine((value, ctx) => {
     const names = Object.keys(value);
@@ -38,9 +46,14 @@ const headers = z
       if (!tokenPattern.test(name)) ctx.addIssue({ code: 'custom', message: `headers: ${JSON.stringify(name)} is not a valid header name (RFC 9110 token)` });
       else if (isForbiddenHeader(name)) ctx.addIssue({ code: 'custom', message: `headers: ${JSON.stringify(name)} is not allowed (hop-by-hop or framing header)` });
       else if (/[\r\n\0]/.test(val)) ctx.addIssue({ code: 'custom', message: `headers: the value of ${JSON.stringify(name)} must not contain CR, LF or NUL` });
+      // What no HTTP client can send would fail every attempt: refuse it now (RFC 9110 field-content).
+      else if (/[^\t\x20-\x7e\x80-\xff]/.test(val)) {
+        ctx.addIssue({ code: 'custom', message: `headers: the value of ${JSON.stringify(name)} may hold only tabs, spaces, visible ASCII and U+0080-U+00FF (RFC 9110 field-content)` });
+      }
     }
     if (bytes > jobLimits.headerBytes) ctx.addIssue({ code: 'custom', message: `headers may total at most ${jobLimits.headerBytes} bytes` });
   });
+const headers = z.preprocess(noProtoKey, headerRecord);
 
 const boundedInt = (field: string, range: { min: number; max: number }) =>
   z
