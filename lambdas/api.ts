@@ -32,6 +32,8 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<APIGateway
     body,
     sourceIp: event.requestContext.http.sourceIp,
   });
+  // Never headers or bodies: they carry credentials and the clients' secrets.
+  logger.debug('answered', { method: event.requestContext.http.method, path: event.rawPath, status: answer.statusCode, requestId: event.requestContext.requestId });
   return {
     statusCode: answer.statusCode,
     headers: { 'content-type': 'application/json', ...answer.headers },

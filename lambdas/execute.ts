@@ -1,9 +1,13 @@
 /** Lambda: the jobs queue. One message, one attempt of the job's service call. */
 import { queueHandler } from './adapters/queue-handler.ts';
-import { services } from './adapters/wiring.ts';
+import { logger, services } from './adapters/wiring.ts';
 import { runJobAttempt } from './core/deliver.ts';
 
 export const handler = queueHandler(
-  (message) => runJobAttempt(services(), message.jobId),
+  async (message) => {
+    const outcome = await runJobAttempt(services(), message.jobId);
+    logger.debug('job attempt', { jobId: message.jobId, ...outcome });
+    return outcome;
+  },
   () => services().config.jobsQueueUrl,
 );

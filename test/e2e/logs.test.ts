@@ -187,6 +187,8 @@ describe('logs at DEBUG hold no credential, secret or client header value', () =
     // The scan reads the real output: the demo token, which the stack prints on purpose, is found.
     expect(output).toContain('waas is ready at');
     expect(leaks(output, new Map([['demo verify_token', demo.verifyToken]]))).not.toEqual([]);
+    // And the handlers did log at DEBUG (requests, attempts), so the scan had logs to read.
+    expect(structured.length).toBeGreaterThan(20);
     expect(found).toEqual([]);
   });
 });
