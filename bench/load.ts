@@ -1,0 +1,254 @@
+/**
+ * The load side, in the bench process: a target with a fixed service latency that records when
+ * each job's request arrived (by its Idempotency-Key, the job id), a callback receiver that
+ * records when each job's callback arrived (by webhook-id), and the submitters — one at a time
+ * (light) or many at once (heavy). The ceiling is the same target called directly.
+ *
+ * Every time is performance.now() of this process, so arrival and submit times compare.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Pool } from 'undici';
+
+export interface Arrival {
+  arrived: number;
+  answered: number;
+  attempts: number;
+}
+
+const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/**
+ * A JSON value whose text is exactly `bytes` bytes long (at least the 12 of its frame). The
+ * padding is pseudo-random letters and digits, like tokens and ids: it compresses about as badly
+ * as real data, so a store that compresses bodies is not flattered by a run of one letter.
+ */
+export function paddedJson(bytes: number): { pad: string } {
+  const length = Math.max(0, bytes - JSON.stringify({ pad: '' }).length);
+  let seed = 0x9e3779b9;
+  let pad = '';
+  for (let i = 0; i < length; i++) {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    pad += alphabet[seed >>> 26] ?? 'x';
+  }
+  return { pad };
+}
+
+function listen(server: Server): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`));
+  });
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+function drain(request: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => resolve(Buffer.concat(chunks)));
+    request.on('error', reject);
+  });
+}
+
+export interface Target {
+  url: string;
+  /** Job id → when its service request arrived and was answered. */
+  arrivals: Map<string, Arrival>;
+  close(): Promise<void>;
+}
+
+/** The service: answers every request after `latencyMs` with a `payloadBytes` JSON body. */
+export async function startTarget(latencyMs: number, payloadBytes: number): Promise<Target> {
+  const arrivals = new Map<string, Arrival>();
+  const body = Buffer.from(JSON.stringify(paddedJson(payloadBytes)));
+  const answer = (response: ServerResponse, then: () => void) =>
+    setTimeout(() => {
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+      response.end(body);
+      then();
+    }, latencyMs);
+  const server = createServer((request, response) => {
+    const arrived = performance.now();
+    void drain(request).then(() => {
+      const key = request.headers['idempotency-key'];
+      if (request.url?.startsWith('/service') && typeof key === 'string') {
+        const entry = arrivals.get(key);
+        if (entry) entry.attempts++;
+        else arrivals.set(key, { arrived, answered: Number.NaN, attempts: 1 });
+        answer(response, () => {
+          const recorded = arrivals.get(key);
+          if (recorded && Number.isNaN(recorded.answered)) recorded.answered = performance.now();
+        });
+      } else answer(response, () => undefined);
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  const url = await listen(server);
+  return { url, arrivals, close: () => close(server) };
+}
+
+export interface CallbackArrival {
+  at: number;
+  status: string;
+  count: number;
+}
+
+/** Receives callbacks; `wait` resolves when a job's callback has arrived. */
+export class CallbackReceiver {
+  readonly arrivals = new Map<string, CallbackArrival>();
+  private readonly waiters = new Map<string, () => void>();
+  private server: Server | undefined;
+  url = '';
+
+  async start(): Promise<void> {
+    this.server = createServer((request, response) => {
+      const at = performance.now();
+      void drain(request).then((raw) => {
+        response.writeHead(204).end();
+        const id = request.headers['webhook-id'];
+        if (typeof id !== 'string') return;
+        const seen = this.arrivals.get(id);
+        if (seen) {
+          seen.count++;
+          return;
+        }
+        let status = '?';
+        try {
+          status = String((JSON.parse(raw.toString()) as { status?: unknown }).status);
+        } catch {
+          // counted as not completed
+        }
+        this.arrivals.set(id, { at, status, count: 1 });
+        this.waiters.get(id)?.();
+        this.waiters.delete(id);
+      });
+    });
+    this.server.keepAliveTimeout = 30_000;
+    this.url = await listen(this.server);
+  }
+
+  /** Resolves when the job's callback arrived; rejects after `timeoutMs`. */
+  wait(jobId: string, timeoutMs: number): Promise<CallbackArrival> {
+    const arrived = this.arrivals.get(jobId);
+    if (arrived) return Promise.resolve(arrived);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(jobId);
+        reject(new Error(`job ${jobId}: no callback within ${timeoutMs / 1000} s`));
+      }, timeoutMs);
+      this.waiters.set(jobId, () => {
+        clearTimeout(timer);
+        resolve(this.arrivals.get(jobId) as CallbackArrival);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.server) await close(this.server);
+  }
+}
+
+export interface Submission {
+  jobId?: string;
+  status: number;
+  /** When the request was started, and when its answer was read. */
+  start: number;
+  end: number;
+  error?: string;
+}
+
+/** POST /webhook with the demo client's credentials, over a keep-alive pool. */
+export class Submitter {
+  private readonly pool: Pool;
+  private readonly body: string;
+  private readonly headers: Record<string, string>;
+
+  constructor(stackUrl: string, connections: number, job: { service: string; callback: string; payloadBytes: number }, credentials: { clientId: string; verifyToken: string }) {
+    this.pool = new Pool(stackUrl, { connections, keepAliveTimeout: 10_000, pipelining: 1 });
+    this.body = JSON.stringify({ service: job.service, methodtype: 'POST', callback: job.callback, data: paddedJson(job.payloadBytes) });
+    this.headers = {
+      'content-type': 'application/json',
+      authorization: `Basic ${Buffer.from(`${credentials.clientId}:${credentials.verifyToken}`).toString('base64')}`,
+    };
+  }
+
+  /** Bytes of one POST /webhook body (API Gateway meters requests by size). */
+  get requestBytes(): number {
+    return Buffer.byteLength(this.body);
+  }
+
+  async submit(timeoutMs = 30_000): Promise<Submission> {
+    const start = performance.now();
+    try {
+      const response = await this.pool.request({ path: '/webhook', method: 'POST', headers: this.headers, body: this.body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+      const text = await response.body.text();
+      const end = performance.now();
+      if (response.statusCode !== 202) return { status: response.statusCode, start, end, error: `POST /webhook answered ${response.statusCode}: ${text.slice(0, 200)}` };
+      const jobId = (JSON.parse(text) as { job_id?: string }).job_id;
+      return jobId ? { jobId, status: 202, start, end } : { status: 202, start, end, error: `202 without a job_id: ${text.slice(0, 200)}` };
+    } catch (error) {
+      return { status: 0, start, end: performance.now(), error: `POST /webhook failed: ${error instanceof Error ? error.message : String(error)}` };
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
+
+/** Runs `count` tasks with at most `concurrency` at once; `task(i)` for i in [0, count). */
+export async function runConcurrently(count: number, concurrency: number, task: (index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    for (let index = next++; index < count; index = next++) await task(index);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+}
+
+export interface DirectResult {
+  latencies: number[];
+  started: number;
+  finished: number;
+  errors: number;
+}
+
+/** The ceiling: the same requests straight to the target, `concurrency` at a time, keep-alive. */
+export async function directLoad(targetUrl: string, count: number, concurrency: number, payloadBytes: number, onDone?: (done: number) => void): Promise<DirectResult> {
+  const pool = new Pool(targetUrl, { connections: concurrency, keepAliveTimeout: 10_000, pipelining: 1 });
+  const body = JSON.stringify(paddedJson(payloadBytes));
+  const latencies: number[] = [];
+  let errors = 0;
+  let done = 0;
+  const started = performance.now();
+  try {
+    await runConcurrently(count, concurrency, async (index) => {
+      const start = performance.now();
+      try {
+        const response = await pool.request({
+          path: '/direct',
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'idempotency-key': `direct-${index}` },
+          body,
+          headersTimeout: 30_000,
+          bodyTimeout: 30_000,
+        });
+        await response.body.text();
+        if (response.statusCode === 200) latencies.push(performance.now() - start);
+        else errors++;
+      } catch {
+        errors++;
+      }
+      onDone?.(++done);
+    });
+  } finally {
+    await pool.close();
+  }
+  return { latencies, started, finished: performance.now(), errors };
+}

@@ -1,0 +1,31 @@
+/** Messages between the bench (parent) and the stack process (bench/stack-child.ts), over IPC. */
+import type { MeterSnapshot } from './meter.ts';
+
+export interface InvocationStats {
+  invocations: number;
+  totalMs: number;
+  /** Sum of durations rounded up to the millisecond, as Lambda bills. */
+  billedMs: number;
+  maxMs: number;
+}
+
+export type Invocations = Record<string, InvocationStats>;
+
+export interface Snapshot {
+  meter: MeterSnapshot;
+  invocations: Invocations;
+  /** Bytes of application log lines (Powertools JSON) written so far. */
+  logBytes: number;
+  errors: number;
+  /** process.hrtime in microseconds: the clock of a .cpuprofile's timestamps. */
+  hrtimeUs: number;
+}
+
+export type ToChild = { type: 'snapshot'; id: number } | { type: 'itemSizes'; id: number; jobIds: string[] } | { type: 'stop' };
+
+export type FromChild =
+  | { type: 'ready'; url: string; pid: number }
+  | ({ type: 'snapshot'; id: number } & Snapshot)
+  | { type: 'itemSizes'; id: number; items: Array<{ sk: string; bytes: number }> }
+  | { type: 'error'; message: string }
+  | { type: 'fatal'; message: string };

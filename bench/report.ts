@@ -1,0 +1,226 @@
+/**
+ * The summary the bench prints on stdout: load, per-job usage and cost, cold start, profile and
+ * the issue's targets, as plain-text tables.
+ */
+import { cpus } from 'node:os';
+import { defaultRetentionDays } from '../lib/definitions.ts';
+import type { ColdStart } from './bundles.ts';
+import type { CostEstimate, JobUsage, Service } from './cost.ts';
+import type { ProfileSummary } from './profile.ts';
+import type { Summary } from './stats.ts';
+import { fixed, kib, mark, mb, renderTable, triple, usd } from './table.ts';
+import type { PhaseUsage } from './usage.ts';
+
+/** The issue's targets (issue 5), printed beside the figures. */
+export const targets = {
+  lightOverheadP50Ms: 50,
+  heavyJobsPerSecond: 300,
+  costOnDemand: 4,
+  costProvisioned: 3,
+  bundleBytes: 250 * 1024,
+  coldImportMs: 150,
+} as const;
+
+export interface Options {
+  jobs: number;
+  concurrency: number;
+  latencyMs: number;
+  payloadBytes: number;
+  lightJobs: number;
+  importRuns: number;
+  out: string;
+  profile: boolean;
+}
+
+export interface LoadResult {
+  name: string;
+  concurrency: number;
+  submitted: number;
+  accepted: number;
+  calledBack: number;
+  /** Jobs whose callback said something other than "completed". */
+  failedJobs: number;
+  /** Service requests beyond the first per job (retries, redeliveries). */
+  extraServiceCalls: number;
+  submitErrors: string[];
+  durationS: number;
+  submitRate: number;
+  jobsPerSecond: number;
+  latency: { submit: Summary; toService: Summary; toCallback: Summary; overhead: Summary; acceptedToService: Summary; service: Summary; serviceToCallback: Summary };
+  samples: { toService: number[]; toCallback: number[] };
+  peakRss: { stack?: number; bench?: number; stackSinceStart: boolean };
+}
+
+export interface PhaseCost {
+  usage: PhaseUsage;
+  onDemand: CostEstimate;
+  provisioned: CostEstimate;
+}
+
+/** Heavy load's calls and batching, light load's uncontended handler durations (see atScale). */
+export interface ScaleCost {
+  usage: JobUsage;
+  onDemand: CostEstimate;
+  provisioned: CostEstimate;
+}
+
+export interface ReportInput {
+  options: Options;
+  startedAt: Date;
+  light: LoadResult;
+  heavy: LoadResult;
+  ceiling: Record<'light' | 'heavy', { concurrency: number; requests: number; errors: number; jobsPerSecond: number; latency: Summary }>;
+  lightCost: PhaseCost;
+  heavyCost: PhaseCost;
+  scaleCost: ScaleCost;
+  storage: number | undefined;
+  itemBytes: { job: number; request: number };
+  cold: ColdStart;
+  profile: ProfileSummary | undefined;
+  verdicts: Array<{ target: string; value: string; pass: boolean }>;
+  stackErrors: string[];
+  files: string[];
+}
+
+/** An operation's label, shorter: the local tables' and queues' common prefix dropped. */
+const brief = (item: string) => item.replace(/waas-/g, '').replace(/ sk=/g, ' #');
+
+export function report(input: ReportInput): string {
+  const { options, light, heavy, ceiling, lightCost, heavyCost, cold, profile } = input;
+  const out: string[] = [];
+  const cpu = cpus();
+  out.push(
+    `waas bench · ${input.startedAt.toISOString().slice(0, 19).replace('T', ' ')} UTC · node ${process.version} · ${cpu.length} × ${cpu[0]?.model.trim() ?? '?'}`,
+    `service latency ${options.latencyMs} ms · payload ${options.payloadBytes} B (request data and response body) · demo client, Basic auth`,
+    '',
+  );
+
+  // Load.
+  const rssCell = (r: LoadResult) => `${mb(r.peakRss.stack)}${r.peakRss.stackSinceStart ? '*' : ''} / ${mb(r.peakRss.bench)}`;
+  out.push(
+    renderTable(
+      ['LOAD', 'light (1 at a time)', `heavy (${options.concurrency} submitters)`],
+      [
+        ['jobs submitted / accepted / called back', `${light.submitted} / ${light.accepted} / ${light.calledBack}`, `${heavy.submitted} / ${heavy.accepted} / ${heavy.calledBack}`],
+        ['submit rate (202s/s)', fixed(light.submitRate), fixed(heavy.submitRate)],
+        ['end to end (jobs/s, submit → callback)', fixed(light.jobsPerSecond), fixed(heavy.jobsPerSecond)],
+        ['ceiling: direct to the target (jobs/s)', `${fixed(ceiling.light.jobsPerSecond)} at 1`, `${fixed(ceiling.heavy.jobsPerSecond)} at ${ceiling.heavy.concurrency}`],
+        ['ratio to the ceiling', `${fixed(light.jobsPerSecond / ceiling.light.jobsPerSecond, 2)}×`, `${fixed(heavy.jobsPerSecond / ceiling.heavy.jobsPerSecond, 2)}×`],
+        ['latency p50 / p95 / p99 (ms)', '', ''],
+        ['  submit → service', triple(light.latency.toService), triple(heavy.latency.toService)],
+        ['  submit → callback', triple(light.latency.toCallback), triple(heavy.latency.toCallback)],
+        [`  waas overhead (callback − the service's time)`, triple(light.latency.overhead), triple(heavy.latency.overhead)],
+        ['  where it goes: submit → 202', triple(light.latency.submit), triple(heavy.latency.submit)],
+        ['                 202 → service request', triple(light.latency.acceptedToService), triple(heavy.latency.acceptedToService)],
+        ['                 the service itself', triple(light.latency.service), triple(heavy.latency.service)],
+        ['                 service answer → callback', triple(light.latency.serviceToCallback), triple(heavy.latency.serviceToCallback)],
+        ['  ceiling: direct request', triple(ceiling.light.latency), triple(ceiling.heavy.latency)],
+        ['peak RSS: stack / bench', rssCell(light), rssCell(heavy)],
+        ['failed jobs · extra service calls', `${light.failedJobs} · ${light.extraServiceCalls}`, `${heavy.failedJobs} · ${heavy.extraServiceCalls}`],
+      ],
+    ),
+  );
+  const handlerTimes = (cost: PhaseCost) => cost.usage.lambda.map((fn) => `${fn.fn} ${fixed(fn.avgMs)} ms × ${fixed(fn.invocations, 2)}`).join(', ');
+  out.push(`handler time per invocation × invocations per job — light: ${handlerTimes(lightCost)}; heavy: ${handlerTimes(heavyCost)}`);
+  if (light.peakRss.stackSinceStart || heavy.peakRss.stackSinceStart) out.push('* peak since the stack started (clear_refs not permitted)');
+  if (input.stackErrors.length) out.push(`stack errors (${input.stackErrors.length}): ${input.stackErrors.slice(0, 3).join(' | ')}`);
+  if (heavy.submitErrors.length) out.push(`submit errors: ${heavy.submitErrors.join(' | ')}`);
+  out.push('');
+
+  // Per-job usage and cost, itemised: heavy load's calls, priced at scale.
+  const rows: string[][] = [];
+  const h = heavyCost;
+  const scale = input.scaleCost;
+  const lineCost = (estimate: CostEstimate, service: Service, item: string) => estimate.lines.filter((line) => line.service === service && line.item === item).reduce((sum, line) => sum + line.usdPerMillionJobs, 0);
+  rows.push(['#DynamoDB']);
+  for (const op of h.usage.operations.filter((o) => o.service === 'DynamoDB')) {
+    rows.push([`  ${brief(op.item)}`, fixed(op.calls, 2), `${fixed(op.units, 2)} ${op.unit}`, fixed(op.unitsPerCall, 2), usd(lineCost(scale.onDemand, 'DynamoDB', op.item)), usd(lineCost(scale.provisioned, 'DynamoDB', op.item))]);
+  }
+  rows.push(['#SQS (64 KiB chunks)']);
+  for (const op of h.usage.operations.filter((o) => o.service === 'SQS')) {
+    rows.push([`  ${brief(op.item)}`, fixed(op.calls, 2), `${fixed(op.units, 2)} req`, fixed(op.unitsPerCall, 2), usd(lineCost(scale.onDemand, 'SQS', op.item)), usd(lineCost(scale.provisioned, 'SQS', op.item))]);
+  }
+  rows.push(['#Lambda (arm64): invocations as under heavy load, each as long as under light load (uncontended)']);
+  for (const fn of scale.usage.lambda) {
+    const light = lightCost.usage.lambda.find((l) => l.fn === fn.fn);
+    const loaded = h.usage.lambda.find((l) => l.fn === fn.fn);
+    const perJob = (estimate: CostEstimate) => estimate.lines.filter((line) => line.service === 'Lambda' && line.item.startsWith(`${fn.fn} `)).reduce((sum, line) => sum + line.usdPerMillionJobs, 0);
+    rows.push([
+      `  ${fn.fn} (${fn.memoryMb} MB): ${fixed(light?.avgMs)} ms per invocation (${fixed(loaded?.avgMs, 0)} ms under local load)`,
+      fixed(fn.invocations, 2),
+      `${fixed(fn.billedMs, 1)} ms`,
+      '',
+      usd(perJob(scale.onDemand)),
+      usd(perJob(scale.provisioned)),
+    ]);
+  }
+  rows.push(['#API Gateway (HTTP API)']);
+  rows.push(['  requests', fixed(scale.usage.apiGateway.requests, 2), `${fixed(scale.usage.apiGateway.billedRequests, 2)} req`, '', usd(scale.onDemand.byService['API Gateway']), usd(scale.provisioned.byService['API Gateway'])]);
+  rows.push(['#CloudWatch Logs (estimate: Lambda platform lines + API access log + measured app logs)']);
+  rows.push(['  ingestion', '', `${fixed(scale.usage.logs.bytes, 0)} B`, '', usd(scale.onDemand.byService['CloudWatch Logs']), usd(scale.provisioned.byService['CloudWatch Logs'])]);
+  rows.push(['TOTAL per million jobs with callback', '', '', '', usd(scale.onDemand.total), usd(scale.provisioned.total)]);
+  out.push(renderTable([`PER JOB at scale (heavy load, ${heavy.calledBack} jobs)`, 'calls/job', 'units/job', 'units/call', '$/M on-demand', '$/M prov. 70%'], rows));
+  if (h.usage.background.calls.length || h.usage.background.sweeperInvocations) {
+    out.push(
+      `background, not per job (heavy phase): sweeper ran ${h.usage.background.sweeperInvocations}×; ${h.usage.background.calls.map((c) => `${brief(c.item)}: ${c.calls} calls`).join('; ')}`,
+    );
+  }
+  out.push('');
+
+  const services: Service[] = ['DynamoDB', 'SQS', 'Lambda', 'API Gateway', 'CloudWatch Logs'];
+  const columns: Array<[string, CostEstimate, number]> = [
+    ['light', lightCost.onDemand, targets.costOnDemand],
+    ['light 70%', lightCost.provisioned, targets.costProvisioned],
+    ['heavy', heavyCost.onDemand, targets.costOnDemand],
+    ['heavy 70%', heavyCost.provisioned, targets.costProvisioned],
+    ['at scale', scale.onDemand, targets.costOnDemand],
+    ['at scale 70%', scale.provisioned, targets.costProvisioned],
+  ];
+  const costRows = services.map((service) => [service, ...columns.map(([, estimate]) => usd(estimate.byService[service]))]);
+  costRows.push(['total', ...columns.map(([, estimate, limit]) => `${usd(estimate.total)} ${mark(estimate.total <= limit)}`)]);
+  costRows.push(['target', ...columns.map(([, , limit]) => `≤ $${limit.toFixed(2)}`)]);
+  out.push(renderTable(['COST per million jobs, us-east-1 (70% = provisioned DynamoDB at 70%)', ...columns.map(([name]) => name)], costRows));
+  out.push(
+    'light and heavy: as measured in each phase (light: batches of one; heavy: Lambda durations stretched by the local stack\'s saturated event loop);',
+    'at scale: heavy load\'s calls, units and batching with light load\'s uncontended handler durations — the estimate the targets are checked against.',
+  );
+  if (input.storage !== undefined) {
+    out.push(
+      `not in the totals: DynamoDB storage for ${defaultRetentionDays} days ≈ ${usd(input.storage)} per million jobs (job item ${input.itemBytes.job} B + request item ${input.itemBytes.request} B, +100 B overhead each)`,
+    );
+  }
+  out.push('');
+
+  // Cold start.
+  const coldRows = [...cold.functions, cold.minimal].map((f) => [
+    f.name,
+    f.entry,
+    `${kib(f.bytes)}${f.name === 'minimal' ? '' : f.bytes <= targets.bundleBytes ? '' : ' ✗'}`,
+    kib(f.gzipBytes),
+    `${fixed(f.importMedianMs)} ms${f.name === 'minimal' ? '' : f.importMedianMs <= targets.coldImportMs ? '' : ' ✗'}`,
+    f.name === 'minimal' ? '' : `+${fixed(f.importMedianMs - cold.minimal.importMedianMs)} ms`,
+    f.name === 'minimal' ? '' : f.largest.slice(0, 3).map((l) => `${l.module} ${kib(l.bytes)}`).join(', '),
+  ]);
+  out.push(renderTable(['COLD START', 'entry', 'bundle', 'gzipped', 'import', 'vs minimal', 'largest parts'], coldRows, ['left', 'left', 'right', 'right', 'right', 'right', 'left']));
+  out.push(`bundled as lib/constructs/functions.ts bundles them; import: median of ${cold.runs} fresh \`node\` processes (${cold.node}) timing \`await import()\`; ✗: over ${targets.bundleBytes / 1024} KiB or ${targets.coldImportMs} ms`);
+  out.push('');
+
+  if (profile) {
+    out.push(
+      renderTable(
+        [`PROFILE: stack process, ${profile.windowed ? 'heavy run only' : 'whole run'} (${fixed(profile.busyMs / 1000)} s busy, ${fixed(profile.idleMs / 1000)} s idle)`, 'self ms', '% busy', 'where'],
+        profile.functions.map((f) => [f.name, fixed(f.selfMs), fixed(f.percent), f.location]),
+        ['left', 'right', 'right', 'left'],
+      ),
+    );
+    out.push(`by package (built-ins charged to their caller): ${profile.packages.map((p) => `${p.package} ${fixed(p.percent)}%`).join(', ')}`);
+    out.push(`by role: ${profile.roles.map((r) => `${r.role} ${fixed(r.percent)}%`).join(', ')}`);
+    out.push(`profile: ${profile.file}`);
+    out.push('');
+  }
+
+  out.push('TARGETS (issue 5)');
+  for (const verdict of input.verdicts) out.push(`  ${mark(verdict.pass)}  ${verdict.target}: ${verdict.value}`);
+  out.push('', `results: ${input.files.join(', ')}`, '');
+  return out.join('\n');
+}

@@ -1,0 +1,436 @@
+/**
+ * `npm run bench`: how fast a job goes from submit to callback, how many jobs the local stack
+ * carries, what a million jobs cost on AWS, and how heavy each function is to start.
+ *
+ *   1. cold start: every function bundled as the CDK stack bundles it; size and fresh-process
+ *      import time, against a minimal handler;
+ *   2. the local stack in a child process (bench/stack-child.ts), metered;
+ *   3. light load (one job at a time, submit then wait for its callback), then heavy load
+ *      (--concurrency submitters, --jobs jobs), each measured and its AWS usage metered;
+ *   4. the ceiling: the same target called directly at the same concurrency;
+ *   5. the summary on stdout, bench/results/<time>.json and latest.json, latest.svg.
+ *
+ * Progress goes to stderr. Flags: --jobs --concurrency --latency-ms --payload-bytes --light-jobs
+ * --out --profile (see --help).
+ */
+import { cpus, totalmem } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { defaultRetentionDays, functions } from '../lib/definitions.ts';
+import { measureColdStart, type ColdStart } from './bundles.ts';
+import { estimateCost, prices, storageCostPerMillion } from './cost.ts';
+import { CallbackReceiver, directLoad, runConcurrently, startTarget, Submitter, type DirectResult, type Submission, type Target } from './load.ts';
+import { findProfile, readProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
+import { Progress } from './progress.ts';
+import type { Snapshot } from './protocol.ts';
+import { readPeakRss, resetPeakRss, StackProcess } from './stack-process.ts';
+import { rounded, summarize } from './stats.ts';
+import { report, targets, type LoadResult, type Options, type PhaseCost, type ScaleCost } from './report.ts';
+import { cdfChart } from './svg.ts';
+import { fixed, kib, usd } from './table.ts';
+import { atScale, diffPhase, usagePerJob } from './usage.ts';
+
+const root = resolve(import.meta.dirname, '..');
+const demo = { clientId: '66666666666668', verifyToken: 'd7811aa4852d7c021df3da133f8d3e11ad1e5c42d3ed0a1a' };
+
+const usage = `npm run bench -- [flags]
+
+  --jobs N            heavy load: jobs in total (default 1000)
+  --concurrency N     heavy load: concurrent submitters; also the ceiling's concurrency (default 32)
+  --light-jobs N      light load: jobs, one at a time (default 40)
+  --latency-ms N      the target's fixed service latency (default 100)
+  --payload-bytes N   size of the job's JSON data and of the target's response body (default 1024)
+  --import-runs N     fresh-process imports per bundle; the median counts (default 5)
+  --out DIR           where results go (default bench/results)
+  --profile           CPU-profile the stack process; print the top self-time functions of the heavy run
+`;
+
+function readOptions(argv = process.argv.slice(2)): Options {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      jobs: { type: 'string' },
+      concurrency: { type: 'string' },
+      'latency-ms': { type: 'string' },
+      'payload-bytes': { type: 'string' },
+      'light-jobs': { type: 'string' },
+      'import-runs': { type: 'string' },
+      out: { type: 'string' },
+      profile: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(usage);
+    process.exit(0);
+  }
+  const int = (name: string, raw: string | undefined, fallback: number, min: number, max: number) => {
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got ${raw}`);
+    return value;
+  };
+  return {
+    jobs: int('jobs', values.jobs, 1000, 1, 1_000_000),
+    concurrency: int('concurrency', values.concurrency, 32, 1, 1024),
+    latencyMs: int('latency-ms', values['latency-ms'], 100, 0, 60_000),
+    payloadBytes: int('payload-bytes', values['payload-bytes'], 1024, 12, 200 * 1024),
+    lightJobs: int('light-jobs', values['light-jobs'], 40, 1, 100_000),
+    importRuns: int('import-runs', values['import-runs'], 5, 1, 100),
+    out: resolve(values.out ?? join(root, 'bench', 'results')),
+    profile: values.profile ?? false,
+  };
+}
+
+class UsageError extends Error {}
+
+/** A path as the user would type it: relative inside the project, absolute outside it. */
+const shown = (path: string) => (path.startsWith(`${root}/`) ? relative(root, path) : path);
+
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+// ---- measuring a load phase ------------------------------------------------------------------
+
+function measure(name: string, concurrency: number, submissions: Submission[], target: Target, receiver: CallbackReceiver): LoadResult {
+  const toService: number[] = [];
+  const toCallback: number[] = [];
+  const overhead: number[] = [];
+  const submit: number[] = [];
+  const acceptedToService: number[] = [];
+  const service: number[] = [];
+  const serviceToCallback: number[] = [];
+  let failedJobs = 0;
+  let extra = 0;
+  let calledBack = 0;
+  let lastCallback = 0;
+  const accepted = submissions.filter((s) => s.jobId);
+  for (const s of accepted) {
+    submit.push(s.end - s.start);
+    const arrival = target.arrivals.get(s.jobId ?? '');
+    const callback = receiver.arrivals.get(s.jobId ?? '');
+    if (arrival) {
+      toService.push(arrival.arrived - s.start);
+      acceptedToService.push(arrival.arrived - s.end);
+      if (Number.isFinite(arrival.answered)) service.push(arrival.answered - arrival.arrived);
+      extra += arrival.attempts - 1;
+    }
+    if (callback) {
+      calledBack++;
+      lastCallback = Math.max(lastCallback, callback.at);
+      toCallback.push(callback.at - s.start);
+      if (callback.status !== 'completed') failedJobs++;
+      if (arrival && Number.isFinite(arrival.answered)) {
+        overhead.push(callback.at - s.start - (arrival.answered - arrival.arrived));
+        serviceToCallback.push(callback.at - arrival.answered);
+      }
+    }
+  }
+  const first = Math.min(...submissions.map((s) => s.start));
+  const lastAccepted = Math.max(...accepted.map((s) => s.end));
+  return {
+    name,
+    concurrency,
+    submitted: submissions.length,
+    accepted: accepted.length,
+    calledBack,
+    failedJobs,
+    extraServiceCalls: extra,
+    submitErrors: [...new Set(submissions.filter((s) => s.error).map((s) => s.error ?? ''))].slice(0, 5),
+    durationS: (lastCallback - first) / 1000,
+    submitRate: accepted.length / ((lastAccepted - first) / 1000),
+    jobsPerSecond: calledBack / ((lastCallback - first) / 1000),
+    latency: {
+      submit: summarize(submit),
+      toService: summarize(toService),
+      toCallback: summarize(toCallback),
+      overhead: summarize(overhead),
+      acceptedToService: summarize(acceptedToService),
+      service: summarize(service),
+      serviceToCallback: summarize(serviceToCallback),
+    },
+    samples: { toService, toCallback },
+    peakRss: { stackSinceStart: false },
+  };
+}
+
+/** A job's callback, or an error as soon as the stack process died or the time is up. */
+async function waitForCallback(receiver: CallbackReceiver, jobId: string, stack: StackProcess, timeoutMs: number): Promise<void> {
+  const arrived = receiver.wait(jobId, timeoutMs).then(() => true);
+  // Handled here too, so a timeout after the stack died is not an unhandled rejection.
+  arrived.catch(() => undefined);
+  while (!(await Promise.race([arrived, sleep(200).then(() => false)]))) stack.assertAlive();
+}
+
+/** Waits until the stack has been quiet for a moment (the last job's final write done), bounded. */
+async function settle(stack: StackProcess, quietMs = 300, limitMs = 10_000): Promise<Snapshot> {
+  const activity = (snapshot: Snapshot) =>
+    Object.values(snapshot.invocations).reduce((sum, stats) => sum + stats.invocations, 0) +
+    Object.values(snapshot.meter)
+      .filter((stats) => !(stats.operation === 'ReceiveMessage' && stats.detail.endsWith('(empty)')))
+      .reduce((sum, stats) => sum + stats.calls, 0);
+  const deadline = performance.now() + limitMs;
+  let last = await stack.snapshot();
+  while (performance.now() < deadline) {
+    await sleep(quietMs);
+    const next = await stack.snapshot();
+    if (activity(next) === activity(last)) return next;
+    last = next;
+  }
+  return last;
+}
+
+// ---- the run ---------------------------------------------------------------------------------
+
+function costOf(delta: ReturnType<typeof diffPhase>, jobs: number, requestBytes: number): PhaseCost {
+  const usage = usagePerJob(delta, jobs, requestBytes);
+  return {
+    usage,
+    onDemand: estimateCost(usage.usage, prices, { dynamo: 'onDemand' }),
+    provisioned: estimateCost(usage.usage, prices, { dynamo: 'provisioned', utilisation: 0.7 }),
+  };
+}
+
+async function main(): Promise<number> {
+  const options = readOptions();
+  const progress = new Progress();
+  const startedAt = new Date();
+  mkdirSync(options.out, { recursive: true });
+  const profileDir = options.profile ? join(options.out, 'profile') : undefined;
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+
+  let stack: StackProcess | undefined;
+  const tempDirs = new Set<string>();
+  const onSignal = () => {
+    progress.note('interrupted: stopping the stack process');
+    stack?.killNow();
+    for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const closers: Array<() => Promise<void>> = [];
+  const stackErrors: string[] = [];
+
+  try {
+    // 1. Cold start first, while nothing else runs.
+    const entries = Object.keys(functions).length + 1;
+    progress.start(`cold start: ${entries} bundles × ${options.importRuns} imports`, entries * (options.importRuns + 1));
+    const cold: ColdStart = await measureColdStart(root, options.importRuns, (done) => progress.update(done), (dir) => tempDirs.add(dir));
+    progress.done(`${cold.functions.map((f) => `${f.name} ${kib(f.bytes)} ${fixed(f.importMedianMs, 0)} ms`).join(', ')}; minimal ${fixed(cold.minimal.importMedianMs, 0)} ms`);
+
+    // 2. Target, callback receiver, the stack.
+    const target = await startTarget(options.latencyMs, options.payloadBytes);
+    closers.push(target.close);
+    const receiver = new CallbackReceiver();
+    await receiver.start();
+    closers.push(() => receiver.close());
+    progress.start('starting the local stack (child process)');
+    stack = new StackProcess({ root, ...(profileDir ? { profileDir } : {}), onError: (message) => stackErrors.push(message) });
+    await stack.start();
+    progress.done(`${stack.url} (pid ${stack.pid})`);
+    const job = { service: `${target.url}/service`, callback: `${receiver.url}/callback`, payloadBytes: options.payloadBytes };
+    const single = new Submitter(stack.url, 1, job, demo);
+    const many = new Submitter(stack.url, options.concurrency, job, demo);
+    closers.push(() => single.close(), () => many.close());
+
+    // Warm-up: JIT, connections, the credential cache. Not measured.
+    progress.start('warm-up', 8);
+    for (let i = 0; i < 8; i++) {
+      const s = await single.submit();
+      if (!s.jobId) throw new Error(`warm-up: ${s.error}`);
+      await waitForCallback(receiver, s.jobId, stack, 30_000);
+      progress.update(i + 1);
+    }
+    progress.done();
+
+    // 3a. Light load: one job at a time.
+    const lightBefore = await settle(stack);
+    const lightRssReset = stack.resetPeakRss();
+    resetPeakRss('self');
+    progress.start('light load: one job at a time', options.lightJobs);
+    const lightSubmissions: Submission[] = [];
+    for (let i = 0; i < options.lightJobs; i++) {
+      const s = await single.submit();
+      lightSubmissions.push(s);
+      if (!s.jobId) throw new Error(`light load, job ${i + 1}: ${s.error}`);
+      await waitForCallback(receiver, s.jobId, stack, 30_000).catch((error: unknown) => {
+        const served = target.arrivals.has(s.jobId ?? '');
+        throw new Error(`light load: ${(error as Error).message} (the service was ${served ? '' : 'not '}called)`);
+      });
+      progress.update(i + 1);
+    }
+    const lightAfter = await settle(stack);
+    const light = measure('light', 1, lightSubmissions, target, receiver);
+    light.peakRss = { stack: stack.peakRss(), bench: readPeakRss('self'), stackSinceStart: !lightRssReset };
+    progress.done(`p50 submit→callback ${fixed(light.latency.toCallback.p50)} ms, ${fixed(light.jobsPerSecond)} jobs/s`);
+
+    // 3b. Heavy load: many submitters, then every callback.
+    const heavyRssReset = stack.resetPeakRss();
+    resetPeakRss('self');
+    const heavyBefore = await stack.snapshot();
+    progress.start(`heavy load: ${options.concurrency} submitters`, options.jobs);
+    const heavySubmissions: Submission[] = new Array<Submission>(options.jobs);
+    let submitted = 0;
+    const submitting = runConcurrently(options.jobs, options.concurrency, async (index) => {
+      heavySubmissions[index] = await many.submit();
+      submitted++;
+    });
+    let lastCount = -1;
+    let lastChange = performance.now();
+    let submitDone = false;
+    void submitting.then(() => (submitDone = true), () => (submitDone = true));
+    const stallMs = 30_000;
+    for (;;) {
+      const acceptedIds = submitDone ? heavySubmissions.filter((s) => s?.jobId).map((s) => s.jobId as string) : [];
+      const count = heavySubmissions.reduce((sum, s) => sum + (s?.jobId && receiver.arrivals.has(s.jobId) ? 1 : 0), 0);
+      progress.update(count, `called back · ${submitted} submitted`);
+      if (submitDone && count >= acceptedIds.length) break;
+      stack.assertAlive();
+      if (count !== lastCount) {
+        lastCount = count;
+        lastChange = performance.now();
+      } else if (performance.now() - lastChange > stallMs) {
+        const served = heavySubmissions.filter((s) => s?.jobId && target.arrivals.has(s.jobId)).length;
+        throw new Error(
+          `heavy load stalled: no callback for ${stallMs / 1000} s — ${submitted} submitted, ${heavySubmissions.filter((s) => s?.jobId).length} accepted, ` +
+            `${served} reached the service, ${count} called back${stackErrors.length ? `; stack errors: ${stackErrors.slice(0, 3).join(' | ')}` : ''}`,
+        );
+      }
+      await sleep(100);
+    }
+    await submitting;
+    const heavyAfter = await settle(stack);
+    const heavy = measure('heavy', options.concurrency, heavySubmissions, target, receiver);
+    heavy.peakRss = { stack: stack.peakRss(), bench: readPeakRss('self'), stackSinceStart: !heavyRssReset };
+    if (heavy.accepted === 0) throw new Error(`heavy load: no job was accepted: ${heavy.submitErrors.join(' | ')}`);
+    progress.done(`${fixed(heavy.jobsPerSecond)} jobs/s end to end, ${fixed(heavy.submitRate)} submits/s`);
+
+    // Item sizes of a finished job, for the storage estimate and the reading of write units.
+    const sampleIds = heavySubmissions.filter((s) => s?.jobId).slice(0, 3).map((s) => s.jobId as string);
+    const items = await stack.itemSizes(sampleIds).catch(() => []);
+
+    // The stack is done: stop it (a profile is written on a graceful exit).
+    progress.start('stopping the local stack');
+    const stackPid = stack.pid;
+    await stack.stop();
+    stack = undefined;
+    progress.done();
+
+    // 4. The ceiling: the same target, directly, at each load's concurrency.
+    const lightCeilingCount = Math.min(options.lightJobs, 20);
+    progress.start('ceiling: direct requests', lightCeilingCount + options.jobs);
+    const lightCeiling = await directLoad(target.url, lightCeilingCount, 1, options.payloadBytes, (done) => progress.update(done));
+    const heavyCeiling = await directLoad(target.url, options.jobs, options.concurrency, options.payloadBytes, (done) => progress.update(lightCeilingCount + done));
+    const ceilingRate = (result: DirectResult) => result.latencies.length / ((result.finished - result.started) / 1000);
+    progress.done(`${fixed(ceilingRate(lightCeiling))} jobs/s at 1, ${fixed(ceilingRate(heavyCeiling))} jobs/s at ${options.concurrency}`);
+
+    // Profile of the heavy run.
+    let profile: ProfileSummary | undefined;
+    if (profileDir) {
+      const file = findProfile(profileDir, stackPid);
+      if (file) profile = summarizeProfile(readProfile(file), root, { fromUs: heavyBefore.hrtimeUs, toUs: heavyAfter.hrtimeUs, file: shown(file) });
+      else progress.note(`no .cpuprofile for pid ${stackPid} in ${profileDir}`);
+    }
+
+    // 5. Costs, results, report.
+    const requestBytes = many.requestBytes;
+    const lightCost = costOf(diffPhase(lightBefore, lightAfter), light.calledBack, requestBytes);
+    const heavyCost = costOf(diffPhase(heavyBefore, heavyAfter), heavy.calledBack, requestBytes);
+    const scaleUsage = atScale(heavyCost.usage, lightCost.usage);
+    const scaleCost: ScaleCost = {
+      usage: scaleUsage,
+      onDemand: estimateCost(scaleUsage, prices, { dynamo: 'onDemand' }),
+      provisioned: estimateCost(scaleUsage, prices, { dynamo: 'provisioned', utilisation: 0.7 }),
+    };
+    const jobItem = items.filter((item) => item.sk === 'job');
+    const requestItem = items.filter((item) => item.sk === 'request');
+    const average = (list: Array<{ bytes: number }>) => (list.length ? list.reduce((sum, item) => sum + item.bytes, 0) / list.length : 0);
+    const itemBytes = { job: Math.round(average(jobItem)), request: Math.round(average(requestItem)) };
+    const storage = items.length ? storageCostPerMillion([itemBytes.job, itemBytes.request], defaultRetentionDays) : undefined;
+
+    const ceiling = {
+      light: { concurrency: 1, requests: lightCeilingCount, errors: lightCeiling.errors, jobsPerSecond: ceilingRate(lightCeiling), latency: summarize(lightCeiling.latencies) },
+      heavy: { concurrency: options.concurrency, requests: options.jobs, errors: heavyCeiling.errors, jobsPerSecond: ceilingRate(heavyCeiling), latency: summarize(heavyCeiling.latencies) },
+    };
+    const worstBundle = cold.functions.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+    const slowestImport = cold.functions.reduce((a, b) => (b.importMedianMs > a.importMedianMs ? b : a));
+    const verdicts = [
+      { target: `light load: waas overhead p50 ≤ ${targets.lightOverheadP50Ms} ms (submit→callback minus the ${options.latencyMs} ms service)`, value: `${fixed(light.latency.overhead.p50)} ms (submit→callback p50 ${fixed(light.latency.toCallback.p50)} ms)`, pass: light.latency.overhead.p50 <= targets.lightOverheadP50Ms },
+      { target: `heavy load ≥ ${targets.heavyJobsPerSecond} jobs/s end to end`, value: `${fixed(heavy.jobsPerSecond)} jobs/s`, pass: heavy.jobsPerSecond >= targets.heavyJobsPerSecond },
+      { target: `cost per million jobs with callback ≤ $${targets.costOnDemand.toFixed(2)} (DynamoDB on demand, at scale)`, value: `${usd(scaleCost.onDemand.total)} (measured light: ${usd(lightCost.onDemand.total)}, heavy: ${usd(heavyCost.onDemand.total)})`, pass: scaleCost.onDemand.total <= targets.costOnDemand },
+      { target: `cost per million jobs with callback ≤ $${targets.costProvisioned.toFixed(2)} (provisioned at 70%, at scale)`, value: `${usd(scaleCost.provisioned.total)} (measured light: ${usd(lightCost.provisioned.total)}, heavy: ${usd(heavyCost.provisioned.total)})`, pass: scaleCost.provisioned.total <= targets.costProvisioned },
+      { target: `each bundle ≤ ${targets.bundleBytes / 1024} KiB`, value: `largest: ${worstBundle.name} ${kib(worstBundle.bytes)}`, pass: cold.functions.every((f) => f.bytes <= targets.bundleBytes) },
+      { target: `each cold import ≤ ${targets.coldImportMs} ms (median of ${options.importRuns}, node ${process.version})`, value: `slowest: ${slowestImport.name} ${fixed(slowestImport.importMedianMs)} ms`, pass: cold.functions.every((f) => f.importMedianMs <= targets.coldImportMs) },
+    ];
+
+    const finishedAt = new Date();
+    const strip = (result: LoadResult) => {
+      const { samples: _samples, latency, ...rest } = result;
+      return { ...rest, latency: Object.fromEntries(Object.entries(latency).map(([name, summary]) => [name, rounded(summary)])) };
+    };
+    const results = {
+      version: 1,
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      machine: { node: process.version, platform: `${process.platform} ${process.arch}`, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', memoryBytes: totalmem() },
+      options: { ...options, out: shown(options.out) },
+      load: { light: strip(light), heavy: strip(heavy) },
+      ceiling: {
+        light: { ...ceiling.light, latency: rounded(ceiling.light.latency), ratio: light.jobsPerSecond / ceiling.light.jobsPerSecond },
+        heavy: { ...ceiling.heavy, latency: rounded(ceiling.heavy.latency), ratio: heavy.jobsPerSecond / ceiling.heavy.jobsPerSecond },
+      },
+      cost: {
+        prices: { region: prices.region, currency: prices.currency, file: 'bench/prices.json' },
+        note: 'USD per million jobs with a callback; request-driven charges (DynamoDB reads and writes, SQS requests, Lambda, API Gateway, CloudWatch Logs ingestion, an estimate); storage apart.',
+        light: { onDemand: lightCost.onDemand, provisioned: lightCost.provisioned },
+        heavy: { onDemand: heavyCost.onDemand, provisioned: heavyCost.provisioned },
+        atScale: { note: 'heavy load calls, units and invocations per job with light load (uncontended) handler durations', onDemand: scaleCost.onDemand, provisioned: scaleCost.provisioned },
+        storage: { itemBytes, retentionDays: defaultRetentionDays, usdPerMillionJobs: storage ?? null },
+      },
+      usagePerJob: { light: lightCost.usage, heavy: heavyCost.usage },
+      coldStart: cold,
+      profile: profile ?? null,
+      targets: verdicts,
+      stackErrors,
+    };
+    const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
+    const json = `${JSON.stringify(results, null, 2)}\n`;
+    writeFileSync(join(options.out, `${stamp}.json`), json);
+    writeFileSync(join(options.out, 'latest.json'), json);
+    writeFileSync(
+      join(options.out, 'latest.svg'),
+      cdfChart(
+        `waas latency — ${options.latencyMs} ms service, ${options.payloadBytes} B payload, ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+        [
+          { label: 'light: submit → service', values: light.samples.toService, color: '#60a5fa' },
+          { label: 'light: submit → callback', values: light.samples.toCallback, color: '#1d4ed8' },
+          { label: `heavy (${options.concurrency}): submit → service`, values: heavy.samples.toService, color: '#fb923c' },
+          { label: `heavy (${options.concurrency}): submit → callback`, values: heavy.samples.toCallback, color: '#c2410c' },
+          { label: `ceiling (${options.concurrency}): direct request`, values: heavyCeiling.latencies, color: '#6b7280', dashed: true },
+        ],
+        { marks: [{ at: options.latencyMs, label: 'service latency' }] },
+      ),
+    );
+
+    process.stdout.write(
+      report({ options, startedAt, light, heavy, ceiling, lightCost, heavyCost, scaleCost, storage, itemBytes, cold, profile, verdicts, stackErrors, files: [`${stamp}.json`, 'latest.json', 'latest.svg'].map((name) => shown(join(options.out, name))) }),
+    );
+    return 0;
+  } finally {
+    if (stack) await stack.stop().catch(() => stack?.killNow());
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof UsageError) process.stderr.write(`${error.message}\n\n${usage}`);
+    else process.stderr.write(`\n[bench] failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(error instanceof UsageError ? 2 : 1);
+  },
+);

@@ -1,0 +1,114 @@
+/**
+ * The local stack, in a process of its own, metered: every AWS SDK call the handlers (and the
+ * local event source pollers) make, and every handler invocation with its duration. The bench
+ * asks for snapshots over IPC and diffs them per phase.
+ *
+ * Why a child process: the load generator, the target and the callback receiver must not share
+ * an event loop with the stack, or the bench would measure its own queueing; and a process of its
+ * own gives the stack's peak RSS (/proc/<pid>/status) and CPU profile (--cpu-prof) alone.
+ */
+import '../local/quiet.ts';
+import type { FromChild, Invocations, ToChild } from './protocol.ts';
+import { billedMs } from './cost.ts';
+import { SdkMeter, type MeterableClient } from './meter.ts';
+
+// The handlers log as they would on Lambda, where nothing sets a level (Powertools: INFO), so the
+// log volume measured is the one CloudWatch would ingest.
+process.env['POWERTOOLS_LOG_LEVEL'] ??= 'INFO';
+
+const send = (message: FromChild) => process.send?.(message);
+
+const { SQSClient } = await import('@aws-sdk/client-sqs');
+const { GetCommand } = await import('@aws-sdk/lib-dynamodb');
+const { tables } = await import('../lib/definitions.ts');
+const { localTableNames } = await import('../local/provision.ts');
+const { onAwsClient } = await import('../lambdas/adapters/wiring.ts');
+const { documentClient } = await import('../lambdas/adapters/dynamo.ts');
+const { startLocalStack } = await import('../local/stack.ts');
+
+const index = tables.jobs.unsettledIndex;
+const meter = new SdkMeter({ indexKeys: { [localTableNames.jobs]: { [index.name]: index.partitionKey } } });
+onAwsClient((client) => meter.attach(client as unknown as MeterableClient, 'handlers'));
+
+// The local stack's own SQS client (its event source pollers' ReceiveMessage and
+// DeleteMessageBatch, which Lambda's event source mapping makes on AWS, billed to the account)
+// is not built by the handlers' wiring, so onAwsClient never sees it: meter every other SQS
+// client on its first call.
+const sqsPrototype = SQSClient.prototype as unknown as { send: (...args: unknown[]) => unknown };
+const originalSend = sqsPrototype.send;
+sqsPrototype.send = function (this: MeterableClient, ...args: unknown[]) {
+  if (!meter.has(this)) meter.attach(this, 'event source');
+  return originalSend.apply(this, args);
+};
+
+// Application log lines: Powertools writes one JSON object per line to stdout/stderr.
+let logBytes = 0;
+for (const stream of [process.stdout, process.stderr]) {
+  const write = stream.write.bind(stream) as (chunk: unknown, ...rest: unknown[]) => boolean;
+  stream.write = ((chunk: unknown, ...rest: unknown[]) => {
+    const text = typeof chunk === 'string' ? chunk : Buffer.isBuffer(chunk) ? chunk.toString() : '';
+    for (const line of text.split('\n')) if (line.startsWith('{') && line.includes('"level"')) logBytes += Buffer.byteLength(line) + 1;
+    return write(chunk, ...rest);
+  }) as typeof stream.write;
+}
+
+const invocations: Invocations = {};
+let errors = 0;
+
+const stack = await startLocalStack({
+  dataDir: process.env['DATA_DIR'] ?? '',
+  host: '127.0.0.1',
+  port: 0,
+  egressAllowCidrs: process.env['EGRESS_ALLOW_CIDRS'] ?? '127.0.0.0/8,::1/128',
+  onError: (error) => {
+    errors++;
+    if (errors <= 20) send({ type: 'error', message: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+  },
+  onInvocation: (fn, durationMs) => {
+    const stats = (invocations[fn] ??= { invocations: 0, totalMs: 0, billedMs: 0, maxMs: 0 });
+    stats.invocations++;
+    stats.totalMs += durationMs;
+    stats.billedMs += billedMs(durationMs);
+    stats.maxMs = Math.max(stats.maxMs, durationMs);
+  },
+});
+
+const db = documentClient();
+let stopping = false;
+async function stop(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    const force = setTimeout(() => process.exit(code || 1), 10_000);
+    force.unref();
+    try {
+      await stack.stop();
+    } catch {
+      // exiting anyway
+    }
+  }
+  process.exit(code);
+}
+
+process.on('message', (raw: ToChild) => {
+  if (raw.type === 'snapshot') {
+    send({ type: 'snapshot', id: raw.id, meter: meter.snapshot(), invocations: structuredClone(invocations), logBytes, errors, hrtimeUs: Number(process.hrtime.bigint() / 1000n) });
+  } else if (raw.type === 'itemSizes') {
+    void (async () => {
+      const { dynamoItemSize } = await import('./cost.ts');
+      const items: Array<{ sk: string; bytes: number }> = [];
+      for (const jobId of raw.jobIds) {
+        for (const sk of ['job', 'request']) {
+          const found = await db.send(new GetCommand({ TableName: localTableNames.jobs, Key: { pk: jobId, sk }, ConsistentRead: true }));
+          if (found.Item) items.push({ sk, bytes: dynamoItemSize(found.Item) });
+        }
+      }
+      send({ type: 'itemSizes', id: raw.id, items });
+    })().catch(() => send({ type: 'itemSizes', id: raw.id, items: [] }));
+  } else if (raw.type === 'stop') {
+    void stop(0);
+  }
+});
+// The bench is gone (crashed or killed): nothing would ever stop us.
+process.on('disconnect', () => void stop(1));
+
+send({ type: 'ready', url: stack.url, pid: process.pid });

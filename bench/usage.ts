@@ -1,0 +1,141 @@
+/**
+ * From what the meters saw during a phase to what one job uses: per-job SDK calls and capacity,
+ * Lambda invocations and billed time, API Gateway requests and log bytes. Background work —
+ * the sweeper's schedule and the pollers' empty receives — is a cost per minute on AWS, not per
+ * job, so it is set apart (and shown) rather than spread over the jobs.
+ */
+import { functions, type FunctionName } from '../lib/definitions.ts';
+import { apiGatewayBilledRequests, prices as defaultPrices, type JobUsage, type Prices } from './cost.ts';
+import { diffSnapshots, isReadOperation, type MeterSnapshot, type OperationStats } from './meter.ts';
+import type { Invocations, Snapshot } from './protocol.ts';
+
+export interface PhaseDelta {
+  meter: MeterSnapshot;
+  invocations: Invocations;
+  logBytes: number;
+  errors: number;
+}
+
+export function diffPhase(before: Snapshot, after: Snapshot): PhaseDelta {
+  const invocations: Invocations = {};
+  for (const [fn, stats] of Object.entries(after.invocations)) {
+    const earlier = before.invocations[fn];
+    const count = stats.invocations - (earlier?.invocations ?? 0);
+    if (count > 0) {
+      invocations[fn] = {
+        invocations: count,
+        totalMs: stats.totalMs - (earlier?.totalMs ?? 0),
+        billedMs: stats.billedMs - (earlier?.billedMs ?? 0),
+        maxMs: stats.maxMs,
+      };
+    }
+  }
+  return { meter: diffSnapshots(before.meter, after.meter), invocations, logBytes: after.logBytes - before.logBytes, errors: after.errors - before.errors };
+}
+
+export interface OperationPerJob {
+  item: string;
+  service: 'DynamoDB' | 'SQS';
+  calls: number;
+  units: number;
+  unit: 'RRU' | 'WRU' | 'requests';
+  /** Average units per call (DynamoDB: item size in KB, roughly). */
+  unitsPerCall: number;
+  failures: number;
+}
+
+export interface Background {
+  sweeperInvocations: number;
+  /** Calls of background work, in total over the phase. */
+  calls: Array<{ item: string; calls: number; units: number }>;
+}
+
+export interface PhaseUsage {
+  jobs: number;
+  usage: JobUsage;
+  operations: OperationPerJob[];
+  background: Background;
+  lambda: Array<{ fn: string; invocations: number; avgMs: number; maxMs: number; billedMsPerJob: number }>;
+}
+
+const label = (stats: OperationStats) => `${stats.operation} ${stats.detail}${stats.caller === 'handlers' ? '' : ` [${stats.caller}]`}`;
+
+export function usagePerJob(delta: PhaseDelta, jobs: number, requestBytes: number, table: Prices = defaultPrices): PhaseUsage {
+  if (jobs <= 0) throw new Error('a phase without jobs has no per-job usage');
+  const background: Background = { sweeperInvocations: delta.invocations['sweeper']?.invocations ?? 0, calls: [] };
+  const entries = Object.values(delta.meter).map((stats) => ({ ...stats }));
+
+  // The sweeper reads the unsettled index, then each job it lists: those Gets are its own.
+  let sweeperGets = 0;
+  for (const stats of entries) {
+    if (stats.service === 'DynamoDB' && stats.operation === 'Query' && stats.detail.includes(' index ')) {
+      sweeperGets += stats.returned;
+      background.calls.push({ item: `${label(stats)} (sweeper)`, calls: stats.calls, units: stats.capacityUnits + stats.estimatedUnits });
+      stats.calls = 0;
+    }
+  }
+  if (sweeperGets > 0) {
+    const gets = entries.find((stats) => stats.operation === 'GetItem' && stats.detail.endsWith('sk=job') && stats.caller === 'handlers');
+    if (gets && gets.calls > 0) {
+      const moved = Math.min(sweeperGets, gets.calls);
+      const units = ((gets.capacityUnits + gets.estimatedUnits) / gets.calls) * moved;
+      background.calls.push({ item: `${label(gets)} (sweeper)`, calls: moved, units });
+      gets.calls -= moved;
+      gets.capacityUnits -= units;
+    }
+  }
+  for (const stats of entries) {
+    if (stats.service === 'SQS' && stats.operation === 'ReceiveMessage' && stats.returned === 0 && stats.calls > 0) {
+      background.calls.push({ item: `${label(stats)} (idle polling)`, calls: stats.calls, units: stats.billedRequests });
+      stats.calls = 0;
+    }
+  }
+
+  const operations: OperationPerJob[] = [];
+  const usage: JobUsage = { dynamodb: [], sqs: [], lambda: [], apiGateway: { requests: 0, billedRequests: 0 }, logs: { bytes: 0 } };
+  for (const stats of entries.filter((entry) => entry.calls > 0)) {
+    const item = label(stats);
+    if (stats.service === 'DynamoDB') {
+      const units = (stats.capacityUnits + stats.estimatedUnits) / jobs;
+      const read = isReadOperation(stats.operation);
+      usage.dynamodb.push({ item, calls: stats.calls / jobs, readUnits: read ? units : 0, writeUnits: read ? 0 : units });
+      operations.push({ item, service: 'DynamoDB', calls: stats.calls / jobs, units, unit: read ? 'RRU' : 'WRU', unitsPerCall: (stats.capacityUnits + stats.estimatedUnits) / stats.calls, failures: stats.failures / jobs });
+    } else {
+      usage.sqs.push({ item, calls: stats.calls / jobs, billedRequests: stats.billedRequests / jobs });
+      operations.push({ item, service: 'SQS', calls: stats.calls / jobs, units: stats.billedRequests / jobs, unit: 'requests', unitsPerCall: stats.billedRequests / stats.calls, failures: stats.failures / jobs });
+    }
+  }
+  operations.sort((a, b) => a.service.localeCompare(b.service) || b.units - a.units);
+
+  const lambda: PhaseUsage['lambda'] = [];
+  let invocationsTotal = 0;
+  for (const [fn, stats] of Object.entries(delta.invocations)) {
+    if (fn === 'sweeper') continue;
+    const memoryMb = functions[fn as FunctionName]?.memoryMb ?? 512;
+    usage.lambda.push({ fn, invocations: stats.invocations / jobs, billedMs: stats.billedMs / jobs, memoryMb });
+    lambda.push({ fn, invocations: stats.invocations / jobs, avgMs: stats.totalMs / stats.invocations, maxMs: stats.maxMs, billedMsPerJob: stats.billedMs / jobs });
+    invocationsTotal += stats.invocations;
+  }
+  const apiRequests = delta.invocations['api']?.invocations ?? 0;
+  usage.apiGateway = { requests: apiRequests / jobs, billedRequests: (apiRequests * apiGatewayBilledRequests(requestBytes)) / jobs };
+  usage.logs.bytes =
+    (delta.logBytes + invocationsTotal * table.logVolume.lambdaPlatformBytesPerInvocation + apiRequests * table.logVolume.apiAccessLogBytesPerRequest) / jobs;
+  return { jobs, usage, operations, background, lambda };
+}
+
+/**
+ * The best estimate of AWS at volume: the calls, units and invocations per job of a loaded phase
+ * (its batching), with each function's billed time per invocation from an uncontended phase — on
+ * Lambda every invocation has its own CPU, while the local stack shares one event loop, which
+ * stretches handler durations under load.
+ */
+export function atScale(loaded: PhaseUsage, uncontended: PhaseUsage): JobUsage {
+  const perInvocation = new Map(uncontended.usage.lambda.map((fn) => [fn.fn, fn.invocations > 0 ? fn.billedMs / fn.invocations : undefined]));
+  return {
+    ...loaded.usage,
+    lambda: loaded.usage.lambda.map((fn) => {
+      const ms = perInvocation.get(fn.fn);
+      return ms === undefined ? fn : { ...fn, billedMs: fn.invocations * ms };
+    }),
+  };
+}
