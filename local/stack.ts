@@ -6,11 +6,9 @@
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import dynalite from 'dynalite';
-import { startFauxqs } from 'fauxqs';
+import { startStorage } from './storage.ts';
 import { env, functions, queues, sweep, type FunctionName, type QueueName } from '../lib/definitions.ts';
 import { demoClient, ensureClient } from './demo.ts';
 import { startFront, type ApiHandler } from './front.ts';
@@ -41,18 +39,12 @@ export interface LocalStack {
 
 const defaultPollers: Record<QueueName, number> = { jobs: 4, callbacks: 2, jobsDeadLetter: 1, callbacksDeadLetter: 1 };
 
-function listen(server: { listen(port: number, host: string, cb: () => void): unknown; address(): unknown }): Promise<number> {
-  return new Promise((done) => server.listen(0, '127.0.0.1', () => done((server.address() as AddressInfo).port)));
-}
-
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const dataDir = resolve(options.dataDir);
   mkdirSync(join(dataDir, 'dynamodb'), { recursive: true });
 
-  const dynamo = dynalite({ path: join(dataDir, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  const dynamoPort = await listen(dynamo);
-  const sqsServer = await startFauxqs({ port: 0, logger: false, host: '127.0.0.1' });
-  const dynamodbEndpoint = `http://127.0.0.1:${dynamoPort}`;
+  const storage = await startStorage(dataDir);
+  const { dynamodbEndpoint, sqsEndpoint } = storage;
 
   // The handlers build their clients from the environment, exactly as on Lambda.
   Object.assign(process.env, {
@@ -60,7 +52,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',
     AWS_ENDPOINT_URL_DYNAMODB: dynamodbEndpoint,
-    AWS_ENDPOINT_URL_SQS: sqsServer.address,
+    AWS_ENDPOINT_URL_SQS: sqsEndpoint,
     POWERTOOLS_LOG_LEVEL: process.env['POWERTOOLS_LOG_LEVEL'] ?? 'WARN',
     // CloudWatch's embedded metric format means nothing on a laptop.
     POWERTOOLS_METRICS_DISABLED: process.env['POWERTOOLS_METRICS_DISABLED'] ?? 'true',
@@ -135,7 +127,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   }, sweep.everyMinutes * 60_000);
   sweeping.unref();
 
-  const file: StackFile = { pid: process.pid, url: front.url, dynamodbEndpoint, sqsEndpoint: sqsServer.address, tables: localTableNames };
+  const file: StackFile = { pid: process.pid, url: front.url, dynamodbEndpoint, sqsEndpoint, tables: localTableNames };
   const path = join(dataDir, stackFileName);
   writeFileSync(`${path}.tmp`, JSON.stringify(file, null, 2));
   renameSync(`${path}.tmp`, path);
@@ -152,8 +144,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         await front.close();
         await Promise.all(pollers.map((poller) => poller.stop()));
         services.http.close();
-        await sqsServer.stop();
-        await new Promise<void>((done) => dynamo.close(() => done()));
+        await storage.stop();
       })()),
   };
 }

@@ -122,11 +122,26 @@ export class DynamoJobStore implements JobStore {
     return result.Item ? toJob(result.Item) : undefined;
   }
 
-  async getRequest(jobId: string): Promise<JobRequest | undefined> {
-    const result = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk: jobId, sk: REQUEST }, ConsistentRead: true }));
-    if (!result.Item) return undefined;
-    const { url, method, headers, body } = result.Item as JobRequest;
-    return { url, method, headers, body: body ?? null };
+  /** Both items of the partition in one strongly consistent Query: one round trip, one read unit for small jobs. */
+  async getWithRequest(jobId: string): Promise<{ job?: Job; request?: JobRequest }> {
+    const result = await this.db.send(
+      new QueryCommand({
+        TableName: this.table,
+        // 'job' < 'request': the range holds exactly the partition's two items.
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :job AND :request',
+        ExpressionAttributeValues: { ':pk': jobId, ':job': JOB, ':request': REQUEST },
+        ConsistentRead: true,
+      }),
+    );
+    const found: { job?: Job; request?: JobRequest } = {};
+    for (const item of result.Items ?? []) {
+      if (item['sk'] === JOB) found.job = toJob(item);
+      else if (item['sk'] === REQUEST) {
+        const { url, method, headers, body } = item as JobRequest;
+        found.request = { url, method, headers, body: body ?? null };
+      }
+    }
+    return found;
   }
 
   async update(jobId: string, changes: JobChanges, condition: JobCondition): Promise<Job> {

@@ -5,6 +5,9 @@
 import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { QueueMessage, WorkQueue } from '../core/ports.ts';
 
+/** SQS delays a new message by 15 minutes at most; a later one is held back by the job's own due time. */
+const maxDelaySeconds = 900;
+
 /** SQS refuses a visibility timeout beyond 12 hours. */
 const maxVisibilitySeconds = 12 * 60 * 60;
 
@@ -14,8 +17,11 @@ export class SqsWorkQueue implements WorkQueue {
     private readonly urls: { job: string; callback: string },
   ) {}
 
-  async send(message: QueueMessage): Promise<void> {
-    await this.sqs.send(new SendMessageCommand({ QueueUrl: this.urls[message.kind], MessageBody: JSON.stringify(message) }));
+  async send(message: QueueMessage, delayMs = 0): Promise<void> {
+    const delay = Math.min(maxDelaySeconds, Math.max(0, Math.ceil(delayMs / 1000)));
+    await this.sqs.send(
+      new SendMessageCommand({ QueueUrl: this.urls[message.kind], MessageBody: JSON.stringify(message), ...(delay > 0 ? { DelaySeconds: delay } : {}) }),
+    );
   }
 }
 

@@ -8,7 +8,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { defaultRetentionDays, env } from '../../lib/definitions.ts';
 import { Authenticator, FailureLimiter } from '../core/auth.ts';
 import { EgressPolicy, EgressRefused, resolveChecked } from '../core/egress.ts';
-import { systemClock, type Clock } from '../core/ports.ts';
+import { systemClock, type Client, type ClientStore, type Clock } from '../core/ports.ts';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { documentClient, DynamoClientStore, DynamoJobStore } from './dynamo.ts';
 import { UndiciHttpClient } from './http.ts';
@@ -86,16 +86,23 @@ function build() {
   const jobs = new DynamoJobStore(db, config.jobsTable);
   const clients = new DynamoClientStore(db, config.clientsTable);
   const egress = EgressPolicy.fromEnv(config.egressAllowCidrs);
+  const auth = new Authenticator(clients, clock);
   return {
     config,
     clock,
     sqs,
     jobs,
-    clients,
+    // Reads go through the credential cache: a callback needs its client's signing secrets.
+    clients: {
+      get: (clientId: string) => auth.client(clientId),
+      put: (client: Client) => clients.put(client).finally(() => auth.forget(client.clientId)),
+      list: () => clients.list(),
+      revoke: (clientId: string, at: string) => clients.revoke(clientId, at).finally(() => auth.forget(clientId)),
+    } satisfies ClientStore,
     egress,
     queue: new SqsWorkQueue(sqs, { job: config.jobsQueueUrl, callback: config.callbacksQueueUrl }),
     http: new UndiciHttpClient({ policy: egress, clock }),
-    auth: new Authenticator(clients, clock),
+    auth,
     limiter: new FailureLimiter(clock),
   };
 }

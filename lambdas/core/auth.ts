@@ -70,7 +70,7 @@ export class Authenticator {
   /** The authenticated client, or BadCredentials. */
   async authenticate(credentials: Credentials | undefined): Promise<Client> {
     if (!credentials || credentials.clientId.length === 0 || credentials.clientId.length > 128) throw new BadCredentials();
-    const client = await this.lookup(credentials.clientId);
+    const client = await this.client(credentials.clientId);
     // Compare even when the client is unknown, so timing does not tell which ids exist.
     const expected = Buffer.from(client?.tokenHash ?? hashOfNothing, 'hex');
     const given = Buffer.from(hashToken(credentials.token), 'hex');
@@ -79,7 +79,13 @@ export class Authenticator {
     return client;
   }
 
-  private async lookup(clientId: string): Promise<Client | undefined> {
+  /** Drops a client from the cache, after this process changed it. */
+  forget(clientId: string): void {
+    this.cache.delete(clientId);
+  }
+
+  /** The client record, through the cache (signing a callback needs it too). */
+  async client(clientId: string): Promise<Client | undefined> {
     const now = this.clock.now();
     const cached = this.cache.get(clientId);
     if (cached && cached.until > now) return cached.client;

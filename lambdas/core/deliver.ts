@@ -30,12 +30,16 @@ const later = (retryAfterMs: number): Outcome => ({ done: false, retryAfterMs: M
 const iso = (ms: number) => new Date(ms).toISOString();
 const nonFinal = ['accepted', 'started', 'running'] as const;
 
-/** Runs the job's next service call, if it is due and nobody else holds it. */
+/**
+ * Runs the job's next service call, if it is due and nobody else holds it. When the job becomes
+ * final, its first callback attempt runs here too, under the same lease, and one write records
+ * both: the callbacks queue only carries the callback's retries.
+ */
 export async function runJobAttempt(deps: DeliveryDeps, jobId: string): Promise<Outcome> {
-  const job = await deps.jobs.get(jobId);
+  const { job, request } = await deps.jobs.getWithRequest(jobId);
   if (!job) return done;
   if (isFinal(job.status)) {
-    // A redelivery after the job settled: make sure its callback was queued, run nothing.
+    // A redelivery after the job settled: make sure its callback is on its way, run nothing.
     if (job.notified === 'no') await deps.queue.send({ kind: 'callback', jobId });
     return done;
   }
@@ -45,7 +49,8 @@ export async function runJobAttempt(deps: DeliveryDeps, jobId: string): Promise<
 
   const takeover = job.leaseUntil !== undefined;
   const attempt = takeover ? Math.max(job.attempts, 1) : job.attempts + 1;
-  const leaseUntil = now + job.timeoutMs + leaseMarginMs;
+  // Long enough for the attempt, the inline callback and the write-back.
+  const leaseUntil = now + job.timeoutMs + (job.callback ? jobLimits.callbackTimeoutMs : 0) + leaseMarginMs;
   let held: Job;
   try {
     held = await deps.jobs.update(
@@ -58,7 +63,6 @@ export async function runJobAttempt(deps: DeliveryDeps, jobId: string): Promise<
     throw error;
   }
 
-  const request = await deps.jobs.getRequest(jobId);
   const output: AttemptOutput = request
     ? await deps.http.send({ ...request, timeoutMs: held.timeoutMs })
     : { started: iso(now), durationMs: 0, error: 'the job request record is missing' };
@@ -73,13 +77,21 @@ export async function runJobAttempt(deps: DeliveryDeps, jobId: string): Promise<
     lastUpdate: iso(finished),
     remove: ['leaseUntil'],
   };
+  let callbackRetryMs: number | undefined;
   if (verdict.kind === 'retry') {
     changes.status = 'running';
     changes.nextAttemptAt = finished + verdict.delayMs;
   } else {
     changes.status = verdict.kind === 'success' ? 'completed' : 'failed';
-    // Without a callback to send, the job is settled: out of the sweeper's sight.
     if (!held.callback) changes.remove?.push('sweep');
+    else {
+      const settled: Job = { ...held, status: changes.status, output, lastUpdate: iso(finished) };
+      const call = await callOnce(deps, settled, 1);
+      const { remove: settledFields = [], ...callbackFields } = callbackChanges(call, 1);
+      Object.assign(changes, callbackFields);
+      changes.remove?.push(...settledFields);
+      if (call.verdict.kind === 'retry') callbackRetryMs = call.verdict.delayMs;
+    }
   }
   try {
     await deps.jobs.update(jobId, changes, { expect: { leaseUntil } });
@@ -89,11 +101,48 @@ export async function runJobAttempt(deps: DeliveryDeps, jobId: string): Promise<
     throw error;
   }
   if (verdict.kind === 'retry') return later(verdict.delayMs);
-  if (held.callback) await deps.queue.send({ kind: 'callback', jobId });
+  if (callbackRetryMs !== undefined) await deps.queue.send({ kind: 'callback', jobId }, callbackRetryMs);
   return done;
 }
 
-/** Runs the settled job's next callback attempt, if one is due and nobody else holds it. */
+interface CallbackCall {
+  output: AttemptOutput;
+  verdict: ReturnType<typeof judge>;
+  finished: number;
+}
+
+/** One signed POST of the settled job to its callback URL, and the verdict on it. */
+async function callOnce(deps: DeliveryDeps, job: Job, attempt: number): Promise<CallbackCall> {
+  const now = deps.clock.now();
+  const client = await deps.clients.get(job.clientId);
+  if (!client) {
+    const output = { started: iso(now), durationMs: 0, error: 'the client no longer exists' };
+    return { output, verdict: { kind: 'final', reason: output.error }, finished: now };
+  }
+  const body = callbackBody(job);
+  const output = await deps.http.send({
+    url: job.callback ?? '',
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...signCallback(activeSecrets(client, now), job.jobId, new Date(now), body) },
+    body,
+    timeoutMs: jobLimits.callbackTimeoutMs,
+  });
+  const finished = deps.clock.now();
+  return { output, verdict: judge(output, attempt, job.callbackMaxAttempts, finished, deps.timing ?? retryTiming, deps.random), finished };
+}
+
+/** What a callback attempt changes in the record. */
+function callbackChanges(call: CallbackCall, attempt: number): JobChanges {
+  const changes: JobChanges = { notifyAttempts: attempt, notifyoutput: notifyText(call.output), remove: [] };
+  if (call.verdict.kind === 'retry') changes.nextNotifyAt = call.finished + call.verdict.delayMs;
+  else {
+    changes.notified = call.verdict.kind === 'success' ? 'true' : 'notification failed';
+    changes.remove?.push('sweep');
+  }
+  return changes;
+}
+
+/** Runs the settled job's next callback retry, if one is due and nobody else holds it. */
 export async function runCallbackAttempt(deps: DeliveryDeps, jobId: string): Promise<Outcome> {
   const job = await deps.jobs.get(jobId);
   if (!job || !job.callback || job.notified !== 'no' || !isFinal(job.status)) return done;
@@ -116,35 +165,16 @@ export async function runCallbackAttempt(deps: DeliveryDeps, jobId: string): Pro
     throw error;
   }
 
-  const client = await deps.clients.get(held.clientId);
-  const body = callbackBody(held);
-  const output = client
-    ? await deps.http.send({
-        url: held.callback ?? '',
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...signCallback(activeSecrets(client, now), held.jobId, new Date(now), body) },
-        body,
-        timeoutMs: jobLimits.callbackTimeoutMs,
-      })
-    : { started: iso(now), durationMs: 0, error: 'the client no longer exists' };
-  const finished = deps.clock.now();
-  const verdict = client
-    ? judge(output, attempt, held.callbackMaxAttempts, finished, deps.timing ?? retryTiming, deps.random)
-    : ({ kind: 'final', reason: output.error ?? '' } as const);
-
-  const changes: JobChanges = { notifyoutput: notifyText(output), remove: ['notifyLeaseUntil'] };
-  if (verdict.kind === 'retry') changes.nextNotifyAt = finished + verdict.delayMs;
-  else {
-    changes.notified = verdict.kind === 'success' ? 'true' : 'notification failed';
-    changes.remove?.push('sweep');
-  }
+  const call = await callOnce(deps, held, attempt);
+  const changes = callbackChanges(call, attempt);
+  changes.remove?.push('notifyLeaseUntil');
   try {
     await deps.jobs.update(jobId, changes, { expect: { notifyLeaseUntil } });
   } catch (error) {
     if (error instanceof ConditionFailed) return done;
     throw error;
   }
-  return verdict.kind === 'retry' ? later(verdict.delayMs) : done;
+  return call.verdict.kind === 'retry' ? later(call.verdict.delayMs) : done;
 }
 
 /** Another worker moved the job between our read and our write: look at where it stands now. */

@@ -43,7 +43,8 @@ export interface JobStore {
   /** Deletes a job that was never queued. */
   remove(jobId: string): Promise<void>;
   get(jobId: string): Promise<Job | undefined>;
-  getRequest(jobId: string): Promise<JobRequest | undefined>;
+  /** The job and its request, in one read. */
+  getWithRequest(jobId: string): Promise<{ job?: Job; request?: JobRequest }>;
   /**
    * Applies `changes` when the job still has the values in `expect` (undefined: attribute absent)
    * and, when `leaseFree` is given, no lease of that name runs past that instant.
@@ -79,8 +80,8 @@ export interface QueueMessage {
 }
 
 export interface WorkQueue {
-  /** Queues an attempt of a job or of its callback. */
-  send(message: QueueMessage): Promise<void>;
+  /** Queues an attempt of a job or of its callback, due after `delayMs` (at most 15 minutes). */
+  send(message: QueueMessage, delayMs?: number): Promise<void>;
 }
 
 /** A message being handled: the handle to postpone it with. */

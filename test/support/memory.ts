@@ -76,9 +76,16 @@ export class MemoryJobStore implements JobStore {
     return job ? structuredClone(job) : undefined;
   }
 
+  /** Test convenience (not part of the port): the stored request alone. */
   async getRequest(jobId: string): Promise<JobRequest | undefined> {
     const request = this.requests.get(jobId);
     return request ? structuredClone(request) : undefined;
+  }
+
+  async getWithRequest(jobId: string): Promise<{ job?: Job; request?: JobRequest }> {
+    const job = this.jobs.get(jobId);
+    const request = this.requests.get(jobId);
+    return { ...(job ? { job: structuredClone(job) } : {}), ...(request ? { request: structuredClone(request) } : {}) };
   }
 
   async update(jobId: string, changes: JobChanges, condition: JobCondition): Promise<Job> {
@@ -168,16 +175,20 @@ export class MemoryClientStore implements ClientStore {
 /** Records what was queued; throws `failure` instead while it is set. */
 export class MemoryWorkQueue implements WorkQueue {
   readonly sent: QueueMessage[] = [];
+  /** The delay each sent message asked for, by index in `sent`. */
+  readonly delays: number[] = [];
   failure: Error | undefined;
 
-  async send(message: QueueMessage): Promise<void> {
+  async send(message: QueueMessage, delayMs = 0): Promise<void> {
     if (this.failure) throw this.failure;
     this.sent.push({ ...message });
+    this.delays.push(delayMs);
   }
 
-  /** Forgets what was queued so far. */
+  /** Forgets what was queued so far, and the delays asked for it. */
   clear(): void {
     this.sent.length = 0;
+    this.delays.length = 0;
   }
 }
 

@@ -190,9 +190,16 @@ describe('DynamoJobStore reads', () => {
     expect(await store.get(jobId)).toBeUndefined();
   });
 
-  it('getRequest reads the request item, a missing body meaning none', async () => {
-    ddb.on(GetCommand, { Key: { pk: jobId, sk: 'request' } }).resolves({ Item: { pk: jobId, sk: 'request', url: request.url, method: 'GET', headers: {}, expiresAt: 1 } });
-    expect(await store.getRequest(jobId)).toEqual({ url: request.url, method: 'GET', headers: {}, body: null });
+  it('getWithRequest reads the job and its request in one consistent query, a missing body meaning none', async () => {
+    ddb.on(QueryCommand).resolves({
+      Items: [
+        { pk: jobId, sk: 'job', ...job },
+        { pk: jobId, sk: 'request', url: request.url, method: 'GET', headers: {}, expiresAt: 1 },
+      ],
+    });
+    expect(await store.getWithRequest(jobId)).toEqual({ job, request: { url: request.url, method: 'GET', headers: {}, body: null } });
+    const input = ddb.commandCalls(QueryCommand)[0]?.args[0].input;
+    expect(input).toMatchObject({ ConsistentRead: true, KeyConditionExpression: 'pk = :pk AND sk BETWEEN :job AND :request' });
   });
 
   it('unsettled walks every shard of the sparse index, page by page, and reads each job consistently', async () => {

@@ -1,0 +1,62 @@
+/**
+ * The local stack's storage, in a process of its own so the handlers have the other core:
+ * dynalite (DynamoDB's API on LevelDB, on disk) and fauxqs (SQS's API, in memory). It lives
+ * exactly as long as its parent: when the parent goes, even by kill -9, the IPC channel closes
+ * and this process exits with it, releasing LevelDB's lock for the next start.
+ */
+import '../local/quiet.ts';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { ClassicLevel } from 'classic-level';
+import dynalite from 'dynalite';
+import { startFauxqs } from 'fauxqs';
+
+export interface StorageReady {
+  type: 'ready';
+  dynamodbEndpoint: string;
+  sqsEndpoint: string;
+}
+
+const dataDir = process.argv[2];
+if (!dataDir || !process.send) {
+  console.error('usage: forked by local/storage.ts with DATA_DIR as its argument');
+  process.exit(2);
+}
+process.on('disconnect', () => process.exit(0));
+
+/**
+ * Waits for LevelDB's lock: a storage process of a stack killed a moment ago may still hold
+ * it for the few milliseconds it takes to notice its parent is gone.
+ */
+async function waitForLock(path: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const probe = new ClassicLevel(path);
+    try {
+      await probe.open();
+      await probe.close();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw new Error(`${path} stays locked: is another local stack running on this DATA_DIR?`, { cause: error });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+const path = join(dataDir, 'dynamodb');
+await waitForLock(path);
+const dynamo = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+await new Promise<void>((resolve) => dynamo.listen(0, '127.0.0.1', () => resolve()));
+const sqs = await startFauxqs({ port: 0, logger: false, host: '127.0.0.1' });
+
+process.on('message', (message: { type?: string }) => {
+  if (message.type !== 'stop') return;
+  void Promise.allSettled([sqs.stop(), new Promise<void>((resolve) => dynamo.close(() => resolve()))]).then(() => process.exit(0));
+});
+
+const ready: StorageReady = {
+  type: 'ready',
+  dynamodbEndpoint: `http://127.0.0.1:${(dynamo.address() as AddressInfo).port}`,
+  sqsEndpoint: sqs.address,
+};
+process.send(ready);
