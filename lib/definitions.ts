@@ -95,8 +95,11 @@ export interface QueueSpec {
 
 export const functions = {
   api: { entry: 'lambdas/api.ts', timeoutSeconds: 10, memoryMb: 512 },
-  /** Runs one attempt per message, up to timeoutMs.max each, a batch concurrently. */
-  execute: { entry: 'lambdas/execute.ts', timeoutSeconds: 75, memoryMb: 512 },
+  /**
+   * Runs one attempt per message, a batch concurrently: up to timeoutMs.max, then the first
+   * callback (callbackTimeoutMs), then the write-back.
+   */
+  execute: { entry: 'lambdas/execute.ts', timeoutSeconds: 90, memoryMb: 512 },
   notify: { entry: 'lambdas/notify.ts', timeoutSeconds: 30, memoryMb: 512 },
   deadLetter: { entry: 'lambdas/dead-letter.ts', timeoutSeconds: 30, memoryMb: 256 },
   sweeper: { entry: 'lambdas/sweeper.ts', timeoutSeconds: 60, memoryMb: 256 },

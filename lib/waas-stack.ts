@@ -73,8 +73,10 @@ export class WaasStack extends Stack {
     allow('api', ['GetItem', 'PutItem', 'DeleteItem', 'BatchWriteItem'], jobsTable);
     allow('api', ['GetItem'], clientsTable);
     queue.jobs.grantSendMessages(fn.api);
-    // execute: leases and records one attempt, then queues the job's callback.
-    allow('execute', ['GetItem', 'UpdateItem'], jobsTable);
+    // execute: reads a job with its request, leases and records one attempt, makes the first
+    // callback (signed with the client's secrets), and queues the callback's retries.
+    allow('execute', ['GetItem', 'Query', 'UpdateItem'], jobsTable);
+    allow('execute', ['GetItem'], clientsTable);
     queue.callbacks.grantSendMessages(fn.execute);
     // notify: signs the callback with the client's secrets, leases and records its outcome.
     allow('notify', ['GetItem', 'UpdateItem'], jobsTable);

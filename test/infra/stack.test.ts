@@ -313,14 +313,14 @@ describe('IAM', () => {
     expect(actionsOn('api', stack.queues.callbacks)).toEqual([]);
   });
 
-  it('lets execute consume jobs (postponing included) and queue callbacks, without touching clients', () => {
+  it('lets execute consume jobs (postponing included), read signing secrets and queue callbacks', () => {
     expect(actionsOn('execute', stack.queues.jobs)).toEqual(
       expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility']),
     );
     expect(actionsOn('execute', stack.queues.jobs)).not.toContain('sqs:SendMessage');
     expect(actionsOn('execute', stack.queues.callbacks)).toContain('sqs:SendMessage');
-    expect(actionsOn('execute', stack.tables.jobs)).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
-    expect(actionsOn('execute', stack.tables.clients)).toEqual([]);
+    expect(actionsOn('execute', stack.tables.jobs)).toEqual(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+    expect(actionsOn('execute', stack.tables.clients)).toEqual(['dynamodb:GetItem']);
   });
 
   it('lets notify consume callbacks and read, never write, the signing secrets', () => {

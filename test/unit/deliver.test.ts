@@ -1,7 +1,7 @@
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
 import { runCallbackAttempt, runJobAttempt, settleDeadLetter, type DeliveryDeps, type Outcome } from '../../lambdas/core/deliver.ts';
-import type { AttemptOutput } from '../../lambdas/core/job.ts';
+import type { AttemptOutput, Job } from '../../lambdas/core/job.ts';
 import { requeueUnsettled } from '../../lambdas/core/sweep.ts';
 import { submit } from '../../lambdas/core/submit.ts';
 import { backoffMs } from '../../lambdas/core/retry.ts';
@@ -22,6 +22,8 @@ import {
 const service = 'https://service.example.com/hook';
 const callback = 'https://callback.example.com/done';
 const draw = 0.5;
+/** The delay before callback attempt 2 (and service attempt 2) with the draw above. */
+const firstRetryMs = backoffMs(1, retryTiming, () => draw);
 
 /** A world of fakes; the clock starts at the real time so that Standard Webhooks' replay window holds. */
 function setup(script: Script = () => answer(200, 'ok')) {
@@ -47,6 +49,23 @@ function setup(script: Script = () => answer(200, 'ok')) {
   return { clock, jobs, clients, queue, http, alice, deps, newJob, job };
 }
 
+type Reply = AttemptOutput | Promise<AttemptOutput> | (() => AttemptOutput | Promise<AttemptOutput>);
+
+/**
+ * Answers the service's calls and the callback's calls in turn, each from its own list; the last
+ * reply of a list repeats. A function is called when its turn comes.
+ */
+function replies(toService: Reply[], toCallback: Reply[] = [answer(200)]): Script {
+  let services = 0;
+  let callbacks = 0;
+  return (request) => {
+    const list = request.url === service ? toService : toCallback;
+    const turn = request.url === service ? services++ : callbacks++;
+    const reply = list[Math.min(turn, list.length - 1)] ?? answer(200);
+    return typeof reply === 'function' ? reply() : reply;
+  };
+}
+
 /** Runs attempts as the queue would deliver them, the clock moving by each postponement, until done. */
 async function runToEnd(deps: DeliveryDeps, clock: ManualClock, run: typeof runJobAttempt, jobId: string): Promise<number> {
   let messages = 0;
@@ -62,25 +81,28 @@ async function runToEnd(deps: DeliveryDeps, clock: ManualClock, run: typeof runJ
 /** Settles the microtask queue and one turn of the event loop. */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+const urls = (http: ScriptedHttp) => http.requests.map((request) => request.url);
+
 describe('a service call', () => {
-  it('a 2xx completes the job after one attempt, keeps the output and queues the callback', async () => {
-    const { deps, newJob, job, queue, http } = setup(() => answer(201, 'created!', { 'x-answer': 'yes' }));
+  it('a 2xx completes the job after one attempt, keeps the output, and calls back inline: nothing is queued', async () => {
+    const { deps, newJob, job, queue, http } = setup(replies([answer(201, 'created!', { 'x-answer': 'yes' })]));
     const jobId = await newJob({ callback });
     expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
     const settled = await job(jobId);
-    expect(settled).toMatchObject({ status: 'completed', attempts: 1, notified: 'no' });
+    expect(settled).toMatchObject({ status: 'completed', attempts: 1, notified: 'true' });
     expect(settled.output).toMatchObject({ statusCode: 201, body: 'created!', headers: { 'x-answer': 'yes' } });
     expect(settled.history).toEqual([expect.objectContaining({ attempt: 1, statusCode: 201 })]);
     expect(settled.leaseUntil).toBeUndefined();
-    expect(queue.sent).toEqual([{ kind: 'callback', jobId }]);
-    expect(http.requests).toHaveLength(1);
+    expect(urls(http)).toEqual([service, callback]);
+    expect(queue.sent).toEqual([]);
   });
 
   it('a job without a callback queues no callback and stays notified "n/a"', async () => {
     const { deps, newJob, job, queue, http } = setup();
     const jobId = await newJob();
     await runJobAttempt(deps, jobId);
-    expect(await job(jobId)).toMatchObject({ status: 'completed', notified: 'n/a' });
+    expect(await job(jobId)).toMatchObject({ status: 'completed', notified: 'n/a', notifyAttempts: 0 });
+    expect((await job(jobId)).sweep).toBeUndefined();
     expect(queue.sent).toEqual([]);
     expect(await runCallbackAttempt(deps, jobId)).toEqual({ done: true });
     expect(http.requests).toHaveLength(1);
@@ -102,8 +124,17 @@ describe('a service call', () => {
     ]);
   });
 
-  it('a 500 then a 200: the first attempt schedules a retry within the backoff, the second completes', async () => {
-    const { deps, newJob, job, clock, queue } = setup((_, index) => (index === 0 ? answer(500, 'oops') : answer(200, 'fine')));
+  it('a job whose request record is missing fails with that reason, without a service call', async () => {
+    const { deps, newJob, job, jobs, http } = setup();
+    const jobId = await newJob({ max_attempts: 5 });
+    jobs.requests.delete(jobId);
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
+    expect(await job(jobId)).toMatchObject({ status: 'failed', attempts: 1, output: { error: 'the job request record is missing' } });
+    expect(http.requests).toEqual([]);
+  });
+
+  it('a 500 then a 200: the first attempt schedules a retry within the backoff and calls nobody back, the second completes and calls back', async () => {
+    const { deps, newJob, job, clock, queue, http } = setup(replies([answer(500, 'oops'), answer(200, 'fine')]));
     const jobId = await newJob({ callback });
     const start = clock.now();
     const first = await runJobAttempt(deps, jobId);
@@ -111,22 +142,24 @@ describe('a service call', () => {
     const delay = first.done ? -1 : first.retryAfterMs;
     expect(delay).toBeGreaterThanOrEqual(0);
     expect(delay).toBeLessThanOrEqual(retryTiming.baseDelayMs);
-    expect(delay).toBe(backoffMs(1, retryTiming, () => draw));
+    expect(delay).toBe(firstRetryMs);
     const waiting = await job(jobId);
-    expect(waiting).toMatchObject({ status: 'running', attempts: 1, nextAttemptAt: start + delay, output: { statusCode: 500 } });
+    expect(waiting).toMatchObject({ status: 'running', attempts: 1, nextAttemptAt: start + delay, output: { statusCode: 500 }, notified: 'no', notifyAttempts: 0 });
     expect(waiting.leaseUntil).toBeUndefined();
+    expect(http.to(callback)).toEqual([]);
     expect(queue.sent).toEqual([]);
 
     clock.advance(delay);
     expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
     const settled = await job(jobId);
-    expect(settled).toMatchObject({ status: 'completed', attempts: 2, output: { statusCode: 200, body: 'fine' } });
+    expect(settled).toMatchObject({ status: 'completed', attempts: 2, output: { statusCode: 200, body: 'fine' }, notified: 'true', notifyAttempts: 1 });
     expect(settled.nextAttemptAt).toBeUndefined();
     expect(settled.history.map((line) => [line.attempt, line.statusCode])).toEqual([
       [1, 500],
       [2, 200],
     ]);
-    expect(queue.sent).toEqual([{ kind: 'callback', jobId }]);
+    expect(urls(http)).toEqual([service, service, callback]);
+    expect(queue.sent).toEqual([]);
   });
 
   it('a message that arrives before the retry is due is postponed until then, without an attempt', async () => {
@@ -148,13 +181,13 @@ describe('a service call', () => {
     expect((await job(jobId)).nextAttemptAt).toBe(clock.now() + 30_000);
   });
 
-  it('a 404 fails the job at once and queues the callback', async () => {
-    const { deps, newJob, job, queue, http } = setup(() => answer(404, 'no such page'));
+  it('a 404 fails the job at once and calls back inline', async () => {
+    const { deps, newJob, job, queue, http } = setup(replies([answer(404, 'no such page')]));
     const jobId = await newJob({ callback });
     expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
-    expect(await job(jobId)).toMatchObject({ status: 'failed', attempts: 1, output: { statusCode: 404 } });
-    expect(queue.sent).toEqual([{ kind: 'callback', jobId }]);
-    expect(http.requests).toHaveLength(1);
+    expect(await job(jobId)).toMatchObject({ status: 'failed', attempts: 1, output: { statusCode: 404 }, notified: 'true', notifyAttempts: 1 });
+    expect(urls(http)).toEqual([service, callback]);
+    expect(queue.sent).toEqual([]);
   });
 
   it('a refusal by the egress policy fails the job at once', async () => {
@@ -165,14 +198,14 @@ describe('a service call', () => {
     expect(http.requests).toHaveLength(1);
   });
 
-  it('fails the job once max_attempts retryable attempts were made, then queues the callback', async () => {
-    const { deps, newJob, job, clock, queue, http } = setup((request) => (request.url === service ? failure('timeout') : answer(200)));
+  it('fails the job once max_attempts retryable attempts were made, then calls back once', async () => {
+    const { deps, newJob, job, clock, queue, http } = setup(replies([failure('timeout')], [answer(200)]));
     const jobId = await newJob({ max_attempts: 3, callback });
     await runToEnd(deps, clock, runJobAttempt, jobId);
-    expect(http.requests).toHaveLength(3);
-    expect(await job(jobId)).toMatchObject({ status: 'failed', attempts: 3, output: { error: 'timeout' } });
+    expect(urls(http)).toEqual([service, service, service, callback]);
+    expect(await job(jobId)).toMatchObject({ status: 'failed', attempts: 3, output: { error: 'timeout' }, notified: 'true', notifyAttempts: 1 });
     expect((await job(jobId)).history).toHaveLength(3);
-    expect(queue.sent).toEqual([{ kind: 'callback', jobId }]);
+    expect(queue.sent).toEqual([]);
   });
 
   it('two workers given the same message at once make the HTTP call once', async () => {
@@ -196,21 +229,27 @@ describe('a service call', () => {
     expect(await job(jobId)).toMatchObject({ status: 'completed', attempts: 1 });
   });
 
-  it('a redelivery of a settled job makes no call; it re-queues the callback only while unsettled', async () => {
-    const { deps, newJob, job, queue, http } = setup();
+  it('a redelivery of a settled job makes no call; it re-queues the callback, undelayed, only while the callback is unsettled', async () => {
+    // The inline callback fails (503), so the callback stays unsettled until its retry succeeds.
+    const { deps, newJob, job, queue, http, clock } = setup(replies([answer(200)], [answer(503), answer(200)]));
     const jobId = await newJob({ callback });
     await runJobAttempt(deps, jobId);
+    expect(await job(jobId)).toMatchObject({ status: 'completed', notified: 'no' });
     queue.clear();
 
     expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
     expect(http.to(service)).toHaveLength(1);
+    expect(http.to(callback)).toHaveLength(1);
     expect(queue.sent).toEqual([{ kind: 'callback', jobId }]);
+    expect(queue.delays).toEqual([0]);
 
-    await runCallbackAttempt(deps, jobId);
+    clock.advance(firstRetryMs);
+    expect(await runCallbackAttempt(deps, jobId)).toEqual({ done: true });
     expect((await job(jobId)).notified).toBe('true');
     queue.clear();
     expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
     expect(http.to(service)).toHaveLength(1);
+    expect(http.to(callback)).toHaveLength(2);
     expect(queue.sent).toEqual([]);
   });
 
@@ -232,6 +271,142 @@ describe('a service call', () => {
   });
 });
 
+describe('the inline callback of a job that becomes final', () => {
+  it('a 2xx with a callback: one signed callback POST under the lease, then one write records the job and the callback; nothing is queued', async () => {
+    let duringCallback: Job | undefined;
+    const world = setup(
+      replies(
+        [answer(200, 'done')],
+        [
+          () => {
+            duringCallback = structuredClone([...world.jobs.jobs.values()][0]);
+            return answer(200);
+          },
+        ],
+      ),
+    );
+    const { deps, newJob, job, jobs, queue, http, alice } = world;
+    const jobId = await newJob({ callback });
+    const before = jobs.updates.length;
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
+
+    expect(urls(http)).toEqual([service, callback]);
+    const [sent] = http.to(callback);
+    expect(sent?.method).toBe('POST');
+    expect(() => new Webhook(alice.secret).verify(sent?.body ?? '', sent?.headers ?? {})).not.toThrow();
+    // The callback went out while the attempt's lease held the job, before anything final was written.
+    expect(duringCallback).toMatchObject({ status: 'started', notified: 'no', notifyAttempts: 0, leaseUntil: expect.any(Number) });
+
+    const settled = await job(jobId);
+    expect(settled).toMatchObject({ status: 'completed', attempts: 1, notified: 'true', notifyAttempts: 1, notifyoutput: '200' });
+    for (const field of ['leaseUntil', 'nextNotifyAt', 'notifyLeaseUntil', 'sweep'] as const) expect(settled[field]).toBeUndefined();
+    expect(queue.sent).toEqual([]);
+
+    const writes = jobs.updates.slice(before);
+    expect(writes.map((write) => write.applied)).toEqual([true, true]);
+    const [lease, final] = writes;
+    expect(lease?.changes).toMatchObject({ status: 'started', attempts: 1, leaseUntil: expect.any(Number) });
+    expect(final?.changes).toMatchObject({ status: 'completed', output: { statusCode: 200 }, notified: 'true', notifyAttempts: 1, notifyoutput: '200' });
+    expect(final?.condition).toEqual({ expect: { leaseUntil: lease?.changes.leaseUntil } });
+
+    // Nothing is left for the callbacks queue.
+    expect(await runCallbackAttempt(deps, jobId)).toEqual({ done: true });
+    expect(http.to(callback)).toHaveLength(1);
+  });
+
+  it('a final job whose inline callback fails retryably keeps notified "no", schedules the retry and queues its message delayed until then', async () => {
+    const { deps, newJob, job, jobs, queue, http, clock } = setup(replies([answer(200)], [answer(503), answer(200)]));
+    const jobId = await newJob({ callback });
+    const start = clock.now();
+    const before = jobs.updates.length;
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
+
+    const waiting = await job(jobId);
+    expect(waiting).toMatchObject({ status: 'completed', notified: 'no', notifyAttempts: 1, notifyoutput: '503', nextNotifyAt: start + firstRetryMs });
+    expect(waiting.leaseUntil).toBeUndefined();
+    // Still unsettled: the sweeper keeps it in sight.
+    expect(waiting.sweep).toBeDefined();
+    expect(jobs.updates.slice(before)).toHaveLength(2);
+    expect(queue.sent).toEqual([{ kind: 'callback', jobId }]);
+    expect(queue.delays).toEqual([firstRetryMs]);
+
+    // A callback message before the retry is due is postponed, without a call.
+    clock.advance(firstRetryMs - 1);
+    expect(await runCallbackAttempt(deps, jobId)).toEqual({ done: false, retryAfterMs: 1 });
+    expect(http.to(callback)).toHaveLength(1);
+    expect(await job(jobId)).toMatchObject({ notified: 'no', notifyAttempts: 1 });
+
+    // Once it is due, the callbacks queue makes attempt 2.
+    clock.advance(1);
+    expect(await runCallbackAttempt(deps, jobId)).toEqual({ done: true });
+    expect(http.to(callback)).toHaveLength(2);
+    const settled = await job(jobId);
+    expect(settled).toMatchObject({ notified: 'true', notifyAttempts: 2, notifyoutput: '200' });
+    expect(settled.nextNotifyAt).toBeUndefined();
+    expect(settled.sweep).toBeUndefined();
+  });
+
+  it('a Retry-After from the callback is the delay of the queued retry', async () => {
+    const { deps, newJob, job, queue, clock } = setup(replies([answer(200)], [answer(429, '', { 'retry-after': '30' })]));
+    const jobId = await newJob({ callback });
+    await runJobAttempt(deps, jobId);
+    expect((await job(jobId)).nextNotifyAt).toBe(clock.now() + 30_000);
+    expect(queue.sent).toEqual([{ kind: 'callback', jobId }]);
+    expect(queue.delays).toEqual([30_000]);
+  });
+
+  it('with callback_max_attempts 1, a failing inline callback is "notification failed" at once and nothing is queued', async () => {
+    const { deps, newJob, job, queue, http } = setup(replies([answer(200)], [answer(500)]));
+    const jobId = await newJob({ callback, callback_max_attempts: 1 });
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
+    const settled = await job(jobId);
+    expect(settled).toMatchObject({ status: 'completed', notified: 'notification failed', notifyAttempts: 1, notifyoutput: '500' });
+    expect(settled.nextNotifyAt).toBeUndefined();
+    expect(settled.sweep).toBeUndefined();
+    expect(queue.sent).toEqual([]);
+    expect(await runCallbackAttempt(deps, jobId)).toEqual({ done: true });
+    expect(http.to(callback)).toHaveLength(1);
+  });
+
+  it('a callback answered with a status not worth retrying is "notification failed" at once, whatever callback_max_attempts', async () => {
+    const { deps, newJob, job, queue } = setup(replies([answer(200)], [answer(400)]));
+    const jobId = await newJob({ callback, callback_max_attempts: 5 });
+    await runJobAttempt(deps, jobId);
+    expect(await job(jobId)).toMatchObject({ notified: 'notification failed', notifyAttempts: 1, notifyoutput: '400' });
+    expect(queue.sent).toEqual([]);
+  });
+
+  it('the callback body carries the final status and the same lastUpdate as the stored record', async () => {
+    // The service call takes 1.234 s: the record's lastUpdate is when it finished, not when it started.
+    const world = setup(
+      replies([
+        () => {
+          world.clock.advance(1_234);
+          return answer(200, 'slow');
+        },
+      ]),
+    );
+    const { deps, newJob, job, http, clock } = world;
+    const jobId = await newJob({ callback });
+    const start = clock.now();
+    await runJobAttempt(deps, jobId);
+    const settled = await job(jobId);
+    expect(settled.lastUpdate).toBe(new Date(start + 1_234).toISOString());
+    const body = JSON.parse(http.to(callback)[0]?.body ?? '{}') as Record<string, unknown>;
+    expect(body).toMatchObject({ jobId, status: 'completed', attempts: 1, lastUpdate: settled.lastUpdate, output: { statusCode: 200, body: 'slow' } });
+  });
+
+  it('a client that no longer exists settles the callback as "notification failed" without a call', async () => {
+    const { deps, newJob, job, queue, http, clients, alice } = setup();
+    const jobId = await newJob({ callback });
+    clients.clients.delete(alice.client.clientId);
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
+    expect(await job(jobId)).toMatchObject({ status: 'completed', notified: 'notification failed', notifyAttempts: 1, notifyoutput: 'the client no longer exists' });
+    expect(urls(http)).toEqual([service]);
+    expect(queue.sent).toEqual([]);
+  });
+});
+
 describe('leases', () => {
   /** A job whose first attempt a worker holds and never finishes (it crashed). */
   async function heldByACrashedWorker(more: Script = () => answer(200, 'second worker')) {
@@ -245,6 +420,34 @@ describe('leases', () => {
     expect(held).toMatchObject({ status: 'started', attempts: 1, leaseUntil: world.clock.now() + 1000 + leaseMarginMs });
     return { ...world, jobId, hung, crashed, leaseUntil: held.leaseUntil ?? 0 };
   }
+
+  it('the lease covers the timeout and the margin, plus the callback timeout when the job has a callback', async () => {
+    const hung = deferred<AttemptOutput>();
+    const { deps, newJob, job, clock } = setup(() => hung.promise);
+    const plain = await newJob({ timeout_ms: 2_500 });
+    const withCallback = await newJob({ timeout_ms: 2_500, callback });
+    void runJobAttempt(deps, plain);
+    void runJobAttempt(deps, withCallback);
+    await settle();
+    expect(((await job(plain)).leaseUntil ?? 0) - clock.now()).toBe(2_500 + leaseMarginMs);
+    expect(((await job(withCallback)).leaseUntil ?? 0) - clock.now()).toBe(2_500 + jobLimits.callbackTimeoutMs + leaseMarginMs);
+  });
+
+  it('a worker in its inline callback still holds the job after the service call\'s own lease length', async () => {
+    const gate = deferred<AttemptOutput>();
+    const { deps, newJob, job, clock, http } = setup(replies([answer(200)], [gate.promise]));
+    const jobId = await newJob({ timeout_ms: 1_000, callback });
+    const first = runJobAttempt(deps, jobId);
+    await settle();
+    expect(urls(http)).toEqual([service, callback]);
+    const { leaseUntil = 0 } = await job(jobId);
+    clock.advance(1_000 + leaseMarginMs + 1);
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: false, retryAfterMs: leaseUntil - clock.now() });
+    expect(http.to(service)).toHaveLength(1);
+    gate.resolve(answer(200));
+    expect(await first).toEqual({ done: true });
+    expect(await job(jobId)).toMatchObject({ status: 'completed', attempts: 1, notified: 'true', notifyAttempts: 1 });
+  });
 
   it('a lease still running postpones the message until it expires', async () => {
     const { deps, jobId, clock, http, leaseUntil } = await heldByACrashedWorker();
@@ -272,20 +475,40 @@ describe('leases', () => {
     expect(await crashed).toEqual({ done: true });
     expect(await job(jobId)).toEqual(standing);
   });
+
+  it('a worker whose lease ran out during its inline callback writes nothing and queues no callback retry', async () => {
+    const late = deferred<AttemptOutput>();
+    const { deps, newJob, job, clock, queue, http } = setup(replies([answer(200, 'first'), answer(200, 'second')], [late.promise, answer(200)]));
+    const jobId = await newJob({ timeout_ms: 1_000, callback });
+    const stalled = runJobAttempt(deps, jobId);
+    await settle();
+    const { leaseUntil = 0 } = await job(jobId);
+    clock.set(leaseUntil + 1);
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
+    const standing = await job(jobId);
+    expect(standing).toMatchObject({ status: 'completed', attempts: 1, output: { body: 'second' }, notified: 'true', notifyAttempts: 1 });
+
+    // The stalled worker's callback finally fails retryably: its write is refused, and no retry is queued.
+    late.resolve(answer(503));
+    expect(await stalled).toEqual({ done: true });
+    expect(await job(jobId)).toEqual(standing);
+    expect(queue.sent).toEqual([]);
+    expect(urls(http)).toEqual([service, callback, service, callback]);
+  });
 });
 
 describe('the callback', () => {
-  async function settledJob(script: Script, fields: Record<string, unknown> = {}) {
+  /** A job with a callback, run to its end: its first callback attempt has been made, inline. */
+  async function calledBack(script: Script, fields: Record<string, unknown> = {}) {
     const world = setup(script);
     const jobId = await world.newJob({ callback, headers: { Authorization: 'Bearer service-secret-token' }, ...fields });
-    await runJobAttempt(world.deps, jobId);
-    world.queue.clear();
+    expect(await runJobAttempt(world.deps, jobId)).toEqual({ done: true });
+    expect(world.http.to(callback)).toHaveLength(1);
     return { ...world, jobId };
   }
 
   it('carries the seed\'s fields and the structured output, never the service\'s headers', async () => {
-    const { deps, jobId, http, job, alice } = await settledJob((request) => (request.url === service ? answer(200, 'service said hi') : answer(204)));
-    await runCallbackAttempt(deps, jobId);
+    const { jobId, http, job, alice } = await calledBack(replies([answer(200, 'service said hi')], [answer(204)]));
     const [sent] = http.to(callback);
     expect(sent).toBeDefined();
     expect(sent?.method).toBe('POST');
@@ -306,48 +529,48 @@ describe('the callback', () => {
   });
 
   it('is signed per Standard Webhooks with the client\'s secret', async () => {
-    const { deps, jobId, http, alice } = await settledJob(() => answer(200));
-    await runCallbackAttempt(deps, jobId);
+    const { http, alice } = await calledBack(() => answer(200));
     const [sent] = http.to(callback);
     expect(() => new Webhook(alice.secret).verify(sent?.body ?? '', sent?.headers ?? {})).not.toThrow();
     expect(() => new Webhook(testClient('x').secret).verify(sent?.body ?? '', sent?.headers ?? {})).toThrow();
     expect(() => new Webhook(alice.secret).verify(`${sent?.body ?? ''} `, sent?.headers ?? {})).toThrow();
   });
 
-  it('keeps its webhook-id (the job id) on every retry while webhook-timestamp follows the clock', async () => {
-    const { deps, jobId, http, clock, alice, job } = await settledJob((request, index) =>
-      request.url === service ? answer(200) : index < 3 ? answer(503) : answer(200),
-    );
-    const times: number[] = [];
+  it('keeps its webhook-id (the job id) and its body on every retry while webhook-timestamp follows the clock', async () => {
+    const { deps, jobId, http, clock, alice, job, queue } = await calledBack(replies([answer(200)], [answer(503), answer(503), answer(200)]));
+    const times = [clock.now()]; // the inline attempt
+    let wait = queue.delays[0] ?? 0;
     for (;;) {
+      clock.advance(Math.max(wait, 1000));
       times.push(clock.now());
       const outcome = await runCallbackAttempt(deps, jobId);
       if (outcome.done) break;
-      clock.advance(Math.max(outcome.retryAfterMs, 1000));
+      wait = outcome.retryAfterMs;
+      if (times.length > 10) throw new Error('the callback never settled');
     }
     const sent = http.to(callback);
     expect(sent).toHaveLength(3);
     expect(sent.map((request) => request.headers['webhook-id'])).toEqual([jobId, jobId, jobId]);
     expect(sent.map((request) => request.headers['webhook-timestamp'])).toEqual(times.map((at) => String(Math.floor(at / 1000))));
+    expect(new Set(sent.map((request) => request.body)).size).toBe(1);
     for (const request of sent) expect(() => new Webhook(alice.secret).verify(request.body ?? '', request.headers)).not.toThrow();
     expect(await job(jobId)).toMatchObject({ notified: 'true', notifyoutput: '200', notifyAttempts: 3 });
   });
 
   it('a 2xx settles it as notified "true" with notifyoutput "200"', async () => {
-    const { deps, jobId, job } = await settledJob(() => answer(200));
-    expect(await runCallbackAttempt(deps, jobId)).toEqual({ done: true });
+    const { jobId, job } = await calledBack(() => answer(200));
     expect(await job(jobId)).toMatchObject({ notified: 'true', notifyoutput: '200', notifyAttempts: 1 });
   });
 
   it('is sent for a failed job too', async () => {
-    const { deps, jobId, http } = await settledJob((request) => (request.url === service ? answer(410) : answer(200)));
-    await runCallbackAttempt(deps, jobId);
+    const { http, jobId, job } = await calledBack(replies([answer(410)], [answer(200)]));
     const [sent] = http.to(callback);
     expect(JSON.parse(sent?.body ?? '{}')).toMatchObject({ status: 'failed', output: { statusCode: 410 } });
+    expect(await job(jobId)).toMatchObject({ status: 'failed', notified: 'true' });
   });
 
   it('failing until callback_max_attempts is "notification failed"', async () => {
-    const { deps, jobId, job, http, clock } = await settledJob((request) => (request.url === service ? answer(200) : answer(500)), { callback_max_attempts: 2 });
+    const { deps, jobId, job, http, clock } = await calledBack(replies([answer(200)], [answer(500)]), { callback_max_attempts: 2 });
     await runToEnd(deps, clock, runCallbackAttempt, jobId);
     expect(http.to(callback)).toHaveLength(2);
     expect(await job(jobId)).toMatchObject({ notified: 'notification failed', notifyoutput: '500', notifyAttempts: 2 });
@@ -356,21 +579,24 @@ describe('the callback', () => {
     expect(http.to(callback)).toHaveLength(2);
   });
 
-  it('a callback message that arrives before its retry is due is postponed, without a call', async () => {
-    const { deps, jobId, http, clock, job } = await settledJob((request) => (request.url === service ? answer(200) : answer(503)));
-    const first = await runCallbackAttempt(deps, jobId);
-    const delay = first.done ? 0 : first.retryAfterMs;
-    expect(delay).toBeGreaterThan(100);
+  it('a retry that fails again schedules the next one; a message that arrives before it is due is postponed, without a call', async () => {
+    const { deps, jobId, http, clock, job } = await calledBack(replies([answer(200)], [answer(503)]));
+    clock.advance(firstRetryMs);
+    const second = await runCallbackAttempt(deps, jobId);
+    expect(http.to(callback)).toHaveLength(2);
+    const delay = second.done ? 0 : second.retryAfterMs;
+    expect(delay).toBe(backoffMs(2, retryTiming, () => draw));
+    expect(await job(jobId)).toMatchObject({ notified: 'no', notifyAttempts: 2, nextNotifyAt: clock.now() + delay });
+    expect((await job(jobId)).notifyLeaseUntil).toBeUndefined();
     clock.advance(100);
     // A duplicate message, or one a sweep re-queued, must not cut the backoff short.
     expect(await runCallbackAttempt(deps, jobId)).toEqual({ done: false, retryAfterMs: delay - 100 });
-    expect(http.to(callback)).toHaveLength(1);
-    expect(await job(jobId)).toMatchObject({ notified: 'no', notifyAttempts: 1 });
+    expect(http.to(callback)).toHaveLength(2);
+    expect(await job(jobId)).toMatchObject({ notified: 'no', notifyAttempts: 2 });
   });
 
   it('an error reaching the callback is its notifyoutput', async () => {
-    const { deps, jobId, job } = await settledJob((request) => (request.url === service ? answer(200) : failure('ECONNREFUSED')), { callback_max_attempts: 1 });
-    await runCallbackAttempt(deps, jobId);
+    const { jobId, job } = await calledBack(replies([answer(200)], [failure('ECONNREFUSED')]), { callback_max_attempts: 1 });
     expect(await job(jobId)).toMatchObject({ notified: 'notification failed', notifyoutput: 'ECONNREFUSED' });
   });
 
@@ -383,14 +609,31 @@ describe('the callback', () => {
 
   it('two workers given the same callback message call it once', async () => {
     const gate = deferred<AttemptOutput>();
-    const { deps, jobId, http, job } = await settledJob((request) => (request.url === service ? answer(200) : gate.promise));
+    const called = deferred();
+    // The inline attempt fails; the retry, attempt 2, is what the two workers race for.
+    const { deps, jobId, http, job, clock } = await calledBack(
+      replies(
+        [answer(200)],
+        [
+          answer(503),
+          () => {
+            called.resolve();
+            return gate.promise;
+          },
+        ],
+      ),
+    );
+    clock.advance(firstRetryMs);
     const one = runCallbackAttempt(deps, jobId);
     const two = runCallbackAttempt(deps, jobId);
-    await settle();
+    await called.promise;
+    // The loser does not wait on the winner's call: it is postponed while the callback lease runs.
+    const loser = await Promise.race([one, two]);
+    expect(loser).toEqual({ done: false, retryAfterMs: jobLimits.callbackTimeoutMs + leaseMarginMs });
     gate.resolve(answer(200));
-    await Promise.all([one, two]);
-    expect(http.to(callback)).toHaveLength(1);
-    expect(await job(jobId)).toMatchObject({ notified: 'true', notifyAttempts: 1 });
+    expect(await Promise.all([one, two])).toContainEqual({ done: true });
+    expect(http.to(callback)).toHaveLength(2);
+    expect(await job(jobId)).toMatchObject({ notified: 'true', notifyAttempts: 2 });
   });
 });
 
@@ -402,7 +645,7 @@ describe('dead letters', () => {
     expect((await job(jobId)).status).toBe('running');
     await settleDeadLetter(deps, 'job', jobId);
     const settled = await job(jobId);
-    expect(settled).toMatchObject({ status: 'failed', output: { error: expect.stringMatching(/dead-letter/) } });
+    expect(settled).toMatchObject({ status: 'failed', output: { error: expect.stringMatching(/dead-letter/) }, notified: 'no' });
     expect(settled.nextAttemptAt).toBeUndefined();
     expect(settled.leaseUntil).toBeUndefined();
     expect(queue.sent).toEqual([{ kind: 'callback', jobId }]);
@@ -419,19 +662,22 @@ describe('dead letters', () => {
     expect(queue.sent).toEqual([]);
   });
 
-  it('a dead-lettered callback message settles the callback as "notification failed"', async () => {
-    const { deps, newJob, job } = setup();
+  it('a dead-lettered callback message settles a pending callback as "notification failed"', async () => {
+    const { deps, newJob, job } = setup(replies([answer(200)], [answer(503)]));
     const jobId = await newJob({ callback });
     await runJobAttempt(deps, jobId);
+    expect((await job(jobId)).notified).toBe('no');
     await settleDeadLetter(deps, 'callback', jobId);
-    expect(await job(jobId)).toMatchObject({ status: 'completed', notified: 'notification failed', notifyoutput: expect.stringMatching(/dead-letter/) });
+    const settled = await job(jobId);
+    expect(settled).toMatchObject({ status: 'completed', notified: 'notification failed', notifyoutput: expect.stringMatching(/dead-letter/) });
+    expect(settled.nextNotifyAt).toBeUndefined();
+    expect(settled.sweep).toBeUndefined();
   });
 
   it('a dead-lettered callback message leaves a delivered callback as it is', async () => {
     const { deps, newJob, job } = setup();
     const jobId = await newJob({ callback });
     await runJobAttempt(deps, jobId);
-    await runCallbackAttempt(deps, jobId);
     await settleDeadLetter(deps, 'callback', jobId);
     expect(await job(jobId)).toMatchObject({ notified: 'true', notifyoutput: '200' });
   });
@@ -446,26 +692,39 @@ describe('dead letters', () => {
 
 describe('requeueUnsettled after a crash', () => {
   it('re-queues unsettled jobs and callbacks and expires their leases, so they resume at once under the same number', async () => {
-    // HTTP calls 0 (a service call) and 3 (a callback) never return: their workers crashed.
+    // The first service call and the third callback call never return: their workers crashed.
     const hung = deferred<AttemptOutput>();
-    const { deps, newJob, job, queue, http, jobs } = setup((_, index) => (index === 0 || index === 3 ? hung.promise : answer(200)));
+    const { deps, newJob, job, queue, http, jobs, clock } = setup(
+      replies(
+        [hung.promise, answer(200)],
+        [
+          answer(503), // calledBack's inline attempt: a retry is due later
+          answer(200), // delivered's inline attempt
+          hung.promise, // calledBack's attempt 2: crashes
+          answer(200),
+        ],
+      ),
+    );
 
-    const interrupted = await newJob({ callback }); // call 0: crashes mid-attempt
+    const interrupted = await newJob({ callback }); // crashes mid-attempt
     void runJobAttempt(deps, interrupted);
     await settle();
     const waiting = await newJob(); // accepted, its message lost
-    const calledBack = await newJob({ callback }); // call 1 completes it; call 3, its callback, crashes
+    const calledBack = await newJob({ callback }); // completes; its callback retry crashes
     await runJobAttempt(deps, calledBack);
-    const delivered = await newJob({ callback }); // call 2 completes it; call 4 delivers its callback
+    const delivered = await newJob({ callback }); // completes and calls back inline
     await runJobAttempt(deps, delivered);
+    clock.advance(firstRetryMs);
     void runCallbackAttempt(deps, calledBack);
     await settle();
-    await runCallbackAttempt(deps, delivered);
-    const failedAlone = await newJob(); // failed, no callback
+    const failedAlone = await newJob(); // failed, no callback, still indexed
     await jobs.update(failedAlone, { status: 'failed' }, {});
     expect(await job(interrupted)).toMatchObject({ status: 'started', attempts: 1, leaseUntil: expect.any(Number) });
-    expect(await job(calledBack)).toMatchObject({ notified: 'no', notifyAttempts: 1, notifyLeaseUntil: expect.any(Number) });
+    expect(await job(calledBack)).toMatchObject({ status: 'completed', notified: 'no', notifyAttempts: 2, notifyLeaseUntil: expect.any(Number) });
     expect((await job(delivered)).notified).toBe('true');
+    // Both leases still run: only expireLeases frees them.
+    expect((await job(interrupted)).leaseUntil ?? 0).toBeGreaterThan(clock.now());
+    expect((await job(calledBack)).notifyLeaseUntil ?? 0).toBeGreaterThan(clock.now());
     queue.clear();
     const calls = http.requests.length;
 
@@ -481,15 +740,16 @@ describe('requeueUnsettled after a crash', () => {
     );
     expect((await job(interrupted)).leaseUntil).toBe(0);
     expect((await job(calledBack)).notifyLeaseUntil).toBe(0);
+    expect((await job(failedAlone)).sweep).toBeUndefined();
 
     // No time passes: the expired leases hold nothing up.
     expect(await runJobAttempt(deps, interrupted)).toEqual({ done: true });
-    expect(await job(interrupted)).toMatchObject({ status: 'completed', attempts: 1 });
+    expect(await job(interrupted)).toMatchObject({ status: 'completed', attempts: 1, notified: 'true', notifyAttempts: 1 });
     expect(await runCallbackAttempt(deps, calledBack)).toEqual({ done: true });
-    expect(await job(calledBack)).toMatchObject({ notified: 'true', notifyAttempts: 1 });
+    expect(await job(calledBack)).toMatchObject({ notified: 'true', notifyAttempts: 2 });
     expect(await runJobAttempt(deps, waiting)).toEqual({ done: true });
     expect(await job(waiting)).toMatchObject({ status: 'completed', attempts: 1 });
-    expect(http.requests.length - calls).toBe(3);
+    expect(http.requests.slice(calls).map((request) => request.url)).toEqual([service, callback, callback, service]);
   });
 
   it('without expireLeases, a running lease still holds its job', async () => {
@@ -507,7 +767,8 @@ describe('requeueUnsettled after a crash', () => {
   });
 
   it('settled work leaves the unsettled set; work with a pending callback stays in it', async () => {
-    const { deps, newJob, jobs, clock } = setup((request) => (request.url === callback ? answer(500) : answer(200)));
+    // Callback calls: calledBack's inline attempt fails, deliveredAtOnce's succeeds, calledBack's retries fail.
+    const { deps, newJob, jobs, clock } = setup(replies([answer(200)], [answer(500), answer(200), answer(500)]));
     const found = async () => {
       const ids: string[] = [];
       for await (const job of jobs.unsettled()) ids.push(job.jobId);
@@ -515,11 +776,13 @@ describe('requeueUnsettled after a crash', () => {
     };
     const plain = await newJob();
     const calledBack = await newJob({ callback, callback_max_attempts: 2 });
+    const deliveredAtOnce = await newJob({ callback });
     const deadLettered = await newJob();
-    expect(await found()).toEqual([plain, calledBack, deadLettered].sort());
+    expect(await found()).toEqual([plain, calledBack, deliveredAtOnce, deadLettered].sort());
 
     await runJobAttempt(deps, plain);
     await runJobAttempt(deps, calledBack);
+    await runJobAttempt(deps, deliveredAtOnce);
     await settleDeadLetter(deps, 'job', deadLettered);
     expect(await found()).toEqual([calledBack]);
 
@@ -539,10 +802,15 @@ describe('requeueUnsettled after a crash', () => {
   });
 });
 
-it('callback attempts use the fixed callback timeout', async () => {
-  const { deps, newJob, http } = setup();
+it('callback attempts, inline or retried, use the fixed callback timeout', async () => {
+  const { deps, newJob, http, clock } = setup(replies([answer(200)], [answer(503), answer(200)]));
   const jobId = await newJob({ callback, timeout_ms: 500 });
   await runJobAttempt(deps, jobId);
+  clock.advance(firstRetryMs);
   await runCallbackAttempt(deps, jobId);
-  expect(http.to(callback)[0]?.timeoutMs).toBe(jobLimits.callbackTimeoutMs);
+  expect(http.requests.map((request) => [request.url, request.timeoutMs])).toEqual([
+    [service, 500],
+    [callback, jobLimits.callbackTimeoutMs],
+    [callback, jobLimits.callbackTimeoutMs],
+  ]);
 });
