@@ -1,19 +1,21 @@
 /**
- * The HttpClient on undici: one attempt at a service or callback URL, with the egress policy
- * enforced on the address actually connected to.
+ * The HttpClient on node:http and node:https: one attempt at a service or callback URL, with the
+ * egress policy enforced on the address actually connected to.
  *
  * ```ts
- * const http = new UndiciHttpClient({ policy: EgressPolicy.fromEnv(process.env.EGRESS_ALLOW_CIDRS) });
+ * const http = new NodeHttpClient({ policy: EgressPolicy.fromEnv(process.env.EGRESS_ALLOW_CIDRS) });
  * const output = await http.send({ url, method: 'POST', headers, body, timeoutMs: 10_000 });
  * await http.close();
  * ```
  *
  * How the policy holds (the shape of Svix's webhook_http_client): names are resolved by the
- * connector's own `lookup`, which checks every address and hands net.connect only those, so there
- * is no second resolution to rebind. IP literals never reach a lookup, so `send` checks the URL
- * first. Either way a refused target receives no byte.
+ * agents' own `lookup`, which net.connect calls and which checks every address and hands back
+ * only those, so there is no second resolution to rebind. IP literals never reach a lookup, so
+ * `send` checks the URL first. Either way a refused target receives no byte.
  */
-import { Agent } from 'undici';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { LookupFunction } from 'node:net';
 import type { LookupAddress } from 'node:dns';
 import { jobLimits } from '../../lib/definitions.ts';
@@ -23,7 +25,7 @@ import type { AttemptOutput } from '../core/job.ts';
 import { systemClock } from '../core/ports.ts';
 import type { Clock, HttpClient, OutboundRequest } from '../core/ports.ts';
 
-export interface UndiciHttpClientOptions {
+export interface NodeHttpClientOptions {
   policy: EgressPolicy;
   /** Resolves names (default: dns.promises.lookup); every address it returns is checked. */
   lookup?: Lookup;
@@ -35,30 +37,36 @@ const userAgent = 'waas/0.1';
 /** Idle keep-alive sockets are closed before the usual 5 s server-side idle timeout. */
 const keepAliveTimeoutMs = 4_000;
 const connectionsPerOrigin = 32;
+/** Node's default; pinned so --max-http-header-size cannot change what a target may send. */
+const maxResponseHeaderBytes = 16 * 1024;
+/** Methods whose empty body is still announced with `content-length: 0` (RFC 9110 8.6). */
+const payloadMethods = new Set(['POST', 'PUT', 'PATCH']);
 
 type Answer = Omit<AttemptOutput, 'started' | 'durationMs'>;
+type Seen = Pick<Answer, 'statusCode' | 'headers'>;
 
-export class UndiciHttpClient implements HttpClient {
+export class NodeHttpClient implements HttpClient {
   private readonly policy: EgressPolicy;
   private readonly lookup: Lookup | undefined;
   private readonly clock: Clock;
-  /** One pool for the client's lifetime, so repeated calls to a target reuse connections. */
-  private readonly agent: Agent;
+  /** One pool per scheme for the client's lifetime, so repeated calls to a target reuse connections. */
+  private readonly agents: { 'http:': HttpAgent; 'https:': HttpsAgent };
 
-  constructor(options: UndiciHttpClientOptions) {
+  constructor(options: NodeHttpClientOptions) {
     this.policy = options.policy;
     this.lookup = options.lookup;
     this.clock = options.clock ?? systemClock;
-    this.agent = new Agent({
-      connections: connectionsPerOrigin,
-      keepAliveTimeout: keepAliveTimeoutMs,
-      connect: {
-        lookup: this.checkedLookup,
-        // The attempt's own deadline (send) is what bounds a connect; this only reclaims sockets
-        // whose attempt has already given up.
-        timeout: jobLimits.timeoutMs.max,
-      },
-    });
+    const agentOptions = {
+      keepAlive: true,
+      keepAliveMsecs: 1_000,
+      maxSockets: connectionsPerOrigin,
+      // Set on every socket; the agent acts on it only for an idle pooled socket, which it closes.
+      // A busy socket's timeout is ignored: the attempt's own deadline (send) bounds an attempt.
+      timeout: keepAliveTimeoutMs,
+      // Passed through to net.connect, which calls it for every name it connects to.
+      lookup: this.checkedLookup,
+    };
+    this.agents = { 'http:': new HttpAgent(agentOptions), 'https:': new HttpsAgent(agentOptions) };
   }
 
   /**
@@ -96,11 +104,11 @@ export class UndiciHttpClient implements HttpClient {
     if (!verdict.allowed) return finish({ error: verdict.reason });
 
     // What arrived before a failure mid-body: a cut answer still says who answered what.
-    const seen: Pick<Answer, 'statusCode' | 'headers'> = {};
+    const seen: Seen = {};
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
-    // The deadline covers lookup, connect, headers and body together. undici's own timeouts
-    // each watch one phase, and an abort signal is not looked at while a connection is pending.
+    // One deadline for lookup, connect, headers and body together: aborting destroys the
+    // request and its socket whichever phase it is in (a pending lookup included).
     const deadline = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => {
         resolve('timeout');
@@ -117,52 +125,91 @@ export class UndiciHttpClient implements HttpClient {
     }
   }
 
-  /** Destroys the pool and its sockets. */
+  /** Destroys both pools and their sockets. */
   async close(): Promise<void> {
-    await this.agent.destroy();
+    this.agents['http:'].destroy();
+    this.agents['https:'].destroy();
   }
 
-  private async attempt(
-    request: OutboundRequest,
-    signal: AbortSignal,
-    seen: Pick<Answer, 'statusCode' | 'headers'>,
-  ): Promise<Answer> {
-    const url = new URL(request.url);
-    const headers = { ...request.headers };
-    if (!Object.keys(headers).some((name) => name.toLowerCase() === 'user-agent')) headers['user-agent'] = userAgent;
+  private attempt(request: OutboundRequest, signal: AbortSignal, seen: Seen): Promise<Answer> {
+    return new Promise<Answer>((resolve, reject) => {
+      const url = new URL(request.url);
+      const scheme = url.protocol === 'https:' ? 'https:' : 'http:';
+      const body = request.body ?? '';
+      const bodyBytes = Buffer.byteLength(body);
 
-    // undici's request() never follows redirects: a 3xx is the answer.
-    const response = await this.agent.request({
-      origin: url.origin,
-      path: `${url.pathname}${url.search}`,
-      method: request.method,
-      headers,
-      body: request.body ?? null,
-      signal,
-      headersTimeout: request.timeoutMs,
-      bodyTimeout: request.timeoutMs,
+      // Host first, as on the wire; then the caller's headers as given, repeats (by case) kept.
+      const headers: OutgoingHttpHeaders = { host: url.host };
+      const names = new Map<string, string>();
+      for (const [name, value] of Object.entries(request.headers)) {
+        const lower = name.toLowerCase();
+        const first = names.get(lower);
+        if (first === undefined) {
+          names.set(lower, name);
+          headers[name] = value;
+        } else {
+          const earlier = headers[first];
+          headers[first] = [...(Array.isArray(earlier) ? earlier : [String(earlier)]), value];
+        }
+      }
+      if (!names.has('user-agent')) headers['user-agent'] = userAgent;
+      if (bodyBytes > 0 || payloadMethods.has(request.method.toUpperCase())) headers['content-length'] = bodyBytes;
+
+      // node:http never follows redirects: a 3xx is the answer.
+      const req: ClientRequest = (scheme === 'https:' ? httpsRequest : httpRequest)({
+        agent: this.agents[scheme],
+        protocol: scheme,
+        hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+        port: url.port,
+        path: `${url.pathname}${url.search}`,
+        method: request.method,
+        headers,
+        signal,
+        maxHeaderSize: maxResponseHeaderBytes,
+        insecureHTTPParser: false,
+      });
+      req.on('error', reject);
+      req.on('response', (res: IncomingMessage) => {
+        seen.statusCode = res.statusCode ?? 0;
+        seen.headers = keptHeaders(joinedHeaders(res.rawHeaders));
+        readBody(res).then(
+          (captured) => resolve({ statusCode: seen.statusCode, headers: seen.headers, ...captured }),
+          reject,
+        );
+      });
+      req.end(body);
     });
-    seen.statusCode = response.statusCode;
-    seen.headers = keptHeaders(response.headers);
-
-    // Keep the first responseBodyBytes; count the rest without keeping it, so memory stays flat.
-    const limit = jobLimits.responseBodyBytes;
-    const kept = Buffer.allocUnsafe(limit);
-    let keptBytes = 0;
-    let bodyBytes = 0;
-    for await (const chunk of response.body as AsyncIterable<Buffer>) {
-      if (keptBytes < limit) keptBytes += chunk.copy(kept, keptBytes, 0, Math.min(chunk.length, limit - keptBytes));
-      bodyBytes += chunk.length;
-    }
-    const truncated = bodyBytes > keptBytes;
-    return {
-      statusCode: response.statusCode,
-      headers: seen.headers,
-      ...encodeBody(kept.subarray(0, keptBytes), truncated),
-      bodyBytes,
-      truncated,
-    };
   }
+}
+
+/** Keeps the first responseBodyBytes; counts the rest without keeping it, so memory stays flat. */
+async function readBody(res: IncomingMessage): Promise<Pick<Answer, 'body' | 'bodyEncoding' | 'bodyBytes' | 'truncated'>> {
+  const limit = jobLimits.responseBodyBytes;
+  const kept = Buffer.allocUnsafe(limit);
+  let keptBytes = 0;
+  let bodyBytes = 0;
+  for await (const chunk of res as AsyncIterable<Buffer>) {
+    if (keptBytes < limit) keptBytes += chunk.copy(kept, keptBytes, 0, Math.min(chunk.length, limit - keptBytes));
+    bodyBytes += chunk.length;
+  }
+  const truncated = bodyBytes > keptBytes;
+  return { ...encodeBody(kept.subarray(0, keptBytes), truncated), bodyBytes, truncated };
+}
+
+/**
+ * Response headers by lower-case name in the order first received, a repeated one's values in
+ * order (message.rawHeaders: names as sent, values as latin1, nothing merged or dropped).
+ */
+function joinedHeaders(raw: readonly string[]): Map<string, string[]> {
+  const headers = new Map<string, string[]>();
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] ?? '').toLowerCase();
+    const value = raw[i + 1] ?? '';
+    const values = headers.get(name);
+    if (values) values.push(value);
+    else headers.set(name, [value]);
+  }
+  return headers;
 }
 
 /**
@@ -170,12 +217,11 @@ export class UndiciHttpClient implements HttpClient {
  * jobLimits.responseHeaderBytes counted as on the wire; a header that does not fit is dropped
  * and smaller ones after it are still kept.
  */
-function keptHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+function keptHeaders(headers: Map<string, string[]>): Record<string, string> {
   const kept: Record<string, string> = {};
   let budget = jobLimits.responseHeaderBytes;
-  for (const [name, raw] of Object.entries(headers)) {
-    if (raw === undefined) continue;
-    const value = Array.isArray(raw) ? raw.join(', ') : raw;
+  for (const [name, values] of headers) {
+    const value = values.join(', ');
     const size = Buffer.byteLength(name) + Buffer.byteLength(value) + 4; // ": " and CRLF
     if (size > budget) continue;
     budget -= size;
@@ -216,8 +262,8 @@ function completeUtf8Length(bytes: Uint8Array): number {
 const maxErrorChars = 1024;
 
 /**
- * An error as `CODE: message`, never with request header values (Node and undici errors name
- * addresses and phases, not headers). The policy's and the resolver's own messages stand alone.
+ * An error as `CODE: message`, never with request header values (Node's errors name addresses,
+ * phases and at most a header's name). The policy's and the resolver's own messages stand alone.
  */
 function describeError(err: unknown): string {
   const known = findKnown(err);
@@ -229,8 +275,9 @@ function describeError(err: unknown): string {
   const message =
     err.message ||
     (Array.isArray(nested) ? nested.map((e) => (e instanceof Error ? e.message : String(e))).join('; ') : '');
-  // undici's per-phase timeouts (connect, headers, body) are the same "timeout" as the deadline.
-  if (typeof code === 'string' && code.startsWith('UND_ERR_') && code.endsWith('_TIMEOUT')) return 'timeout';
+  // node:http ends a response cut short by the peer with a bare "aborted", which reads as if we
+  // had given up: say what happened. (Cut before the headers, it is "socket hang up".)
+  if (code === 'ECONNRESET' && message === 'aborted') return 'ECONNRESET: the connection closed mid-response';
   return `${typeof code === 'string' ? code : err.name}: ${message}`;
 }
 

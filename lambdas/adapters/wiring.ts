@@ -11,7 +11,7 @@ import { EgressPolicy, EgressRefused, resolveChecked } from '../core/egress.ts';
 import { systemClock, type Client, type ClientStore, type Clock } from '../core/ports.ts';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { documentClient, DynamoClientStore, DynamoJobStore } from './dynamo.ts';
-import { UndiciHttpClient } from './http.ts';
+import { NodeHttpClient } from './http.ts';
 import { SqsWorkQueue } from './sqs.ts';
 
 export interface Config {
@@ -101,7 +101,7 @@ function build() {
     } satisfies ClientStore,
     egress,
     queue: new SqsWorkQueue(sqs, { job: config.jobsQueueUrl, callback: config.callbacksQueueUrl }),
-    http: new UndiciHttpClient({ policy: egress, clock }),
+    http: new NodeHttpClient({ policy: egress, clock }),
     auth,
     limiter: new FailureLimiter(clock),
   };
