@@ -10,7 +10,7 @@ import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { functions, type FunctionName, type FunctionSpec } from '../definitions.ts';
+import { bundleExternals, functions, type FunctionName, type FunctionSpec } from '../definitions.ts';
 
 /** The project root: entries in definitions.ts are relative to it, and so is the lock file. */
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -64,8 +64,8 @@ export class Functions extends Construct {
         mainFields: ['module', 'main'],
         // Some CommonJS dependencies call require(); an ESM bundle has none unless we make one.
         banner: "import { createRequire } from 'module';const require = createRequire(import.meta.url);",
-        // Bundle the AWS SDK too, so the versions in package-lock.json are the ones that run.
-        externalModules: [],
+        // The runtime's own AWS SDK (see bundleExternals in definitions.ts).
+        externalModules: [...bundleExternals],
       },
     });
   }
