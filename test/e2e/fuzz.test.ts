@@ -9,6 +9,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobLimits } from '../../lib/definitions.ts';
 import { basic, call, clients, demo, removeDir, startStack, startTarget, waitFor, waitForJob, type RunningStack, type Target } from './harness.ts';
+import { anyString, notJsonObjectText } from '../support/hostile.ts';
 
 let stack: RunningStack;
 /** Reachable under the local stack's default EGRESS_ALLOW_CIDRS: a bad request let through would land here. */
@@ -88,27 +89,13 @@ interface Case {
 }
 
 const target = () => `${sentinel.url}/fuzz`;
-const anyString = (maxLength = 40) =>
-  fc.oneof(
-    fc.string({ unit: 'binary', maxLength }),
-    fc.string({ unit: fc.constantFrom('\r', '\n', '\0', '\t', '\uFFFD', '\uD800', '\u{1F600}', '"', '\\', ' ', 'a', '{', '['), maxLength }),
-  );
 const route = fc.constantFrom(['POST', '/webhook'] as const, ['GET', '/webhook'] as const, ['GET', '/status'] as const);
 
 /** Bodies that are not a JSON object: the 422, before credentials matter. */
 const notAnObject: fc.Arbitrary<Case> = fc
   .tuple(
     fc.oneof(
-      anyString(60).filter((s) => {
-        if (s.trim() === '') return false;
-        try {
-          const v: unknown = JSON.parse(s);
-          return typeof v !== 'object' || v === null || Array.isArray(v);
-        } catch {
-          return true;
-        }
-      }),
-      fc.jsonValue().filter((v) => typeof v !== 'object' || v === null || Array.isArray(v)).map((v) => JSON.stringify(v)),
+      notJsonObjectText(60),
       fc.constant(null).map(() => `${JSON.stringify({ service: target() })}`.slice(0, -1)),
       fc.constantFrom("{'service': 1}", '{"service": 1,}', '{"a": NaN}', '{service: 1}', '{"a": 1}{"b": 2}', '\uFEFF{}'),
       fc.tuple(fc.integer({ min: 10_000, max: 100_000 }), fc.boolean()).map(([depth, closed]) => '['.repeat(depth) + (closed ? ']'.repeat(depth) : '')),

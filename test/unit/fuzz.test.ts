@@ -11,6 +11,7 @@ import { EgressPolicy } from '../../lambdas/core/egress.ts';
 import type { Answer } from '../../lambdas/core/errors.ts';
 import { jobLimits } from '../../lib/definitions.ts';
 import { ManualClock, MemoryClientStore, MemoryJobStore, MemoryWorkQueue, testClient } from '../support/memory.ts';
+import { anyString, notJsonObjectText } from '../support/hostile.ts';
 
 /* ------------------------------------------------------------------------------------------ *
  * The world each run gets: a fresh store and queue, one client, the egress policy with nothing
@@ -155,11 +156,6 @@ const service = 'https://service.example.com/hook';
 const callback = 'https://callback.example.com/done';
 
 /** Any string at all: lone surrogates, NUL, CR/LF, astral characters, U+FFFD. */
-const anyString = (maxLength = 40) =>
-  fc.oneof(
-    fc.string({ unit: 'binary', maxLength }),
-    fc.string({ unit: fc.constantFrom('\r', '\n', '\0', '\t', '\u2028', '\uFFFD', '\uD800', '\uDFFF', '\u{1F600}', '"', '\\', ' ', 'a', '\u0085', '\u00A0'), maxLength }),
-  );
 
 /** Text nested `depth` deep: `[[[…]]]`, `{"a":{"a":…}}`, or left open. */
 const nestingBomb = (min: number, max: number) =>
@@ -348,16 +344,7 @@ const badField = fc.oneof(
 describe('fuzzing the API with bad requests: never a 5xx, the contract\'s answer, nothing stored', () => {
   it('a body that is not a JSON object is the 422 on every route, before credentials are looked at', async () => {
     const notObject = fc.oneof(
-      anyString(60).filter((s) => {
-        if (s.trim() === '') return false;
-        try {
-          const v: unknown = JSON.parse(s);
-          return typeof v !== 'object' || v === null || Array.isArray(v);
-        } catch {
-          return true;
-        }
-      }),
-      fc.jsonValue().filter((v) => typeof v !== 'object' || v === null || Array.isArray(v)).map((v) => JSON.stringify(v)),
+      notJsonObjectText(60),
       fc.jsonValue({ maxDepth: 3 }).map((v) => `${JSON.stringify({ service, data: v })}`.slice(0, -1)),
       fc.constantFrom(
         "{'service': 'https://example.com'}",
