@@ -6,12 +6,19 @@ import './quiet.ts';
 import { startLocalStack } from './stack.ts';
 
 const started = Date.now();
+const host = process.env['HOST'] || '127.0.0.1';
+const port = Number(process.env['PORT'] ?? 3000);
 const stack = await startLocalStack({
   dataDir: process.env['DATA_DIR'] || './.waas',
-  host: process.env['HOST'] || '127.0.0.1',
-  port: Number(process.env['PORT'] ?? 3000),
+  host,
+  port,
   egressAllowCidrs: process.env['EGRESS_ALLOW_CIDRS'] ?? '127.0.0.0/8,::1/128',
   onError: (error) => console.error('[waas]', error instanceof Error ? `${error.name}: ${error.message}` : error),
+}).catch((error: unknown) => {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') console.error(`waas could not start: ${host}:${port} is in use (set PORT to another port, or 0 for any)`);
+  else console.error('waas could not start:', error instanceof Error ? error.message : error);
+  process.exit(1);
 });
 
 const { recovered, demo } = stack;
