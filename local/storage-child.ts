@@ -44,7 +44,10 @@ async function waitForLock(path: string, timeoutMs = 15_000): Promise<void> {
 }
 
 const path = join(dataDir, 'dynamodb');
-await waitForLock(path);
+await waitForLock(path).catch((error: unknown) => {
+  console.error(`waas storage: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});
 const dynamo = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
 await new Promise<void>((resolve) => dynamo.listen(0, '127.0.0.1', () => resolve()));
 const sqs = await startFauxqs({ port: 0, logger: false, host: '127.0.0.1' });
