@@ -1,6 +1,6 @@
 /**
  * What the core needs from the world. lambdas/adapters/ implements these on DynamoDB, SQS and
- * undici; tests implement them in memory. Nothing here imports the AWS SDK.
+ * node:http; tests implement them in memory. Nothing here imports the AWS SDK.
  */
 import type { AttemptOutput, Job, JobRequest } from './job.ts';
 
