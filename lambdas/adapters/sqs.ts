@@ -2,7 +2,7 @@
  * The work queues on SQS: a job's attempts go to the jobs queue, its callback's to the
  * callbacks queue. Retry timing rides on the message's visibility.
  */
-import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { QueueMessage, WorkQueue } from '../core/ports.ts';
 
 /** SQS delays a new message by 15 minutes at most; a later one is held back by the job's own due time. */
@@ -22,6 +22,26 @@ export class SqsWorkQueue implements WorkQueue {
     await this.sqs.send(
       new SendMessageCommand({ QueueUrl: this.urls[message.kind], MessageBody: JSON.stringify(message), ...(delay > 0 ? { DelaySeconds: delay } : {}) }),
     );
+  }
+
+  /** Ten to a request, per queue; an entry SQS refuses is sent again on its own. */
+  async sendMany(messages: QueueMessage[]): Promise<void> {
+    for (const kind of ['job', 'callback'] as const) {
+      const ofKind = messages.filter((message) => message.kind === kind);
+      for (let i = 0; i < ofKind.length; i += 10) {
+        const chunk = ofKind.slice(i, i + 10);
+        const result = await this.sqs.send(
+          new SendMessageBatchCommand({
+            QueueUrl: this.urls[kind],
+            Entries: chunk.map((message, n) => ({ Id: String(n), MessageBody: JSON.stringify(message) })),
+          }),
+        );
+        for (const failed of result.Failed ?? []) {
+          const message = chunk[Number(failed.Id)];
+          if (message) await this.send(message);
+        }
+      }
+    }
   }
 }
 

@@ -82,6 +82,8 @@ export interface QueueMessage {
 export interface WorkQueue {
   /** Queues an attempt of a job or of its callback, due after `delayMs` (at most 15 minutes). */
   send(message: QueueMessage, delayMs?: number): Promise<void>;
+  /** Queues many at once (the sweeper's and a restart's work arrives in bulk), due now. */
+  sendMany(messages: QueueMessage[]): Promise<void>;
 }
 
 /** A message being handled: the handle to postpone it with. */

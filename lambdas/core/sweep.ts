@@ -4,7 +4,7 @@
  * truth; the queues only carry work. Re-queueing is safe because every attempt is leased.
  */
 import { isFinal, isSettled, type Job } from './job.ts';
-import { ConditionFailed, type Clock, type JobStore, type WorkQueue } from './ports.ts';
+import { ConditionFailed, type Clock, type JobStore, type QueueMessage, type WorkQueue } from './ports.ts';
 
 export interface SweepReport {
   jobs: number;
@@ -29,6 +29,12 @@ export interface SweepOptions {
 export async function requeueUnsettled(deps: { jobs: JobStore; queue: WorkQueue; clock: Clock }, options: SweepOptions = {}): Promise<SweepReport> {
   const report: SweepReport = { jobs: 0, callbacks: 0, leasesExpired: 0 };
   const now = deps.clock.now();
+  // Sent in bulk as they are found: a restart after a crash may find thousands.
+  let found: QueueMessage[] = [];
+  const flush = async () => {
+    if (found.length > 0) await deps.queue.sendMany(found);
+    found = [];
+  };
   for await (const job of deps.jobs.unsettled()) {
     if (isSettled(job)) {
       // Settled but still indexed (an interrupted clean-up): take it out of the index.
@@ -41,9 +47,11 @@ export async function requeueUnsettled(deps: { jobs: JobStore; queue: WorkQueue;
     if (options.expireLeases && job[lease] !== undefined && (job[lease] ?? 0) > 0) {
       if (await expireLease(deps.jobs, job, lease)) report.leasesExpired++;
     }
-    await deps.queue.send({ kind, jobId: job.jobId });
+    found.push({ kind, jobId: job.jobId });
+    if (found.length >= 100) await flush();
     report[kind === 'job' ? 'jobs' : 'callbacks']++;
   }
+  await flush();
   return report;
 }
 

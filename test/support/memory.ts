@@ -185,6 +185,10 @@ export class MemoryWorkQueue implements WorkQueue {
     this.delays.push(delayMs);
   }
 
+  async sendMany(messages: QueueMessage[]): Promise<void> {
+    for (const message of messages) await this.send(message);
+  }
+
   /** Forgets what was queued so far, and the delays asked for it. */
   clear(): void {
     this.sent.length = 0;

@@ -1,4 +1,4 @@
-import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -117,5 +117,30 @@ describe('parseMessage', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('SqsWorkQueue.sendMany', () => {
+  it('sends ten to a request, to each kind\'s queue, and resends on its own an entry SQS refused', async () => {
+    sqsMock.on(SendMessageBatchCommand).callsFake((input: { Entries: Array<{ Id: string }> }) => ({
+      Successful: input.Entries.slice(1).map((entry) => ({ Id: entry.Id, MessageId: 'm', MD5OfMessageBody: '' })),
+      Failed: [{ Id: input.Entries[0]?.Id, Code: 'InternalError', SenderFault: false }],
+    }));
+    const messages: QueueMessage[] = [
+      ...Array.from({ length: 23 }, (_, i) => ({ kind: 'job' as const, jobId: `j${i}` })),
+      ...Array.from({ length: 3 }, (_, i) => ({ kind: 'callback' as const, jobId: `c${i}` })),
+    ];
+    await new SqsWorkQueue(sqs, urls).sendMany(messages);
+    const batches = sqsMock.commandCalls(SendMessageBatchCommand).map((call) => call.args[0].input);
+    expect(batches.map((batch) => [batch.QueueUrl, batch.Entries?.length])).toEqual([
+      [urls.job, 10],
+      [urls.job, 10],
+      [urls.job, 3],
+      [urls.callback, 3],
+    ]);
+    expect(JSON.parse(batches[3]?.Entries?.[0]?.MessageBody ?? '{}')).toEqual({ kind: 'callback', jobId: 'c0' });
+    // The first entry of each batch was refused, and went again alone.
+    const resent = sqsMock.commandCalls(SendMessageCommand).map((call) => JSON.parse(call.args[0].input.MessageBody ?? '{}').jobId);
+    expect(resent).toEqual(['j0', 'j10', 'j20', 'c0']);
   });
 });
