@@ -107,7 +107,8 @@ export const functions = {
    * callback (callbackTimeoutMs), then the write-back.
    */
   execute: { entry: 'lambdas/execute.ts', timeoutSeconds: 90, memoryMb: 512 },
-  notify: { entry: 'lambdas/notify.ts', timeoutSeconds: 30, memoryMb: 512 },
+  /** Callback retries only (the first attempt runs in execute): small and rare. */
+  notify: { entry: 'lambdas/notify.ts', timeoutSeconds: 30, memoryMb: 256 },
   deadLetter: { entry: 'lambdas/dead-letter.ts', timeoutSeconds: 30, memoryMb: 256 },
   sweeper: { entry: 'lambdas/sweeper.ts', timeoutSeconds: 60, memoryMb: 256 },
 } as const satisfies Record<FunctionName, FunctionSpec>;
