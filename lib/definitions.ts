@@ -164,8 +164,6 @@ export const env = {
   clientsTable: 'CLIENTS_TABLE',
   jobsQueueUrl: 'JOBS_QUEUE_URL',
   callbacksQueueUrl: 'CALLBACKS_QUEUE_URL',
-  jobsDeadLetterQueueUrl: 'JOBS_DLQ_URL',
-  callbacksDeadLetterQueueUrl: 'CALLBACKS_DLQ_URL',
   retentionDays: 'JOB_RETENTION_DAYS',
   egressAllowCidrs: 'EGRESS_ALLOW_CIDRS',
 } as const;

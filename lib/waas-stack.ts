@@ -46,8 +46,6 @@ export class WaasStack extends Stack {
       [env.clientsTable]: tables.clients.tableName,
       [env.jobsQueueUrl]: queue.jobs.queueUrl,
       [env.callbacksQueueUrl]: queue.callbacks.queueUrl,
-      [env.jobsDeadLetterQueueUrl]: queue.jobsDeadLetter.queueUrl,
-      [env.callbacksDeadLetterQueueUrl]: queue.callbacksDeadLetter.queueUrl,
       [env.retentionDays]: String(settings.retentionDays),
       // On AWS no private address is ever a legitimate target.
       [env.egressAllowCidrs]: '',

@@ -67,8 +67,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   Object.assign(process.env, {
     [env.jobsQueueUrl]: made.jobs.url,
     [env.callbacksQueueUrl]: made.callbacks.url,
-    [env.jobsDeadLetterQueueUrl]: made.jobsDeadLetter.url,
-    [env.callbacksDeadLetterQueueUrl]: made.callbacksDeadLetter.url,
   });
 
   // The very modules Lambda runs, loaded once the environment is theirs.
