@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobLimits } from '../../lib/definitions.ts';
 import { basic, call, clients, demo, removeDir, startStack, startTarget, waitFor, waitForJob, type RunningStack, type Target } from './harness.ts';
 import { anyString, notJsonObjectText } from '../support/hostile.ts';
+import { expectContractAnswer } from '../support/contract.ts';
 
 let stack: RunningStack;
 /** Reachable under the local stack's default EGRESS_ALLOW_CIDRS: a bad request let through would land here. */
@@ -47,32 +48,10 @@ async function send(method: 'GET' | 'POST', path: string, body: string | Buffer 
   return { status: response.statusCode, text: await response.body.text() };
 }
 
-const notJson = '{"message":"request type must be JSON","status":"failed"}';
 
-/** The contract's shape for the answer's code; never a 5xx. */
+/** The contract's shape for the answer's code; never a 5xx, never a 202 to a bad request. */
 function expectContractShape(reply: Reply): void {
-  expect(reply.status, reply.text).toBeLessThan(500);
-  const body = JSON.parse(reply.text) as Record<string, unknown>;
-  switch (reply.status) {
-    case 400:
-    case 413:
-    case 429:
-      expect(Object.keys(body).sort()).toEqual(['message', 'status']);
-      expect(body['status']).toBe('failed');
-      expect(typeof body['message']).toBe('string');
-      return;
-    case 401:
-      expect(reply.text).toBe('{"status":"bad credentials"}');
-      return;
-    case 422:
-      expect(reply.text).toBe(notJson);
-      return;
-    case 404:
-      expect(body['status'] === 'No job with that ID exists' || body['status'] === 'failed' || body['message'] === 'Not Found', reply.text).toBe(true);
-      return;
-    default:
-      throw new Error(`${reply.status} is not an answer to a bad request: ${reply.text}`);
-  }
+  expectContractAnswer(reply.status, JSON.parse(reply.text) as Record<string, unknown>, { gateway: true });
 }
 
 /* ------------------------------------------------------------------------------------------ *
