@@ -1,13 +1,6 @@
-/** Lambda: the callbacks queue. One message, one attempt of a settled job's callback. */
-import { queueHandler } from './adapters/queue-handler.ts';
-import { logger, services } from './adapters/wiring.ts';
+/** Lambda: the callbacks queue. One message, one retry of a settled job's callback. */
+import { attemptHandler } from './adapters/queue-handler.ts';
+import { services } from './adapters/wiring.ts';
 import { runCallbackAttempt } from './core/deliver.ts';
 
-export const handler = queueHandler(
-  async (message) => {
-    const outcome = await runCallbackAttempt(services(), message.jobId);
-    logger.debug('callback attempt', { jobId: message.jobId, ...outcome });
-    return outcome;
-  },
-  () => services().config.callbacksQueueUrl,
-);
+export const handler = attemptHandler('callback attempt', (jobId) => runCallbackAttempt(services(), jobId), () => services().config.callbacksQueueUrl);

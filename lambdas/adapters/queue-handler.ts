@@ -35,3 +35,12 @@ export function queueHandler(
   return async (event, context) =>
     processPartialResponse(event, handleRecord, processor, { context, throwOnFullBatchFailure: false });
 }
+
+/** A queue of delivery attempts: each message one attempt, its outcome logged (never its content). */
+export function attemptHandler(label: string, run: (jobId: string) => Promise<Outcome>, queueUrl: () => string) {
+  return queueHandler(async (message) => {
+    const outcome = await run(message.jobId);
+    logger.debug(label, { jobId: message.jobId, ...outcome });
+    return outcome;
+  }, queueUrl);
+}
