@@ -4,7 +4,7 @@
  * event-source pollers. The jobs table is the source of truth: the queues do not survive a
  * restart, so whatever is unsettled at start is queued again.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -41,7 +41,6 @@ const defaultPollers: Record<QueueName, number> = { jobs: 4, callbacks: 2, jobsD
 
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const dataDir = resolve(options.dataDir);
-  mkdirSync(join(dataDir, 'dynamodb'), { recursive: true });
 
   const storage = await startStorage(dataDir);
   const { dynamodbEndpoint, sqsEndpoint } = storage;

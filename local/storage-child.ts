@@ -5,6 +5,7 @@
  * and this process exits with it, releasing LevelDB's lock for the next start.
  */
 import '../local/quiet.ts';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ClassicLevel } from 'classic-level';
@@ -44,6 +45,7 @@ async function waitForLock(path: string, timeoutMs = 15_000): Promise<void> {
 }
 
 const path = join(dataDir, 'dynamodb');
+mkdirSync(path, { recursive: true });
 await waitForLock(path).catch((error: unknown) => {
   console.error(`waas storage: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);

@@ -7,19 +7,18 @@
  * Prints JSON on stdout and nothing else; tokens are shown once, at creation, and never stored.
  */
 import '../local/quiet.ts';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import dynalite from 'dynalite';
-import type { AddressInfo } from 'node:net';
 import { hashToken, newClientId, newSigningSecret, newVerifyToken } from '../lambdas/core/auth.ts';
 import { rotateSecret } from '../lambdas/core/callback.ts';
 import { documentClient, DynamoClientStore } from '../lambdas/adapters/dynamo.ts';
 import type { ClientStore } from '../lambdas/core/ports.ts';
 import { localTableNames, provisionTables } from '../local/provision.ts';
 import { stackFileName, type StackFile } from '../local/stack-file.ts';
+import { startStorage } from '../local/storage.ts';
 
 const usage = `usage: npm run --silent clients -- <command>
   create [--name NAME]    add a client; prints {"client_id","verify_token","signing_secret"}
@@ -64,20 +63,17 @@ async function openStore(options: { table?: string; stack?: string; region?: str
       return { store: new DynamoClientStore(db, running.tables.clients), close: async () => db.destroy() };
     }
   }
-  // No local stack runs on this DATA_DIR: open its store directly (LevelDB allows one process).
-  mkdirSync(join(dataDir, 'dynamodb'), { recursive: true });
-  const server = dynalite({ path: join(dataDir, 'dynamodb'), createTableMs: 0 });
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', () => done()));
-  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const raw = new DynamoDBClient({ ...local, endpoint });
+  // No local stack runs on this DATA_DIR: open its store through the stack's own storage process.
+  const storage = await startStorage(dataDir);
+  const raw = new DynamoDBClient({ ...local, endpoint: storage.dynamodbEndpoint });
   await provisionTables(raw);
-  const db = documentClient({ ...local, endpoint });
+  const db = documentClient({ ...local, endpoint: storage.dynamodbEndpoint });
   return {
     store: new DynamoClientStore(db, localTableNames.clients),
     close: async () => {
       db.destroy();
       raw.destroy();
-      await new Promise<void>((done) => server.close(() => done()));
+      await storage.stop();
     },
   };
 }
