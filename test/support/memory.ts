@@ -5,7 +5,8 @@
  * two concurrent callers race exactly as two conditional writes do.
  */
 import { randomBytes } from 'node:crypto';
-import { hashToken } from '../../lambdas/core/auth.ts';
+import type { ApiDeps } from '../../lambdas/core/api.ts';
+import { Authenticator, hashToken } from '../../lambdas/core/auth.ts';
 import type { AttemptOutput, Job, JobRequest } from '../../lambdas/core/job.ts';
 import {
   ConditionFailed,
@@ -271,4 +272,12 @@ export function testClient(clientId: string, overrides: Partial<Client> = {}): T
     ...overrides,
   };
   return { client, token, secret };
+}
+
+/** The API's dependencies on these fakes: accept every URL, 30 days' retention, no limiter unless given. */
+export function memoryApiDeps(clock: ManualClock, clients: MemoryClientStore, overrides: Partial<ApiDeps> = {}) {
+  const jobs = new MemoryJobStore(clock);
+  const queue = new MemoryWorkQueue();
+  const deps: ApiDeps = { jobs, queue, clock, retentionDays: 30, refuse: async () => undefined, auth: new Authenticator(clients, clock), ...overrides };
+  return { jobs, queue, deps };
 }

@@ -1,31 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { handleApi, type ApiDeps, type ApiRequest } from '../../lambdas/core/api.ts';
-import { Authenticator } from '../../lambdas/core/auth.ts';
 import { jobLimits } from '../../lib/definitions.ts';
-import { ManualClock, MemoryClientStore, MemoryJobStore, MemoryWorkQueue, testClient, type TestClient } from '../support/memory.ts';
+import { ManualClock, MemoryClientStore, memoryApiDeps, testClient, type TestClient } from '../support/memory.ts';
 
 const uuidV4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const isoInstant = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
 function setup(overrides: Partial<ApiDeps> = {}) {
   const clock = new ManualClock(Date.parse('2025-03-04T05:06:07.089Z'));
-  const jobs = new MemoryJobStore(clock);
   const clients = new MemoryClientStore();
-  const queue = new MemoryWorkQueue();
   const alice = testClient('11111111111111');
   const bob = testClient('22222222222222');
   clients.clients.set(alice.client.clientId, alice.client);
   clients.clients.set(bob.client.clientId, bob.client);
-  const deps: ApiDeps = {
-    jobs,
-    queue,
-    clock,
-    retentionDays: 30,
-    refuse: async () => undefined,
-    auth: new Authenticator(clients, clock),
-    ...overrides,
-  };
+  const { jobs, queue, deps } = memoryApiDeps(clock, clients, overrides);
   const call = (request: Partial<ApiRequest>) => handleApi(deps, { method: 'GET', path: '/', query: {}, headers: {}, body: undefined, ...request });
   /** POST /webhook with `as`'s credentials in the body, as the seed's clients send them. */
   const post = (fields: Record<string, unknown>, as: TestClient = alice, headers: Record<string, string> = {}) =>

@@ -5,12 +5,12 @@
  */
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { handleApi, type ApiDeps, type ApiRequest } from '../../lambdas/core/api.ts';
-import { Authenticator, FailureLimiter } from '../../lambdas/core/auth.ts';
+import { handleApi, type ApiRequest } from '../../lambdas/core/api.ts';
+import { FailureLimiter } from '../../lambdas/core/auth.ts';
 import { EgressPolicy } from '../../lambdas/core/egress.ts';
 import type { Answer } from '../../lambdas/core/errors.ts';
 import { jobLimits } from '../../lib/definitions.ts';
-import { ManualClock, MemoryClientStore, MemoryJobStore, MemoryWorkQueue, testClient } from '../support/memory.ts';
+import { ManualClock, MemoryClientStore, memoryApiDeps, testClient } from '../support/memory.ts';
 import { anyString, notJsonObjectText } from '../support/hostile.ts';
 import { expectContractAnswer } from '../support/contract.ts';
 
@@ -25,26 +25,19 @@ const policy = EgressPolicy.fromEnv('');
 
 function world() {
   const clock = new ManualClock(Date.parse('2025-03-04T05:06:07.089Z'));
-  const jobs = new MemoryJobStore(clock);
-  const queue = new MemoryWorkQueue();
   const clients = new MemoryClientStore();
   clients.clients.set(alice.client.clientId, alice.client);
-  const deps: ApiDeps = {
-    jobs,
-    queue,
-    clock,
-    retentionDays: 30,
+  const { jobs, queue, deps } = memoryApiDeps(clock, clients, {
     refuse: async (url) => {
       const verdict = policy.checkUrl(url);
       return verdict.allowed ? undefined : verdict.reason;
     },
-    auth: new Authenticator(clients, clock),
     limiter: new FailureLimiter(clock),
     // A 5xx fails the property anyway; this keeps the unexpected error itself in the report.
     report: (error) => {
       throw error;
     },
-  };
+  });
   const send = (request: Partial<ApiRequest>) => handleApi(deps, { method: 'POST', path: '/webhook', query: {}, headers: {}, body: undefined, ...request });
   return { clock, jobs, queue, deps, send };
 }

@@ -2,8 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FailureLimiter } from '../../lambdas/core/auth.ts';
 import { TooManyFailures } from '../../lambdas/core/errors.ts';
 import { handleApi } from '../../lambdas/core/api.ts';
-import { Authenticator } from '../../lambdas/core/auth.ts';
-import { ManualClock, MemoryClientStore, MemoryJobStore, MemoryWorkQueue, testClient } from '../support/memory.ts';
+import { ManualClock, MemoryClientStore, memoryApiDeps, testClient } from '../support/memory.ts';
 
 const limits = { perClient: 3, perSource: 5, windowMs: 60_000 };
 
@@ -46,15 +45,7 @@ describe('the API under repeated failures', () => {
     const clients = new MemoryClientStore();
     const client = testClient('77777777777777');
     await clients.put(client.client);
-    const deps = {
-      jobs: new MemoryJobStore(),
-      queue: new MemoryWorkQueue(),
-      clock,
-      retentionDays: 30,
-      refuse: async () => undefined,
-      auth: new Authenticator(clients, clock),
-      limiter: new FailureLimiter(clock, limits),
-    };
+    const { deps } = memoryApiDeps(clock, clients, { limiter: new FailureLimiter(clock, limits) });
     const basic = (token: string) => `Basic ${Buffer.from(`${client.client.clientId}:${token}`).toString('base64')}`;
     const request = (token: string, sourceIp: string) =>
       handleApi(deps, { method: 'GET', path: '/webhook', query: {}, headers: { authorization: basic(token) }, body: undefined, sourceIp });
