@@ -84,7 +84,7 @@ export class WaasStack extends Stack {
     queue.callbacks.grantSendMessages(fn.deadLetter);
     // sweeper: walks the unsettled index and re-queues what lost its message.
     allow('sweeper', ['Query'], [`${tables.jobs.tableArn}/index/${tablesSpec.jobs.unsettledIndex.name}`]);
-    allow('sweeper', ['GetItem', 'UpdateItem'], jobsTable);
+    allow('sweeper', ['BatchGetItem', 'UpdateItem'], jobsTable);
     queue.jobs.grantSendMessages(fn.sweeper);
     queue.callbacks.grantSendMessages(fn.sweeper);
 

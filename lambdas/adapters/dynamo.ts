@@ -5,6 +5,7 @@
  */
 import { ConditionalCheckFailedException, DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
   BatchWriteCommand,
   DeleteCommand,
   DynamoDBDocumentClient,
@@ -167,13 +168,25 @@ export class DynamoJobStore implements JobStore {
             ExclusiveStartKey: start,
           }),
         );
-        for (const key of page.Items ?? []) {
-          const job = await this.get(String(key['pk']));
-          if (job) yield job;
-        }
+        const ids = (page.Items ?? []).map((key) => String(key['pk']));
+        for (let i = 0; i < ids.length; i += 100) yield* await this.getMany(ids.slice(i, i + 100));
         start = page.LastEvaluatedKey;
       } while (start);
     }
+  }
+
+  /** Up to 100 jobs in one consistent BatchGetItem (what DynamoDB leaves unprocessed is asked again). */
+  private async getMany(jobIds: string[]): Promise<Job[]> {
+    const found: Job[] = [];
+    let keys = jobIds.map((jobId) => ({ pk: jobId, sk: JOB }));
+    for (let round = 0; keys.length > 0; round++) {
+      if (round >= 8) throw new Error('DynamoDB left reads unprocessed after 8 rounds');
+      if (round > 0) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** round));
+      const result = await this.db.send(new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } } }));
+      found.push(...(result.Responses?.[this.table] ?? []).map(toJob));
+      keys = (result.UnprocessedKeys?.[this.table]?.Keys ?? []) as typeof keys;
+    }
+    return found;
   }
 
   async rememberIdempotent(clientId: string, key: string, jobId: string, answer: string, expiresAt: number): Promise<string | undefined> {

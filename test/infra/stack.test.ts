@@ -348,7 +348,7 @@ describe('IAM', () => {
   it('lets the sweeper query only the unsettled index, update jobs and queue both kinds of work', () => {
     const index = JSON.stringify({ 'Fn::Join': ['', [arnOf(stack.tables.jobs), `/index/${tables.jobs.unsettledIndex.name}`]] });
     expect([...(permissions('sweeper').get(index) ?? [])]).toEqual(['dynamodb:Query']);
-    expect(actionsOn('sweeper', stack.tables.jobs)).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    expect(actionsOn('sweeper', stack.tables.jobs)).toEqual(['dynamodb:BatchGetItem', 'dynamodb:UpdateItem']);
     expect(actionsOn('sweeper', stack.tables.clients)).toEqual([]);
     expect(actionsOn('sweeper', stack.queues.jobs)).toContain('sqs:SendMessage');
     expect(actionsOn('sweeper', stack.queues.callbacks)).toContain('sqs:SendMessage');
