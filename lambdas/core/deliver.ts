@@ -193,7 +193,7 @@ async function afterLostRace(deps: DeliveryDeps, jobId: string, lease: 'leaseUnt
  */
 export async function settleDeadLetter(deps: Pick<DeliveryDeps, 'jobs' | 'queue' | 'clock'>, kind: 'job' | 'callback', jobId: string): Promise<void> {
   const now = deps.clock.now();
-  const reason = `abandoned: the ${kind === 'job' ? 'job' : 'callback'} message was dead-lettered after repeated failed deliveries`;
+  const reason = `abandoned: the ${kind} message was dead-lettered after repeated failed deliveries`;
   try {
     if (kind === 'job') {
       const job = await deps.jobs.get(jobId);
