@@ -18,7 +18,6 @@ process.env['POWERTOOLS_LOG_LEVEL'] ??= 'INFO';
 
 const send = (message: FromChild) => process.send?.(message);
 
-const { SQSClient } = await import('@aws-sdk/client-sqs');
 const { GetCommand } = await import('@aws-sdk/lib-dynamodb');
 const { tables } = await import('../lib/definitions.ts');
 const { localTableNames } = await import('../local/provision.ts');
@@ -29,17 +28,6 @@ const { startLocalStack } = await import('../local/stack.ts');
 const index = tables.jobs.unsettledIndex;
 const meter = new SdkMeter({ indexKeys: { [localTableNames.jobs]: { [index.name]: index.partitionKey } } });
 onAwsClient((client) => meter.attach(client as unknown as MeterableClient, 'handlers'));
-
-// The local stack's own SQS client (its event source pollers' ReceiveMessage and
-// DeleteMessageBatch, which Lambda's event source mapping makes on AWS, billed to the account)
-// is not built by the handlers' wiring, so onAwsClient never sees it: meter every other SQS
-// client on its first call.
-const sqsPrototype = SQSClient.prototype as unknown as { send: (...args: unknown[]) => unknown };
-const originalSend = sqsPrototype.send;
-sqsPrototype.send = function (this: MeterableClient, ...args: unknown[]) {
-  if (!meter.has(this)) meter.attach(this, 'event source');
-  return originalSend.apply(this, args);
-};
 
 // Application log lines: Powertools writes one JSON object per line to stdout/stderr.
 let logBytes = 0;
@@ -56,6 +44,9 @@ const invocations: Invocations = {};
 let errors = 0;
 
 const stack = await startLocalStack({
+  // The pollers' ReceiveMessage and DeleteMessageBatch: what Lambda's event source mapping
+  // makes on AWS, billed to the account.
+  onEventSourceClient: (sqs) => meter.attach(sqs as unknown as MeterableClient, 'event source'),
   dataDir: process.env['DATA_DIR'] ?? '',
   host: '127.0.0.1',
   port: 0,

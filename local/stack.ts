@@ -25,6 +25,8 @@ export interface LocalStackOptions {
   /** Receive loops per queue: how far Lambda would scale each consumer out. */
   pollers?: Partial<Record<QueueName, number>>;
   onError?: (error: unknown) => void;
+  /** Given the pollers' SQS client (Lambda's event source mapping's calls: the benchmark meters them). */
+  onEventSourceClient?: (sqs: SQSClient) => void;
   /** Told of every handler invocation and how long it took (the benchmark's Lambda meter). */
   onInvocation?: (fn: FunctionName, durationMs: number) => void;
 }
@@ -101,6 +103,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     notify: timed('notify', notify.handler),
     deadLetter: timed('deadLetter', deadLetter.handler),
   };
+  options.onEventSourceClient?.(sqs);
   const pollers = (Object.keys(queues) as QueueName[]).map((name) => {
     const spec = queues[name];
     return new QueuePoller({
