@@ -48,6 +48,8 @@ const stack = await startLocalStack({
   // makes on AWS, billed to the account.
   onEventSourceClient: (sqs) => meter.attach(sqs as unknown as MeterableClient, 'event source'),
   dataDir: process.env['DATA_DIR'] ?? '',
+  // As on AWS: a job enters the sweeper's index only to wait on a retry.
+  indexEveryJob: false,
   host: '127.0.0.1',
   port: 0,
   egressAllowCidrs: process.env['EGRESS_ALLOW_CIDRS'] ?? '127.0.0.0/8,::1/128',

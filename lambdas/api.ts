@@ -14,6 +14,7 @@ function apiDeps(): ApiDeps {
     auth: s.auth,
     limiter: s.limiter,
     retentionDays: s.config.retentionDays,
+    indexEveryJob: s.config.indexEveryJob,
     refuse: refusalAtSubmit(s.egress),
     report: (error) => logger.error('request failed', { error: error instanceof Error ? error.message : String(error) }),
   };

@@ -3,4 +3,4 @@ import { attemptHandler } from './adapters/queue-handler.ts';
 import { services } from './adapters/wiring.ts';
 import { runJobAttempt } from './core/deliver.ts';
 
-export const handler = attemptHandler('job attempt', (jobId) => runJobAttempt(services(), jobId), () => services().config.jobsQueueUrl);
+export const handler = attemptHandler('job attempt', (message, facts) => runJobAttempt(services(), message.jobId, { ...facts, leaseMs: message.leaseMs }), () => services().config.jobsQueueUrl);

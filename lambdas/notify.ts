@@ -3,4 +3,4 @@ import { attemptHandler } from './adapters/queue-handler.ts';
 import { services } from './adapters/wiring.ts';
 import { runCallbackAttempt } from './core/deliver.ts';
 
-export const handler = attemptHandler('callback attempt', (jobId) => runCallbackAttempt(services(), jobId), () => services().config.callbacksQueueUrl);
+export const handler = attemptHandler('callback attempt', (message) => runCallbackAttempt(services(), message.jobId), () => services().config.callbacksQueueUrl);

@@ -55,9 +55,11 @@ export const tables = {
     sortKey: 'sk',
     ttlAttribute: 'expiresAt',
     /**
-     * A sparse index of unsettled jobs only: a job carries its `sweep` shard from submit until
-     * it and its callback are settled. It holds keys only, so it is written twice per job (in,
-     * out) and the sweeper's work grows with the work in flight, never with the jobs stored.
+     * A sparse index of the work that could lose its message: jobs waiting on a retry of their
+     * call or callback carry their `sweep` shard until both are settled (on the local stack,
+     * whose queue lives in memory, every job does, from submit on). It holds keys only; a job
+     * that succeeds at once never enters it, so it costs nothing on the way most jobs go, and
+     * the sweeper's work grows with the work in flight, never with the jobs stored.
      */
     unsettledIndex: { name: 'unsettled', partitionKey: 'sweep', sortKey: 'created' },
   },
@@ -166,7 +168,16 @@ export const env = {
   callbacksQueueUrl: 'CALLBACKS_QUEUE_URL',
   retentionDays: 'JOB_RETENTION_DAYS',
   egressAllowCidrs: 'EGRESS_ALLOW_CIDRS',
+  /** "true" where the queue loses its messages on a restart (the local stack): see SubmitDeps.indexEveryJob. */
+  indexEveryJob: 'WAAS_INDEX_EVERY_JOB',
 } as const;
 
 /** How long an attempt's lease outlives its timeout, so a slow write-back is not taken over. */
 export const leaseMarginMs = 15_000;
+
+/**
+ * Submit queues a job's message before it stores the job. A message that finds no job is
+ * tried again while the API may still be writing it (its function's timeout, and a margin);
+ * after that, that submit failed and the message is dropped.
+ */
+export const submitWriteWindowMs = functions.api.timeoutSeconds * 1_000 + leaseMarginMs;

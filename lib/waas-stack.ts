@@ -49,6 +49,8 @@ export class WaasStack extends Stack {
       [env.retentionDays]: String(settings.retentionDays),
       // On AWS no private address is ever a legitimate target.
       [env.egressAllowCidrs]: '',
+      // SQS keeps its messages: only work waiting on a retry needs the sweeper's index.
+      [env.indexEveryJob]: 'false',
     };
     const fn = new Functions(this, 'Functions', { environment, logRetention: settings.logRetention }).byName;
 

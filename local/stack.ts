@@ -27,6 +27,12 @@ export interface LocalStackOptions {
   onError?: (error: unknown) => void;
   /** Given the pollers' SQS client (Lambda's event source mapping's calls: the benchmark meters them). */
   onEventSourceClient?: (sqs: SQSClient) => void;
+  /**
+   * Index every job in the unsettled index from submit on (the default): the local queue lives
+   * in memory, and a restart finds what it lost there. The benchmark turns it off to meter what
+   * a job writes on AWS, where SQS keeps its messages.
+   */
+  indexEveryJob?: boolean;
   /** Told of every handler invocation and how long it took (the benchmark's Lambda meter). */
   onInvocation?: (fn: FunctionName, durationMs: number) => void;
 }
@@ -60,6 +66,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     [env.jobsTable]: localTableNames.jobs,
     [env.clientsTable]: localTableNames.clients,
     [env.egressAllowCidrs]: options.egressAllowCidrs,
+    [env.indexEveryJob]: String(options.indexEveryJob ?? true),
   });
   const db = new DynamoDBClient({});
   const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });

@@ -1,7 +1,7 @@
 /**
- * The job and client stores on DynamoDB. A job is a few small items under its partition:
- * `job` (its state, rewritten at each transition) and `request` (what it sends, written once),
- * so a state change never rewrites the request body.
+ * The job and client stores on DynamoDB. A job is an item under its partition (`job`: its state,
+ * rewritten at each transition, with its request beside it when both fit in a write unit) and,
+ * for a larger request, a `request` item written once; job-items.ts has the layout.
  */
 import { ConditionalCheckFailedException, DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import {
@@ -19,9 +19,8 @@ import {
 import { sweepShards, tables } from '../../lib/definitions.ts';
 import type { Job, JobRequest } from '../core/job.ts';
 import { ConditionFailed, type Client, type ClientStore, type JobChanges, type JobCondition, type JobStore } from '../core/ports.ts';
+import { JOB, jobFromItem, newJobItems, REQUEST, requestBeside, requestFromItem, storedChanges } from './job-items.ts';
 
-const JOB = 'job';
-const REQUEST = 'request';
 const IDEMPOTENCY = 'idem';
 
 export function documentClient(config: DynamoDBClientConfig = {}): DynamoDBDocumentClient {
@@ -41,11 +40,6 @@ async function conditional<T>(write: Promise<T>): Promise<T> {
   }
 }
 
-function toJob(item: Record<string, unknown>): Job {
-  const { pk: _pk, sk: _sk, ...job } = item;
-  return job as unknown as Job;
-}
-
 /** Builds an UpdateExpression and its condition from the core's change and condition objects. */
 export function updateParts(changes: JobChanges, condition: JobCondition) {
   const names: Record<string, string> = {};
@@ -54,13 +48,13 @@ export function updateParts(changes: JobChanges, condition: JobCondition) {
     names[`#${field}`] = field;
     return `#${field}`;
   };
+  const stored = storedChanges(changes);
   const sets: string[] = [];
-  for (const [field, value] of Object.entries(changes)) {
-    if (field === 'remove' || value === undefined) continue;
+  for (const [field, value] of Object.entries(stored.set)) {
     values[`:set_${field}`] = value;
     sets.push(`${name(field)} = :set_${field}`);
   }
-  const removes = (changes.remove ?? []).filter((field) => !(field in changes) || changes[field] === undefined).map(name);
+  const removes = stored.remove.map(name);
   const clauses = ['attribute_exists(pk)'];
   for (const [field, value] of Object.entries(condition.expect ?? {})) {
     if (value === undefined) clauses.push(`attribute_not_exists(${name(field)})`);
@@ -97,10 +91,9 @@ export class DynamoJobStore implements JobStore {
   ) {}
 
   async create(job: Job, request: JobRequest): Promise<void> {
-    await this.batchWrite([
-      { PutRequest: { Item: { pk: job.jobId, sk: REQUEST, ...request, expiresAt: job.expiresAt } } },
-      { PutRequest: { Item: { pk: job.jobId, sk: JOB, ...job } } },
-    ]);
+    const items = newJobItems(job, request);
+    if (items.length === 1) await this.db.send(new PutCommand({ TableName: this.table, Item: items[0] }));
+    else await this.batchWrite(items.map((Item) => ({ PutRequest: { Item } })));
   }
 
   async remove(jobId: string): Promise<void> {
@@ -120,36 +113,28 @@ export class DynamoJobStore implements JobStore {
 
   async get(jobId: string): Promise<Job | undefined> {
     const result = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk: jobId, sk: JOB }, ConsistentRead: true }));
-    return result.Item ? toJob(result.Item) : undefined;
-  }
-
-  /** Both items of the partition in one strongly consistent Query: one round trip, one read unit for small jobs. */
-  async getWithRequest(jobId: string): Promise<{ job?: Job; request?: JobRequest }> {
-    const result = await this.db.send(
-      new QueryCommand({
-        TableName: this.table,
-        // 'job' < 'request': the range holds exactly the partition's two items.
-        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :job AND :request',
-        ExpressionAttributeValues: { ':pk': jobId, ':job': JOB, ':request': REQUEST },
-        ConsistentRead: true,
-      }),
-    );
-    const found: { job?: Job; request?: JobRequest } = {};
-    for (const item of result.Items ?? []) {
-      if (item['sk'] === JOB) found.job = toJob(item);
-      else if (item['sk'] === REQUEST) {
-        const { url, method, headers, body } = item as JobRequest;
-        found.request = { url, method, headers, body: body ?? null };
-      }
-    }
-    return found;
+    return result.Item ? jobFromItem(result.Item) : undefined;
   }
 
   async update(jobId: string, changes: JobChanges, condition: JobCondition): Promise<Job> {
+    return jobFromItem(await this.write(jobId, changes, condition));
+  }
+
+  /** The lease's write returns the item, the request beside the state with it; a request of its own is read after. */
+  async take(jobId: string, changes: JobChanges, condition: JobCondition): Promise<{ job: Job; request?: JobRequest }> {
+    const item = await this.write(jobId, changes, condition);
+    const job = jobFromItem(item);
+    const beside = requestBeside(item);
+    if (beside) return { job, request: beside };
+    const own = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk: jobId, sk: REQUEST }, ConsistentRead: true }));
+    return own.Item ? { job, request: requestFromItem(own.Item, job) } : { job };
+  }
+
+  private async write(jobId: string, changes: JobChanges, condition: JobCondition): Promise<Record<string, unknown>> {
     const result = await conditional(
       this.db.send(new UpdateCommand({ TableName: this.table, Key: { pk: jobId, sk: JOB }, ...updateParts(changes, condition), ReturnValues: 'ALL_NEW' })),
     );
-    return toJob(result.Attributes ?? {});
+    return result.Attributes ?? {};
   }
 
   /** Walks the sparse unsettled index, shard by shard; reads each job itself consistently. */
@@ -183,7 +168,7 @@ export class DynamoJobStore implements JobStore {
       if (round >= 8) throw new Error('DynamoDB left reads unprocessed after 8 rounds');
       if (round > 0) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** round));
       const result = await this.db.send(new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } } }));
-      found.push(...(result.Responses?.[this.table] ?? []).map(toJob));
+      found.push(...(result.Responses?.[this.table] ?? []).map(jobFromItem));
       keys = (result.UnprocessedKeys?.[this.table]?.Keys ?? []) as typeof keys;
     }
     return found;

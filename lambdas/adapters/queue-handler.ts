@@ -6,7 +6,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { Outcome } from '../core/deliver.ts';
-import type { QueueMessage } from '../core/ports.ts';
+import type { DeliveryFacts, QueueMessage } from '../core/ports.ts';
 import { parseMessage, postpone } from './sqs.ts';
 import { logger, services } from './wiring.ts';
 
@@ -16,7 +16,7 @@ export class NotYet extends Error {
 }
 
 export function queueHandler(
-  run: (message: QueueMessage) => Promise<Outcome>,
+  run: (message: QueueMessage, facts: DeliveryFacts) => Promise<Outcome>,
   queueUrl: (record: SQSRecord) => string,
 ): (event: SQSEvent, context: Context) => Promise<SQSBatchResponse> {
   const processor = new BatchProcessor(EventType.SQS);
@@ -27,7 +27,7 @@ export function queueHandler(
       logger.error('dropping an unreadable queue message', { messageId: record.messageId });
       return;
     }
-    const outcome = await run(message);
+    const outcome = await run(message, deliveryFacts(record));
     if (outcome.done) return;
     await postpone(services().sqs, queueUrl(record), record.receiptHandle, outcome.retryAfterMs);
     throw new NotYet(`job ${message.jobId} is due again in ${outcome.retryAfterMs} ms`);
@@ -36,10 +36,20 @@ export function queueHandler(
     processPartialResponse(event, handleRecord, processor, { context, throwOnFullBatchFailure: false });
 }
 
+/** The record's attributes SQS fills in: when it was sent, how often it was received. */
+function deliveryFacts(record: SQSRecord): DeliveryFacts {
+  const sentAt = Number(record.attributes?.SentTimestamp);
+  const receiveCount = Number(record.attributes?.ApproximateReceiveCount);
+  return {
+    ...(Number.isFinite(sentAt) && sentAt > 0 ? { sentAt } : {}),
+    ...(Number.isInteger(receiveCount) && receiveCount > 0 ? { receiveCount } : {}),
+  };
+}
+
 /** A queue of delivery attempts: each message one attempt, its outcome logged (never its content). */
-export function attemptHandler(label: string, run: (jobId: string) => Promise<Outcome>, queueUrl: () => string) {
-  return queueHandler(async (message) => {
-    const outcome = await run(message.jobId);
+export function attemptHandler(label: string, run: (message: QueueMessage, facts: DeliveryFacts) => Promise<Outcome>, queueUrl: () => string) {
+  return queueHandler(async (message, facts) => {
+    const outcome = await run(message, facts);
     logger.debug(label, { jobId: message.jobId, ...outcome });
     return outcome;
   }, queueUrl);

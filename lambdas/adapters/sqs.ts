@@ -55,7 +55,11 @@ export async function postpone(sqs: SQSClient, queueUrl: string, receiptHandle: 
 export function parseMessage(body: string): QueueMessage | undefined {
   try {
     const value = JSON.parse(body) as Partial<QueueMessage>;
-    if ((value.kind === 'job' || value.kind === 'callback') && typeof value.jobId === 'string') return { kind: value.kind, jobId: value.jobId };
+    if ((value.kind === 'job' || value.kind === 'callback') && typeof value.jobId === 'string') {
+      const { leaseMs } = value;
+      const hint = typeof leaseMs === 'number' && Number.isSafeInteger(leaseMs) && leaseMs > 0 ? { leaseMs } : {};
+      return { kind: value.kind, jobId: value.jobId, ...hint };
+    }
   } catch {
     // fall through
   }

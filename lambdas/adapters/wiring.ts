@@ -21,6 +21,8 @@ export interface Config {
   callbacksQueueUrl: string;
   retentionDays: number;
   egressAllowCidrs: string;
+  /** See SubmitDeps.indexEveryJob: the local stack sets it, AWS does not. */
+  indexEveryJob: boolean;
 }
 
 function required(vars: NodeJS.ProcessEnv, name: string): string {
@@ -38,6 +40,7 @@ export function readConfig(vars: NodeJS.ProcessEnv = process.env): Config {
     callbacksQueueUrl: required(vars, env.callbacksQueueUrl),
     retentionDays: Number.isFinite(retention) && retention > 0 ? retention : defaultRetentionDays,
     egressAllowCidrs: vars[env.egressAllowCidrs] ?? '',
+    indexEveryJob: vars[env.indexEveryJob] === 'true',
   };
 }
 

@@ -5,10 +5,20 @@
  * is never run or called back again. An expired lease is taken over: the attempt it held is
  * run again under the same number.
  */
-import { jobLimits, leaseMarginMs } from '../../lib/definitions.ts';
+import { jobLimits, leaseMarginMs, submitWriteWindowMs } from '../../lib/definitions.ts';
 import { activeSecrets, callbackBody, signCallback } from './callback.ts';
-import { isFinal, notifyText, summarize, type AttemptOutput, type Job } from './job.ts';
-import { ConditionFailed, type ClientStore, type Clock, type HttpClient, type JobChanges, type JobStore, type WorkQueue } from './ports.ts';
+import { attemptLeaseMs, isFinal, notifyText, summarize, sweepShard, type AttemptOutput, type Job, type JobRequest } from './job.ts';
+import {
+  ConditionFailed,
+  type ClientStore,
+  type Clock,
+  type DeliveryFacts,
+  type HttpClient,
+  type JobChanges,
+  type JobStore,
+  type QueueMessage,
+  type WorkQueue,
+} from './ports.ts';
 import { judge, type RetryTiming } from './retry.ts';
 import { retryTiming } from '../../lib/definitions.ts';
 
@@ -35,37 +45,14 @@ const nonFinal = ['accepted', 'started', 'running'] as const;
  * final, its first callback attempt runs here too, under the same lease, and one write records
  * both: the callbacks queue only carries the callback's retries.
  */
-export async function runJobAttempt(deps: DeliveryDeps, jobId: string): Promise<Outcome> {
-  const { job, request } = await deps.jobs.getWithRequest(jobId);
-  if (!job) return done;
-  if (isFinal(job.status)) {
-    // A redelivery after the job settled: make sure its callback is on its way, run nothing.
-    if (job.notified === 'no') await deps.queue.send({ kind: 'callback', jobId });
-    return done;
-  }
-  const now = deps.clock.now();
-  if (job.leaseUntil !== undefined && job.leaseUntil > now) return later(job.leaseUntil - now);
-  if (job.nextAttemptAt !== undefined && job.nextAttemptAt > now) return later(job.nextAttemptAt - now);
-
-  const takeover = job.leaseUntil !== undefined;
-  const attempt = takeover ? Math.max(job.attempts, 1) : job.attempts + 1;
-  // Long enough for the attempt, the inline callback and the write-back.
-  const leaseUntil = now + job.timeoutMs + (job.callback ? jobLimits.callbackTimeoutMs : 0) + leaseMarginMs;
-  let held: Job;
-  try {
-    held = await deps.jobs.update(
-      jobId,
-      { status: attempt === 1 ? 'started' : 'running', attempts: attempt, leaseUntil, lastUpdate: iso(now), remove: ['nextAttemptAt'] },
-      { expect: { attempts: job.attempts, leaseUntil: job.leaseUntil }, statusIn: nonFinal, leaseFree: { lease: 'leaseUntil', now } },
-    );
-  } catch (error) {
-    if (error instanceof ConditionFailed) return afterLostRace(deps, jobId, 'leaseUntil');
-    throw error;
-  }
+export async function runJobAttempt(deps: DeliveryDeps, jobId: string, message: JobMessageFacts = {}): Promise<Outcome> {
+  const lease = await leaseAttempt(deps, jobId, message);
+  if ('done' in lease) return lease;
+  const { job: held, request, attempt, leaseUntil } = lease;
 
   const output: AttemptOutput = request
     ? await deps.http.send({ ...request, timeoutMs: held.timeoutMs })
-    : { started: iso(now), durationMs: 0, error: 'the job request record is missing' };
+    : { started: held.lastUpdate, durationMs: 0, error: 'the job request record is missing' };
   const finished = deps.clock.now();
   const verdict = request
     ? judge(output, attempt, held.maxAttempts, finished, deps.timing ?? retryTiming, deps.random)
@@ -81,13 +68,15 @@ export async function runJobAttempt(deps: DeliveryDeps, jobId: string): Promise<
   if (verdict.kind === 'retry') {
     changes.status = 'running';
     changes.nextAttemptAt = finished + verdict.delayMs;
+    // Waiting on a retry: the sweeper's safety net holds it until it settles.
+    changes.sweep = sweepShard(jobId);
   } else {
     changes.status = verdict.kind === 'success' ? 'completed' : 'failed';
     if (!held.callback) changes.remove?.push('sweep');
     else {
       const settled: Job = { ...held, status: changes.status, output, lastUpdate: iso(finished) };
       const call = await callOnce(deps, settled, 1);
-      const { remove: settledFields = [], ...callbackFields } = callbackChanges(call, 1);
+      const { remove: settledFields = [], ...callbackFields } = callbackChanges(jobId, call, 1);
       Object.assign(changes, callbackFields);
       changes.remove?.push(...settledFields);
       if (call.verdict.kind === 'retry') callbackRetryMs = call.verdict.delayMs;
@@ -102,6 +91,72 @@ export async function runJobAttempt(deps: DeliveryDeps, jobId: string): Promise<
   }
   if (verdict.kind === 'retry') return later(verdict.delayMs);
   if (callbackRetryMs !== undefined) await deps.queue.send({ kind: 'callback', jobId }, callbackRetryMs);
+  return done;
+}
+
+/** What the queue tells of a job's message: see QueueMessage and DeliveryFacts. */
+export type JobMessageFacts = Pick<QueueMessage, 'leaseMs'> & DeliveryFacts;
+
+interface Leased {
+  job: Job;
+  request?: JobRequest;
+  attempt: number;
+  leaseUntil: number;
+}
+
+/** Takes the lease of the job's next attempt, or says what becomes of the message instead. */
+async function leaseAttempt(deps: DeliveryDeps, jobId: string, message: JobMessageFacts): Promise<Leased | Outcome> {
+  if (message.leaseMs !== undefined && (message.receiveCount ?? 1) === 1) {
+    // A first delivery nearly always finds its job as submit left it: take attempt 1 in one
+    // conditional write, no read first. Anything else is found out below.
+    const now = deps.clock.now();
+    const leaseUntil = now + message.leaseMs;
+    try {
+      const { job, request } = await deps.jobs.take(
+        jobId,
+        { status: 'started', attempts: 1, leaseUntil, lastUpdate: iso(now) },
+        { expect: { status: 'accepted', attempts: 0, leaseUntil: undefined } },
+      );
+      return { job, request, attempt: 1, leaseUntil };
+    } catch (error) {
+      if (!(error instanceof ConditionFailed)) throw error;
+    }
+  }
+
+  const job = await deps.jobs.get(jobId);
+  if (!job) return missing(deps, message);
+  if (isFinal(job.status)) {
+    // A redelivery after the job settled: make sure its callback is on its way, run nothing.
+    if (job.notified === 'no') await deps.queue.send({ kind: 'callback', jobId });
+    return done;
+  }
+  const now = deps.clock.now();
+  if (job.leaseUntil !== undefined && job.leaseUntil > now) return later(job.leaseUntil - now);
+  if (job.nextAttemptAt !== undefined && job.nextAttemptAt > now) return later(job.nextAttemptAt - now);
+
+  const takeover = job.leaseUntil !== undefined;
+  const attempt = takeover ? Math.max(job.attempts, 1) : job.attempts + 1;
+  const leaseUntil = now + attemptLeaseMs(job);
+  try {
+    const { job: held, request } = await deps.jobs.take(
+      jobId,
+      { status: attempt === 1 ? 'started' : 'running', attempts: attempt, leaseUntil, lastUpdate: iso(now), remove: ['nextAttemptAt'] },
+      { expect: { attempts: job.attempts, leaseUntil: job.leaseUntil }, statusIn: nonFinal, leaseFree: { lease: 'leaseUntil', now } },
+    );
+    return { job: held, request, attempt, leaseUntil };
+  } catch (error) {
+    if (error instanceof ConditionFailed) return afterLostRace(deps, jobId, 'leaseUntil');
+    throw error;
+  }
+}
+
+/**
+ * A message whose job is not there. Submit sends the message before it writes the job, so the
+ * message may simply be early; once the API could no longer be writing it, the submit failed
+ * (its client was answered 503) and the message is dropped.
+ */
+function missing(deps: Pick<DeliveryDeps, 'clock'>, message: DeliveryFacts): Outcome {
+  if (message.sentAt !== undefined && deps.clock.now() - message.sentAt < submitWriteWindowMs) return later(1_000);
   return done;
 }
 
@@ -132,10 +187,12 @@ async function callOnce(deps: DeliveryDeps, job: Job, attempt: number): Promise<
 }
 
 /** What a callback attempt changes in the record. */
-function callbackChanges(call: CallbackCall, attempt: number): JobChanges {
+function callbackChanges(jobId: string, call: CallbackCall, attempt: number): JobChanges {
   const changes: JobChanges = { notifyAttempts: attempt, notifyoutput: notifyText(call.output), remove: [] };
-  if (call.verdict.kind === 'retry') changes.nextNotifyAt = call.finished + call.verdict.delayMs;
-  else {
+  if (call.verdict.kind === 'retry') {
+    changes.nextNotifyAt = call.finished + call.verdict.delayMs;
+    changes.sweep = sweepShard(jobId);
+  } else {
     changes.notified = call.verdict.kind === 'success' ? 'true' : 'notification failed';
     changes.remove?.push('sweep');
   }
@@ -166,7 +223,7 @@ export async function runCallbackAttempt(deps: DeliveryDeps, jobId: string): Pro
   }
 
   const call = await callOnce(deps, held, attempt);
-  const changes = callbackChanges(call, attempt);
+  const changes = callbackChanges(jobId, call, attempt);
   changes.remove?.push('notifyLeaseUntil');
   try {
     await deps.jobs.update(jobId, changes, { expect: { notifyLeaseUntil } });

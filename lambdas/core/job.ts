@@ -8,6 +8,7 @@
  * - completed: the service answered 2xx; failed: a final answer, attempts exhausted, or refused.
  * Its callback is settled apart: notified "no" → "true" | "notification failed" ("n/a" without one).
  */
+import { jobLimits, leaseMarginMs } from '../../lib/definitions.ts';
 
 export const jobStatuses = ['accepted', 'started', 'running', 'completed', 'failed'] as const;
 export type JobStatus = (typeof jobStatuses)[number];
@@ -82,11 +83,21 @@ export interface Job {
   notifyLeaseUntil?: number;
   /** Epoch ms before which no callback attempt starts (a scheduled callback retry). */
   nextNotifyAt?: number;
-  /** The unsettled index's shard: present until the job and its callback are settled. */
+  /**
+   * The unsettled index's shard: present while the job waits on a retry of its call or its
+   * callback (or, where the queue is volatile, from submit on), gone once both are settled.
+   */
   sweep?: string;
   /** Epoch seconds when the store may forget the job. */
   expiresAt: number;
 }
+
+/**
+ * How long a worker holds an attempt: the call's timeout, the inline callback's when there is
+ * one, and a margin for the writes around them.
+ */
+export const attemptLeaseMs = (job: Pick<Job, 'timeoutMs' | 'callback'>): number =>
+  job.timeoutMs + (job.callback ? jobLimits.callbackTimeoutMs : 0) + leaseMarginMs;
 
 /** The unsettled index's shard of a job. */
 export const sweepShard = (jobId: string): string => jobId.charAt(0).toLowerCase();

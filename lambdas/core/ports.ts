@@ -40,15 +40,20 @@ export class ConditionFailed extends Error {
 export interface JobStore {
   /** Writes a new job and its request (ids are random UUIDs: no collision is checked for). */
   create(job: Job, request: JobRequest): Promise<void>;
-  /** Deletes a job that was never queued. */
+  /** Deletes a job whose submit failed (nothing if there is none). */
   remove(jobId: string): Promise<void>;
   get(jobId: string): Promise<Job | undefined>;
-  /** The job and its request, in one read. */
-  getWithRequest(jobId: string): Promise<{ job?: Job; request?: JobRequest }>;
+  /**
+   * `update` for the write that takes an attempt's lease: returns the request too, which the
+   * attempt sends (read in the same round trip when the store keeps it beside the state).
+   * The request is absent only when its record is lost.
+   */
+  take(jobId: string, changes: JobChanges, condition: JobCondition): Promise<{ job: Job; request?: JobRequest }>;
   /**
    * Applies `changes` when the job still has the values in `expect` (undefined: attribute absent)
    * and, when `leaseFree` is given, no lease of that name runs past that instant.
-   * Returns the job as written, or throws ConditionFailed.
+   * Returns the job as written, or throws ConditionFailed. A write that makes the job final
+   * may let the store forget its request: no attempt will send it again.
    */
   update(jobId: string, changes: JobChanges, condition: JobCondition): Promise<Job>;
   /** Jobs not settled yet (non-final, or final with a pending callback): what a restart or sweep picks up. */
@@ -77,6 +82,19 @@ export type MessageKind = 'job' | 'callback';
 export interface QueueMessage {
   kind: MessageKind;
   jobId: string;
+  /**
+   * The lease a job's attempt takes (ms), written by submit: with it, the first delivery takes
+   * the job's first attempt in one conditional write, without reading the job first.
+   */
+  leaseMs?: number;
+}
+
+/** What the queue tells about a delivered message besides its body. */
+export interface DeliveryFacts {
+  /** Epoch ms when the message was sent. */
+  sentAt?: number;
+  /** How many times the queue has handed this message out, this time included. */
+  receiveCount?: number;
 }
 
 export interface WorkQueue {

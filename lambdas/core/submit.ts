@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { idempotencyWindowMs, jobLimits } from '../../lib/definitions.ts';
 import { InvalidRequest, Unavailable } from './errors.ts';
-import { sweepShard, type Job, type JobRequest } from './job.ts';
+import { attemptLeaseMs, sweepShard, type Job, type JobRequest } from './job.ts';
 import type { Client, Clock, JobStore, WorkQueue } from './ports.ts';
 import { parse, submitSchema, type SubmitRequest } from './schemas.ts';
 
@@ -16,6 +16,12 @@ export interface SubmitDeps {
   retentionDays: number;
   /** The egress policy's verdict on a URL known at submit: a reason when refused. */
   refuse(url: string): Promise<string | undefined>;
+  /**
+   * Index every job in the unsettled index from submit on, not only work waiting on a retry:
+   * for a queue that loses its messages on a restart (the local stack's), so a restart finds
+   * the jobs that were waiting in it.
+   */
+  indexEveryJob?: boolean;
   newId?: () => string;
 }
 
@@ -84,33 +90,28 @@ export async function submit(deps: SubmitDeps, client: Client, payload: Record<s
     notifyAttempts: 0,
     callbackMaxAttempts: input.callback_max_attempts ?? jobLimits.callbackMaxAttempts.default,
     expiresAt: Math.floor(now / 1000) + deps.retentionDays * 86_400,
-    sweep: sweepShard(jobId),
+    ...(deps.indexEveryJob ? { sweep: sweepShard(jobId) } : {}),
   };
   const accepted: Accepted = { created, job_id: jobId, status: 'accepted' };
 
-  await deps.jobs.create(job, request);
   if (key !== undefined) {
     const expiresAt = Math.floor((now + idempotencyWindowMs) / 1000);
     const earlier = await deps.jobs.rememberIdempotent(client.clientId, key, jobId, JSON.stringify(accepted), expiresAt);
-    if (earlier !== undefined) {
-      // A repeat: the first answer stands and this job never runs.
-      await deps.jobs.remove(jobId);
-      return JSON.parse(earlier) as Accepted;
-    }
+    // A repeat: the first answer stands and nothing is created.
+    if (earlier !== undefined) return JSON.parse(earlier) as Accepted;
   }
 
+  // The message first, then the job: a stored job always has a message on its way, so no
+  // accepted job waits on a sweeper to be found. A message whose job was never stored (this
+  // submit failed after sending it) finds nothing when it arrives and is dropped.
   try {
-    await deps.queue.send({ kind: 'job', jobId });
+    await deps.queue.send({ kind: 'job', jobId, leaseMs: attemptLeaseMs(job) });
+    await deps.jobs.create(job, request);
   } catch (error) {
-    // Leave nothing behind and say so; if even that fails the job stays recoverable (the
-    // sweeper and the local stack's start re-queue accepted jobs), so it was accepted after all.
-    try {
-      await deps.jobs.remove(jobId);
-      if (key !== undefined) await deps.jobs.forgetIdempotent(client.clientId, key);
-    } catch {
-      return accepted;
-    }
-    throw new Unavailable('could not queue the job; nothing was stored, try again', { cause: error });
+    // A write that failed may still have landed: take it back, so that nothing runs unasked.
+    await deps.jobs.remove(jobId).catch(() => undefined);
+    if (key !== undefined) await deps.jobs.forgetIdempotent(client.clientId, key).catch(() => undefined);
+    throw new Unavailable('could not store and queue the job; nothing was kept, try again', { cause: error });
   }
   return accepted;
 }

@@ -83,10 +83,10 @@ export class MemoryJobStore implements JobStore {
     return request ? structuredClone(request) : undefined;
   }
 
-  async getWithRequest(jobId: string): Promise<{ job?: Job; request?: JobRequest }> {
-    const job = this.jobs.get(jobId);
+  async take(jobId: string, changes: JobChanges, condition: JobCondition): Promise<{ job: Job; request?: JobRequest }> {
+    const job = await this.update(jobId, changes, condition);
     const request = this.requests.get(jobId);
-    return { ...(job ? { job: structuredClone(job) } : {}), ...(request ? { request: structuredClone(request) } : {}) };
+    return request ? { job, request: structuredClone(request) } : { job };
   }
 
   async update(jobId: string, changes: JobChanges, condition: JobCondition): Promise<Job> {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { handleApi, type ApiDeps, type ApiRequest } from '../../lambdas/core/api.ts';
-import { jobLimits } from '../../lib/definitions.ts';
+import { jobLimits, leaseMarginMs } from '../../lib/definitions.ts';
 import { ManualClock, MemoryClientStore, memoryApiDeps, testClient, type TestClient } from '../support/memory.ts';
 
 const uuidV4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -179,7 +179,7 @@ describe('POST /webhook acceptance', () => {
       output: null,
       notified: 'no',
     });
-    expect(queue.sent).toEqual([{ kind: 'job', jobId }]);
+    expect(queue.sent).toEqual([{ kind: 'job', jobId, leaseMs: 10_000 + jobLimits.callbackTimeoutMs + leaseMarginMs }]);
   });
 
   it('a job without a callback is stored with notified "n/a"', async () => {

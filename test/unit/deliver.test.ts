@@ -1,11 +1,11 @@
 import { Webhook } from 'standardwebhooks';
-import { describe, expect, it } from 'vitest';
-import { runCallbackAttempt, runJobAttempt, settleDeadLetter, type DeliveryDeps, type Outcome } from '../../lambdas/core/deliver.ts';
+import { describe, expect, it, vi } from 'vitest';
+import { runCallbackAttempt, runJobAttempt as runJobMessage, settleDeadLetter, type DeliveryDeps, type JobMessageFacts, type Outcome } from '../../lambdas/core/deliver.ts';
 import type { AttemptOutput, Job } from '../../lambdas/core/job.ts';
 import { requeueUnsettled } from '../../lambdas/core/sweep.ts';
 import { submit } from '../../lambdas/core/submit.ts';
 import { backoffMs } from '../../lambdas/core/retry.ts';
-import { jobLimits, leaseMarginMs, retryTiming } from '../../lib/definitions.ts';
+import { jobLimits, leaseMarginMs, retryTiming, submitWriteWindowMs } from '../../lib/definitions.ts';
 import {
   answer,
   deferred,
@@ -25,8 +25,19 @@ const draw = 0.5;
 /** The delay before callback attempt 2 (and service attempt 2) with the draw above. */
 const firstRetryMs = backoffMs(1, retryTiming, () => draw);
 
+/** What the queue tells of each job's message: as submit queued it, and how often it was handed out. */
+const messages = new Map<string, JobMessageFacts>();
+
+/** The job's message, delivered as the queue would deliver it: once more each call. */
+function runJobAttempt(deps: DeliveryDeps, jobId: string): Promise<Outcome> {
+  const facts = messages.get(jobId) ?? {};
+  const receiveCount = (facts.receiveCount ?? 0) + 1;
+  messages.set(jobId, { ...facts, receiveCount });
+  return runJobMessage(deps, jobId, { ...facts, receiveCount });
+}
+
 /** A world of fakes; the clock starts at the real time so that Standard Webhooks' replay window holds. */
-function setup(script: Script = () => answer(200, 'ok')) {
+function setup(script: Script = () => answer(200, 'ok'), options: { indexEveryJob?: boolean } = {}) {
   const clock = new ManualClock(Math.floor(Date.now() / 1000) * 1000);
   const jobs = new MemoryJobStore(clock);
   const clients = new MemoryClientStore();
@@ -37,7 +48,9 @@ function setup(script: Script = () => answer(200, 'ok')) {
   const deps: DeliveryDeps = { jobs, clients, queue, http, clock, random: () => draw };
   /** Submits a job as the API does, and forgets the queue message that carried it. */
   const newJob = async (fields: Record<string, unknown> = {}) => {
-    const accepted = await submit({ jobs, queue, clock, retentionDays: 30, refuse: async () => undefined }, alice.client, { service, ...fields });
+    const accepted = await submit({ jobs, queue, clock, retentionDays: 30, refuse: async () => undefined, ...options }, alice.client, { service, ...fields });
+    const [queued] = queue.sent;
+    messages.set(accepted.job_id, { sentAt: clock.now(), ...(queued?.leaseMs !== undefined ? { leaseMs: queued.leaseMs } : {}) });
     queue.clear();
     return accepted.job_id;
   };
@@ -690,6 +703,9 @@ describe('dead letters', () => {
   });
 });
 
+/** The local stack's queue lives in memory: every job is indexed from submit on, so a restart finds it. */
+const volatileQueue = { indexEveryJob: true };
+
 describe('requeueUnsettled after a crash', () => {
   it('re-queues unsettled jobs and callbacks and expires their leases, so they resume at once under the same number', async () => {
     // The first service call and the third callback call never return: their workers crashed.
@@ -704,6 +720,7 @@ describe('requeueUnsettled after a crash', () => {
           answer(200),
         ],
       ),
+      volatileQueue,
     );
 
     const interrupted = await newJob({ callback }); // crashes mid-attempt
@@ -754,7 +771,7 @@ describe('requeueUnsettled after a crash', () => {
 
   it('without expireLeases, a running lease still holds its job', async () => {
     const hung = deferred<AttemptOutput>();
-    const { deps, newJob, job, queue, http } = setup(() => hung.promise);
+    const { deps, newJob, job, queue, http } = setup(() => hung.promise, volatileQueue);
     const jobId = await newJob();
     void runJobAttempt(deps, jobId);
     await settle();
@@ -768,7 +785,7 @@ describe('requeueUnsettled after a crash', () => {
 
   it('settled work leaves the unsettled set; work with a pending callback stays in it', async () => {
     // Callback calls: calledBack's inline attempt fails, deliveredAtOnce's succeeds, calledBack's retries fail.
-    const { deps, newJob, jobs, clock } = setup(replies([answer(200)], [answer(500), answer(200), answer(500)]));
+    const { deps, newJob, jobs, clock } = setup(replies([answer(200)], [answer(500), answer(200), answer(500)]), volatileQueue);
     const found = async () => {
       const ids: string[] = [];
       for await (const job of jobs.unsettled()) ids.push(job.jobId);
@@ -792,13 +809,74 @@ describe('requeueUnsettled after a crash', () => {
   });
 
   it('with idleMs, skips jobs touched recently', async () => {
-    const { deps, newJob, queue, clock } = setup();
+    const { deps, newJob, queue, clock } = setup(undefined, volatileQueue);
     const old = await newJob();
     clock.advance(60_000);
     await newJob();
     const report = await requeueUnsettled(deps, { idleMs: 30_000 });
     expect(report.jobs).toBe(1);
     expect(queue.sent).toEqual([{ kind: 'job', jobId: old }]);
+  });
+});
+
+describe('a queue that keeps its messages (SQS)', () => {
+  const unsettled = async (jobs: MemoryJobStore) => {
+    const ids: string[] = [];
+    for await (const job of jobs.unsettled()) ids.push(job.jobId);
+    return ids;
+  };
+
+  it('a first delivery takes the first attempt in one conditional write, without reading the job first', async () => {
+    const { deps, newJob, jobs } = setup();
+    const jobId = await newJob();
+    const reads = vi.spyOn(jobs, 'get');
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
+    expect(reads).not.toHaveBeenCalled();
+    expect(jobs.updates.map((update) => update.applied)).toEqual([true, true]);
+    expect(await jobs.get(jobId)).toMatchObject({ status: 'completed', attempts: 1 });
+  });
+
+  it('a job that succeeds at once never enters the sweeper\'s index; one waiting on a retry does, until it settles', async () => {
+    const { deps, newJob, jobs, clock } = setup(replies([answer(503), answer(200)]));
+    const jobId = await newJob();
+    expect(await unsettled(jobs)).toEqual([]);
+    const first = await runJobAttempt(deps, jobId);
+    expect(await unsettled(jobs)).toEqual([jobId]);
+    clock.advance(first.done ? 0 : first.retryAfterMs);
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
+    expect(await unsettled(jobs)).toEqual([]);
+  });
+
+  it('the sweeper re-queues a job waiting on a retry whose message was lost, once it is overdue', async () => {
+    const { deps, newJob, queue, clock } = setup(replies([answer(503), answer(200)]));
+    const jobId = await newJob();
+    const first = await runJobAttempt(deps, jobId);
+    clock.advance((first.done ? 0 : first.retryAfterMs) + 60_000);
+    expect(await requeueUnsettled(deps, { idleMs: 30_000 })).toMatchObject({ jobs: 1 });
+    expect(queue.sent).toEqual([{ kind: 'job', jobId }]);
+  });
+
+  it('a message that arrives before its job is stored is tried again a second later, and runs once the job is there', async () => {
+    const { deps, jobs, clock, http } = setup();
+    const early = '0b6d2c55-3f0e-4f7e-9d49-0a3b3d7c9b21';
+    const facts = { sentAt: clock.now(), leaseMs: 10_000 + leaseMarginMs, receiveCount: 1 };
+    expect(await runJobMessage(deps, early, facts)).toEqual({ done: false, retryAfterMs: 1_000 });
+    const now = new Date(clock.now()).toISOString();
+    await jobs.create(
+      { jobId: early, clientId: '11111111111111', created: now, lastUpdate: now, service, methodtype: 'POST', callback: null, status: 'accepted', attempts: 0, maxAttempts: 5, timeoutMs: 10_000, output: null, history: [], notified: 'n/a', notifyoutput: null, notifyAttempts: 0, callbackMaxAttempts: 5, expiresAt: 0 },
+      { url: service, method: 'POST', headers: {}, body: null },
+    );
+    clock.advance(1_000);
+    expect(await runJobMessage(deps, early, { ...facts, receiveCount: 2 })).toEqual({ done: true });
+    expect(http.requests).toHaveLength(1);
+  });
+
+  it('a message whose job was never stored (its submit failed) is dropped once the API can no longer be writing it', async () => {
+    const { deps, clock, http } = setup();
+    const sentAt = clock.now();
+    clock.advance(submitWriteWindowMs);
+    expect(await runJobMessage(deps, '0b6d2c55-3f0e-4f7e-9d49-0a3b3d7c9b21', { sentAt, leaseMs: 25_000, receiveCount: 3 })).toEqual({ done: true });
+    expect(http.requests).toHaveLength(0);
   });
 });
 

@@ -1,6 +1,7 @@
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, BatchWriteCommand, DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
+import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Job, JobRequest } from '../../lambdas/core/job.ts';
 import { ConditionFailed } from '../../lambdas/core/ports.ts';
@@ -130,27 +131,49 @@ describe('DynamoJobStore.update', () => {
   });
 });
 
+/** A body no deflate can shrink, big enough that the request needs an item of its own. */
+const noise = randomBytes(3000).toString('base64');
+const { jobId: _jobId, ...state } = job;
+
 describe('DynamoJobStore.create and remove', () => {
-  it('writes the request item and the job item in one BatchWrite', async () => {
-    ddb.on(BatchWriteCommand).resolves({});
+  it('a request that fits beside the state in one write unit is written with it, in one PutItem', async () => {
+    ddb.on(PutCommand).resolves({});
     await store.create(job, request);
-    const calls = ddb.commandCalls(BatchWriteCommand);
-    expect(calls).toHaveLength(1);
-    expect(calls[0]?.args[0].input).toEqual({
+    expect(ddb.commandCalls(PutCommand)[0]?.args[0].input).toEqual({
+      TableName: table,
+      Item: { pk: jobId, sk: 'job', ...state, request: { headers: request.headers, body: request.body } },
+    });
+  });
+
+  it('a larger request gets an item of its own, written once with the job in one BatchWrite', async () => {
+    ddb.on(BatchWriteCommand).resolves({});
+    await store.create(job, { ...request, body: noise });
+    expect(ddb.commandCalls(BatchWriteCommand)[0]?.args[0].input).toEqual({
       RequestItems: {
         [table]: [
-          { PutRequest: { Item: { pk: jobId, sk: 'request', ...request, expiresAt: job.expiresAt } } },
-          { PutRequest: { Item: { pk: jobId, sk: 'job', ...job } } },
+          { PutRequest: { Item: { pk: jobId, sk: 'job', ...state } } },
+          { PutRequest: { Item: { pk: jobId, sk: 'request', headers: request.headers, bodyZ: expect.any(Uint8Array), expiresAt: job.expiresAt } } },
         ],
       },
     });
   });
 
+  it('a body that deflates well is kept deflated, and comes back as it went in', async () => {
+    ddb.on(PutCommand).resolves({});
+    const body = JSON.stringify({ items: Array.from({ length: 40 }, (_, i) => ({ sku: `SKU-${i}`, quantity: 1, price: 1999 })) });
+    await store.create(job, { ...request, body });
+    const item = ddb.commandCalls(PutCommand)[0]?.args[0].input.Item ?? {};
+    const stored = item['request'] as { bodyZ: Uint8Array };
+    expect(stored.bodyZ.length).toBeLessThan(body.length / 3);
+    ddb.on(UpdateCommand).resolves({ Attributes: { ...item, status: 'started' } });
+    expect((await store.take(jobId, { status: 'started' }, {})).request).toEqual({ ...request, body });
+  });
+
   it('sends again what DynamoDB left unprocessed', async () => {
     vi.useFakeTimers();
-    const jobPut = { PutRequest: { Item: { pk: jobId, sk: 'job', ...job } } };
+    const jobPut = { PutRequest: { Item: { pk: jobId, sk: 'job', ...state } } };
     ddb.on(BatchWriteCommand).resolvesOnce({ UnprocessedItems: { [table]: [jobPut] } }).resolves({});
-    const created = store.create(job, request);
+    const created = store.create(job, { ...request, body: noise });
     await vi.runAllTimersAsync();
     await created;
     const calls = ddb.commandCalls(BatchWriteCommand);
@@ -161,7 +184,7 @@ describe('DynamoJobStore.create and remove', () => {
   it('gives up, loudly, when writes stay unprocessed', async () => {
     vi.useFakeTimers();
     ddb.on(BatchWriteCommand).callsFake((input: { RequestItems: Record<string, unknown[]> }) => ({ UnprocessedItems: input.RequestItems }));
-    const created = store.create(job, request);
+    const created = store.create(job, { ...request, body: noise });
     const refused = expect(created).rejects.toThrow(/unprocessed/);
     await vi.runAllTimersAsync();
     await refused;
@@ -181,7 +204,7 @@ describe('DynamoJobStore.create and remove', () => {
 
 describe('DynamoJobStore reads', () => {
   it('get reads the job item consistently, without its keys', async () => {
-    ddb.on(GetCommand, { TableName: table, Key: { pk: jobId, sk: 'job' }, ConsistentRead: true }).resolves({ Item: { pk: jobId, sk: 'job', ...job } });
+    ddb.on(GetCommand, { TableName: table, Key: { pk: jobId, sk: 'job' }, ConsistentRead: true }).resolves({ Item: { pk: jobId, sk: 'job', ...state } });
     expect(await store.get(jobId)).toEqual(job);
   });
 
@@ -190,16 +213,27 @@ describe('DynamoJobStore reads', () => {
     expect(await store.get(jobId)).toBeUndefined();
   });
 
-  it('getWithRequest reads the job and its request in one consistent query, a missing body meaning none', async () => {
-    ddb.on(QueryCommand).resolves({
-      Items: [
-        { pk: jobId, sk: 'job', ...job },
-        { pk: jobId, sk: 'request', url: request.url, method: 'GET', headers: {}, expiresAt: 1 },
-      ],
-    });
-    expect(await store.getWithRequest(jobId)).toEqual({ job, request: { url: request.url, method: 'GET', headers: {}, body: null } });
-    const input = ddb.commandCalls(QueryCommand)[0]?.args[0].input;
-    expect(input).toMatchObject({ ConsistentRead: true, KeyConditionExpression: 'pk = :pk AND sk BETWEEN :job AND :request' });
+  it('take returns the job as leased and the request beside it, from the one write', async () => {
+    ddb.on(UpdateCommand).resolves({ Attributes: { pk: jobId, sk: 'job', ...state, status: 'started', request: { headers: {} } } });
+    expect(await store.take(jobId, { status: 'started' }, {})).toEqual({ job: { ...job, status: 'started' }, request: { url: job.service, method: 'POST', headers: {}, body: null } });
+    expect(ddb.commandCalls(GetCommand)).toHaveLength(0);
+  });
+
+  it('take reads a request of its own consistently after the write; without one, there is no request', async () => {
+    ddb.on(UpdateCommand).resolves({ Attributes: { pk: jobId, sk: 'job', ...state } });
+    ddb.on(GetCommand, { TableName: table, Key: { pk: jobId, sk: 'request' }, ConsistentRead: true }).resolvesOnce({ Item: { pk: jobId, sk: 'request', headers: {}, body: noise } }).resolves({});
+    expect((await store.take(jobId, {}, {})).request).toEqual({ url: job.service, method: 'POST', headers: {}, body: noise });
+    expect(await store.take(jobId, {}, {})).toEqual({ job });
+  });
+
+  it('an output that deflates well is written deflated and read back whole; the write that makes a job final drops its request', async () => {
+    const output = { started: job.created, durationMs: 5, statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ rows: Array(50).fill({ a: 1, b: 'two' }) }) };
+    const parts = updateParts({ status: 'completed', output }, {});
+    expect(parts.UpdateExpression).toBe('SET #status = :set_status, #outputZ = :set_outputZ REMOVE #output, #request');
+    const outputZ = parts.ExpressionAttributeValues?.[':set_outputZ'] as Uint8Array;
+    expect(outputZ.length).toBeLessThan(JSON.stringify(output).length / 3);
+    ddb.on(GetCommand).resolves({ Item: { pk: jobId, sk: 'job', ...state, status: 'completed', outputZ } });
+    expect(await store.get(jobId)).toEqual({ ...job, status: 'completed', output });
   });
 
   it('unsettled walks every shard of the sparse index, page by page, and reads each job consistently', async () => {

@@ -613,7 +613,7 @@ describe('fuzzing the API with valid submissions', () => {
         expect(answer.body['created']).toBe(new Date(w.clock.now()).toISOString());
         const jobId = String(answer.body['job_id']);
         expect(jobId).toMatch(uuidV4);
-        expect(w.queue.sent).toEqual([{ kind: 'job', jobId }]);
+        expect(w.queue.sent).toEqual([{ kind: 'job', jobId, leaseMs: expect.any(Number) }]);
         expect(w.jobs.idempotency.size).toBe(key === undefined ? 0 : 1);
 
         const job = await w.jobs.get(jobId);
