@@ -18,21 +18,77 @@ export interface Arrival {
 
 const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
+/** What the job's data and the target's answer look like (--body). */
+export type BodyKind = 'event' | 'random';
+
+/** A deterministic stream of pseudo-random numbers, so every run sends the same bodies. */
+function lcg(seed = 0x9e3779b9): () => number {
+  let state = seed;
+  return () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state;
+  };
+}
+
+function letters(next: () => number, length: number): string {
+  let text = '';
+  for (let i = 0; i < length; i++) text += alphabet[next() >>> 26] ?? 'x';
+  return text;
+}
+
 /**
- * A JSON value whose text is exactly `bytes` bytes long (at least the 12 of its frame). The
- * padding is pseudo-random letters and digits, like tokens and ids: it compresses about as badly
- * as real data, so a store that compresses bodies is not flattered by a run of one letter.
+ * A JSON value whose text is exactly `bytes` bytes long (at least the 12 of its frame), padded
+ * with pseudo-random letters and digits: the worst case for a store that deflates bodies.
  */
 export function paddedJson(bytes: number): { pad: string } {
-  const length = Math.max(0, bytes - JSON.stringify({ pad: '' }).length);
-  let seed = 0x9e3779b9;
-  let pad = '';
-  for (let i = 0; i < length; i++) {
-    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-    pad += alphabet[seed >>> 26] ?? 'x';
-  }
-  return { pad };
+  return { pad: letters(lcg(), Math.max(0, bytes - JSON.stringify({ pad: '' }).length)) };
 }
+
+const products = ['Trail running shoe', 'Merino wool socks', 'Waterproof shell jacket', 'Insulated bottle 750 ml', 'Headlamp 400 lm', 'Packable daypack'];
+
+/**
+ * A webhook event as services send them, about `bytes` long and then padded to exactly that:
+ * an order with its customer and line items — random ids, amounts and timestamps, the keys and
+ * words that repeat in real JSON. It deflates to about half (real events often do better).
+ */
+export function eventJson(bytes: number): Record<string, unknown> {
+  const next = lcg();
+  const id = (prefix: string, length: number) => `${prefix}_${letters(next, length)}`;
+  const created = new Date(Date.UTC(2026, 10, 1) + (next() % 2_592_000) * 1000).toISOString();
+  const items: Array<Record<string, unknown>> = [];
+  const event = {
+    id: id('evt', 24),
+    type: 'order.created',
+    created,
+    livemode: false,
+    data: {
+      object: {
+        id: id('ord', 18),
+        status: 'paid',
+        currency: 'eur',
+        customer: { id: id('cus', 14), email: `${letters(next, 8).toLowerCase()}@example.com`, country: 'DE' },
+        items,
+        amount_total: 0,
+        metadata: { channel: 'web', ref: '' },
+      },
+    },
+  };
+  const size = () => Buffer.byteLength(JSON.stringify(event));
+  for (;;) {
+    const item = { id: id('li', 14), sku: `SKU-${10_000 + (next() % 90_000)}`, name: products[next() % products.length] ?? 'Item', quantity: 1 + (next() % 4), unit_amount: 500 + (next() % 20_000) };
+    items.push(item);
+    if (size() > bytes) {
+      items.pop();
+      break;
+    }
+    event.data.object.amount_total += item.quantity * item.unit_amount;
+  }
+  event.data.object.metadata.ref = letters(next, Math.max(0, bytes - size()));
+  return event;
+}
+
+/** The job's data and the target's answer, `bytes` long. */
+export const bodyOf = (kind: BodyKind, bytes: number): Record<string, unknown> => (kind === 'event' ? eventJson(bytes) : paddedJson(bytes));
 
 function listen(server: Server): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -1,21 +1,24 @@
 /**
- * Meters AWS SDK calls: an SDK middleware that counts each call by operation (and the table,
- * queue or item it touches), asks DynamoDB for the capacity it consumed
+ * Meters AWS calls: an observer on each AwsClient that counts each call by operation (and the
+ * table, queue or item it touches), asks DynamoDB for the capacity it consumed
  * (ReturnConsumedCapacity: TOTAL) and adds it up, and counts SQS requests in the 64 KiB chunks
  * SQS bills. Runs inside the stack process; its snapshot goes to the bench over IPC.
  *
  * ```ts
- * const meter = new SdkMeter({ indexKeys: { 'waas-jobs': { unsettled: 'sweep' } } });
- * onAwsClient((client) => meter.attach(client));
+ * const meter = new CallMeter({ indexKeys: { 'waas-jobs': { unsettled: 'sweep' } } });
+ * onAwsClient((client) => meter.attach(client, 'handlers'));
  * meter.snapshot(); // { 'DynamoDB GetItem waas-jobs sk=job': { calls, capacityUnits, ... }, ... }
  * ```
+ *
+ * The meter sees calls as they go on the wire: DynamoDB keys and items as attribute values
+ * (`{ sk: { S: 'job' } }`), and attributes by their stored names (a job's status is `s`, see
+ * lambdas/adapters/job-items.ts), which is what the labels show.
  */
+import type { AwsClient } from '../lambdas/adapters/aws/client.ts';
 import { sqsBatchBilledRequests, sqsBilledRequests } from './cost.ts';
 
-/** The one call of an SDK client's middleware stack that the meter uses. */
-export interface MeterableClient {
-  middlewareStack: { add(middleware: never, options: { step: 'initialize'; name: string; override?: boolean }): void };
-}
+/** What the meter needs of a client: which service it calls, and a way to watch its calls. */
+export type MeterableClient = Pick<AwsClient, 'service' | 'observe'>;
 
 export interface OperationStats {
   service: 'DynamoDB' | 'SQS';
@@ -40,7 +43,7 @@ export interface OperationStats {
 
 export type MeterSnapshot = Record<string, OperationStats>;
 
-export interface SdkMeterOptions {
+export interface CallMeterOptions {
   /** Per table, the GSIs and their partition-key attribute: a write that sets or removes it also writes the index. */
   indexKeys?: Record<string, Record<string, string>>;
 }
@@ -69,6 +72,19 @@ function queueName(url: unknown): string {
   return typeof url === 'string' ? (url.split('/').pop() ?? url) : '?';
 }
 
+/** A key attribute's string: `{ S: 'job' }` on the wire. */
+function keyString(item: unknown, name: string): string | undefined {
+  const value = item && typeof item === 'object' ? (item as Record<string, unknown>)[name] : undefined;
+  const text = value && typeof value === 'object' ? (value as { S?: unknown }).S : undefined;
+  return typeof text === 'string' ? text : undefined;
+}
+
+/** An item's identity by its key attributes (`pk`, and `sk` if any), as the jobs table has them. */
+function itemId(item: unknown): string {
+  const fields = item && typeof item === 'object' ? (item as Record<string, unknown>) : {};
+  return JSON.stringify([fields['pk'] ?? null, fields['sk'] ?? null]);
+}
+
 function tableOf(input: Input): string {
   if (typeof input['TableName'] === 'string') return input['TableName'];
   const items = input['RequestItems'];
@@ -79,15 +95,15 @@ function tableOf(input: Input): string {
 /** A short, stable description of what a DynamoDB call touched, to tell its calls apart. */
 export function describeDynamoCall(operation: string, input: Input): string {
   const table = tableOf(input);
-  const key = input['Key'] as Record<string, unknown> | undefined;
-  const sk = key && typeof key['sk'] === 'string' ? ` sk=${key['sk']}` : '';
+  const keySk = keyString(input['Key'], 'sk');
+  const sk = keySk === undefined ? '' : ` sk=${keySk}`;
   switch (operation) {
     case 'GetItem':
     case 'DeleteItem':
       return `${table}${sk}`;
     case 'PutItem': {
-      const item = input['Item'] as Record<string, unknown> | undefined;
-      return `${table}${item && typeof item['sk'] === 'string' ? ` sk=${item['sk']}` : ''}`;
+      const itemSk = keyString(input['Item'], 'sk');
+      return `${table}${itemSk === undefined ? '' : ` sk=${itemSk}`}`;
     }
     case 'UpdateItem':
       return `${table}${sk} ${describeUpdate(String(input['UpdateExpression'] ?? ''), (input['ExpressionAttributeNames'] ?? {}) as Record<string, string>)}`;
@@ -98,8 +114,8 @@ export function describeDynamoCall(operation: string, input: Input): string {
       const requests = Object.values((input['RequestItems'] ?? {}) as Record<string, Array<Record<string, { Item?: Record<string, unknown>; Key?: Record<string, unknown> }>>>).flat();
       const parts = requests.map((request) => {
         const [kind, body] = Object.entries(request)[0] ?? ['?', {}];
-        const item = body.Item ?? body.Key ?? {};
-        return `${kind === 'PutRequest' ? 'put' : 'delete'}${typeof item['sk'] === 'string' ? ` ${item['sk']}` : ''}`;
+        const itemSk = keyString(body.Item ?? body.Key, 'sk');
+        return `${kind === 'PutRequest' ? 'put' : 'delete'}${itemSk === undefined ? '' : ` ${itemSk}`}`;
       });
       return `${table} ${parts.join('+')}`;
     }
@@ -159,12 +175,14 @@ function messageBytes(entry: Record<string, unknown>): number {
   return bytes;
 }
 
-export class SdkMeter {
+export class CallMeter {
   private stats = new Map<string, OperationStats>();
   private readonly attached = new WeakSet<object>();
   private readonly indexKeys: Record<string, Record<string, string>>;
+  /** Per table, index key and item: whether the item has the key (see recordIndexWrites). */
+  private readonly hasIndexKey = new Map<string, boolean>();
 
-  constructor(options: SdkMeterOptions = {}) {
+  constructor(options: CallMeterOptions = {}) {
     this.indexKeys = options.indexKeys ?? {};
   }
 
@@ -173,32 +191,24 @@ export class SdkMeter {
     return this.attached.has(client);
   }
 
-  /** Adds the metering middleware to the client (once); `caller` labels its calls. */
+  /** Watches the client's calls (once per client); `caller` labels them. */
   attach(client: MeterableClient, caller = 'handlers'): void {
     if (this.attached.has(client)) return;
     this.attached.add(client);
-    const middleware =
-      (next: (args: { input: Input }) => Promise<{ output: Input }>, context: { commandName?: string; clientName?: string }) =>
-      async (args: { input: Input }) => {
-        const operation = (context.commandName ?? 'Unknown').replace(/Command$/, '');
-        const service = /sqs/i.test(context.clientName ?? '') ? 'SQS' : 'DynamoDB';
-        let input = args.input;
+    const service = client.service === 'sqs' ? 'SQS' : 'DynamoDB';
+    client.observe({
+      before: (operation, input) => {
+        // The client sends its own copy of the input: the caller's object is left as it was.
         if (service === 'DynamoDB' && capacityOperations.has(operation) && input['ReturnConsumedCapacity'] === undefined) {
-          input = { ...input, ReturnConsumedCapacity: 'TOTAL' };
+          input['ReturnConsumedCapacity'] = 'TOTAL';
         }
-        try {
-          const result = await next({ ...args, input });
-          this.record(service, operation, caller, input, result.output, undefined);
-          return result;
-        } catch (error) {
-          this.record(service, operation, caller, input, undefined, error);
-          throw error;
-        }
-      };
-    client.middlewareStack.add(middleware as never, { step: 'initialize', name: 'benchSdkMeter', override: true });
+      },
+      after: (operation, input, output) => this.record(service, operation, caller, input, output, undefined),
+      failed: (operation, input, error) => this.record(service, operation, caller, input, undefined, error),
+    });
   }
 
-  /** Counts one call (exposed for tests; the middleware calls it). */
+  /** Counts one call (exposed for tests; the observer calls it). */
   record(service: 'DynamoDB' | 'SQS', operation: string, caller: string, input: Input, output: Input | undefined, error: unknown): void {
     if (service === 'SQS') return this.recordSqs(operation, caller, input, output, error);
     const detail = describeDynamoCall(operation, input);
@@ -219,22 +229,49 @@ export class SdkMeter {
     if (!readOperations.has(operation)) this.recordIndexWrites(operation, input);
   }
 
-  /** GSI writes: dynalite leaves them out of ConsumedCapacity, AWS bills them. */
+  /**
+   * GSI writes: dynalite leaves them out of ConsumedCapacity, AWS bills them. A sparse index is
+   * written only for items that have its key before or after the write, so the meter keeps, per
+   * item it saw written, whether it has the key: removing a key the item never had (a job's
+   * final write removes `sweep` whether or not a retry set it) writes no index entry. For an
+   * item it has not seen written (from before the meter started), a removal is billed.
+   */
   private recordIndexWrites(operation: string, input: Input): void {
     const table = tableOf(input);
     const indexes = this.indexKeys[table];
     if (!indexes) return;
     for (const [index, attribute] of Object.entries(indexes)) {
+      const state = (item: unknown) => `${table}\u0000${attribute}\u0000${itemId(item)}`;
+      /** Index entries written (put or deleted) by writing `item` whole, or deleting it (undefined). */
+      const replaced = (key: unknown, item: Input | undefined): number => {
+        const had = this.hasIndexKey.get(state(key));
+        const has = item?.[attribute] !== undefined;
+        if (has) this.hasIndexKey.set(state(key), true);
+        else if (item) this.hasIndexKey.set(state(key), false);
+        else this.hasIndexKey.delete(state(key));
+        return has || had === true ? 1 : 0;
+      };
       let writes = 0;
-      if (operation === 'PutItem') writes = (input['Item'] as Input | undefined)?.[attribute] !== undefined ? 1 : 0;
+      if (operation === 'PutItem') writes = replaced(input['Item'], input['Item'] as Input | undefined);
+      else if (operation === 'DeleteItem') writes = replaced(input['Key'], undefined);
       else if (operation === 'UpdateItem') {
         const { set, removed } = updatedAttributes(input);
+        const id = state(input['Key']);
         // Setting the key puts an index entry (a changed key would also delete the old one:
-        // not a write the service makes); removing it deletes the entry.
-        writes = (set.has(attribute) ? 1 : 0) + (removed.has(attribute) ? 1 : 0);
+        // not a write the service makes); removing it deletes the entry, if there was one.
+        if (set.has(attribute)) {
+          writes += 1;
+          this.hasIndexKey.set(id, true);
+        } else if (removed.has(attribute)) {
+          if (this.hasIndexKey.get(id) !== false) writes += 1;
+          this.hasIndexKey.set(id, false);
+        }
       } else if (operation === 'BatchWriteItem') {
-        const requests = ((input['RequestItems'] as Record<string, Array<{ PutRequest?: { Item?: Input } }>> | undefined)?.[table] ?? []);
-        writes = requests.filter((request) => request.PutRequest?.Item?.[attribute] !== undefined).length;
+        const requests = (input['RequestItems'] as Record<string, Array<{ PutRequest?: { Item?: Input }; DeleteRequest?: { Key?: Input } }>> | undefined)?.[table] ?? [];
+        for (const request of requests) {
+          if (request.PutRequest?.Item) writes += replaced(request.PutRequest.Item, request.PutRequest.Item);
+          else if (request.DeleteRequest?.Key) writes += replaced(request.DeleteRequest.Key, undefined);
+        }
       }
       if (writes > 0) {
         // A keys-only index entry is far below 1 KB: one unit per entry written or deleted.

@@ -1,5 +1,5 @@
 /**
- * The local stack, in a process of its own, metered: every AWS SDK call the handlers (and the
+ * The local stack, in a process of its own, metered: every AWS call the handlers (and the
  * local event source pollers) make, and every handler invocation with its duration. The bench
  * asks for snapshots over IPC and diffs them per phase.
  *
@@ -10,7 +10,7 @@
 import '../local/quiet.ts';
 import type { FromChild, Invocations, ToChild } from './protocol.ts';
 import { billedMs } from './cost.ts';
-import { SdkMeter, type MeterableClient } from './meter.ts';
+import { CallMeter } from './meter.ts';
 
 // The handlers log as they would on Lambda, where nothing sets a level (Powertools: INFO), so the
 // log volume measured is the one CloudWatch would ingest.
@@ -18,16 +18,16 @@ process.env['POWERTOOLS_LOG_LEVEL'] ??= 'INFO';
 
 const send = (message: FromChild) => process.send?.(message);
 
-const { GetCommand } = await import('@aws-sdk/lib-dynamodb');
+const { AwsClient } = await import('../lambdas/adapters/aws/client.ts');
+const { DynamoDocuments } = await import('../lambdas/adapters/aws/attributes.ts');
 const { tables } = await import('../lib/definitions.ts');
 const { localTableNames } = await import('../local/provision.ts');
 const { onAwsClient } = await import('../lambdas/adapters/wiring.ts');
-const { documentClient } = await import('../lambdas/adapters/dynamo.ts');
 const { startLocalStack } = await import('../local/stack.ts');
 
 const index = tables.jobs.unsettledIndex;
-const meter = new SdkMeter({ indexKeys: { [localTableNames.jobs]: { [index.name]: index.partitionKey } } });
-onAwsClient((client) => meter.attach(client as unknown as MeterableClient, 'handlers'));
+const meter = new CallMeter({ indexKeys: { [localTableNames.jobs]: { [index.name]: index.partitionKey } } });
+onAwsClient((client) => meter.attach(client, 'handlers'));
 
 // Application log lines: Powertools writes one JSON object per line to stdout/stderr.
 let logBytes = 0;
@@ -46,7 +46,7 @@ let errors = 0;
 const stack = await startLocalStack({
   // The pollers' ReceiveMessage and DeleteMessageBatch: what Lambda's event source mapping
   // makes on AWS, billed to the account.
-  onEventSourceClient: (sqs) => meter.attach(sqs as unknown as MeterableClient, 'event source'),
+  onEventSourceClient: (sqs) => meter.attach(sqs, 'event source'),
   dataDir: process.env['DATA_DIR'] ?? '',
   // As on AWS: a job enters the sweeper's index only to wait on a retry.
   indexEveryJob: false,
@@ -66,7 +66,9 @@ const stack = await startLocalStack({
   },
 });
 
-const db = documentClient();
+// The bench's own reads, to size items: a client of its own, not metered. Built once the stack
+// has set the environment (endpoint, credentials).
+const db = new DynamoDocuments(new AwsClient({ service: 'dynamodb' }));
 let stopping = false;
 async function stop(code: number): Promise<never> {
   if (!stopping) {
@@ -91,7 +93,7 @@ process.on('message', (raw: ToChild) => {
       const items: Array<{ sk: string; bytes: number }> = [];
       for (const jobId of raw.jobIds) {
         for (const sk of ['job', 'request']) {
-          const found = await db.send(new GetCommand({ TableName: localTableNames.jobs, Key: { pk: jobId, sk }, ConsistentRead: true }));
+          const found = await db.send('GetItem', { TableName: localTableNames.jobs, Key: { pk: jobId, sk }, ConsistentRead: true });
           if (found.Item) items.push({ sk, bytes: dynamoItemSize(found.Item) });
         }
       }

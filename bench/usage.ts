@@ -4,7 +4,7 @@
  * the sweeper's schedule and the pollers' empty receives — is a cost per minute on AWS, not per
  * job, so it is set apart (and shown) rather than spread over the jobs.
  */
-import { functions, type FunctionName } from '../lib/definitions.ts';
+import { functions, lambdaSystemLogLevel, type FunctionName } from '../lib/definitions.ts';
 import { apiGatewayBilledRequests, prices as defaultPrices, type JobUsage, type Prices } from './cost.ts';
 import { diffSnapshots, isReadOperation, type MeterSnapshot, type OperationStats } from './meter.ts';
 import type { Invocations, Snapshot } from './protocol.ts';
@@ -118,8 +118,9 @@ export function usagePerJob(delta: PhaseDelta, jobs: number, requestBytes: numbe
   }
   const apiRequests = delta.invocations['api']?.invocations ?? 0;
   usage.apiGateway = { requests: apiRequests / jobs, billedRequests: (apiRequests * apiGatewayBilledRequests(requestBytes)) / jobs };
-  usage.logs.bytes =
-    (delta.logBytes + invocationsTotal * table.logVolume.lambdaPlatformBytesPerInvocation + apiRequests * table.logVolume.apiAccessLogBytesPerRequest) / jobs;
+  // Lambda's START/END/REPORT lines are INFO: not written when the functions log at WARN.
+  const platformBytes = lambdaSystemLogLevel === 'WARN' ? 0 : table.logVolume.lambdaPlatformBytesPerInvocation;
+  usage.logs.bytes = (delta.logBytes + invocationsTotal * platformBytes + apiRequests * table.logVolume.apiAccessLogBytesPerRequest) / jobs;
   return { jobs, usage, operations, background, lambda };
 }
 

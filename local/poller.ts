@@ -5,13 +5,26 @@
  * be redriven to the dead-letter queue by SQS itself after maxReceiveCount receives.
  */
 import { randomUUID } from 'node:crypto';
-import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { AwsClient } from '../lambdas/adapters/aws/client.ts';
 
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>;
 
+/** A received message, as SQS's JSON protocol answers ReceiveMessage. */
+export interface SqsMessage {
+  MessageId?: string;
+  ReceiptHandle?: string;
+  Body?: string;
+  MD5OfBody?: string;
+  /** System attributes (asked for with MessageSystemAttributeNames): ApproximateReceiveCount, SentTimestamp, ... */
+  Attributes?: Record<string, string>;
+}
+
+/** What the poller needs of an SQS client: AwsClient's one method. */
+export type SqsCaller = Pick<AwsClient, 'call'>;
+
 export interface PollerOptions {
-  sqs: SQSClient;
+  sqs: SqsCaller;
   queueUrl: string;
   queueArn: string;
   functionName: string;
@@ -25,7 +38,7 @@ export interface PollerOptions {
   onError?: (error: unknown) => void;
 }
 
-export function toRecord(message: Message, queueArn: string): SQSRecord {
+export function toRecord(message: SqsMessage, queueArn: string): SQSRecord {
   return {
     messageId: message.MessageId ?? '',
     receiptHandle: message.ReceiptHandle ?? '',
@@ -62,10 +75,14 @@ export function lambdaContext(functionName: string, timeoutSeconds: number): Con
   };
 }
 
+/** What a wait cut short by stop() resolves to. */
+const stopped = Symbol('stopped');
+
 export class QueuePoller {
   private running = false;
   private loops: Promise<void>[] = [];
-  private readonly abort = new AbortController();
+  /** Waits in hand (long polls, pauses) that stop() ends at once. */
+  private readonly waits = new Set<() => void>();
   /** Batches handed to the handler and not yet finished. */
   inFlight = 0;
 
@@ -76,35 +93,69 @@ export class QueuePoller {
     for (let i = 0; i < this.options.concurrency; i++) this.loops.push(this.loop());
   }
 
-  /** Stops receiving and waits for the batches in hand to finish. */
+  /**
+   * Stops receiving and waits for the batches in hand to finish. A long poll in hand is not
+   * waited for (the client cannot abort a call): should it still bring messages, they are not
+   * handed over and reappear after their visibility timeout, as after a crash.
+   */
   async stop(): Promise<void> {
     this.running = false;
-    this.abort.abort();
+    for (const end of this.waits) end();
+    this.waits.clear();
     await Promise.allSettled(this.loops);
     this.loops = [];
+  }
+
+  /**
+   * `promise`'s value, or `stopped` if stop() comes first (a later failure of `promise` is then
+   * dropped). Not Promise.race with one promise for the poller's life: each race would leave it a
+   * reaction, a leak over a long run.
+   */
+  private untilStopped<T>(promise: Promise<T>): Promise<T | typeof stopped> {
+    return new Promise((resolve, reject) => {
+      const end = () => resolve(stopped);
+      if (!this.running) end();
+      else this.waits.add(end);
+      promise.then(
+        (value) => {
+          this.waits.delete(end);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.waits.delete(end);
+          reject(error);
+        },
+      );
+    });
   }
 
   private async loop(): Promise<void> {
     const { sqs, queueUrl, batchSize, waitSeconds } = this.options;
     while (this.running) {
-      let messages: Message[];
+      let messages: SqsMessage[];
       try {
-        const received = await sqs.send(
-          new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: batchSize, WaitTimeSeconds: waitSeconds, MessageSystemAttributeNames: ['All'] }),
-          { abortSignal: this.abort.signal },
+        const received = await this.untilStopped(
+          sqs.call<{ Messages?: SqsMessage[] }>('ReceiveMessage', {
+            QueueUrl: queueUrl,
+            MaxNumberOfMessages: batchSize,
+            WaitTimeSeconds: waitSeconds,
+            // The records' ApproximateReceiveCount and SentTimestamp, as Lambda's event source gives them.
+            MessageSystemAttributeNames: ['All'],
+          }),
         );
+        if (received === stopped) return;
         messages = received.Messages ?? [];
       } catch (error) {
         if (!this.running) return;
         this.options.onError?.(error);
-        await new Promise((resolve) => setTimeout(resolve, 250));
+        await this.untilStopped(new Promise((resolve) => setTimeout(resolve, 250)));
         continue;
       }
       if (messages.length > 0) await this.deliver(messages);
     }
   }
 
-  private async deliver(messages: Message[]): Promise<void> {
+  private async deliver(messages: SqsMessage[]): Promise<void> {
     const { sqs, queueUrl, queueArn, handler, functionName, timeoutSeconds } = this.options;
     const event: SQSEvent = { Records: messages.map((message) => toRecord(message, queueArn)) };
     let failed: Set<string>;
@@ -127,12 +178,10 @@ export class QueuePoller {
     const done = messages.filter((message) => !failed.has(message.MessageId ?? ''));
     if (done.length === 0) return;
     try {
-      await sqs.send(
-        new DeleteMessageBatchCommand({
-          QueueUrl: queueUrl,
-          Entries: done.map((message, i) => ({ Id: String(i), ReceiptHandle: message.ReceiptHandle ?? '' })),
-        }),
-      );
+      await sqs.call('DeleteMessageBatch', {
+        QueueUrl: queueUrl,
+        Entries: done.map((message, i) => ({ Id: String(i), ReceiptHandle: message.ReceiptHandle ?? '' })),
+      });
     } catch (error) {
       // Undeleted messages come back and are recognised as done by their job's state.
       this.options.onError?.(error);

@@ -6,8 +6,7 @@
  */
 import { renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { AwsClient } from '../lambdas/adapters/aws/client.ts';
 import { startStorage } from './storage.ts';
 import { env, functions, queues, sweep, type FunctionName, type QueueName } from '../lib/definitions.ts';
 import { demoClient, ensureClient } from './demo.ts';
@@ -25,8 +24,11 @@ export interface LocalStackOptions {
   /** Receive loops per queue: how far Lambda would scale each consumer out. */
   pollers?: Partial<Record<QueueName, number>>;
   onError?: (error: unknown) => void;
-  /** Given the pollers' SQS client (Lambda's event source mapping's calls: the benchmark meters them). */
-  onEventSourceClient?: (sqs: SQSClient) => void;
+  /**
+   * Given the pollers' SQS client before they start (Lambda's event source mapping's calls: the
+   * benchmark meters them through its `observe`).
+   */
+  onEventSourceClient?: (sqs: AwsClient) => void;
   /**
    * Index every job in the unsettled index from submit on (the default): the local queue lives
    * in memory, and a restart finds what it lost there. The benchmark turns it off to meter what
@@ -68,8 +70,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     [env.egressAllowCidrs]: options.egressAllowCidrs,
     [env.indexEveryJob]: String(options.indexEveryJob ?? true),
   });
-  const db = new DynamoDBClient({});
-  const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+  // Provisioning's and the pollers' own clients, the handlers' apart (endpoints from the environment above).
+  const db = new AwsClient({ service: 'dynamodb' });
+  const sqs = new AwsClient({ service: 'sqs' });
   await provisionTables(db);
   const made = await provisionQueues(sqs);
   Object.assign(process.env, {
@@ -152,6 +155,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         await Promise.all(pollers.map((poller) => poller.stop()));
         services.http.close();
         await storage.stop();
+        // After the storage: a long poll a stopped poller left in hand ends with it.
+        db.destroy();
+        sqs.destroy();
       })()),
   };
 }

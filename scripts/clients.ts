@@ -10,11 +10,12 @@ import '../local/quiet.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { hashToken, newClientId, newSigningSecret, newVerifyToken } from '../lambdas/core/auth.ts';
 import { rotateSecret } from '../lambdas/core/callback.ts';
-import { documentClient, DynamoClientStore } from '../lambdas/adapters/dynamo.ts';
+import { DynamoDocuments } from '../lambdas/adapters/aws/attributes.ts';
+import { AwsClient } from '../lambdas/adapters/aws/client.ts';
+import { DynamoClientStore } from '../lambdas/adapters/dynamo.ts';
 import type { ClientStore } from '../lambdas/core/ports.ts';
 import { localTableNames, provisionTables } from '../local/provision.ts';
 import { stackFileName, type StackFile } from '../local/stack-file.ts';
@@ -42,37 +43,49 @@ function alive(pid: number): boolean {
   }
 }
 
+/** AWS through the SDK's credential chain and region (profiles, SSO, environment), as the CLI user expects. */
+async function awsAccess(region: string | undefined) {
+  const cloudFormation = new CloudFormationClient(region ? { region } : {});
+  const provider = cloudFormation.config.credentials;
+  const credentials = async () => {
+    const found = await provider();
+    return { accessKeyId: found.accessKeyId, secretAccessKey: found.secretAccessKey, ...(found.sessionToken ? { sessionToken: found.sessionToken } : {}) };
+  };
+  return { cloudFormation, region: await cloudFormation.config.region(), credentials };
+}
+
 /** The client store to work on, and how to let go of it. */
 async function openStore(options: { table?: string; stack?: string; region?: string; 'data-dir'?: string }): Promise<{ store: ClientStore; close(): Promise<void> }> {
-  const region = options.region ? { region: options.region } : {};
   let table = options.table;
-  if (!table && options.stack) {
-    const { Stacks } = await new CloudFormationClient(region).send(new DescribeStacksCommand({ StackName: options.stack }));
-    table = Stacks?.[0]?.Outputs?.find((output) => output.OutputKey === 'ClientsTableName')?.OutputValue;
-    if (!table) throw new UsageError(`stack ${options.stack} has no ClientsTableName output`);
+  if (table || options.stack) {
+    const aws = await awsAccess(options.region);
+    if (!table) {
+      const { Stacks } = await aws.cloudFormation.send(new DescribeStacksCommand({ StackName: options.stack }));
+      table = Stacks?.[0]?.Outputs?.find((output) => output.OutputKey === 'ClientsTableName')?.OutputValue;
+      if (!table) throw new UsageError(`stack ${options.stack} has no ClientsTableName output`);
+    }
+    const client = new AwsClient({ service: 'dynamodb', region: aws.region, credentials: aws.credentials });
+    return { store: new DynamoClientStore(new DynamoDocuments(client), table), close: async () => client.destroy() };
   }
-  if (table) return { store: new DynamoClientStore(documentClient(region), table), close: async () => undefined };
 
   const dataDir = resolve(options['data-dir'] ?? process.env['DATA_DIR'] ?? './.waas');
-  const local = { region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+  const local = { service: 'dynamodb', region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } as const;
   const stackFile = join(dataDir, stackFileName);
   if (existsSync(stackFile)) {
     const running = JSON.parse(readFileSync(stackFile, 'utf8')) as StackFile;
     if (alive(running.pid)) {
-      const db = documentClient({ ...local, endpoint: running.dynamodbEndpoint });
-      return { store: new DynamoClientStore(db, running.tables.clients), close: async () => db.destroy() };
+      const client = new AwsClient({ ...local, endpoint: running.dynamodbEndpoint });
+      return { store: new DynamoClientStore(new DynamoDocuments(client), running.tables.clients), close: async () => client.destroy() };
     }
   }
   // No local stack runs on this DATA_DIR: open its store through the stack's own storage process.
   const storage = await startStorage(dataDir);
-  const raw = new DynamoDBClient({ ...local, endpoint: storage.dynamodbEndpoint });
-  await provisionTables(raw);
-  const db = documentClient({ ...local, endpoint: storage.dynamodbEndpoint });
+  const client = new AwsClient({ ...local, endpoint: storage.dynamodbEndpoint });
+  await provisionTables(client);
   return {
-    store: new DynamoClientStore(db, localTableNames.clients),
+    store: new DynamoClientStore(new DynamoDocuments(client), localTableNames.clients),
     close: async () => {
-      db.destroy();
-      raw.destroy();
+      client.destroy();
       await storage.stop();
     },
   };

@@ -3,37 +3,41 @@
  * rewritten at each transition, with its request beside it when both fit in a write unit) and,
  * for a larger request, a `request` item written once; job-items.ts has the layout.
  */
-import { ConditionalCheckFailedException, DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import {
-  BatchGetCommand,
-  BatchWriteCommand,
-  DeleteCommand,
-  DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  ScanCommand,
-  UpdateCommand,
-  type BatchWriteCommandInput,
-} from '@aws-sdk/lib-dynamodb';
+import { DynamoDocuments } from './aws/attributes.ts';
+import { AwsClient, AwsError, type AwsClientOptions } from './aws/client.ts';
 import { sweepShards, tables } from '../../lib/definitions.ts';
 import type { Job, JobRequest } from '../core/job.ts';
 import { ConditionFailed, type Client, type ClientStore, type JobChanges, type JobCondition, type JobStore } from '../core/ports.ts';
-import { JOB, jobFromItem, newJobItems, REQUEST, requestBeside, requestFromItem, storedChanges } from './job-items.ts';
+import { JOB, jobFromItem, newJobItems, REQUEST, requestFromItem, storedChanges, storedName } from './job-items.ts';
 
 const IDEMPOTENCY = 'idem';
 
-export function documentClient(config: DynamoDBClientConfig = {}): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(new DynamoDBClient(config), {
-    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
-  });
+/** A document client on DynamoDB: endpoint, region and credentials from the environment unless given. */
+export function documentClient(options: Partial<AwsClientOptions> = {}): DynamoDocuments {
+  return new DynamoDocuments(new AwsClient({ ...options, service: 'dynamodb' }));
+}
+
+/** What the stores need of a document client. */
+export type Documents = Pick<DynamoDocuments, 'send'>;
+
+type Item = Record<string, unknown>;
+
+/** The output fields the stores read, as the document layer returns them. */
+interface Output {
+  Item?: Item;
+  Items?: Item[];
+  Attributes?: Item;
+  LastEvaluatedKey?: Item;
+  Responses?: Record<string, Item[]>;
+  UnprocessedItems?: Record<string, Item[]>;
+  UnprocessedKeys?: Record<string, { Keys: Item[] }>;
 }
 
 async function conditional<T>(write: Promise<T>): Promise<T> {
   try {
     return await write;
   } catch (error) {
-    if (error instanceof ConditionalCheckFailedException || (error as { name?: string }).name === 'ConditionalCheckFailedException') {
+    if (error instanceof AwsError && error.name === 'ConditionalCheckFailedException') {
       throw new ConditionFailed('the condition of the write did not hold', { cause: error });
     }
     throw error;
@@ -44,15 +48,17 @@ async function conditional<T>(write: Promise<T>): Promise<T> {
 export function updateParts(changes: JobChanges, condition: JobCondition) {
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = {};
+  // Placeholders by the stored name: a field and its short name are one attribute.
   const name = (field: string) => {
-    names[`#${field}`] = field;
-    return `#${field}`;
+    const attribute = storedName(field);
+    names[`#${attribute}`] = attribute;
+    return `#${attribute}`;
   };
   const stored = storedChanges(changes);
   const sets: string[] = [];
-  for (const [field, value] of Object.entries(stored.set)) {
-    values[`:set_${field}`] = value;
-    sets.push(`${name(field)} = :set_${field}`);
+  for (const [attribute, value] of Object.entries(stored.set)) {
+    values[`:set_${attribute}`] = value;
+    sets.push(`${name(attribute)} = :set_${attribute}`);
   }
   const removes = stored.remove.map(name);
   const clauses = ['attribute_exists(pk)'];
@@ -86,13 +92,13 @@ export function updateParts(changes: JobChanges, condition: JobCondition) {
 
 export class DynamoJobStore implements JobStore {
   constructor(
-    private readonly db: DynamoDBDocumentClient,
+    private readonly db: Documents,
     private readonly table: string,
   ) {}
 
   async create(job: Job, request: JobRequest): Promise<void> {
     const items = newJobItems(job, request);
-    if (items.length === 1) await this.db.send(new PutCommand({ TableName: this.table, Item: items[0] }));
+    if (items.length === 1) await this.db.send<Output>('PutItem', { TableName: this.table, Item: items[0] });
     else await this.batchWrite(items.map((Item) => ({ PutRequest: { Item } })));
   }
 
@@ -101,18 +107,18 @@ export class DynamoJobStore implements JobStore {
   }
 
   /** One round trip for both items; what DynamoDB leaves unprocessed is sent again. */
-  private async batchWrite(requests: NonNullable<BatchWriteCommandInput['RequestItems']>[string]): Promise<void> {
+  private async batchWrite(requests: Array<Record<string, unknown>>): Promise<void> {
     let pending = requests;
     for (let round = 0; pending.length > 0; round++) {
       if (round >= 8) throw new Error('DynamoDB left writes unprocessed after 8 rounds');
-      const result = await this.db.send(new BatchWriteCommand({ RequestItems: { [this.table]: pending } }));
+      const result = await this.db.send<Output>('BatchWriteItem', { RequestItems: { [this.table]: pending } });
       pending = result.UnprocessedItems?.[this.table] ?? [];
       if (pending.length > 0) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** round));
     }
   }
 
   async get(jobId: string): Promise<Job | undefined> {
-    const result = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk: jobId, sk: JOB }, ConsistentRead: true }));
+    const result = await this.db.send<Output>('GetItem', { TableName: this.table, Key: { pk: jobId, sk: JOB }, ConsistentRead: true });
     return result.Item ? jobFromItem(result.Item) : undefined;
   }
 
@@ -124,15 +130,16 @@ export class DynamoJobStore implements JobStore {
   async take(jobId: string, changes: JobChanges, condition: JobCondition): Promise<{ job: Job; request?: JobRequest }> {
     const item = await this.write(jobId, changes, condition);
     const job = jobFromItem(item);
-    const beside = requestBeside(item);
+    const beside = requestFromItem(item, job);
     if (beside) return { job, request: beside };
-    const own = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk: jobId, sk: REQUEST }, ConsistentRead: true }));
-    return own.Item ? { job, request: requestFromItem(own.Item, job) } : { job };
+    const own = await this.db.send<Output>('GetItem', { TableName: this.table, Key: { pk: jobId, sk: REQUEST }, ConsistentRead: true });
+    const request = own.Item ? requestFromItem(own.Item, job) : undefined;
+    return request ? { job, request } : { job };
   }
 
   private async write(jobId: string, changes: JobChanges, condition: JobCondition): Promise<Record<string, unknown>> {
     const result = await conditional(
-      this.db.send(new UpdateCommand({ TableName: this.table, Key: { pk: jobId, sk: JOB }, ...updateParts(changes, condition), ReturnValues: 'ALL_NEW' })),
+      this.db.send<Output>('UpdateItem', { TableName: this.table, Key: { pk: jobId, sk: JOB }, ...updateParts(changes, condition), ReturnValues: 'ALL_NEW' }),
     );
     return result.Attributes ?? {};
   }
@@ -143,15 +150,14 @@ export class DynamoJobStore implements JobStore {
     for (const shard of sweepShards) {
       let start: Record<string, unknown> | undefined;
       do {
-        const page = await this.db.send(
-          new QueryCommand({
+        const page = await this.db.send<Output>('Query', {
             TableName: this.table,
             IndexName: index.name,
             KeyConditionExpression: '#shard = :shard',
             ExpressionAttributeNames: { '#shard': index.partitionKey },
             ExpressionAttributeValues: { ':shard': shard },
             ExclusiveStartKey: start,
-          }),
+          },
         );
         const ids = (page.Items ?? []).map((key) => String(key['pk']));
         for (let i = 0; i < ids.length; i += 100) yield* await this.getMany(ids.slice(i, i + 100));
@@ -167,7 +173,7 @@ export class DynamoJobStore implements JobStore {
     for (let round = 0; keys.length > 0; round++) {
       if (round >= 8) throw new Error('DynamoDB left reads unprocessed after 8 rounds');
       if (round > 0) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** round));
-      const result = await this.db.send(new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } } }));
+      const result = await this.db.send<Output>('BatchGetItem', { RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } } });
       found.push(...(result.Responses?.[this.table] ?? []).map(jobFromItem));
       keys = (result.UnprocessedKeys?.[this.table]?.Keys ?? []) as typeof keys;
     }
@@ -181,20 +187,19 @@ export class DynamoJobStore implements JobStore {
     for (let round = 0; round < 3; round++) {
       try {
         await conditional(
-          this.db.send(
-            new PutCommand({
+          this.db.send<Output>('PutItem', {
               TableName: this.table,
               Item: { pk, sk: IDEMPOTENCY, jobId, answer, expiresAt },
               // TTL deletes lazily: an expired key counts as absent.
               ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
               ExpressionAttributeValues: { ':now': Math.floor(Date.now() / 1000) },
-            }),
+            },
           ),
         );
         return undefined;
       } catch (error) {
         if (!(error instanceof ConditionFailed)) throw error;
-        const found = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk, sk: IDEMPOTENCY }, ConsistentRead: true }));
+        const found = await this.db.send<Output>('GetItem', { TableName: this.table, Key: { pk, sk: IDEMPOTENCY }, ConsistentRead: true });
         const earlier = found.Item?.['answer'];
         if (typeof earlier === 'string') return earlier;
       }
@@ -203,31 +208,31 @@ export class DynamoJobStore implements JobStore {
   }
 
   async forgetIdempotent(clientId: string, key: string): Promise<void> {
-    await this.db.send(new DeleteCommand({ TableName: this.table, Key: { pk: `idem#${clientId}#${key}`, sk: IDEMPOTENCY } }));
+    await this.db.send<Output>('DeleteItem', { TableName: this.table, Key: { pk: `idem#${clientId}#${key}`, sk: IDEMPOTENCY } });
   }
 }
 
 export class DynamoClientStore implements ClientStore {
   constructor(
-    private readonly db: DynamoDBDocumentClient,
+    private readonly db: Documents,
     private readonly table: string,
   ) {}
 
   async get(clientId: string): Promise<Client | undefined> {
-    const result = await this.db.send(new GetCommand({ TableName: this.table, Key: { clientId }, ConsistentRead: true }));
+    const result = await this.db.send<Output>('GetItem', { TableName: this.table, Key: { clientId }, ConsistentRead: true });
     return result.Item as Client | undefined;
   }
 
   async put(client: Client): Promise<void> {
-    await this.db.send(new PutCommand({ TableName: this.table, Item: client }));
+    await this.db.send<Output>('PutItem', { TableName: this.table, Item: client });
   }
 
   async list(): Promise<Client[]> {
     const clients: Client[] = [];
     let start: Record<string, unknown> | undefined;
     do {
-      const page = await this.db.send(new ScanCommand({ TableName: this.table, ExclusiveStartKey: start }));
-      clients.push(...((page.Items ?? []) as Client[]));
+      const page = await this.db.send<Output>('Scan', { TableName: this.table, ExclusiveStartKey: start });
+      clients.push(...((page.Items ?? []) as unknown as Client[]));
       start = page.LastEvaluatedKey;
     } while (start);
     return clients;
@@ -236,14 +241,13 @@ export class DynamoClientStore implements ClientStore {
   async revoke(clientId: string, at: string): Promise<boolean> {
     try {
       await conditional(
-        this.db.send(
-          new UpdateCommand({
+        this.db.send<Output>('UpdateItem', {
             TableName: this.table,
             Key: { clientId },
             UpdateExpression: 'SET revoked = :at',
             ConditionExpression: 'attribute_exists(clientId)',
             ExpressionAttributeValues: { ':at': at },
-          }),
+          },
         ),
       );
       return true;

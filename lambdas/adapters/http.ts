@@ -213,14 +213,21 @@ function joinedHeaders(raw: readonly string[]): Map<string, string[]> {
 }
 
 /**
+ * Hop-by-hop headers (RFC 9110, 7.6.1) describe our connection to the target, not its answer:
+ * a record of the answer leaves them out, as a proxy would.
+ */
+const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+/**
  * Response headers as one string each (repeats joined with ", "), in the order received, up to
  * jobLimits.responseHeaderBytes counted as on the wire; a header that does not fit is dropped
- * and smaller ones after it are still kept.
+ * and smaller ones after it are still kept. Hop-by-hop headers are not kept.
  */
 function keptHeaders(headers: Map<string, string[]>): Record<string, string> {
   const kept: Record<string, string> = {};
   let budget = jobLimits.responseHeaderBytes;
   for (const [name, values] of headers) {
+    if (hopByHop.has(name)) continue;
     const value = values.join(', ');
     const size = Buffer.byteLength(name) + Buffer.byteLength(value) + 4; // ": " and CRLF
     if (size > budget) continue;

@@ -2,7 +2,7 @@
  * The work queues on SQS: a job's attempts go to the jobs queue, its callback's to the
  * callbacks queue. Retry timing rides on the message's visibility.
  */
-import { ChangeMessageVisibilityCommand, SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { AwsClient } from './aws/client.ts';
 import type { QueueMessage, WorkQueue } from '../core/ports.ts';
 
 /** SQS delays a new message by 15 minutes at most; a later one is held back by the job's own due time. */
@@ -13,15 +13,13 @@ const maxVisibilitySeconds = 12 * 60 * 60;
 
 export class SqsWorkQueue implements WorkQueue {
   constructor(
-    private readonly sqs: SQSClient,
+    private readonly sqs: Pick<AwsClient, 'call'>,
     private readonly urls: { job: string; callback: string },
   ) {}
 
   async send(message: QueueMessage, delayMs = 0): Promise<void> {
     const delay = Math.min(maxDelaySeconds, Math.max(0, Math.ceil(delayMs / 1000)));
-    await this.sqs.send(
-      new SendMessageCommand({ QueueUrl: this.urls[message.kind], MessageBody: JSON.stringify(message), ...(delay > 0 ? { DelaySeconds: delay } : {}) }),
-    );
+    await this.sqs.call('SendMessage', { QueueUrl: this.urls[message.kind], MessageBody: JSON.stringify(message), ...(delay > 0 ? { DelaySeconds: delay } : {}) });
   }
 
   /** Ten to a request, per queue; an entry SQS refuses is sent again on its own. */
@@ -30,12 +28,10 @@ export class SqsWorkQueue implements WorkQueue {
       const ofKind = messages.filter((message) => message.kind === kind);
       for (let i = 0; i < ofKind.length; i += 10) {
         const chunk = ofKind.slice(i, i + 10);
-        const result = await this.sqs.send(
-          new SendMessageBatchCommand({
-            QueueUrl: this.urls[kind],
-            Entries: chunk.map((message, n) => ({ Id: String(n), MessageBody: JSON.stringify(message) })),
-          }),
-        );
+        const result = await this.sqs.call<{ Failed?: Array<{ Id: string }> }>('SendMessageBatch', {
+          QueueUrl: this.urls[kind],
+          Entries: chunk.map((message, n) => ({ Id: String(n), MessageBody: JSON.stringify(message) })),
+        });
         for (const failed of result.Failed ?? []) {
           const message = chunk[Number(failed.Id)];
           if (message) await this.send(message);
@@ -46,9 +42,9 @@ export class SqsWorkQueue implements WorkQueue {
 }
 
 /** Makes a received message reappear after `delayMs`, rounded up to whole seconds. */
-export async function postpone(sqs: SQSClient, queueUrl: string, receiptHandle: string, delayMs: number): Promise<void> {
+export async function postpone(sqs: Pick<AwsClient, 'call'>, queueUrl: string, receiptHandle: string, delayMs: number): Promise<void> {
   const seconds = Math.min(maxVisibilitySeconds, Math.max(0, Math.ceil(delayMs / 1000)));
-  await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: seconds }));
+  await sqs.call('ChangeMessageVisibility', { QueueUrl: queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: seconds });
 }
 
 /** The queue message in a record body; a body we did not write is reported, not retried. */

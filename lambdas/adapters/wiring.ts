@@ -3,14 +3,14 @@
  * environment (the stack sets it on AWS, the local stack in its process), and the stores,
  * queues and HTTP client built once per process and shared by the handlers.
  */
-import { SQSClient } from '@aws-sdk/client-sqs';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { defaultRetentionDays, env } from '../../lib/definitions.ts';
 import { Authenticator, FailureLimiter } from '../core/auth.ts';
 import { EgressPolicy, EgressRefused, resolveChecked } from '../core/egress.ts';
 import { systemClock, type Client, type ClientStore, type Clock } from '../core/ports.ts';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { documentClient, DynamoClientStore, DynamoJobStore } from './dynamo.ts';
+import { DynamoDocuments } from './aws/attributes.ts';
+import { AwsClient } from './aws/client.ts';
+import { DynamoClientStore, DynamoJobStore } from './dynamo.ts';
 import { NodeHttpClient } from './http.ts';
 import { SqsWorkQueue } from './sqs.ts';
 
@@ -68,10 +68,9 @@ export function refusalAtSubmit(policy: EgressPolicy): (url: string) => Promise<
   };
 }
 
-type AwsClient = DynamoDBDocumentClient | SQSClient;
 const clientHooks: Array<(client: AwsClient) => void> = [];
 
-/** Registers a hook called with every AWS SDK client the services build (the benchmark meters calls with it). */
+/** Registers a hook called with every AWS client the services build (the benchmark meters calls with it). */
 export function onAwsClient(hook: (client: AwsClient) => void): void {
   clientHooks.push(hook);
 }
@@ -79,13 +78,14 @@ export function onAwsClient(hook: (client: AwsClient) => void): void {
 function build() {
   const config = readConfig();
   const clock: Clock = systemClock;
-  const db = documentClient();
-  // Queue URLs name their own host; the endpoint configured (a local one) must win.
-  const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+  // Endpoints, region and credentials from the environment: Lambda's, or the local stack's.
+  const dynamodb = new AwsClient({ service: 'dynamodb' });
+  const sqs = new AwsClient({ service: 'sqs' });
   for (const hook of clientHooks) {
-    hook(db);
+    hook(dynamodb);
     hook(sqs);
   }
+  const db = new DynamoDocuments(dynamodb);
   const jobs = new DynamoJobStore(db, config.jobsTable);
   const clients = new DynamoClientStore(db, config.clientsTable);
   const egress = EgressPolicy.fromEnv(config.egressAllowCidrs);

@@ -260,6 +260,7 @@ export async function settleDeadLetter(deps: Pick<DeliveryDeps, 'jobs' | 'queue'
         {
           status: 'failed',
           output: { started: iso(now), durationMs: 0, error: reason },
+          history: job.history,
           lastUpdate: iso(now),
           remove: job.callback ? ['leaseUntil', 'nextAttemptAt'] : ['leaseUntil', 'nextAttemptAt', 'sweep'],
         },

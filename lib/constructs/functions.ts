@@ -6,11 +6,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, LoggingFormat, Runtime, SystemLogLevel } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { bundleExternals, functions, type FunctionName, type FunctionSpec } from '../definitions.ts';
+import { bundleExternals, functions, lambdaSystemLogLevel, type FunctionName, type FunctionSpec } from '../definitions.ts';
 
 /** The project root: entries in definitions.ts are relative to it, and so is the lock file. */
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -55,6 +55,9 @@ export class Functions extends Construct {
       timeout: Duration.seconds(spec.timeoutSeconds),
       role,
       logGroup,
+      // JSON lines (Powertools writes JSON already), so that Lambda can filter its own by level.
+      loggingFormat: LoggingFormat.JSON,
+      systemLogLevelV2: SystemLogLevel[lambdaSystemLogLevel],
       environment: { ...props.environment, POWERTOOLS_SERVICE_NAME: 'waas', POWERTOOLS_METRICS_NAMESPACE: 'waas' },
       bundling: {
         format: OutputFormat.ESM,

@@ -1,81 +1,163 @@
 /**
- * The benchmark's instruments: the SDK meter (what a call costs), the per-job usage it leads to
+ * The benchmark's instruments: the call meter (what a call costs), the per-job usage it leads to
  * (background work set apart), percentiles and the CPU-profile reading.
  */
 import { describe, expect, it } from 'vitest';
-import { SdkMeter, describeUpdate, diffSnapshots, type MeterableClient } from '../../bench/meter.ts';
+import type { AwsService, CallObserver } from '../../lambdas/adapters/aws/client.ts';
+import { lambdaSystemLogLevel } from '../../lib/definitions.ts';
+import { CallMeter, describeUpdate, diffSnapshots } from '../../bench/meter.ts';
 import { summarizeProfile, type CpuProfile } from '../../bench/profile.ts';
 import type { Snapshot } from '../../bench/protocol.ts';
 import { percentile, summarize } from '../../bench/stats.ts';
 import { atScale, diffPhase, usagePerJob, type PhaseUsage } from '../../bench/usage.ts';
 
 type Input = Record<string, unknown>;
-type Handler = (args: { input: Input }) => Promise<{ output: Input }>;
-type Middleware = (next: Handler, context: { commandName?: string; clientName?: string }) => Handler;
 
-/** A client whose middleware stack is just the meter's middleware, in front of a fake service. */
-function fakeClient(clientName: string) {
-  let middleware: Middleware | undefined;
-  const client: MeterableClient = { middlewareStack: { add: (m: never) => void (middleware = m as unknown as Middleware) } };
-  const call = async (command: string, input: Input, answer: (input: Input) => Input | Error): Promise<Input> => {
-    if (!middleware) throw new Error('not attached');
-    const handler = middleware(async (args) => {
-      const output = answer(args.input);
-      if (output instanceof Error) throw output;
-      return { output };
-    }, { commandName: `${command}Command`, clientName });
-    return (await handler({ input })).output;
+/**
+ * A client that calls its observers as AwsClient does (on a copy of the input, before sending;
+ * then after the answer, or once the call has failed), in front of a fake service: `answer`
+ * sees the input as it would be sent.
+ */
+function fakeClient(service: AwsService) {
+  const observers: CallObserver[] = [];
+  const client = { service, observe: (observer: CallObserver) => void observers.push(observer) };
+  const call = async (operation: string, input: Input, answer: (sent: Input) => Input | Error): Promise<Input> => {
+    const sent = { ...input };
+    for (const observer of observers) observer.before?.(operation, sent);
+    const sizes = { requestBytes: JSON.stringify(sent).length, responseBytes: 0 };
+    const output = answer(sent);
+    if (output instanceof Error) {
+      for (const observer of observers) observer.failed?.(operation, sent, output, sizes);
+      throw output;
+    }
+    for (const observer of observers) observer.after?.(operation, sent, output, sizes);
+    return output;
   };
-  return { client, call };
+  return { client, call, observers };
 }
 
 const jobsTable = 'waas-jobs';
+/** A job's key, as it goes on the wire. */
+const jobKey = { pk: { S: 'j1' }, sk: { S: 'job' } };
 
-describe('the SDK meter', () => {
+describe('the call meter', () => {
   it('asks DynamoDB for its consumed capacity and adds it up per operation and item', async () => {
-    const meter = new SdkMeter();
-    const { client, call } = fakeClient('DynamoDBClient');
+    const meter = new CallMeter();
+    const { client, call } = fakeClient('dynamodb');
     meter.attach(client);
     const seen: Input[] = [];
     const answer = (input: Input) => {
       seen.push(input);
       return { ConsumedCapacity: { TableName: jobsTable, CapacityUnits: 2 } };
     };
-    const update = { TableName: jobsTable, Key: { pk: 'j1', sk: 'job' }, UpdateExpression: 'SET #output = :o, #status = :s REMOVE #leaseUntil', ExpressionAttributeNames: { '#output': 'output', '#status': 'status', '#leaseUntil': 'leaseUntil' } };
+    const update = {
+      TableName: jobsTable,
+      Key: jobKey,
+      UpdateExpression: 'SET #result = :set_result, #s = :set_s REMOVE #l',
+      ExpressionAttributeNames: { '#result': 'result', '#s': 's', '#l': 'l' },
+    };
     await call('UpdateItem', update, answer);
     await call('UpdateItem', update, answer);
     expect(seen[0]?.['ReturnConsumedCapacity']).toBe('TOTAL');
     expect(update).not.toHaveProperty('ReturnConsumedCapacity');
-    const stats = meter.snapshot()['DynamoDB UpdateItem waas-jobs sk=job set output,status −leaseUntil'];
+    const stats = meter.snapshot()['DynamoDB UpdateItem waas-jobs sk=job set result,s −l'];
     expect(stats).toMatchObject({ calls: 2, capacityUnits: 4, failures: 0 });
   });
 
-  it('counts a failed conditional write as one write unit, and rethrows', async () => {
-    const meter = new SdkMeter();
-    const { client, call } = fakeClient('DynamoDBClient');
+  it('leaves a capacity request the caller made as it is, and asks none of SQS', async () => {
+    const meter = new CallMeter();
+    const dynamodb = fakeClient('dynamodb');
+    const sqs = fakeClient('sqs');
+    meter.attach(dynamodb.client);
+    meter.attach(sqs.client);
+    const seen: Input[] = [];
+    await dynamodb.call('GetItem', { TableName: jobsTable, Key: jobKey, ReturnConsumedCapacity: 'INDEXES' }, (input) => (seen.push(input), {}));
+    await sqs.call('SendMessage', { QueueUrl: 'http://127.0.0.1:1/000000000000/waas-jobs', MessageBody: '{}' }, (input) => (seen.push(input), {}));
+    expect(seen[0]?.['ReturnConsumedCapacity']).toBe('INDEXES');
+    expect(seen[1]).not.toHaveProperty('ReturnConsumedCapacity');
+  });
+
+  it('counts a failed conditional write as one write unit, and the caller still gets the error', async () => {
+    const meter = new CallMeter();
+    const { client, call } = fakeClient('dynamodb');
     meter.attach(client);
     const failed = Object.assign(new Error('The conditional request failed'), { name: 'ConditionalCheckFailedException' });
-    await expect(call('UpdateItem', { TableName: jobsTable, Key: { pk: 'j1', sk: 'job' }, UpdateExpression: 'SET a = :a' }, () => failed)).rejects.toThrow('conditional');
-    expect(Object.values(meter.snapshot())[0]).toMatchObject({ calls: 1, failures: 1, capacityUnits: 0, estimatedUnits: 1 });
+    await expect(call('UpdateItem', { TableName: jobsTable, Key: jobKey, UpdateExpression: 'SET a = :a' }, () => failed)).rejects.toThrow('conditional');
+    expect(meter.snapshot()).toEqual({
+      'DynamoDB UpdateItem waas-jobs sk=job set a': expect.objectContaining({ calls: 1, failures: 1, capacityUnits: 0, estimatedUnits: 1 }),
+    });
+  });
+
+  it('labels items by their sort key as it goes on the wire', async () => {
+    const meter = new CallMeter();
+    const { client, call } = fakeClient('dynamodb');
+    meter.attach(client);
+    const ok = () => ({ ConsumedCapacity: { TableName: jobsTable, CapacityUnits: 1 } });
+    await call('GetItem', { TableName: jobsTable, Key: { pk: { S: 'j1' }, sk: { S: 'request' } }, ConsistentRead: true }, ok);
+    await call('PutItem', { TableName: jobsTable, Item: { ...jobKey, s: { S: 'accepted' }, spec: { B: 'AAEC' } } }, ok);
+    await call('DeleteItem', { TableName: 'waas-clients', Key: { clientId: { S: 'c1' } } }, ok);
+    expect(Object.keys(meter.snapshot())).toEqual([
+      'DynamoDB GetItem waas-jobs sk=request',
+      'DynamoDB PutItem waas-jobs sk=job',
+      'DynamoDB DeleteItem waas-clients',
+    ]);
   });
 
   it('bills a write to the sparse index when the index key is put or removed, not otherwise', async () => {
-    const meter = new SdkMeter({ indexKeys: { [jobsTable]: { unsettled: 'sweep' } } });
-    const { client, call } = fakeClient('DynamoDBClient');
+    const meter = new CallMeter({ indexKeys: { [jobsTable]: { unsettled: 'sweep' } } });
+    const { client, call } = fakeClient('dynamodb');
     meter.attach(client);
     const ok = () => ({ ConsumedCapacity: [{ TableName: jobsTable, CapacityUnits: 3 }] });
-    await call('BatchWriteItem', { RequestItems: { [jobsTable]: [{ PutRequest: { Item: { pk: 'j1', sk: 'request' } } }, { PutRequest: { Item: { pk: 'j1', sk: 'job', sweep: 'f' } } }] } }, ok);
-    await call('UpdateItem', { TableName: jobsTable, Key: { pk: 'j1', sk: 'job' }, UpdateExpression: 'SET #a = :a', ExpressionAttributeNames: { '#a': 'attempts' } }, ok);
-    await call('UpdateItem', { TableName: jobsTable, Key: { pk: 'j1', sk: 'job' }, UpdateExpression: 'SET #n = :n REMOVE #sweep', ExpressionAttributeNames: { '#n': 'notified', '#sweep': 'sweep' } }, ok);
+    await call(
+      'BatchWriteItem',
+      {
+        RequestItems: {
+          [jobsTable]: [
+            { PutRequest: { Item: { pk: { S: 'j1' }, sk: { S: 'request' } } } },
+            { PutRequest: { Item: { ...jobKey, sweep: { S: 'f' } } } },
+          ],
+        },
+      },
+      ok,
+    );
+    await call('UpdateItem', { TableName: jobsTable, Key: jobKey, UpdateExpression: 'SET #a = :a', ExpressionAttributeNames: { '#a': 'a' } }, ok);
+    await call('UpdateItem', { TableName: jobsTable, Key: jobKey, UpdateExpression: 'SET #n = :n REMOVE #sweep', ExpressionAttributeNames: { '#n': 'n', '#sweep': 'sweep' } }, ok);
     const snapshot = meter.snapshot();
     expect(snapshot['DynamoDB BatchWriteItem waas-jobs put request+put job']?.capacityUnits).toBe(3);
     expect(snapshot['DynamoDB index write waas-jobs index unsettled (BatchWriteItem)']).toMatchObject({ calls: 1, capacityUnits: 1 });
     expect(snapshot['DynamoDB index write waas-jobs index unsettled (UpdateItem)']).toMatchObject({ calls: 1, capacityUnits: 1 });
   });
 
+  it('bills no index write for removing the index key from an item that never had it, and one for deleting an item that had it', async () => {
+    const meter = new CallMeter({ indexKeys: { [jobsTable]: { unsettled: 'sweep' } } });
+    const { client, call } = fakeClient('dynamodb');
+    meter.attach(client);
+    const ok = () => ({ ConsumedCapacity: { TableName: jobsTable, CapacityUnits: 1 } });
+    const other = { pk: { S: 'j2' }, sk: { S: 'job' } };
+    const settle = (Key: Input) => ({ TableName: jobsTable, Key, UpdateExpression: 'SET #s = :s REMOVE #sweep', ExpressionAttributeNames: { '#s': 's', '#sweep': 'sweep' } });
+    // j1 goes straight to its end; j2 waits on a retry in the index, then is removed.
+    await call('PutItem', { TableName: jobsTable, Item: { ...jobKey, s: { S: 'accepted' } } }, ok);
+    await call('UpdateItem', settle(jobKey), ok);
+    await call('PutItem', { TableName: jobsTable, Item: { ...other, s: { S: 'accepted' } } }, ok);
+    await call('UpdateItem', { TableName: jobsTable, Key: other, UpdateExpression: 'SET #sweep = :w', ExpressionAttributeNames: { '#sweep': 'sweep' } }, ok);
+    await call('BatchWriteItem', { RequestItems: { [jobsTable]: [{ DeleteRequest: { Key: other } }] } }, ok);
+    const snapshot = meter.snapshot();
+    expect(snapshot['DynamoDB index write waas-jobs index unsettled (UpdateItem)']).toMatchObject({ calls: 1, capacityUnits: 1 });
+    expect(snapshot['DynamoDB index write waas-jobs index unsettled (BatchWriteItem)']).toMatchObject({ calls: 1, capacityUnits: 1 });
+    expect(snapshot['DynamoDB index write waas-jobs index unsettled (PutItem)']).toBeUndefined();
+  });
+
+  it('bills removing the index key from an item it has not seen written (from before the meter started)', async () => {
+    const meter = new CallMeter({ indexKeys: { [jobsTable]: { unsettled: 'sweep' } } });
+    const { client, call } = fakeClient('dynamodb');
+    meter.attach(client);
+    await call('UpdateItem', { TableName: jobsTable, Key: jobKey, UpdateExpression: 'REMOVE #sweep', ExpressionAttributeNames: { '#sweep': 'sweep' } }, () => ({}));
+    expect(meter.snapshot()['DynamoDB index write waas-jobs index unsettled (UpdateItem)']).toMatchObject({ calls: 1 });
+  });
+
   it('bills SQS by 64 KiB chunk and tells empty receives apart', async () => {
-    const meter = new SdkMeter();
-    const { client, call } = fakeClient('SQSClient');
+    const meter = new CallMeter();
+    const { client, call } = fakeClient('sqs');
     meter.attach(client, 'event source');
     const url = 'http://127.0.0.1:1/000000000000/waas-jobs';
     await call('SendMessage', { QueueUrl: url, MessageBody: 'x'.repeat(65 * 1024) }, () => ({}));
@@ -87,14 +169,24 @@ describe('the SDK meter', () => {
     expect(snapshot['SQS ReceiveMessage waas-jobs (empty) [event source]']).toMatchObject({ calls: 1 });
   });
 
-  it('attaches once per client', () => {
-    const meter = new SdkMeter();
-    let added = 0;
-    const client: MeterableClient = { middlewareStack: { add: () => void added++ } };
+  it('counts a failed SQS call as a call and a failure', async () => {
+    const meter = new CallMeter();
+    const { client, call } = fakeClient('sqs');
+    meter.attach(client);
+    const failure = Object.assign(new Error('no such queue'), { name: 'QueueDoesNotExist' });
+    await expect(call('SendMessage', { QueueUrl: 'http://127.0.0.1:1/000000000000/gone', MessageBody: '{}' }, () => failure)).rejects.toBe(failure);
+    expect(meter.snapshot()['SQS SendMessage gone']).toMatchObject({ calls: 1, failures: 1 });
+  });
+
+  it('watches a client once, however often it is attached', async () => {
+    const meter = new CallMeter();
+    const { client, call, observers } = fakeClient('dynamodb');
     meter.attach(client);
     meter.attach(client, 'other');
-    expect(added).toBe(1);
+    expect(observers).toHaveLength(1);
     expect(meter.has(client)).toBe(true);
+    await call('GetItem', { TableName: jobsTable, Key: jobKey }, () => ({ ConsumedCapacity: { CapacityUnits: 0.5 } }));
+    expect(meter.snapshot()['DynamoDB GetItem waas-jobs sk=job']).toMatchObject({ calls: 1, capacityUnits: 0.5, caller: 'handlers' });
   });
 
   it('describes an update by the attributes it sets and removes', () => {
@@ -140,8 +232,9 @@ describe('usage per job', () => {
     expect(phase.usage.apiGateway).toEqual({ requests: 1, billedRequests: 1 });
     expect(phase.background.sweeperInvocations).toBe(1);
     expect(phase.background.calls.map((c) => c.calls)).toEqual([16, 5, 40]);
-    // 100 B of app logs, plus per api invocation the platform lines and the access log line.
-    expect(phase.usage.logs.bytes).toBe(100 + 330 + 230);
+    // 100 B of app logs, plus per api invocation the access log line and, unless the functions'
+    // system logs are at WARN, Lambda's START/END/REPORT lines.
+    expect(phase.usage.logs.bytes).toBe(100 + (lambdaSystemLogLevel === 'WARN' ? 0 : 330) + 230);
   });
 
   it('estimates scale from loaded batching and uncontended durations', () => {

@@ -1,16 +1,12 @@
-import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient, type Message, type ReceiveMessageCommandOutput } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { QueuePoller, toRecord, type PollerOptions, type SqsHandler } from '../../local/poller.ts';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { QueuePoller, toRecord, type PollerOptions, type SqsCaller, type SqsHandler, type SqsMessage } from '../../local/poller.ts';
 import { deferred } from '../support/memory.ts';
 
-const sqsMock = mockClient(SQSClient);
-const sqs = new SQSClient({ region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
 const queueUrl = 'http://127.0.0.1:9324/000000000000/jobs';
 const queueArn = 'arn:aws:sqs:eu-west-1:000000000000:jobs';
 
-const message = (n: number, receiveCount = '1'): Message => ({
+const message = (n: number, receiveCount = '1'): SqsMessage => ({
   MessageId: `m${n}`,
   ReceiptHandle: `r${n}`,
   Body: JSON.stringify({ kind: 'job', jobId: `job-${n}` }),
@@ -18,33 +14,37 @@ const message = (n: number, receiveCount = '1'): Message => ({
   Attributes: { ApproximateReceiveCount: receiveCount, SentTimestamp: '1700000000000' },
 });
 
+type Input = Record<string, unknown>;
+
 /**
- * The queue as the poller sees it: `batches` are handed out one per receive; after that a receive
- * long-polls until the poller aborts it, as the SDK does with the abort signal it is given.
+ * The queue as the poller sees it, through the one client method it uses: `batches` are handed
+ * out one per receive (an Error fails that receive); after that a receive long-polls until the
+ * test answers it with `answerWaiting` (the poller may have stopped waiting by then).
  */
-function fakeQueue(batches: Message[][]) {
+function fakeQueue(batches: Array<SqsMessage[] | Error>) {
+  const calls: Array<{ operation: string; input: Input }> = [];
   let receives = 0;
   const waiters: Array<{ count: number; resolve: () => void }> = [];
+  const waiting: Array<(messages: SqsMessage[]) => void> = [];
   const deleted = deferred();
-  sqsMock.on(ReceiveMessageCommand).callsFake((): Promise<Partial<ReceiveMessageCommandOutput>> => {
-    // The options the poller passed to send() (the abort signal) are in the stub's last call.
-    const options = (sqsMock.send.args.at(-1) as unknown[] | undefined)?.[1] as { abortSignal?: AbortSignal } | undefined;
-    receives++;
-    for (const waiter of waiters.filter((w) => receives >= w.count)) waiter.resolve();
-    const batch = batches.shift();
-    if (batch) return Promise.resolve({ Messages: batch });
-    return new Promise((_, reject) => {
-      const signal = options?.abortSignal;
-      const abort = () => reject(Object.assign(new Error('Request aborted'), { name: 'AbortError' }));
-      if (signal?.aborted) abort();
-      else signal?.addEventListener('abort', abort, { once: true });
-    });
-  });
-  sqsMock.on(DeleteMessageBatchCommand).callsFake(async () => {
-    deleted.resolve();
-    return { Successful: [], Failed: [] };
-  });
+  const sqs: SqsCaller = {
+    call: <O>(operation: string, input: Input): Promise<O> => {
+      calls.push({ operation, input });
+      if (operation === 'DeleteMessageBatch') {
+        deleted.resolve();
+        return Promise.resolve({ Successful: [], Failed: [] } as O);
+      }
+      if (operation !== 'ReceiveMessage') return Promise.reject(new Error(`unexpected ${operation}`));
+      receives++;
+      for (const waiter of waiters.filter((w) => receives >= w.count)) waiter.resolve();
+      const batch = batches.shift();
+      if (batch instanceof Error) return Promise.reject(batch);
+      if (batch) return Promise.resolve({ Messages: batch } as O);
+      return new Promise<O>((resolve) => waiting.push((messages) => resolve({ Messages: messages } as O)));
+    },
+  };
   return {
+    sqs,
     get receives() {
       return receives;
     },
@@ -53,14 +53,23 @@ function fakeQueue(batches: Message[][]) {
       if (receives >= count) return Promise.resolve();
       return new Promise((resolve) => waiters.push({ count, resolve }));
     },
+    /** Answers the long polls in hand. */
+    answerWaiting(messages: SqsMessage[]): void {
+      for (const answer of waiting.splice(0)) answer(messages);
+    },
+    inputs: (operation: string) => calls.filter((call) => call.operation === operation).map((call) => call.input),
+    deletedHandles: () =>
+      calls
+        .filter((call) => call.operation === 'DeleteMessageBatch')
+        .flatMap((call) => (call.input['Entries'] as Array<{ ReceiptHandle: string }>).map((entry) => entry.ReceiptHandle)),
     deleted: deleted.promise,
   };
 }
 
 const pollers: QueuePoller[] = [];
-function poller(handler: SqsHandler, more: Partial<PollerOptions> = {}): QueuePoller {
+function poller(queue: { sqs: SqsCaller }, handler: SqsHandler, more: Partial<PollerOptions> = {}): QueuePoller {
   const created = new QueuePoller({
-    sqs,
+    sqs: queue.sqs,
     queueUrl,
     queueArn,
     functionName: 'execute',
@@ -74,10 +83,6 @@ function poller(handler: SqsHandler, more: Partial<PollerOptions> = {}): QueuePo
   pollers.push(created);
   return created;
 }
-
-beforeEach(() => {
-  sqsMock.reset();
-});
 
 afterEach(async () => {
   vi.useRealTimers();
@@ -97,14 +102,11 @@ async function within<T>(promise: Promise<T>, what: string): Promise<T> {
   }
 }
 
-const deletedHandles = () =>
-  sqsMock.commandCalls(DeleteMessageBatchCommand).flatMap((call) => (call.args[0].input.Entries ?? []).map((entry) => entry.ReceiptHandle));
-
 describe('QueuePoller', () => {
   it('hands a batch to the handler as an SQS event and deletes only what it did not report as failed', async () => {
     const queue = fakeQueue([[message(1), message(2, '3'), message(3)]]);
     const events: SQSEvent[] = [];
-    const p = poller(async (event): Promise<SQSBatchResponse> => {
+    const p = poller(queue, async (event): Promise<SQSBatchResponse> => {
       events.push(event);
       return { batchItemFailures: [{ itemIdentifier: 'm2' }] };
     });
@@ -112,10 +114,10 @@ describe('QueuePoller', () => {
     await queue.deleted;
     await within(p.stop(), 'stop()');
 
-    expect(deletedHandles()).toEqual(['r1', 'r3']);
-    const call = sqsMock.commandCalls(DeleteMessageBatchCommand)[0];
-    expect(call?.args[0].input.QueueUrl).toBe(queueUrl);
-    expect(new Set(call?.args[0].input.Entries?.map((entry) => entry.Id)).size).toBe(2);
+    expect(queue.deletedHandles()).toEqual(['r1', 'r3']);
+    const input = queue.inputs('DeleteMessageBatch')[0];
+    expect(input?.['QueueUrl']).toBe(queueUrl);
+    expect(new Set((input?.['Entries'] as Array<{ Id: string }>).map((entry) => entry.Id)).size).toBe(2);
 
     expect(events).toHaveLength(1);
     const records = events[0]?.Records ?? [];
@@ -133,11 +135,11 @@ describe('QueuePoller', () => {
 
   it('a batch with no failures is deleted whole', async () => {
     const queue = fakeQueue([[message(1), message(2)]]);
-    const p = poller(async () => ({ batchItemFailures: [] }));
+    const p = poller(queue, async () => ({ batchItemFailures: [] }));
     p.start();
     await queue.deleted;
     await within(p.stop(), 'stop()');
-    expect(deletedHandles()).toEqual(['r1', 'r2']);
+    expect(queue.deletedHandles()).toEqual(['r1', 'r2']);
   });
 
   it('a handler that throws deletes nothing, and the poller carries on', async () => {
@@ -145,6 +147,7 @@ describe('QueuePoller', () => {
     const errors: unknown[] = [];
     const failure = new Error('handler crashed');
     const p = poller(
+      queue,
       async () => {
         throw failure;
       },
@@ -153,7 +156,7 @@ describe('QueuePoller', () => {
     p.start();
     await queue.receivesReach(2);
     await within(p.stop(), 'stop()');
-    expect(sqsMock.commandCalls(DeleteMessageBatchCommand)).toHaveLength(0);
+    expect(queue.inputs('DeleteMessageBatch')).toHaveLength(0);
     expect(errors).toEqual([failure]);
   });
 
@@ -163,6 +166,7 @@ describe('QueuePoller', () => {
     const errors: unknown[] = [];
     const handed = deferred();
     const p = poller(
+      queue,
       () => {
         handed.resolve();
         return new Promise(() => undefined);
@@ -175,16 +179,16 @@ describe('QueuePoller', () => {
     await vi.advanceTimersByTimeAsync(5_000);
     await queue.receivesReach(2);
     expect(p.inFlight).toBe(0);
-    expect(sqsMock.commandCalls(DeleteMessageBatchCommand)).toHaveLength(0);
+    expect(queue.inputs('DeleteMessageBatch')).toHaveLength(0);
     expect(String(errors[0])).toMatch(/timed out after 5 s/);
   });
 
   it('receives with the batch size and wait time it was given, and all system attributes', async () => {
     const queue = fakeQueue([]);
-    const p = poller(async () => undefined, { batchSize: 7, waitSeconds: 3 });
+    const p = poller(queue, async () => undefined, { batchSize: 7, waitSeconds: 3 });
     p.start();
     await queue.receivesReach(1);
-    expect(sqsMock.commandCalls(ReceiveMessageCommand)[0]?.args[0].input).toEqual({
+    expect(queue.inputs('ReceiveMessage')[0]).toEqual({
       QueueUrl: queueUrl,
       MaxNumberOfMessages: 7,
       WaitTimeSeconds: 3,
@@ -192,27 +196,56 @@ describe('QueuePoller', () => {
     });
   });
 
-  it('stop() aborts the long polls in hand and ends every loop', async () => {
+  it('stop() ends every loop at once, without waiting for the long polls in hand to answer', async () => {
     const queue = fakeQueue([]);
-    const p = poller(async () => undefined, { concurrency: 3 });
+    const p = poller(queue, async () => undefined, { concurrency: 3 });
     p.start();
     await queue.receivesReach(3);
-    const signals = sqsMock.send.args.map((args) => (args as unknown[])[1] as { abortSignal?: AbortSignal } | undefined);
-    expect(signals.every((options) => options?.abortSignal?.aborted === false)).toBe(true);
 
     await within(p.stop(), 'stop()');
-    expect(signals.every((options) => options?.abortSignal?.aborted === true)).toBe(true);
     const receives = queue.receives;
     await new Promise<void>((resolve) => setImmediate(resolve));
     expect(queue.receives).toBe(receives);
     expect(receives).toBe(3);
   });
 
+  it('messages a long poll brings after stop() are not handed to the handler', async () => {
+    const queue = fakeQueue([]);
+    const handler = vi.fn(async () => undefined);
+    const p = poller(queue, handler);
+    p.start();
+    await queue.receivesReach(1);
+    await within(p.stop(), 'stop()');
+
+    queue.answerWaiting([message(1)]);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(handler).not.toHaveBeenCalled();
+    expect(queue.inputs('DeleteMessageBatch')).toHaveLength(0);
+    expect(queue.receives).toBe(1);
+  });
+
+  it('a failed receive is reported, and the poller receives again after a pause', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const failure = new Error('connection refused');
+    const queue = fakeQueue([failure, [message(1)]]);
+    const errors: unknown[] = [];
+    const p = poller(queue, async () => undefined, { onError: (error) => errors.push(error) });
+    p.start();
+    await queue.receivesReach(1);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(errors).toEqual([failure]);
+    expect(queue.receives).toBe(1);
+
+    await vi.advanceTimersByTimeAsync(250);
+    await queue.deleted;
+    expect(queue.deletedHandles()).toEqual(['r1']);
+  });
+
   it('stop() waits for the batch in hand to finish and delete', async () => {
     const queue = fakeQueue([[message(1)]]);
     const gate = deferred();
     const handed = deferred();
-    const p = poller(async () => {
+    const p = poller(queue, async () => {
       handed.resolve();
       await gate.promise;
     });
@@ -224,7 +257,7 @@ describe('QueuePoller', () => {
     expect(stopped).toBe(false);
     gate.resolve();
     await stopping;
-    expect(deletedHandles()).toEqual(['r1']);
+    expect(queue.deletedHandles()).toEqual(['r1']);
     expect(queue.receives).toBe(1);
   });
 });

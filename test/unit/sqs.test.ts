@@ -1,12 +1,41 @@
-import { ChangeMessageVisibilityCommand, SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { parseMessage, postpone, SqsWorkQueue } from '../../lambdas/adapters/sqs.ts';
 import type { QueueMessage } from '../../lambdas/core/ports.ts';
 
-const sqsMock = mockClient(SQSClient);
-const sqs = new SQSClient({ region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+type Input = Record<string, any>;
+
+/** SQS as the adapter calls it: answers by operation, and records every call. */
+class FakeSqs {
+  private readonly answers = new Map<string, (input: Input) => unknown>();
+  readonly calls: Array<{ operation: string; input: Input }> = [];
+
+  reset(): void {
+    this.answers.clear();
+    this.calls.length = 0;
+  }
+
+  resetHistory(): void {
+    this.calls.length = 0;
+  }
+
+  on(operation: string, answer: (input: Input) => unknown): void {
+    this.answers.set(operation, answer);
+  }
+
+  async call<O>(operation: string, input: Input): Promise<O> {
+    this.calls.push({ operation, input: structuredClone(input) });
+    const answer = this.answers.get(operation)?.(input) ?? {};
+    if (answer instanceof Error) throw answer;
+    return answer as O;
+  }
+
+  inputs(operation: string): Input[] {
+    return this.calls.filter((call) => call.operation === operation).map((call) => call.input);
+  }
+}
+
+const sqs = new FakeSqs();
 const urls = {
   job: 'https://sqs.us-east-1.amazonaws.com/000000000000/jobs',
   callback: 'https://sqs.us-east-1.amazonaws.com/000000000000/callbacks',
@@ -14,18 +43,17 @@ const urls = {
 const twelveHours = 43_200;
 
 beforeEach(() => {
-  sqsMock.reset();
-  sqsMock.on(ChangeMessageVisibilityCommand).resolves({});
-  sqsMock.on(SendMessageCommand).resolves({ MessageId: 'm' });
+  sqs.reset();
+  sqs.on('SendMessage', () => ({ MessageId: 'm' }));
 });
 
 async function visibilityFor(delayMs: number): Promise<number | undefined> {
-  sqsMock.resetHistory();
+  sqs.resetHistory();
   await postpone(sqs, urls.job, 'receipt-1', delayMs);
-  const calls = sqsMock.commandCalls(ChangeMessageVisibilityCommand);
+  const calls = sqs.inputs('ChangeMessageVisibility');
   expect(calls).toHaveLength(1);
-  expect(calls[0]?.args[0].input).toMatchObject({ QueueUrl: urls.job, ReceiptHandle: 'receipt-1' });
-  return calls[0]?.args[0].input.VisibilityTimeout;
+  expect(calls[0]).toMatchObject({ QueueUrl: urls.job, ReceiptHandle: 'receipt-1' });
+  return calls[0]?.['VisibilityTimeout'];
 }
 
 describe('postpone', () => {
@@ -74,16 +102,16 @@ describe('SqsWorkQueue', () => {
     { kind: 'callback', jobId: 'j-2' },
   ])('sends a $kind message to the $kind queue', async (message) => {
     await new SqsWorkQueue(sqs, urls).send(message);
-    const calls = sqsMock.commandCalls(SendMessageCommand);
+    const calls = sqs.inputs('SendMessage');
     expect(calls).toHaveLength(1);
-    const input = calls[0]?.args[0].input;
+    const input = calls[0];
     expect(input?.QueueUrl).toBe(urls[message.kind]);
     expect(JSON.parse(input?.MessageBody ?? '')).toEqual(message);
     expect(parseMessage(input?.MessageBody ?? '')).toEqual(message);
   });
 
   it('lets a failed send surface, so the API can answer 503', async () => {
-    sqsMock.on(SendMessageCommand).rejects(new Error('queue unavailable'));
+    sqs.on('SendMessage', () => new Error('queue unavailable'));
     await expect(new SqsWorkQueue(sqs, urls).send({ kind: 'job', jobId: 'j' })).rejects.toThrow('queue unavailable');
   });
 });
@@ -122,8 +150,8 @@ describe('parseMessage', () => {
 
 describe('SqsWorkQueue.sendMany', () => {
   it('sends ten to a request, to each kind\'s queue, and resends on its own an entry SQS refused', async () => {
-    sqsMock.on(SendMessageBatchCommand).callsFake((input: { Entries: Array<{ Id: string }> }) => ({
-      Successful: input.Entries.slice(1).map((entry) => ({ Id: entry.Id, MessageId: 'm', MD5OfMessageBody: '' })),
+    sqs.on('SendMessageBatch', (input) => ({
+      Successful: input['Entries'].slice(1).map((entry: { Id: string }) => ({ Id: entry.Id, MessageId: 'm', MD5OfMessageBody: '' })),
       Failed: [{ Id: input.Entries[0]?.Id, Code: 'InternalError', SenderFault: false }],
     }));
     const messages: QueueMessage[] = [
@@ -131,7 +159,7 @@ describe('SqsWorkQueue.sendMany', () => {
       ...Array.from({ length: 3 }, (_, i) => ({ kind: 'callback' as const, jobId: `c${i}` })),
     ];
     await new SqsWorkQueue(sqs, urls).sendMany(messages);
-    const batches = sqsMock.commandCalls(SendMessageBatchCommand).map((call) => call.args[0].input);
+    const batches = sqs.inputs('SendMessageBatch');
     expect(batches.map((batch) => [batch.QueueUrl, batch.Entries?.length])).toEqual([
       [urls.job, 10],
       [urls.job, 10],
@@ -140,7 +168,7 @@ describe('SqsWorkQueue.sendMany', () => {
     ]);
     expect(JSON.parse(batches[3]?.Entries?.[0]?.MessageBody ?? '{}')).toEqual({ kind: 'callback', jobId: 'c0' });
     // The first entry of each batch was refused, and went again alone.
-    const resent = sqsMock.commandCalls(SendMessageCommand).map((call) => JSON.parse(call.args[0].input.MessageBody ?? '{}').jobId);
+    const resent = sqs.inputs('SendMessage').map((input) => JSON.parse(input.MessageBody ?? '{}').jobId);
     expect(resent).toEqual(['j0', 'j10', 'j20', 'c0']);
   });
 });
