@@ -120,10 +120,10 @@ export interface Target {
   close(): Promise<void>;
 }
 
-/** The service: answers every request after `latencyMs` with a `payloadBytes` JSON body. */
-export async function startTarget(latencyMs: number, payloadBytes: number): Promise<Target> {
+/** The service: answers every request after `latencyMs` with `data` as its JSON body. */
+export async function startTarget(latencyMs: number, data: Record<string, unknown>): Promise<Target> {
   const arrivals = new Map<string, Arrival>();
-  const body = Buffer.from(JSON.stringify(paddedJson(payloadBytes)));
+  const body = Buffer.from(JSON.stringify(data));
   const answer = (response: ServerResponse, then: () => void) =>
     setTimeout(() => {
       response.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
@@ -226,9 +226,9 @@ export class Submitter {
   private readonly body: string;
   private readonly headers: Record<string, string>;
 
-  constructor(stackUrl: string, connections: number, job: { service: string; callback: string; payloadBytes: number }, credentials: { clientId: string; verifyToken: string }) {
+  constructor(stackUrl: string, connections: number, job: { service: string; callback: string; data: Record<string, unknown> }, credentials: { clientId: string; verifyToken: string }) {
     this.pool = new Pool(stackUrl, { connections, keepAliveTimeout: 10_000, pipelining: 1 });
-    this.body = JSON.stringify({ service: job.service, methodtype: 'POST', callback: job.callback, data: paddedJson(job.payloadBytes) });
+    this.body = JSON.stringify({ service: job.service, methodtype: 'POST', callback: job.callback, data: job.data });
     this.headers = {
       'content-type': 'application/json',
       authorization: `Basic ${Buffer.from(`${credentials.clientId}:${credentials.verifyToken}`).toString('base64')}`,
@@ -276,9 +276,9 @@ export interface DirectResult {
 }
 
 /** The ceiling: the same requests straight to the target, `concurrency` at a time, keep-alive. */
-export async function directLoad(targetUrl: string, count: number, concurrency: number, payloadBytes: number, onDone?: (done: number) => void): Promise<DirectResult> {
+export async function directLoad(targetUrl: string, count: number, concurrency: number, data: Record<string, unknown>, onDone?: (done: number) => void): Promise<DirectResult> {
   const pool = new Pool(targetUrl, { connections: concurrency, keepAliveTimeout: 10_000, pipelining: 1 });
-  const body = JSON.stringify(paddedJson(payloadBytes));
+  const body = JSON.stringify(data);
   const latencies: number[] = [];
   let errors = 0;
   let done = 0;

@@ -2,6 +2,7 @@
  * The summary the bench prints on stdout: load, per-job usage and cost, cold start, profile and
  * the issue's targets, as plain-text tables.
  */
+import type { BodyKind } from './load.ts';
 import { cpus } from 'node:os';
 import { defaultRetentionDays } from '../lib/definitions.ts';
 import type { ColdStart } from './bundles.ts';
@@ -26,6 +27,8 @@ export interface Options {
   concurrency: number;
   latencyMs: number;
   payloadBytes: number;
+  /** What the job's data and the target's answer hold (see bench/load.ts). */
+  body: BodyKind;
   lightJobs: number;
   importRuns: number;
   out: string;

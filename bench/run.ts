@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { defaultRetentionDays, functions } from '../lib/definitions.ts';
 import { measureColdStart, type ColdStart } from './bundles.ts';
 import { estimateCost, prices, storageCostPerMillion } from './cost.ts';
-import { CallbackReceiver, directLoad, runConcurrently, startTarget, Submitter, type DirectResult, type Submission, type Target } from './load.ts';
+import { bodyOf, CallbackReceiver, directLoad, runConcurrently, startTarget, Submitter, type BodyKind, type DirectResult, type Submission, type Target } from './load.ts';
 import { findProfile, readProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
 import { Progress } from './progress.ts';
 import type { Snapshot } from './protocol.ts';
@@ -41,6 +41,8 @@ const usage = `npm run bench -- [flags]
   --light-jobs N      light load: jobs, one at a time (default 40)
   --latency-ms N      the target's fixed service latency (default 100)
   --payload-bytes N   size of the job's JSON data and of the target's response body (default 1024)
+  --body event|random what they hold: an order event, as services send (default), or random
+                      letters and digits, which no compression shrinks (the worst case for cost)
   --import-runs N     fresh-process imports per bundle; the median counts (default 5)
   --out DIR           where results go (default bench/results)
   --profile           CPU-profile the stack process; print the top self-time functions of the heavy run
@@ -55,6 +57,7 @@ function readOptions(argv = process.argv.slice(2)): Options {
       concurrency: { type: 'string' },
       'latency-ms': { type: 'string' },
       'payload-bytes': { type: 'string' },
+      body: { type: 'string' },
       'light-jobs': { type: 'string' },
       'import-runs': { type: 'string' },
       out: { type: 'string' },
@@ -77,6 +80,7 @@ function readOptions(argv = process.argv.slice(2)): Options {
     concurrency: int('concurrency', values.concurrency, 32, 1, 1024),
     latencyMs: int('latency-ms', values['latency-ms'], 100, 0, 60_000),
     payloadBytes: int('payload-bytes', values['payload-bytes'], 1024, 12, 200 * 1024),
+    body: bodyKind(values.body),
     lightJobs: int('light-jobs', values['light-jobs'], 40, 1, 100_000),
     importRuns: int('import-runs', values['import-runs'], 5, 1, 100),
     out: resolve(values.out ?? join(root, 'bench', 'results')),
@@ -85,6 +89,12 @@ function readOptions(argv = process.argv.slice(2)): Options {
 }
 
 class UsageError extends Error {}
+
+function bodyKind(raw: string | undefined): BodyKind {
+  if (raw === undefined) return 'event';
+  if (raw === 'event' || raw === 'random') return raw;
+  throw new UsageError(`--body must be event or random, got ${raw}`);
+}
 
 /** A path as the user would type it: relative inside the project, absolute outside it. */
 const shown = (path: string) => (path.startsWith(`${root}/`) ? relative(root, path) : path);
@@ -221,7 +231,8 @@ async function main(): Promise<number> {
     progress.done(`${cold.functions.map((f) => `${f.name} ${kib(f.bytes)} ${fixed(f.importMedianMs, 0)} ms`).join(', ')}; minimal ${fixed(cold.minimal.importMedianMs, 0)} ms`);
 
     // 2. Target, callback receiver, the stack.
-    const target = await startTarget(options.latencyMs, options.payloadBytes);
+    const body = bodyOf(options.body, options.payloadBytes);
+    const target = await startTarget(options.latencyMs, body);
     closers.push(target.close);
     const receiver = new CallbackReceiver();
     await receiver.start();
@@ -230,7 +241,7 @@ async function main(): Promise<number> {
     stack = new StackProcess({ root, ...(profileDir ? { profileDir } : {}), onError: (message) => stackErrors.push(message) });
     await stack.start();
     progress.done(`${stack.url} (pid ${stack.pid})`);
-    const job = { service: `${target.url}/service`, callback: `${receiver.url}/callback`, payloadBytes: options.payloadBytes };
+    const job = { service: `${target.url}/service`, callback: `${receiver.url}/callback`, data: body };
     const single = new Submitter(stack.url, 1, job, demo);
     const many = new Submitter(stack.url, options.concurrency, job, demo);
     closers.push(() => single.close(), () => many.close());
@@ -321,8 +332,8 @@ async function main(): Promise<number> {
     // 4. The ceiling: the same target, directly, at each load's concurrency.
     const lightCeilingCount = Math.min(options.lightJobs, 20);
     progress.start('ceiling: direct requests', lightCeilingCount + options.jobs);
-    const lightCeiling = await directLoad(target.url, lightCeilingCount, 1, options.payloadBytes, (done) => progress.update(done));
-    const heavyCeiling = await directLoad(target.url, options.jobs, options.concurrency, options.payloadBytes, (done) => progress.update(lightCeilingCount + done));
+    const lightCeiling = await directLoad(target.url, lightCeilingCount, 1, body, (done) => progress.update(done));
+    const heavyCeiling = await directLoad(target.url, options.jobs, options.concurrency, body, (done) => progress.update(lightCeilingCount + done));
     const ceilingRate = (result: DirectResult) => result.latencies.length / ((result.finished - result.started) / 1000);
     progress.done(`${fixed(ceilingRate(lightCeiling))} jobs/s at 1, ${fixed(ceilingRate(heavyCeiling))} jobs/s at ${options.concurrency}`);
 
@@ -402,7 +413,7 @@ async function main(): Promise<number> {
     writeFileSync(
       join(options.out, 'latest.svg'),
       cdfChart(
-        `waas latency — ${options.latencyMs} ms service, ${options.payloadBytes} B payload, ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+        `waas latency — ${options.latencyMs} ms service, ${options.payloadBytes} B ${options.body} payload, ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
         [
           { label: 'light: submit → service', values: light.samples.toService, color: '#60a5fa' },
           { label: 'light: submit → callback', values: light.samples.toCallback, color: '#1d4ed8' },
