@@ -15,11 +15,14 @@ export class NotYet extends Error {
   override name = 'NotYet';
 }
 
+/** Makes a received message reappear after `delayMs` (its visibility). */
+export type Postpone = (queueUrl: string, receiptHandle: string, delayMs: number) => Promise<void>;
+
 export function queueHandler(
   run: (message: QueueMessage, facts: DeliveryFacts) => Promise<Outcome>,
   queueUrl: (record: SQSRecord) => string,
+  postponed: Postpone = (url, handle, delayMs) => postpone(services().sqs, url, handle, delayMs),
 ): (event: SQSEvent, context: Context) => Promise<SQSBatchResponse> {
-  const processor = new BatchProcessor(EventType.SQS);
   const handleRecord = async (record: SQSRecord): Promise<void> => {
     const message = parseMessage(record.body);
     if (!message) {
@@ -27,13 +30,27 @@ export function queueHandler(
       logger.error('dropping an unreadable queue message', { messageId: record.messageId });
       return;
     }
-    const outcome = await run(message, deliveryFacts(record));
+    let outcome: Outcome;
+    try {
+      outcome = await run(message, deliveryFacts(record));
+    } catch (error) {
+      // Reported, never swallowed: the message comes back when its visibility timeout runs out.
+      logger.error('a queue message failed', { jobId: message.jobId, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+      throw error;
+    }
     if (outcome.done) return;
-    await postpone(services().sqs, queueUrl(record), record.receiptHandle, outcome.retryAfterMs);
+    try {
+      await postponed(queueUrl(record), record.receiptHandle, outcome.retryAfterMs);
+    } catch (error) {
+      // The message still comes back, only later: when its visibility timeout runs out.
+      logger.warn('could not postpone a message', { jobId: message.jobId, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+    }
     throw new NotYet(`job ${message.jobId} is due again in ${outcome.retryAfterMs} ms`);
   };
+  // A processor per invocation: it keeps the batch's outcomes while it runs, and the local
+  // stack's pollers invoke one handler module concurrently (one Lambda environment never does).
   return async (event, context) =>
-    processPartialResponse(event, handleRecord, processor, { context, throwOnFullBatchFailure: false });
+    processPartialResponse(event, handleRecord, new BatchProcessor(EventType.SQS), { context, throwOnFullBatchFailure: false });
 }
 
 /** The record's attributes SQS fills in: when it was sent, how often it was received. */
