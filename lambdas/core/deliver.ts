@@ -30,7 +30,15 @@ export interface DeliveryDeps {
   clock: Clock;
   timing?: RetryTiming;
   random?: () => number;
+  /** Waits `ms` (default: a timer); tests inject one that moves their clock. */
+  sleep?: (ms: number) => Promise<void>;
 }
+
+/**
+ * How long a first delivery that finds no job waits for submit's write, read by read, before
+ * it gives its message back to the queue (which cannot return it sooner than in a second).
+ */
+const earlyMessageWaitsMs = [20, 80] as const;
 
 /** What becomes of the queue message: gone, or back after a delay. */
 export type Outcome = { done: true } | { done: false; retryAfterMs: number };
@@ -123,7 +131,13 @@ async function leaseAttempt(deps: DeliveryDeps, jobId: string, message: JobMessa
     }
   }
 
-  const job = await deps.jobs.get(jobId);
+  let job = await deps.jobs.get(jobId);
+  // Submit sends the message before it stores the job: the message may be a moment early.
+  for (const ms of message.receiveCount === 1 ? earlyMessageWaitsMs : []) {
+    if (job) break;
+    await (deps.sleep ?? ((wait: number) => new Promise<void>((resolve) => setTimeout(resolve, wait))))(ms);
+    job = await deps.jobs.get(jobId);
+  }
   if (!job) return missing(deps, message);
   if (isFinal(job.status)) {
     // A redelivery after the job settled: make sure its callback is on its way, run nothing.

@@ -45,7 +45,7 @@ function setup(script: Script = () => answer(200, 'ok'), options: { indexEveryJo
   const http = new ScriptedHttp(script);
   const alice = testClient('11111111111111');
   clients.clients.set(alice.client.clientId, alice.client);
-  const deps: DeliveryDeps = { jobs, clients, queue, http, clock, random: () => draw };
+  const deps: DeliveryDeps = { jobs, clients, queue, http, clock, random: () => draw, sleep: async (ms) => clock.advance(ms) };
   /** Submits a job as the API does, and forgets the queue message that carried it. */
   const newJob = async (fields: Record<string, unknown> = {}) => {
     const accepted = await submit({ jobs, queue, clock, retentionDays: 30, refuse: async () => undefined, ...options }, alice.client, { service, ...fields });
@@ -819,6 +819,12 @@ describe('requeueUnsettled after a crash', () => {
   });
 });
 
+/** A job as submit stores it, accepted at `now`. */
+function storedJob(jobId: string, now: number): Job {
+  const at = new Date(now).toISOString();
+  return { jobId, clientId: '11111111111111', created: at, lastUpdate: at, service, methodtype: 'POST', callback: null, status: 'accepted', attempts: 0, maxAttempts: 5, timeoutMs: 10_000, output: null, history: [], notified: 'n/a', notifyoutput: null, notifyAttempts: 0, callbackMaxAttempts: 5, expiresAt: 0 };
+}
+
 describe('a queue that keeps its messages (SQS)', () => {
   const unsettled = async (jobs: MemoryJobStore) => {
     const ids: string[] = [];
@@ -856,16 +862,28 @@ describe('a queue that keeps its messages (SQS)', () => {
     expect(queue.sent).toEqual([{ kind: 'job', jobId }]);
   });
 
-  it('a message that arrives before its job is stored is tried again a second later, and runs once the job is there', async () => {
+  it('a first delivery that finds no job waits a moment for submit\'s write, and runs the job once it is there', async () => {
     const { deps, jobs, clock, http } = setup();
     const early = '0b6d2c55-3f0e-4f7e-9d49-0a3b3d7c9b21';
+    const waits: number[] = [];
+    deps.sleep = async (ms) => {
+      waits.push(ms);
+      clock.advance(ms);
+      // Submit's write lands during the second wait.
+      if (waits.length === 2) await jobs.create(storedJob(early, clock.now()), { url: service, method: 'POST', headers: {}, body: null });
+    };
+    expect(await runJobMessage(deps, early, { sentAt: clock.now(), leaseMs: 10_000 + leaseMarginMs, receiveCount: 1 })).toEqual({ done: true });
+    expect(waits).toEqual([20, 80]);
+    expect(http.requests).toHaveLength(1);
+  });
+
+  it('a message that arrives well before its job is stored is tried again a second later, and runs once the job is there', async () => {
+    const { deps, jobs, clock, http } = setup();
+    const early = '0b6d2c55-3f0e-4f7e-9d49-0a3b3d7c9b21';
+    deps.sleep = async (ms) => clock.advance(ms);
     const facts = { sentAt: clock.now(), leaseMs: 10_000 + leaseMarginMs, receiveCount: 1 };
     expect(await runJobMessage(deps, early, facts)).toEqual({ done: false, retryAfterMs: 1_000 });
-    const now = new Date(clock.now()).toISOString();
-    await jobs.create(
-      { jobId: early, clientId: '11111111111111', created: now, lastUpdate: now, service, methodtype: 'POST', callback: null, status: 'accepted', attempts: 0, maxAttempts: 5, timeoutMs: 10_000, output: null, history: [], notified: 'n/a', notifyoutput: null, notifyAttempts: 0, callbackMaxAttempts: 5, expiresAt: 0 },
-      { url: service, method: 'POST', headers: {}, body: null },
-    );
+    await jobs.create(storedJob(early, clock.now()), { url: service, method: 'POST', headers: {}, body: null });
     clock.advance(1_000);
     expect(await runJobMessage(deps, early, { ...facts, receiveCount: 2 })).toEqual({ done: true });
     expect(http.requests).toHaveLength(1);
