@@ -1,8 +1,6 @@
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -10,15 +8,10 @@ import { DynamoDocuments } from '../../lambdas/adapters/aws/attributes.ts';
 import { AwsClient, AwsCredentialsError, AwsError, AwsNetworkError, type AwsClientOptions } from '../../lambdas/adapters/aws/client.ts';
 import { sign } from '../../lambdas/adapters/aws/sigv4.ts';
 import { startStorage, type Storage } from '../../local/storage.ts';
+import { startRecordingServer, type RecordingServer } from '../support/recording-server.ts';
 
 /** A loopback server playing AWS: records what reaches it and answers as `handler` says. */
-interface FakeAws {
-  url: string;
-  port: number;
-  connections: number;
-  requests: Array<{ method: string; url: string; headers: IncomingHttpHeaders; body: string }>;
-  close(): Promise<void>;
-}
+type FakeAws = RecordingServer;
 
 type Handler = (request: { headers: IncomingHttpHeaders; body: string; index: number }, res: ServerResponse, req: IncomingMessage) => void;
 
@@ -29,29 +22,7 @@ afterEach(async () => {
 });
 
 async function fakeAws(handler: Handler): Promise<FakeAws> {
-  const server = createServer();
-  const fake: FakeAws = {
-    url: '',
-    port: 0,
-    connections: 0,
-    requests: [],
-    close: async () => {
-      server.closeAllConnections();
-      if (server.listening) await new Promise((resolve) => server.close(resolve));
-    },
-  };
-  server.on('connection', () => fake.connections++);
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const record = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: '' };
-    const index = fake.requests.push(record) - 1;
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => (record.body += chunk));
-    req.on('end', () => handler({ headers: req.headers, body: record.body, index }, res, req));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  fake.port = (server.address() as AddressInfo).port;
-  fake.url = `http://127.0.0.1:${fake.port}`;
+  const fake = await startRecordingServer((req, res, record, index) => req.on('end', () => handler({ headers: req.headers, body: record.body, index }, res, req)));
   cleanups.push(fake.close);
   return fake;
 }

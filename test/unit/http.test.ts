@@ -1,8 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { once } from 'node:events';
 import { setImmediate } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -10,50 +7,18 @@ import { NodeHttpClient } from '../../lambdas/adapters/http.ts';
 import { EgressPolicy } from '../../lambdas/core/egress.ts';
 import type { Lookup } from '../../lambdas/core/egress.ts';
 import type { OutboundRequest } from '../../lambdas/core/ports.ts';
+import { startRecordingServer, type RecordingServer } from '../support/recording-server.ts';
 
 /** A real HTTP server on a loopback port, counting what reaches it. */
-interface Target {
-  url: string;
-  port: number;
-  connections: number;
-  requests: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; body: string }>;
-  close(): Promise<void>;
-}
+type Target = RecordingServer;
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
 });
 
-async function serve(
-  handler: (req: IncomingMessage, res: ServerResponse) => void,
-  host = '127.0.0.1',
-  port = 0,
-): Promise<Target> {
-  const server = http.createServer();
-  const target: Target = {
-    url: '',
-    port: 0,
-    connections: 0,
-    requests: [],
-    close: async () => {
-      server.closeAllConnections();
-      if (server.listening) await new Promise((resolve) => server.close(resolve));
-    },
-  };
-  server.on('connection', () => target.connections++);
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    // Recorded on arrival, before the body, so a handler that never answers is still seen.
-    const record = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: '' };
-    target.requests.push(record);
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => (record.body += chunk));
-    handler(req, res);
-  });
-  server.listen(port, host);
-  await once(server, 'listening');
-  target.port = (server.address() as AddressInfo).port;
-  target.url = `http://${host}:${target.port}`;
+async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void, host = '127.0.0.1', port = 0): Promise<Target> {
+  const target = await startRecordingServer((req, res) => handler(req, res), host, port);
   cleanups.push(target.close);
   return target;
 }
