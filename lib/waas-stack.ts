@@ -68,14 +68,15 @@ export class WaasStack extends Stack {
       fn[name].addToRolePolicy(new PolicyStatement({ actions: actions.map((a) => `dynamodb:${a}`), resources }));
     const jobsTable = [tables.jobs.tableArn];
     const clientsTable = [tables.clients.tableArn];
-    // api: stores a job and its request (one batch), remembers Idempotency-Keys, reads status
-    // and credentials, and queues the job.
+    // api: queues a job and stores it (one item, or the job and its large request in one
+    // batch), remembers Idempotency-Keys, reads status and credentials.
     allow('api', ['GetItem', 'PutItem', 'DeleteItem', 'BatchWriteItem'], jobsTable);
     allow('api', ['GetItem'], clientsTable);
     queue.jobs.grantSendMessages(fn.api);
-    // execute: reads a job with its request, leases and records one attempt, makes the first
-    // callback (signed with the client's secrets), and queues the callback's retries.
-    allow('execute', ['GetItem', 'Query', 'UpdateItem'], jobsTable);
+    // execute: leases an attempt (the write returns the job and the request beside it; a large
+    // request is read after), records it, makes the first callback (signed with the client's
+    // secrets), and queues the callback's retries.
+    allow('execute', ['GetItem', 'UpdateItem'], jobsTable);
     allow('execute', ['GetItem'], clientsTable);
     queue.callbacks.grantSendMessages(fn.execute);
     // notify: signs the callback with the client's secrets, leases and records its outcome.

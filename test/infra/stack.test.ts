@@ -320,7 +320,7 @@ describe('IAM', () => {
     );
     expect(actionsOn('execute', stack.queues.jobs)).not.toContain('sqs:SendMessage');
     expect(actionsOn('execute', stack.queues.callbacks)).toContain('sqs:SendMessage');
-    expect(actionsOn('execute', stack.tables.jobs)).toEqual(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+    expect(actionsOn('execute', stack.tables.jobs)).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
     expect(actionsOn('execute', stack.tables.clients)).toEqual(['dynamodb:GetItem']);
   });
 
