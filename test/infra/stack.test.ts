@@ -244,9 +244,10 @@ describe('Lambda functions', () => {
     }
   });
 
-  it('logs each function to its own log group, kept one month', () => {
+  it('logs each function to its own log group, kept one month, in JSON lines without Lambda\'s per-invocation lines', () => {
     for (const name of functionNames) {
       const loggingConfig = resources[logicalId(stack.functions[name])]?.Properties['LoggingConfig'];
+      expect(loggingConfig, name).toMatchObject({ LogFormat: 'JSON', SystemLogLevel: 'WARN' });
       const logGroupId: string = loggingConfig.LogGroup.Ref;
       expect(resources[logGroupId]?.Type, name).toBe('AWS::Logs::LogGroup');
       expect(resources[logGroupId]?.Properties['RetentionInDays'], name).toBe(30);
@@ -255,7 +256,7 @@ describe('Lambda functions', () => {
     expect(logGroups).toHaveLength(functionNames.length + 1);
   });
 
-  it('tells every function where its tables and queues are, keeps jobs 30 days, and allows no private egress', () => {
+  it('tells every function where its tables and queues are, keeps jobs 30 days, allows no private egress, and indexes only work waiting on a retry', () => {
     for (const name of functionNames) {
       const variables = resources[logicalId(stack.functions[name])]?.Properties['Environment'].Variables;
       expect(Object.keys(variables), name).toEqual(expect.arrayContaining(Object.values(env)));
@@ -266,6 +267,8 @@ describe('Lambda functions', () => {
         [env.callbacksQueueUrl]: ref(stack.queues.callbacks),
         [env.retentionDays]: String(defaultRetentionDays),
         [env.egressAllowCidrs]: '',
+        // SQS keeps its messages: a job enters the sweeper's index only to wait on a retry.
+        [env.indexEveryJob]: 'false',
         POWERTOOLS_SERVICE_NAME: 'waas',
       });
     }
