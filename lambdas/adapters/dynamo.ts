@@ -122,13 +122,17 @@ export class DynamoJobStore implements JobStore {
     return result.Item ? jobFromItem(result.Item) : undefined;
   }
 
-  async update(jobId: string, changes: JobChanges, condition: JobCondition): Promise<Job> {
-    return jobFromItem(await this.write(jobId, changes, condition));
+  async update(jobId: string, changes: JobChanges, condition: JobCondition): Promise<void> {
+    await this.write(jobId, changes, condition, 'NONE');
+  }
+
+  async lease(jobId: string, changes: JobChanges, condition: JobCondition): Promise<Job> {
+    return jobFromItem(await this.write(jobId, changes, condition, 'ALL_NEW'));
   }
 
   /** The lease's write returns the item, the request beside the state with it; a request of its own is read after. */
   async take(jobId: string, changes: JobChanges, condition: JobCondition): Promise<{ job: Job; request?: JobRequest }> {
-    const item = await this.write(jobId, changes, condition);
+    const item = await this.write(jobId, changes, condition, 'ALL_NEW');
     const job = jobFromItem(item);
     const beside = requestFromItem(item, job);
     if (beside) return { job, request: beside };
@@ -137,9 +141,10 @@ export class DynamoJobStore implements JobStore {
     return request ? { job, request } : { job };
   }
 
-  private async write(jobId: string, changes: JobChanges, condition: JobCondition): Promise<Record<string, unknown>> {
+  /** One conditional UpdateItem on the job item; the item as written comes back only when asked for. */
+  private async write(jobId: string, changes: JobChanges, condition: JobCondition, returning: 'ALL_NEW' | 'NONE'): Promise<Record<string, unknown>> {
     const result = await conditional(
-      this.db.send<Output>('UpdateItem', { TableName: this.table, Key: { pk: jobId, sk: JOB }, ...updateParts(changes, condition), ReturnValues: 'ALL_NEW' }),
+      this.db.send<Output>('UpdateItem', { TableName: this.table, Key: { pk: jobId, sk: JOB }, ...updateParts(changes, condition), ReturnValues: returning }),
     );
     return result.Attributes ?? {};
   }

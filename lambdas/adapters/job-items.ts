@@ -106,7 +106,8 @@ export function newJobItems(job: Job, request: JobRequest): Array<Record<string,
     sk: JOB,
     ...shortNames(omit(fields, [...specFields, ...resultFields])),
     spec: packed(pick(fields, specFields)),
-    result: packedResult(fields),
+    // A new job has no output and no history yet: nothing to pack (see jobFromItem).
+    ...(fields['output'] === null && Array.isArray(fields['history']) && fields['history'].length === 0 ? {} : { result: packedResult(fields) }),
   };
   const stored = packed({ headers: request.headers }, request.body);
   const together = { ...item, request: stored };
@@ -118,7 +119,7 @@ export function newJobItems(job: Job, request: JobRequest): Array<Record<string,
 export function jobFromItem(item: Record<string, unknown>): Job {
   const { pk, sk: _sk, request: _request, spec, result, ...fields } = item;
   const plain = Object.fromEntries(Object.entries(fields).map(([name, value]) => [longName.get(name) ?? name, value]));
-  return { ...plain, ...unpacked<Record<string, unknown>>(spec)?.value, ...unpackedResult(result), jobId: String(pk) } as unknown as Job;
+  return { output: null, history: [], ...plain, ...unpacked<Record<string, unknown>>(spec)?.value, ...unpackedResult(result), jobId: String(pk) } as unknown as Job;
 }
 
 /** The request stored in a state item or in an item of its own, if it is there. */

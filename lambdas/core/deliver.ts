@@ -226,7 +226,7 @@ export async function runCallbackAttempt(deps: DeliveryDeps, jobId: string): Pro
   const notifyLeaseUntil = now + jobLimits.callbackTimeoutMs + leaseMarginMs;
   let held: Job;
   try {
-    held = await deps.jobs.update(
+    held = await deps.jobs.lease(
       jobId,
       { notifyAttempts: attempt, notifyLeaseUntil, remove: ['nextNotifyAt'] },
       { expect: { notified: 'no', notifyAttempts: job.notifyAttempts, notifyLeaseUntil: job.notifyLeaseUntil }, leaseFree: { lease: 'notifyLeaseUntil', now } },

@@ -44,18 +44,19 @@ export interface JobStore {
   remove(jobId: string): Promise<void>;
   get(jobId: string): Promise<Job | undefined>;
   /**
-   * `update` for the write that takes an attempt's lease: returns the request too, which the
-   * attempt sends (read in the same round trip when the store keeps it beside the state).
-   * The request is absent only when its record is lost.
+   * Applies `changes` when the job still has the values in `expect` (undefined: attribute absent)
+   * and, when `leaseFree` is given, no lease of that name runs past that instant; or throws
+   * ConditionFailed. A write that makes the job final may let the store forget its request: no
+   * attempt will send it again.
+   */
+  update(jobId: string, changes: JobChanges, condition: JobCondition): Promise<void>;
+  /** `update`, returning the job as written: the write that takes a callback's lease. */
+  lease(jobId: string, changes: JobChanges, condition: JobCondition): Promise<Job>;
+  /**
+   * `lease` for a job's attempt: returns the request too, which the attempt sends (in the same
+   * round trip when the store keeps it beside the state). It is absent only when its record is lost.
    */
   take(jobId: string, changes: JobChanges, condition: JobCondition): Promise<{ job: Job; request?: JobRequest }>;
-  /**
-   * Applies `changes` when the job still has the values in `expect` (undefined: attribute absent)
-   * and, when `leaseFree` is given, no lease of that name runs past that instant.
-   * Returns the job as written, or throws ConditionFailed. A write that makes the job final
-   * may let the store forget its request: no attempt will send it again.
-   */
-  update(jobId: string, changes: JobChanges, condition: JobCondition): Promise<Job>;
   /** Jobs not settled yet (non-final, or final with a pending callback): what a restart or sweep picks up. */
   unsettled(): AsyncIterable<Job>;
   /** Remembers an Idempotency-Key's answer; returns the answer already remembered, if any. */

@@ -84,12 +84,16 @@ export class MemoryJobStore implements JobStore {
   }
 
   async take(jobId: string, changes: JobChanges, condition: JobCondition): Promise<{ job: Job; request?: JobRequest }> {
-    const job = await this.update(jobId, changes, condition);
+    const job = await this.lease(jobId, changes, condition);
     const request = this.requests.get(jobId);
     return request ? { job, request: structuredClone(request) } : { job };
   }
 
-  async update(jobId: string, changes: JobChanges, condition: JobCondition): Promise<Job> {
+  async update(jobId: string, changes: JobChanges, condition: JobCondition): Promise<void> {
+    await this.lease(jobId, changes, condition);
+  }
+
+  async lease(jobId: string, changes: JobChanges, condition: JobCondition): Promise<Job> {
     const job = this.jobs.get(jobId);
     const applied = job !== undefined && holds(job, condition);
     this.updates.push({ jobId, changes: structuredClone(changes), condition: structuredClone(condition), applied });

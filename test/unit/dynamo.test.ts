@@ -162,7 +162,7 @@ describe('DynamoJobStore items', () => {
       const output = { started: job.created, durationMs: 5, statusCode: 200, headers: { 'content-type': 'application/json' }, body: json, bodyEncoding: 'utf8' as const, bodyBytes: json.length, truncated: false };
       const history = [{ attempt: 1, started: job.created, durationMs: 5, statusCode: 200 }];
       const settled = { ...job, status: 'completed' as const, attempts: 1, output, history };
-      expect(await store.update(jobId, { status: 'completed', output, history, remove: ['leaseUntil'] }, {})).toEqual(settled);
+      expect(await store.lease(jobId, { status: 'completed', output, history, remove: ['leaseUntil'] }, {})).toEqual(settled);
       expect(await store.get(jobId)).toEqual(settled);
       expect(items.get(`${jobId}|job`)).not.toHaveProperty('request');
     }
@@ -211,12 +211,16 @@ describe('DynamoJobStore items', () => {
 });
 
 describe('DynamoJobStore writes and reads', () => {
-  it('update is one conditional UpdateItem on the job item that returns the job as written', async () => {
+  it('update is one conditional UpdateItem on the job item that asks nothing back; lease is the same write returning the job as written', async () => {
     const { db, store } = storedWorld();
     await store.create(job, request);
     db.calls.length = 0;
-    expect(await store.update(jobId, { status: 'started', attempts: 1 }, { expect: { attempts: 0 } })).toEqual({ ...job, status: 'started', attempts: 1 });
-    expect(db.inputs('UpdateItem')).toEqual([{ TableName: table, Key: { pk: jobId, sk: 'job' }, ReturnValues: 'ALL_NEW', ...updateParts({ status: 'started', attempts: 1 }, { expect: { attempts: 0 } }) }]);
+    await store.update(jobId, { status: 'started' }, {});
+    expect(await store.lease(jobId, { attempts: 1 }, { expect: { attempts: 0 } })).toEqual({ ...job, status: 'started', attempts: 1 });
+    expect(db.inputs('UpdateItem')).toEqual([
+      { TableName: table, Key: { pk: jobId, sk: 'job' }, ReturnValues: 'NONE', ...updateParts({ status: 'started' }, {}) },
+      { TableName: table, Key: { pk: jobId, sk: 'job' }, ReturnValues: 'ALL_NEW', ...updateParts({ attempts: 1 }, { expect: { attempts: 0 } }) },
+    ]);
   });
 
   it('take reads a request of its own consistently after the write; without one, there is no request', async () => {
@@ -226,7 +230,7 @@ describe('DynamoJobStore writes and reads', () => {
     expect(db.inputs('GetItem')).toEqual([{ TableName: table, Key: { pk: jobId, sk: 'request' }, ConsistentRead: true }]);
     const bare = world();
     bare.db.answer = (operation) => (operation === 'UpdateItem' ? { Attributes: { pk: jobId, sk: 'job', s: 'started' } } : {});
-    expect(await bare.store.take(jobId, {}, {})).toEqual({ job: { jobId, status: 'started' } });
+    expect(await bare.store.take(jobId, {}, {})).toEqual({ job: { jobId, status: 'started', output: null, history: [] } });
   });
 
   it('turns ConditionalCheckFailedException into ConditionFailed, and passes any other error through', async () => {
