@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { hashToken, newClientId, newSigningSecret, newVerifyToken } from '../lambdas/core/auth.ts';
+import { newClient, newSigningSecret } from '../lambdas/core/auth.ts';
 import { rotateSecret } from '../lambdas/core/callback.ts';
 import { DynamoDocuments } from '../lambdas/adapters/aws/attributes.ts';
 import { AwsClient } from '../lambdas/adapters/aws/client.ts';
@@ -112,17 +112,9 @@ async function main(argv: string[]): Promise<unknown> {
   const { store, close } = await openStore(values);
   try {
     if (command === 'create') {
-      const clientId = newClientId();
-      const verifyToken = newVerifyToken();
-      const signingSecret = newSigningSecret();
-      await store.put({
-        clientId,
-        name: values.name ?? clientId,
-        tokenHash: hashToken(verifyToken),
-        signingSecrets: [signingSecret],
-        created: new Date().toISOString(),
-      });
-      return { client_id: clientId, verify_token: verifyToken, signing_secret: signingSecret };
+      const made = newClient(values.name ? { name: values.name } : {});
+      await store.put(made.client);
+      return { client_id: made.client.clientId, verify_token: made.verifyToken, signing_secret: made.signingSecret };
     }
     if (command === 'list') {
       const clients = await store.list();

@@ -185,7 +185,7 @@ export class DynamoJobStore implements JobStore {
     return found;
   }
 
-  async rememberIdempotent(clientId: string, key: string, jobId: string, answer: string, expiresAt: number): Promise<string | undefined> {
+  async rememberIdempotent(clientId: string, key: string, jobId: string, answer: string, expiresAt: number, now: number): Promise<string | undefined> {
     const pk = `idem#${clientId}#${key}`;
     // The earlier holder of the key may vanish between our put and our read (it expired, or
     // its submit failed and let go): then the key is ours to claim again.
@@ -197,7 +197,7 @@ export class DynamoJobStore implements JobStore {
               Item: { pk, sk: IDEMPOTENCY, jobId, answer, expiresAt },
               // TTL deletes lazily: an expired key counts as absent.
               ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
-              ExpressionAttributeValues: { ':now': Math.floor(Date.now() / 1000) },
+              ExpressionAttributeValues: { ':now': Math.floor(now / 1000) },
             },
           ),
         );

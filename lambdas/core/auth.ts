@@ -33,6 +33,28 @@ export function newSigningSecret(): string {
   return `whsec_${randomBytes(32).toString('base64')}`;
 }
 
+export interface NewClient {
+  client: Client;
+  /** Shown once, to whoever made the client: the record keeps only its hash. */
+  verifyToken: string;
+  signingSecret: string;
+}
+
+/** A client record as first stored, with the credentials it was made with; any field not given is new. */
+export function newClient(fields: { clientId?: string; name?: string; verifyToken?: string; signingSecret?: string; created?: string } = {}): NewClient {
+  const clientId = fields.clientId ?? newClientId();
+  const verifyToken = fields.verifyToken ?? newVerifyToken();
+  const signingSecret = fields.signingSecret ?? newSigningSecret();
+  const client: Client = {
+    clientId,
+    name: fields.name ?? clientId,
+    tokenHash: hashToken(verifyToken),
+    signingSecrets: [signingSecret],
+    created: fields.created ?? new Date().toISOString(),
+  };
+  return { client, verifyToken, signingSecret };
+}
+
 /**
  * Credentials from the JSON body (`client_id`, `verify_token`, as the seed reads them) or from
  * HTTP Basic auth (`client_id:verify_token`, so `curl -u` works). The body wins when it has both.

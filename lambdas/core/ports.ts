@@ -60,7 +60,8 @@ export interface JobStore {
   /** Jobs not settled yet (non-final, or final with a pending callback): what a restart or sweep picks up. */
   unsettled(): AsyncIterable<Job>;
   /** Remembers an Idempotency-Key's answer; returns the answer already remembered, if any. */
-  rememberIdempotent(clientId: string, key: string, jobId: string, answer: string, expiresAt: number): Promise<string | undefined>;
+  /** `now` (epoch ms) decides whether a remembered key has expired (TTL deletes lazily). */
+  rememberIdempotent(clientId: string, key: string, jobId: string, answer: string, expiresAt: number, now: number): Promise<string | undefined>;
   forgetIdempotent(clientId: string, key: string): Promise<void>;
 }
 

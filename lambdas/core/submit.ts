@@ -96,7 +96,7 @@ export async function submit(deps: SubmitDeps, client: Client, payload: Record<s
 
   if (key !== undefined) {
     const expiresAt = Math.floor((now + idempotencyWindowMs) / 1000);
-    const earlier = await deps.jobs.rememberIdempotent(client.clientId, key, jobId, JSON.stringify(accepted), expiresAt);
+    const earlier = await deps.jobs.rememberIdempotent(client.clientId, key, jobId, JSON.stringify(accepted), expiresAt, now);
     // A repeat: the first answer stands and nothing is created.
     if (earlier !== undefined) return JSON.parse(earlier) as Accepted;
   }

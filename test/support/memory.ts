@@ -59,8 +59,6 @@ export class MemoryJobStore implements JobStore {
   /** Every update asked for, with whether its condition held. */
   readonly updates: Array<{ jobId: string; changes: JobChanges; condition: JobCondition; applied: boolean }> = [];
 
-  constructor(private readonly clock: Clock = { now: () => Date.now() }) {}
-
   async create(job: Job, request: JobRequest): Promise<void> {
     if (this.jobs.has(job.jobId)) throw new ConditionFailed(`job ${job.jobId} exists`);
     this.jobs.set(job.jobId, stored(job));
@@ -121,11 +119,11 @@ export class MemoryJobStore implements JobStore {
     }
   }
 
-  async rememberIdempotent(clientId: string, key: string, jobId: string, answer: string, expiresAt: number): Promise<string | undefined> {
+  async rememberIdempotent(clientId: string, key: string, jobId: string, answer: string, expiresAt: number, now: number): Promise<string | undefined> {
     const id = idempotencyId(clientId, key);
     const earlier = this.idempotency.get(id);
     // As the adapter's condition: an expired key counts as absent.
-    if (earlier && earlier.expiresAt >= Math.floor(this.clock.now() / 1000)) return earlier.answer;
+    if (earlier && earlier.expiresAt >= Math.floor(now / 1000)) return earlier.answer;
     this.idempotency.set(id, { jobId, answer, expiresAt });
     return undefined;
   }
@@ -280,7 +278,7 @@ export function testClient(clientId: string, overrides: Partial<Client> = {}): T
 
 /** The API's dependencies on these fakes: accept every URL, 30 days' retention, no limiter unless given. */
 export function memoryApiDeps(clock: ManualClock, clients: MemoryClientStore, overrides: Partial<ApiDeps> = {}) {
-  const jobs = new MemoryJobStore(clock);
+  const jobs = new MemoryJobStore();
   const queue = new MemoryWorkQueue();
   const deps: ApiDeps = { jobs, queue, clock, retentionDays: 30, refuse: async () => undefined, auth: new Authenticator(clients, clock), ...overrides };
   return { jobs, queue, deps };

@@ -39,7 +39,7 @@ function runJobAttempt(deps: DeliveryDeps, jobId: string): Promise<Outcome> {
 /** A world of fakes; the clock starts at the real time so that Standard Webhooks' replay window holds. */
 function setup(script: Script = () => answer(200, 'ok'), options: { indexEveryJob?: boolean } = {}) {
   const clock = new ManualClock(Math.floor(Date.now() / 1000) * 1000);
-  const jobs = new MemoryJobStore(clock);
+  const jobs = new MemoryJobStore();
   const clients = new MemoryClientStore();
   const queue = new MemoryWorkQueue();
   const http = new ScriptedHttp(script);

@@ -292,25 +292,26 @@ describe('DynamoJobStore writes and reads', () => {
 describe('DynamoJobStore idempotency keys', () => {
   it('claims a new key with a conditional put that lets an expired key be reused', async () => {
     const { db, store } = world();
-    expect(await store.rememberIdempotent('c1', 'key-1', jobId, '{"job_id":"x"}', 2_000_000_000)).toBeUndefined();
+    expect(await store.rememberIdempotent('c1', 'key-1', jobId, '{"job_id":"x"}', 2_000_000_000, 1_700_000_000_000)).toBeUndefined();
     expect(db.inputs('PutItem')[0]).toMatchObject({
       TableName: table,
       Item: { pk: 'idem#c1#key-1', sk: 'idem', jobId, answer: '{"job_id":"x"}', expiresAt: 2_000_000_000 },
       ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
+      ExpressionAttributeValues: { ':now': 1_700_000_000 },
     });
   });
 
   it('returns the earlier answer when the key is taken', async () => {
     const { db, store } = world();
     db.answer = (operation) => (operation === 'PutItem' ? conditionalCheckFailed() : { Item: { pk: 'idem#c1#key-1', sk: 'idem', jobId: 'first', answer: '{"job_id":"first"}' } });
-    expect(await store.rememberIdempotent('c1', 'key-1', jobId, '{"job_id":"second"}', 2_000_000_000)).toBe('{"job_id":"first"}');
+    expect(await store.rememberIdempotent('c1', 'key-1', jobId, '{"job_id":"second"}', 2_000_000_000, 1_700_000_000_000)).toBe('{"job_id":"first"}');
   });
 
   it('claims the key when the earlier one vanished between the put and the read, instead of answering with its own job', async () => {
     const { db, store } = world();
     let puts = 0;
     db.answer = (operation) => (operation === 'PutItem' && puts++ === 0 ? conditionalCheckFailed() : {});
-    expect(await store.rememberIdempotent('c1', 'key-1', jobId, '{"job_id":"mine"}', 2_000_000_000)).toBeUndefined();
+    expect(await store.rememberIdempotent('c1', 'key-1', jobId, '{"job_id":"mine"}', 2_000_000_000, 1_700_000_000_000)).toBeUndefined();
     expect(db.inputs('PutItem')).toHaveLength(2);
   });
 
