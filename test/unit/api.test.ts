@@ -253,7 +253,7 @@ describe('POST /webhook acceptance', () => {
     expect(answer.statusCode).toBe(202);
   });
 
-  it('when the job cannot be queued the answer is 503 and nothing is left stored', async () => {
+  it('when the job cannot be queued the answer is 503, nothing is stored, and the key can be used again', async () => {
     const { post, jobs, queue } = setup();
     queue.failure = new Error('SQS is down');
     const answer = await post({ service }, undefined, { 'idempotency-key': 'k-503' });
@@ -265,6 +265,27 @@ describe('POST /webhook acceptance', () => {
     // The key was not used up: the client's retry creates the job.
     queue.failure = undefined;
     const retry = await post({ service }, undefined, { 'idempotency-key': 'k-503' });
+    expect(retry.statusCode).toBe(202);
+    expect(jobs.jobs.size).toBe(1);
+  });
+});
+
+describe('POST /webhook when the store fails after the message was sent', () => {
+  it('answers 503, keeps nothing, and lets the key be used again; the message sent finds no job', async () => {
+    const { post, jobs, queue } = setup();
+    const create = jobs.create.bind(jobs);
+    jobs.create = async () => {
+      throw new Error('DynamoDB is down');
+    };
+    const answer = await post({ service }, undefined, { 'idempotency-key': 'k-store' });
+    expect(answer.statusCode).toBe(503);
+    // The message went first: it is on its way, for a job that was never kept.
+    expect(queue.sent).toHaveLength(1);
+    expect(jobs.jobs.size).toBe(0);
+    expect(jobs.idempotency.size).toBe(0);
+
+    jobs.create = create;
+    const retry = await post({ service }, undefined, { 'idempotency-key': 'k-store' });
     expect(retry.statusCode).toBe(202);
     expect(jobs.jobs.size).toBe(1);
   });
