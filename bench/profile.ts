@@ -45,7 +45,7 @@ export function roleOf(pkg: string): string {
   if (['fauxqs', 'fastify', 'find-my-way', 'avvio', 'light-my-request', 'toad-cache', 'valibot', 'secure-json-parse', 'fast-querystring', 'fast-uri', 'rfdc', 'abstract-logging', 'process-warning', 'fast-decode-uri-component', 'fastq', 'json-schema-ref-resolver', 'mnemonist', 'safe-regex2', 'ret', 'semver'].includes(pkg) || /^(@fastify\/|pino|fast-json-stringify|ajv)/.test(pkg)) return 'local SQS (fauxqs, fastify)';
   if (pkg === 'waas bench') return 'bench meter';
   if (pkg.startsWith('waas ')) return `waas code (${pkg.slice(5).split('/')[0]})`;
-  if (pkg.startsWith('@aws-lambda-powertools/') || pkg.startsWith('@middy/') || pkg === 'zod' || pkg === 'standardwebhooks' || pkg === 'fast-sha256' || pkg.startsWith('@stablelib/')) return 'libraries the handlers use';
+  if (pkg.startsWith('@aws-lambda-powertools/') || pkg === 'zod' || pkg === 'standardwebhooks' || pkg === 'fast-sha256' || pkg.startsWith('@stablelib/')) return 'libraries the handlers use';
   if (pkg === 'tsx' || pkg === 'esbuild' || pkg.startsWith('wasm://')) return 'tsx loader (local only)';
   if (pkg === 'undici') return 'HTTP client (undici: targets, callbacks)';
   if (pkg === '(garbage collector)' || pkg === '(program)' || pkg === '(native / V8)') return 'V8: GC, compiler, native';
