@@ -8,7 +8,7 @@ import { AwsClient, AwsError, type AwsClientOptions } from './aws/client.ts';
 import { sweepShards, tables } from '../../lib/definitions.ts';
 import type { Job, JobRequest } from '../core/job.ts';
 import { ConditionFailed, type Client, type ClientStore, type JobChanges, type JobCondition, type JobStore } from '../core/ports.ts';
-import { JOB, jobFromItem, newJobItems, REQUEST, requestFromItem, storedChanges, storedName } from './job-items.ts';
+import { firstLayoutRequest, isFirstLayout, JOB, jobFromItem, newJobItems, REQUEST, requestFromItem, storedChanges, storedName } from './job-items.ts';
 
 const IDEMPOTENCY = 'idem';
 
@@ -156,14 +156,13 @@ export class DynamoJobStore implements JobStore {
       let start: Record<string, unknown> | undefined;
       do {
         const page = await this.db.send<Output>('Query', {
-            TableName: this.table,
-            IndexName: index.name,
-            KeyConditionExpression: '#shard = :shard',
-            ExpressionAttributeNames: { '#shard': index.partitionKey },
-            ExpressionAttributeValues: { ':shard': shard },
-            ExclusiveStartKey: start,
-          },
-        );
+          TableName: this.table,
+          IndexName: index.name,
+          KeyConditionExpression: '#shard = :shard',
+          ExpressionAttributeNames: { '#shard': index.partitionKey },
+          ExpressionAttributeValues: { ':shard': shard },
+          ExclusiveStartKey: start,
+        });
         const ids = (page.Items ?? []).map((key) => String(key['pk']));
         for (let i = 0; i < ids.length; i += 100) yield* await this.getMany(ids.slice(i, i + 100));
         start = page.LastEvaluatedKey;
@@ -179,10 +178,23 @@ export class DynamoJobStore implements JobStore {
       if (round >= 8) throw new Error('DynamoDB left reads unprocessed after 8 rounds');
       if (round > 0) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** round));
       const result = await this.db.send<Output>('BatchGetItem', { RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } } });
-      found.push(...(result.Responses?.[this.table] ?? []).map(jobFromItem));
+      for (const item of result.Responses?.[this.table] ?? []) found.push(isFirstLayout(item) ? await this.upgrade(item) : jobFromItem(item));
       keys = (result.UnprocessedKeys?.[this.table]?.Keys ?? []) as typeof keys;
     }
     return found;
+  }
+
+  /** Rewrites a job of the first layout in today's, its request beside it or in its own item. */
+  private async upgrade(item: Item): Promise<Job> {
+    const job = jobFromItem(item);
+    const own = await this.db.send<Output>('GetItem', { TableName: this.table, Key: { pk: job.jobId, sk: REQUEST }, ConsistentRead: true });
+    const request = firstLayoutRequest(own.Item, job);
+    // Without its request the job keeps none: its next attempt fails, saying the record is missing.
+    const items = newJobItems(job, request ?? { url: job.service, method: job.methodtype, headers: {}, body: null });
+    const [state = {}] = items;
+    if (!request) delete state['request'];
+    for (const written of request ? items : [state]) await this.db.send<Output>('PutItem', { TableName: this.table, Item: written });
+    return job;
   }
 
   async rememberIdempotent(clientId: string, key: string, jobId: string, answer: string, expiresAt: number, now: number): Promise<string | undefined> {
@@ -193,13 +205,12 @@ export class DynamoJobStore implements JobStore {
       try {
         await conditional(
           this.db.send<Output>('PutItem', {
-              TableName: this.table,
-              Item: { pk, sk: IDEMPOTENCY, jobId, answer, expiresAt },
-              // TTL deletes lazily: an expired key counts as absent.
-              ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
-              ExpressionAttributeValues: { ':now': Math.floor(now / 1000) },
-            },
-          ),
+            TableName: this.table,
+            Item: { pk, sk: IDEMPOTENCY, jobId, answer, expiresAt },
+            // TTL deletes lazily: an expired key counts as absent.
+            ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
+            ExpressionAttributeValues: { ':now': Math.floor(now / 1000) },
+          }),
         );
         return undefined;
       } catch (error) {
@@ -247,13 +258,12 @@ export class DynamoClientStore implements ClientStore {
     try {
       await conditional(
         this.db.send<Output>('UpdateItem', {
-            TableName: this.table,
-            Key: { clientId },
-            UpdateExpression: 'SET revoked = :at',
-            ConditionExpression: 'attribute_exists(clientId)',
-            ExpressionAttributeValues: { ':at': at },
-          },
-        ),
+          TableName: this.table,
+          Key: { clientId },
+          UpdateExpression: 'SET revoked = :at',
+          ConditionExpression: 'attribute_exists(clientId)',
+          ExpressionAttributeValues: { ':at': at },
+        }),
       );
       return true;
     } catch (error) {

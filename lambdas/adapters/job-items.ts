@@ -122,6 +122,20 @@ export function jobFromItem(item: Record<string, unknown>): Job {
   return { output: null, history: [], ...plain, ...unpacked<Record<string, unknown>>(spec)?.value, ...unpackedResult(result), jobId: String(pk) } as unknown as Job;
 }
 
+/**
+ * A job item of the first layout (every field plain, under its long name): a local DATA_DIR
+ * kept across the upgrade may hold some. jobFromItem reads them as they are; one that is still
+ * to run is rewritten first (DynamoJobStore.unsettled), since conditions name today's fields.
+ */
+export const isFirstLayout = (item: Record<string, unknown>): boolean => 'status' in item && !(storedName('status') in item);
+
+/** A request item of the first layout: url, method, headers and body as plain fields. */
+export function firstLayoutRequest(item: Record<string, unknown> | undefined, job: Pick<Job, 'service' | 'methodtype'>): JobRequest | undefined {
+  if (!item || !('headers' in item)) return undefined;
+  const { url, method, headers, body } = item as Partial<JobRequest>;
+  return { url: url ?? job.service, method: method ?? job.methodtype, headers: headers ?? {}, body: body ?? null };
+}
+
 /** The request stored in a state item or in an item of its own, if it is there. */
 export function requestFromItem(item: Record<string, unknown>, job: Pick<Job, 'service' | 'methodtype'>): JobRequest | undefined {
   const stored = unpacked<Pick<JobRequest, 'headers'>>(item['request']);

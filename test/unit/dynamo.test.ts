@@ -289,6 +289,35 @@ describe('DynamoJobStore writes and reads', () => {
   });
 });
 
+describe('DynamoJobStore and a DATA_DIR of the first layout', () => {
+  it('an unsettled job stored with every field plain is rewritten in today\'s layout before it is handed on, its request with it', async () => {
+    const { db, store, items } = storedWorld();
+    const pending = { ...job, status: 'running' as const, attempts: 1, nextAttemptAt: 5, sweep: '8', history: [{ attempt: 1, started: job.created, durationMs: 3, statusCode: 503 }] };
+    const firstLayout = { pk: jobId, sk: 'job', ...pending };
+    items.set(`${jobId}|job`, firstLayout);
+    items.set(`${jobId}|request`, { pk: jobId, sk: 'request', url: request.url, method: 'POST', headers: request.headers, body: request.body, expiresAt: 1 });
+    const answer = db.answer;
+    db.answer = (operation, input) => {
+      if (operation === 'Query') return { Items: input['ExpressionAttributeValues'][':shard'] === '8' ? [{ pk: jobId, sk: 'job' }] : [] };
+      if (operation === 'BatchGetItem') return { Responses: { [table]: [items.get(`${jobId}|job`)] } };
+      return answer(operation, input);
+    };
+    const found: Job[] = [];
+    for await (const unsettled of store.unsettled()) found.push(unsettled);
+    expect(found).toEqual([pending]);
+    expect(items.get(`${jobId}|job`)).toMatchObject({ s: 'running', a: 1, at: 5, sweep: '8', request: expect.any(Uint8Array) });
+    expect(items.get(`${jobId}|job`)).not.toHaveProperty('status');
+    // Today's writes now find the fields they name.
+    expect(await store.take(jobId, { status: 'running', attempts: 2 }, { expect: { attempts: 1 } })).toEqual({ job: { ...pending, attempts: 2 }, request });
+  });
+
+  it('a settled job of the first layout reads as it was, unchanged', async () => {
+    const { store, items } = storedWorld();
+    items.set(`${jobId}|job`, { pk: jobId, sk: 'job', ...job, status: 'completed' });
+    expect(await store.get(jobId)).toEqual({ ...job, status: 'completed' });
+  });
+});
+
 describe('DynamoJobStore idempotency keys', () => {
   it('claims a new key with a conditional put that lets an expired key be reused', async () => {
     const { db, store } = world();
