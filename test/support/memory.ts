@@ -22,6 +22,31 @@ import {
   type WorkQueue,
 } from '../../lambdas/core/ports.ts';
 
+/** A job as submit stores it: accepted, never tried, no callback; any field can be given. */
+export function acceptedJob(fields: Partial<Job> & Pick<Job, 'jobId'>): Job {
+  const at = fields.created ?? '2025-01-01T00:00:00.000Z';
+  return {
+    clientId: '11111111111111',
+    created: at,
+    lastUpdate: at,
+    service: 'https://service.example.com',
+    methodtype: 'POST',
+    callback: null,
+    status: 'accepted',
+    attempts: 0,
+    maxAttempts: 5,
+    timeoutMs: 10_000,
+    output: null,
+    history: [],
+    notified: 'n/a',
+    notifyoutput: null,
+    notifyAttempts: 0,
+    callbackMaxAttempts: 5,
+    expiresAt: 1_738_000_000,
+    ...fields,
+  };
+}
+
 /** A clock that moves only when told to. */
 export class ManualClock implements Clock {
   constructor(private current: number = Date.parse('2025-01-01T00:00:00.000Z')) {}

@@ -253,39 +253,39 @@ describe('POST /webhook acceptance', () => {
     expect(answer.statusCode).toBe(202);
   });
 
-  it('when the job cannot be queued the answer is 503, nothing is stored, and the key can be used again', async () => {
-    const { post, jobs, queue } = setup();
+  /** Breaks one step of a submit; the function returned mends it. */
+  type Outage = (world: ReturnType<typeof setup>) => () => void;
+  const queueDown: Outage = ({ queue }) => {
     queue.failure = new Error('SQS is down');
-    const answer = await post({ service }, undefined, { 'idempotency-key': 'k-503' });
-    expect(answer.statusCode).toBe(503);
-    expect(answer.body).toMatchObject({ status: 'failed' });
-    expect(jobs.jobs.size).toBe(0);
-    expect(jobs.requests.size).toBe(0);
-
-    // The key was not used up: the client's retry creates the job.
-    queue.failure = undefined;
-    const retry = await post({ service }, undefined, { 'idempotency-key': 'k-503' });
-    expect(retry.statusCode).toBe(202);
-    expect(jobs.jobs.size).toBe(1);
-  });
-});
-
-describe('POST /webhook when the store fails after the message was sent', () => {
-  it('answers 503, keeps nothing, and lets the key be used again; the message sent finds no job', async () => {
-    const { post, jobs, queue } = setup();
+    return () => (queue.failure = undefined);
+  };
+  const storeDown: Outage = ({ jobs }) => {
     const create = jobs.create.bind(jobs);
     jobs.create = async () => {
       throw new Error('DynamoDB is down');
     };
-    const answer = await post({ service }, undefined, { 'idempotency-key': 'k-store' });
+    return () => (jobs.create = create);
+  };
+
+  // The message goes first: when the store fails, it is on its way for a job never kept (it finds none).
+  it.each([
+    ['the job cannot be queued', queueDown, 0],
+    ['the store fails after the message was sent', storeDown, 1],
+  ] as const)('when %s the answer is 503, nothing is kept, and the key can be used again', async (_, outage, messagesSent) => {
+    const world = setup();
+    const { post, jobs, queue } = world;
+    const mend = outage(world);
+    const answer = await post({ service }, undefined, { 'idempotency-key': 'k-503' });
     expect(answer.statusCode).toBe(503);
-    // The message went first: it is on its way, for a job that was never kept.
-    expect(queue.sent).toHaveLength(1);
+    expect(answer.body).toMatchObject({ status: 'failed' });
+    expect(queue.sent).toHaveLength(messagesSent);
     expect(jobs.jobs.size).toBe(0);
+    expect(jobs.requests.size).toBe(0);
     expect(jobs.idempotency.size).toBe(0);
 
-    jobs.create = create;
-    const retry = await post({ service }, undefined, { 'idempotency-key': 'k-store' });
+    // The key was not used up: the client's retry creates the job.
+    mend();
+    const retry = await post({ service }, undefined, { 'idempotency-key': 'k-503' });
     expect(retry.statusCode).toBe(202);
     expect(jobs.jobs.size).toBe(1);
   });

@@ -7,6 +7,7 @@ import { submit } from '../../lambdas/core/submit.ts';
 import { backoffMs } from '../../lambdas/core/retry.ts';
 import { jobLimits, leaseMarginMs, retryTiming, submitWriteWindowMs } from '../../lib/definitions.ts';
 import {
+  acceptedJob,
   answer,
   deferred,
   failure,
@@ -821,8 +822,7 @@ describe('requeueUnsettled after a crash', () => {
 
 /** A job as submit stores it, accepted at `now`. */
 function storedJob(jobId: string, now: number): Job {
-  const at = new Date(now).toISOString();
-  return { jobId, clientId: '11111111111111', created: at, lastUpdate: at, service, methodtype: 'POST', callback: null, status: 'accepted', attempts: 0, maxAttempts: 5, timeoutMs: 10_000, output: null, history: [], notified: 'n/a', notifyoutput: null, notifyAttempts: 0, callbackMaxAttempts: 5, expiresAt: 0 };
+  return acceptedJob({ jobId, created: new Date(now).toISOString(), service });
 }
 
 describe('a queue that keeps its messages (SQS)', () => {

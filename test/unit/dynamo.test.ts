@@ -7,6 +7,7 @@ import { DynamoClientStore, DynamoJobStore, updateParts, type Documents } from '
 import { dynamoItemSize } from '../../lambdas/adapters/item-size.ts';
 import { sweepShards, tables } from '../../lib/definitions.ts';
 import { eventJson } from '../../bench/load.ts';
+import { acceptedJob } from '../support/memory.ts';
 
 type Input = Record<string, any>;
 
@@ -32,26 +33,7 @@ const conditionalCheckFailed = () =>
   new AwsError({ name: 'ConditionalCheckFailedException', message: 'The conditional request failed', statusCode: 400, retryable: false, operation: 'UpdateItem', details: {} });
 
 const jobId = '8a6e0804-2bd0-4672-b79d-d97027f9071e';
-const job: Job = {
-  jobId,
-  clientId: '11111111111111',
-  created: '2025-01-01T00:00:00.000Z',
-  lastUpdate: '2025-01-01T00:00:00.000Z',
-  service: 'https://service.example.com',
-  methodtype: 'POST',
-  callback: null,
-  status: 'accepted',
-  attempts: 0,
-  maxAttempts: 5,
-  timeoutMs: 10_000,
-  output: null,
-  history: [],
-  notified: 'n/a',
-  notifyoutput: null,
-  notifyAttempts: 0,
-  callbackMaxAttempts: 5,
-  expiresAt: 1_738_000_000,
-};
+const job = acceptedJob({ jobId });
 const request: JobRequest = { url: job.service, method: 'POST', headers: { 'Idempotency-Key': jobId }, body: '{"a":1}' };
 /** A body no compression can shrink below a KB: the request needs an item of its own. */
 const noise = randomBytes(3000).toString('base64');

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { dynamoItemSize } from '../../lambdas/adapters/item-size.ts';
 import { newJobItems, storedChanges } from '../../lambdas/adapters/job-items.ts';
+import { acceptedJob } from '../support/memory.ts';
 import { jobLimits } from '../../lib/definitions.ts';
 import type { AttemptOutput, Job, JobRequest } from '../../lambdas/core/job.ts';
 
@@ -34,26 +35,7 @@ function worstOutput(): AttemptOutput {
   };
 }
 
-const smallJob: Job = {
-  jobId: '6b7d7b4b-6d76-4fed-8306-330cb945cca0',
-  clientId: '66666666666668',
-  created: new Date().toISOString(),
-  lastUpdate: new Date().toISOString(),
-  service: longUrl,
-  methodtype: 'POST',
-  callback: null,
-  status: 'accepted',
-  attempts: 0,
-  maxAttempts: 5,
-  timeoutMs: 10_000,
-  output: null,
-  history: [],
-  notified: 'n/a',
-  notifyoutput: null,
-  notifyAttempts: 0,
-  callbackMaxAttempts: 5,
-  expiresAt: 1_900_000_000,
-};
+const smallJob = acceptedJob({ jobId: '6b7d7b4b-6d76-4fed-8306-330cb945cca0', service: longUrl });
 
 describe('item sizes', () => {
   it('keeps the largest job state item under a third of the 400 KB limit', () => {
