@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import type { AwsClient } from '../lambdas/adapters/aws/client.ts';
+import type { AwsCaller } from '../lambdas/adapters/aws/client.ts';
 
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>;
 
@@ -20,11 +20,8 @@ export interface SqsMessage {
   Attributes?: Record<string, string>;
 }
 
-/** What the poller needs of an SQS client: AwsClient's one method. */
-export type SqsCaller = Pick<AwsClient, 'call'>;
-
 export interface PollerOptions {
-  sqs: SqsCaller;
+  sqs: AwsCaller;
   queueUrl: string;
   queueArn: string;
   functionName: string;

@@ -2,7 +2,7 @@
  * Creates the local stack's tables and queues from lib/definitions.ts, the same description the
  * CDK stack deploys: keys, visibility timeouts, redrive to the dead-letter queues.
  */
-import { AwsError, type AwsClient } from '../lambdas/adapters/aws/client.ts';
+import { AwsError, type AwsCaller } from '../lambdas/adapters/aws/client.ts';
 import { deadLetterRetentionDays, queues, tables, visibilityTimeoutSeconds, type QueueName } from '../lib/definitions.ts';
 
 export const localTableNames = { jobs: 'waas-jobs', clients: 'waas-clients' } as const;
@@ -12,9 +12,6 @@ export interface LocalQueue {
   url: string;
   arn: string;
 }
-
-/** What provisioning needs of a client: AwsClient's one method, inputs as the API reference spells them. */
-export type AwsCaller = Pick<AwsClient, 'call'>;
 
 export async function provisionTables(db: AwsCaller): Promise<void> {
   const index = tables.jobs.unsettledIndex;

@@ -4,18 +4,13 @@
  * for a larger request, a `request` item written once; job-items.ts has the layout.
  */
 import { DynamoDocuments } from './aws/attributes.ts';
-import { AwsClient, AwsError, type AwsClientOptions } from './aws/client.ts';
+import { AwsError } from './aws/client.ts';
 import { sweepShards, tables } from '../../lib/definitions.ts';
 import type { Job, JobRequest } from '../core/job.ts';
 import { ConditionFailed, type Client, type ClientStore, type JobChanges, type JobCondition, type JobStore } from '../core/ports.ts';
 import { firstLayoutRequest, isFirstLayout, JOB, jobFromItem, newJobItems, REQUEST, requestFromItem, storedChanges, storedName } from './job-items.ts';
 
 const IDEMPOTENCY = 'idem';
-
-/** A document client on DynamoDB: endpoint, region and credentials from the environment unless given. */
-export function documentClient(options: Partial<AwsClientOptions> = {}): DynamoDocuments {
-  return new DynamoDocuments(new AwsClient({ ...options, service: 'dynamodb' }));
-}
 
 /** What the stores need of a document client. */
 export type Documents = Pick<DynamoDocuments, 'send'>;

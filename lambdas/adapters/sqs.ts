@@ -2,7 +2,7 @@
  * The work queues on SQS: a job's attempts go to the jobs queue, its callback's to the
  * callbacks queue. Retry timing rides on the message's visibility.
  */
-import type { AwsClient } from './aws/client.ts';
+import type { AwsCaller } from './aws/client.ts';
 import type { QueueMessage, WorkQueue } from '../core/ports.ts';
 
 /** SQS delays a new message by 15 minutes at most; a later one is held back by the job's own due time. */
@@ -13,7 +13,7 @@ const maxVisibilitySeconds = 12 * 60 * 60;
 
 export class SqsWorkQueue implements WorkQueue {
   constructor(
-    private readonly sqs: Pick<AwsClient, 'call'>,
+    private readonly sqs: AwsCaller,
     private readonly urls: { job: string; callback: string },
   ) {}
 
@@ -42,7 +42,7 @@ export class SqsWorkQueue implements WorkQueue {
 }
 
 /** Makes a received message reappear after `delayMs`, rounded up to whole seconds. */
-export async function postpone(sqs: Pick<AwsClient, 'call'>, queueUrl: string, receiptHandle: string, delayMs: number): Promise<void> {
+export async function postpone(sqs: AwsCaller, queueUrl: string, receiptHandle: string, delayMs: number): Promise<void> {
   const seconds = Math.min(maxVisibilitySeconds, Math.max(0, Math.ceil(delayMs / 1000)));
   await sqs.call('ChangeMessageVisibility', { QueueUrl: queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: seconds });
 }

@@ -1,6 +1,7 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { QueuePoller, toRecord, type PollerOptions, type SqsCaller, type SqsHandler, type SqsMessage } from '../../local/poller.ts';
+import type { AwsCaller } from '../../lambdas/adapters/aws/client.ts';
+import { QueuePoller, toRecord, type PollerOptions, type SqsHandler, type SqsMessage } from '../../local/poller.ts';
 import { deferred } from '../support/memory.ts';
 
 const queueUrl = 'http://127.0.0.1:9324/000000000000/jobs';
@@ -27,7 +28,7 @@ function fakeQueue(batches: Array<SqsMessage[] | Error>) {
   const waiters: Array<{ count: number; resolve: () => void }> = [];
   const waiting: Array<(messages: SqsMessage[]) => void> = [];
   const deleted = deferred();
-  const sqs: SqsCaller = {
+  const sqs: AwsCaller = {
     call: <O>(operation: string, input: Input): Promise<O> => {
       calls.push({ operation, input });
       if (operation === 'DeleteMessageBatch') {
@@ -67,7 +68,7 @@ function fakeQueue(batches: Array<SqsMessage[] | Error>) {
 }
 
 const pollers: QueuePoller[] = [];
-function poller(queue: { sqs: SqsCaller }, handler: SqsHandler, more: Partial<PollerOptions> = {}): QueuePoller {
+function poller(queue: { sqs: AwsCaller }, handler: SqsHandler, more: Partial<PollerOptions> = {}): QueuePoller {
   const created = new QueuePoller({
     sqs: queue.sqs,
     queueUrl,

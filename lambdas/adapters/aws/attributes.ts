@@ -19,7 +19,7 @@
  *
  * These are the wire's attribute values: B and BS hold base64 strings, ready for JSON.
  */
-import { AwsError, type AwsClient } from './client.ts';
+import { AwsError, type AwsCaller } from './client.ts';
 
 export type AttributeValue =
   | { S: string }
@@ -289,7 +289,7 @@ function unmarshallErrorDetails(error: AwsError): void {
  * `details.Item` (and its CancellationReasons' Items). Other fields pass as they are.
  */
 export class DynamoDocuments {
-  constructor(private readonly client: Pick<AwsClient, 'call'>) {}
+  constructor(private readonly client: AwsCaller) {}
 
   async send<O = Record<string, any>>(operation: string, input: Record<string, unknown>): Promise<O> {
     let output: Loose;

@@ -177,6 +177,9 @@ interface Answer {
   body: Buffer;
 }
 
+/** What most callers need of a client: its one method. Tests stand a small fake in for it. */
+export type AwsCaller = Pick<AwsClient, 'call'>;
+
 export class AwsClient {
   readonly service: AwsService;
   readonly region: string;
