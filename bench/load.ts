@@ -38,7 +38,7 @@ function letters(next: () => number, length: number): string {
 
 /**
  * A JSON value whose text is exactly `bytes` bytes long (at least the 12 of its frame), padded
- * with pseudo-random letters and digits: the worst case for a store that deflates bodies.
+ * with pseudo-random letters and digits: the worst case for a store that compresses bodies.
  */
 export function paddedJson(bytes: number): { pad: string } {
   return { pad: letters(lcg(), Math.max(0, bytes - JSON.stringify({ pad: '' }).length)) };
@@ -49,7 +49,7 @@ const products = ['Trail running shoe', 'Merino wool socks', 'Waterproof shell j
 /**
  * A webhook event as services send them, about `bytes` long and then padded to exactly that:
  * an order with its customer and line items — random ids, amounts and timestamps, the keys and
- * words that repeat in real JSON. It deflates to about half (real events often do better).
+ * words that repeat in real JSON. Brotli packs it to about half (real events often do better).
  */
 export function eventJson(bytes: number): Record<string, unknown> {
   const next = lcg();

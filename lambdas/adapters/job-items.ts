@@ -6,7 +6,7 @@
  *   settle); a larger request gets an item of its own, written once, so that a transition never
  *   rewrites it;
  * - the write that makes a job final drops the request: nothing sends it again;
- * - what no condition reads is kept deflated: the fields a job never changes, the request, and
+ * - what no condition reads is kept packed (brotli): the fields a job never changes, the request, and
  *   the last output with the history (written together by every attempt). The fields that
  *   conditions, the sweeper's index and TTL read stay plain.
  * The core sees none of this: jobs and requests come back as they went in.
@@ -46,10 +46,10 @@ export const storedName = (field: string): string => shortName[field] ?? field;
 const shortNames = (fields: Record<string, unknown>): Record<string, unknown> =>
   Object.fromEntries(Object.entries(fields).map(([name, value]) => [storedName(name), value]));
 
-/** Fields a job never changes after submit: kept deflated together, read with the job. */
+/** Fields a job never changes after submit: packed together, read with the job. */
 const specFields = ['clientId', 'service', 'methodtype', 'callback', 'maxAttempts', 'timeoutMs', 'callbackMaxAttempts'] as const;
 
-/** Fields each attempt rewrites together, never read by a condition: kept deflated together. */
+/** Fields each attempt rewrites together, never read by a condition: packed together. */
 const resultFields = ['output', 'history'] as const;
 
 /**

@@ -40,6 +40,8 @@ export interface DeliveryDeps {
  */
 const earlyMessageWaitsMs = [20, 80] as const;
 
+const timerSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
 /** What becomes of the queue message: gone, or back after a delay. */
 export type Outcome = { done: true } | { done: false; retryAfterMs: number };
 
@@ -135,7 +137,7 @@ async function leaseAttempt(deps: DeliveryDeps, jobId: string, message: JobMessa
   // Submit sends the message before it stores the job: the message may be a moment early.
   for (const ms of message.receiveCount === 1 ? earlyMessageWaitsMs : []) {
     if (job) break;
-    await (deps.sleep ?? ((wait: number) => new Promise<void>((resolve) => setTimeout(resolve, wait))))(ms);
+    await (deps.sleep ?? timerSleep)(ms);
     job = await deps.jobs.get(jobId);
   }
   if (!job) return missing(deps, message);
