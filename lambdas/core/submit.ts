@@ -104,12 +104,14 @@ export async function submit(deps: SubmitDeps, client: Client, payload: Record<s
   // The message first, then the job: a stored job always has a message on its way, so no
   // accepted job waits on a sweeper to be found. A message whose job was never stored (this
   // submit failed after sending it) finds nothing when it arrives and is dropped.
+  let sent = false;
   try {
     await deps.queue.send({ kind: 'job', jobId, leaseMs: attemptLeaseMs(job) });
+    sent = true;
     await deps.jobs.create(job, request);
   } catch (error) {
     // A write that failed may still have landed: take it back, so that nothing runs unasked.
-    await deps.jobs.remove(jobId).catch(() => undefined);
+    if (sent) await deps.jobs.remove(jobId).catch(() => undefined);
     if (key !== undefined) await deps.jobs.forgetIdempotent(client.clientId, key).catch(() => undefined);
     throw new Unavailable('could not store and queue the job; nothing was kept, try again', { cause: error });
   }
