@@ -1,6 +1,10 @@
-/** Lambda: the jobs queue. One message, one attempt of the job's service call (and its first callback). */
-import { attemptHandler } from './adapters/queue-handler.ts';
+/** Lambda: the jobs queue. One message, one attempt of the job's service call, or of its callback once the job is final. */
+import { queueFunction } from './adapters/queue-handler.ts';
 import { services } from './adapters/wiring.ts';
 import { runJobAttempt } from './core/deliver.ts';
 
-export const handler = attemptHandler('job attempt', (message, facts) => runJobAttempt(services(), message.jobId, { ...facts, leaseMs: message.leaseMs }), () => services().config.jobsQueueUrl);
+export const handler = queueFunction({
+  label: 'job attempt',
+  run: (message, facts) => runJobAttempt(services(), message.jobId, { ...facts, ...(message.leaseMs ? { leaseMs: message.leaseMs } : {}) }),
+  queueUrl: () => services().config.jobsQueueUrl,
+});

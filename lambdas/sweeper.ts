@@ -3,18 +3,21 @@
  * has touched well past the moment it was due — and counts what it found (SweptJobs,
  * SweptCallbacks), so a stall is seen, not silent.
  */
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
 import { sweep } from '../lib/definitions.ts';
-import { logger, services } from './adapters/wiring.ts';
+import { logger, metrics, services } from './adapters/wiring.ts';
 import { requeueUnsettled, type SweepReport } from './core/sweep.ts';
 
-const metrics = new Metrics({ namespace: 'waas', serviceName: 'waas' });
-
-export async function handler(): Promise<SweepReport> {
-  const report = await requeueUnsettled(services(), { idleMs: sweep.idleMs });
-  metrics.addMetric('SweptJobs', MetricUnit.Count, report.jobs);
-  metrics.addMetric('SweptCallbacks', MetricUnit.Count, report.callbacks);
-  metrics.publishStoredMetrics();
-  if (report.jobs + report.callbacks > 0) logger.warn('re-queued work that had lost its message', { ...report });
-  return report;
-}
+export const handler = middy<unknown, SweepReport>()
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(logMetrics(metrics))
+  .handler(async () => {
+    const report = await requeueUnsettled(services(), { idleMs: sweep.idleMs });
+    metrics.addMetric('SweptJobs', MetricUnit.Count, report.jobs);
+    metrics.addMetric('SweptCallbacks', MetricUnit.Count, report.callbacks);
+    if (report.jobs + report.callbacks > 0) logger.warn('re-queued work that had lost its message', { ...report });
+    return report;
+  });

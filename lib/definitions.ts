@@ -95,12 +95,6 @@ export interface QueueSpec {
   deadLetter?: { queue: QueueName; maxReceiveCount: number };
 }
 
-/**
- * The functions reach DynamoDB and SQS through lambdas/adapters/aws/ (a small signed JSON
- * client), not the AWS SDK, whose clients alone take about 130 ms to import on a cold start.
- * Should a module ever import the SDK, it is left to the Lambda runtime, not bundled.
- */
-export const bundleExternals = ['@aws-sdk/*'] as const;
 
 /**
  * Lambda's own log lines per invocation (START, END, REPORT: about 330 bytes) are at INFO; at
@@ -123,11 +117,14 @@ export const functions = {
 } as const satisfies Record<FunctionName, FunctionSpec>;
 
 /**
- * Dead-lettering is for poison messages only: retries are counted in the job record, so the
- * receive count may exceed max_attempts (a lease conflict or a crash also counts) before the
- * message is given up on.
+ * Dead-lettering is for poison messages only: attempts are counted in the job record. A job's
+ * message carries every attempt of its service call and then of its callback, and is also
+ * handed back without an attempt (a lease held, a job not stored yet, a deadline too near, a
+ * failure of the store), so the receive count runs ahead of the attempts: the headroom keeps a
+ * job that still has attempts from being given up on.
  */
-const maxReceiveCount = jobLimits.maxAttempts.max + 10;
+const receiveHeadroom = 20;
+const maxReceiveCount = jobLimits.maxAttempts.max + jobLimits.callbackMaxAttempts.max + receiveHeadroom;
 
 export const queues = {
   jobs: {
@@ -181,6 +178,21 @@ export const env = {
 
 /** How long an attempt's lease outlives its timeout, so a slow write-back is not taken over. */
 export const leaseMarginMs = 15_000;
+
+/**
+ * Every DynamoDB and SQS call through the AWS SDK (lambdas/adapters/aws.ts): the SDK's standard
+ * retry mode with this many attempts, each bounded in connecting and in answering. Bounded so
+ * that a call, retries included, ends within `leaseMarginMs`: what a worker writes after its
+ * attempt fits in the lease it holds and before its function's deadline.
+ */
+export const awsCalls = { maxAttempts: 3, connectionTimeoutMs: 1_000, requestTimeoutMs: 2_500 } as const;
+
+/**
+ * The longest one call can take, retries included: every attempt to its bounds, and the
+ * standard retry mode's longest waits between them (a throttled call's: up to 1 s × 2^retry).
+ */
+export const awsCallWorstCaseMs =
+  awsCalls.maxAttempts * (awsCalls.connectionTimeoutMs + awsCalls.requestTimeoutMs) + Array.from({ length: awsCalls.maxAttempts - 1 }, (_, retry) => 1_000 * 2 ** retry).reduce((a, b) => a + b, 0);
 
 /**
  * Submit queues a job's message before it stores the job. A message that finds no job is

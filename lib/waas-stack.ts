@@ -2,7 +2,7 @@
  * The waas stack, read top to bottom as the diagram:
  *
  *   client ─HTTP─▶ API Gateway ─▶ api ─▶ jobs table, jobs queue
- *   jobs queue ─▶ execute ─▶ target service; jobs table, callbacks queue
+ *   jobs queue ─▶ execute ─▶ target service, then the callback URL; jobs table
  *   callbacks queue ─▶ notify ─▶ callback URL (signed with the clients table's secrets); jobs table
  *   either dead-letter queue ─▶ deadLetter ─▶ jobs table (failed), callbacks queue
  *   every minute ─▶ sweeper ─▶ jobs table's unsettled index ─▶ jobs queue, callbacks queue
@@ -68,17 +68,16 @@ export class WaasStack extends Stack {
       fn[name].addToRolePolicy(new PolicyStatement({ actions: actions.map((a) => `dynamodb:${a}`), resources }));
     const jobsTable = [tables.jobs.tableArn];
     const clientsTable = [tables.clients.tableArn];
-    // api: queues a job and stores it (one item, or the job and its large request in one
-    // batch), remembers Idempotency-Keys, reads status and credentials.
-    allow('api', ['GetItem', 'PutItem', 'DeleteItem', 'BatchWriteItem'], jobsTable);
+    // api: queues a job and stores it (its large request first, in an item of its own), claims,
+    // settles and releases Idempotency-Keys, reads status and credentials.
+    allow('api', ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'], jobsTable);
     allow('api', ['GetItem'], clientsTable);
     queue.jobs.grantSendMessages(fn.api);
     // execute: leases an attempt (the write returns the job and the request beside it; a large
-    // request is read after), records it, makes the first callback (signed with the client's
-    // secrets), and queues the callback's retries.
+    // request is read after), records its answer, makes the callback (signed with the client's
+    // secrets) and records it; every retry is the message in hand, made visible later.
     allow('execute', ['GetItem', 'UpdateItem'], jobsTable);
     allow('execute', ['GetItem'], clientsTable);
-    queue.callbacks.grantSendMessages(fn.execute);
     // notify: signs the callback with the client's secrets, leases and records its outcome.
     allow('notify', ['GetItem', 'UpdateItem'], jobsTable);
     allow('notify', ['GetItem'], clientsTable);

@@ -7,7 +7,8 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { randomUUID } from 'node:crypto';
-import { jobLimits, routes } from '../lib/definitions.ts';
+import { functions, jobLimits, routes } from '../lib/definitions.ts';
+import { invoke } from './invocations.ts';
 import { lambdaContext } from './poller.ts';
 import type { Context } from 'aws-lambda';
 
@@ -101,7 +102,7 @@ export async function startFront(handler: ApiHandler, host: string, port: number
         throw error;
       }
       if (!known.has(routeKey)) return send(404, JSON.stringify({ message: 'Not Found' }));
-      const result = await handler(toEvent(request, body, routeKey), lambdaContext('api', 10));
+      const result = await invoke('api', handler, toEvent(request, body, routeKey), lambdaContext('api', functions.api.timeoutSeconds));
       const headers: Record<string, string> = {};
       for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);
       send(result.statusCode ?? 200, result.body ?? '', headers);

@@ -5,26 +5,21 @@
  * be redriven to the dead-letter queue by SQS itself after maxReceiveCount receives.
  */
 import { randomUUID } from 'node:crypto';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import type { AwsCaller } from '../lambdas/adapters/aws/client.ts';
+import type { FunctionName } from '../lib/definitions.ts';
+import { invoke } from './invocations.ts';
 
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>;
 
-/** A received message, as SQS's JSON protocol answers ReceiveMessage. */
-export interface SqsMessage {
-  MessageId?: string;
-  ReceiptHandle?: string;
-  Body?: string;
-  MD5OfBody?: string;
-  /** System attributes (asked for with MessageSystemAttributeNames): ApproximateReceiveCount, SentTimestamp, ... */
-  Attributes?: Record<string, string>;
-}
+/** A received message, as ReceiveMessage answers it. */
+export type SqsMessage = Pick<Message, 'MessageId' | 'ReceiptHandle' | 'Body' | 'MD5OfBody' | 'Attributes'>;
 
 export interface PollerOptions {
-  sqs: AwsCaller;
+  sqs: Pick<SQSClient, 'send'>;
   queueUrl: string;
   queueArn: string;
-  functionName: string;
+  functionName: FunctionName;
   handler: SqsHandler;
   batchSize: number;
   waitSeconds: number;
@@ -132,13 +127,15 @@ export class QueuePoller {
       let messages: SqsMessage[];
       try {
         const received = await this.untilStopped(
-          sqs.call<{ Messages?: SqsMessage[] }>('ReceiveMessage', {
-            QueueUrl: queueUrl,
-            MaxNumberOfMessages: batchSize,
-            WaitTimeSeconds: waitSeconds,
-            // The records' ApproximateReceiveCount and SentTimestamp, as Lambda's event source gives them.
-            MessageSystemAttributeNames: ['All'],
-          }),
+          sqs.send(
+            new ReceiveMessageCommand({
+              QueueUrl: queueUrl,
+              MaxNumberOfMessages: batchSize,
+              WaitTimeSeconds: waitSeconds,
+              // The records' ApproximateReceiveCount and SentTimestamp, as Lambda's event source gives them.
+              MessageSystemAttributeNames: ['All'],
+            }),
+          ),
         );
         if (received === stopped) return;
         messages = received.Messages ?? [];
@@ -162,7 +159,7 @@ export class QueuePoller {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`${functionName} timed out after ${timeoutSeconds} s`)), timeoutSeconds * 1000);
       });
-      const response = await Promise.race([handler(event, lambdaContext(functionName, timeoutSeconds)), timeout]);
+      const response = await Promise.race([invoke(functionName, handler, event, lambdaContext(functionName, timeoutSeconds)), timeout]);
       failed = new Set((response?.batchItemFailures ?? []).map((failure) => failure.itemIdentifier));
     } catch (error) {
       // As on Lambda: a failed invocation deletes nothing; the batch comes back.
@@ -175,10 +172,12 @@ export class QueuePoller {
     const done = messages.filter((message) => !failed.has(message.MessageId ?? ''));
     if (done.length === 0) return;
     try {
-      await sqs.call('DeleteMessageBatch', {
-        QueueUrl: queueUrl,
-        Entries: done.map((message, i) => ({ Id: String(i), ReceiptHandle: message.ReceiptHandle ?? '' })),
-      });
+      await sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: done.map((message, i) => ({ Id: String(i), ReceiptHandle: message.ReceiptHandle ?? '' })),
+        }),
+      );
     } catch (error) {
       // Undeleted messages come back and are recognised as done by their job's state.
       this.options.onError?.(error);

@@ -2,7 +2,8 @@
  * Creates the local stack's tables and queues from lib/definitions.ts, the same description the
  * CDK stack deploys: keys, visibility timeouts, redrive to the dead-letter queues.
  */
-import { AwsError, type AwsCaller } from '../lambdas/adapters/aws/client.ts';
+import { CreateTableCommand, DescribeTableCommand, ResourceInUseException, type CreateTableCommandInput, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { deadLetterRetentionDays, queues, tables, visibilityTimeoutSeconds, type QueueName } from '../lib/definitions.ts';
 
 export const localTableNames = { jobs: 'waas-jobs', clients: 'waas-clients' } as const;
@@ -13,9 +14,9 @@ export interface LocalQueue {
   arn: string;
 }
 
-export async function provisionTables(db: AwsCaller): Promise<void> {
+export async function provisionTables(db: DynamoDBClient): Promise<void> {
   const index = tables.jobs.unsettledIndex;
-  const specs = [
+  const specs: CreateTableCommandInput[] = [
     {
       TableName: localTableNames.clients,
       KeySchema: [{ AttributeName: tables.clients.partitionKey, KeyType: 'HASH' }],
@@ -47,13 +48,13 @@ export async function provisionTables(db: AwsCaller): Promise<void> {
   ];
   for (const spec of specs) {
     try {
-      await db.call('CreateTable', { ...spec, BillingMode: 'PAY_PER_REQUEST' });
+      await db.send(new CreateTableCommand({ ...spec, BillingMode: 'PAY_PER_REQUEST' }));
     } catch (error) {
       // Kept from an earlier run in DATA_DIR.
-      if (!(error instanceof AwsError && error.name === 'ResourceInUseException')) throw error;
+      if (!(error instanceof ResourceInUseException)) throw error;
     }
     for (let i = 0; i < 100; i++) {
-      const { Table } = await db.call<{ Table?: { TableStatus?: string } }>('DescribeTable', { TableName: spec.TableName });
+      const { Table } = await db.send(new DescribeTableCommand({ TableName: spec.TableName }));
       if (Table?.TableStatus === 'ACTIVE') break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -61,7 +62,7 @@ export async function provisionTables(db: AwsCaller): Promise<void> {
 }
 
 /** Dead-letter queues first, so the work queues can name them in their redrive policies. */
-export async function provisionQueues(sqs: AwsCaller, prefix = 'waas'): Promise<Record<QueueName, LocalQueue>> {
+export async function provisionQueues(sqs: SQSClient, prefix = 'waas'): Promise<Record<QueueName, LocalQueue>> {
   const names = Object.keys(queues) as QueueName[];
   const ordered = [...names.filter((name) => !('deadLetter' in queues[name])), ...names.filter((name) => 'deadLetter' in queues[name])];
   const made = {} as Record<QueueName, LocalQueue>;
@@ -75,9 +76,9 @@ export async function provisionQueues(sqs: AwsCaller, prefix = 'waas'): Promise<
       attributes['MessageRetentionPeriod'] = String(deadLetterRetentionDays * 86_400);
     }
     const queueName = `${prefix}-${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-    const { QueueUrl } = await sqs.call<{ QueueUrl?: string }>('CreateQueue', { QueueName: queueName, Attributes: attributes });
+    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: queueName, Attributes: attributes }));
     if (!QueueUrl) throw new Error(`no URL for queue ${queueName}`);
-    const { Attributes } = await sqs.call<{ Attributes?: Record<string, string> }>('GetQueueAttributes', { QueueUrl, AttributeNames: ['QueueArn'] });
+    const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
     made[name] = { name, url: QueueUrl, arn: Attributes?.['QueueArn'] ?? '' };
   }
   return made;

@@ -6,15 +6,18 @@
  */
 import { renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { AwsClient } from '../lambdas/adapters/aws/client.ts';
-import { startStorage } from './storage.ts';
-import { env, functions, queues, sweep, type FunctionName, type QueueName } from '../lib/definitions.ts';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context } from 'aws-lambda';
+import { awsClients, closeAwsClients } from '../lambdas/adapters/aws.ts';
+import { env, functions, queues, sweep, type QueueName } from '../lib/definitions.ts';
 import { demoClient, ensureClient } from './demo.ts';
 import { startFront, type ApiHandler } from './front.ts';
-import { provisionQueues, provisionTables, localTableNames } from './provision.ts';
-import type { Context } from 'aws-lambda';
+import { invoke } from './invocations.ts';
 import { lambdaContext, QueuePoller, type SqsHandler } from './poller.ts';
+import { provisionQueues, provisionTables, localTableNames } from './provision.ts';
 import { stackFileName, type StackFile } from './stack-file.ts';
+import { startStorage } from './storage.ts';
+import { upgradeStore, type UpgradeReport } from './upgrade.ts';
 
 export interface LocalStackOptions {
   dataDir: string;
@@ -25,25 +28,25 @@ export interface LocalStackOptions {
   pollers?: Partial<Record<QueueName, number>>;
   onError?: (error: unknown) => void;
   /**
-   * Given the pollers' SQS client before they start (Lambda's event source mapping's calls: the
-   * benchmark meters them through its `observe`).
-   */
-  onEventSourceClient?: (sqs: AwsClient) => void;
-  /**
    * Index every job in the unsettled index from submit on (the default): the local queue lives
    * in memory, and a restart finds what it lost there. The benchmark turns it off to meter what
    * a job writes on AWS, where SQS keeps its messages.
    */
   indexEveryJob?: boolean;
-  /** Told of every handler invocation and how long it took (the benchmark's Lambda meter). */
-  onInvocation?: (fn: FunctionName, durationMs: number) => void;
 }
 
 export interface LocalStack {
   url: string;
   dataDir: string;
   recovered: { jobs: number; callbacks: number; leasesExpired: number };
+  /** What was found in an older layout and rewritten at start. */
+  upgraded: UpgradeReport;
   demo: { clientId: string; verifyToken: string; signingSecret: string };
+  /**
+   * The event source mappings' own SQS client (on AWS their receives and deletes are Lambda's,
+   * not the functions'): the benchmark meters it with SDK middleware, as it does the handlers'.
+   */
+  eventSource: SQSClient;
   stop(): Promise<void>;
 }
 
@@ -70,11 +73,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     [env.egressAllowCidrs]: options.egressAllowCidrs,
     [env.indexEveryJob]: String(options.indexEveryJob ?? true),
   });
-  // Provisioning's and the pollers' own clients, the handlers' apart (endpoints from the environment above).
-  const db = new AwsClient({ service: 'dynamodb' });
-  const sqs = new AwsClient({ service: 'sqs' });
-  await provisionTables(db);
-  const made = await provisionQueues(sqs);
+  // Provisioning's clients, and the event source's, the handlers' apart (endpoints from the environment above).
+  const setup = awsClients();
+  const eventSource = awsClients({ requestTimeoutMs: (Math.max(...Object.values(queues).map((queue) => queue.waitSeconds)) + 5) * 1_000 });
+  await provisionTables(setup.dynamodb);
+  const upgraded = await upgradeStore(setup.documents, localTableNames.jobs, dataDir);
+  const made = await provisionQueues(setup.sqs);
   Object.assign(process.env, {
     [env.jobsQueueUrl]: made.jobs.url,
     [env.callbacksQueueUrl]: made.callbacks.url,
@@ -95,33 +99,15 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   // Nothing is in flight yet: every lease found was taken before a crash, and queues start empty.
   const recovered = await sweepCore.requeueUnsettled(services, { expireLeases: true });
 
-  const timed = <E, R>(name: FunctionName, handler: (event: E, context: Context) => Promise<R>) => {
-    const report = options.onInvocation;
-    if (!report) return handler;
-    return async (event: E, context: Context): Promise<R> => {
-      const started = performance.now();
-      try {
-        return await handler(event, context);
-      } finally {
-        report(name, performance.now() - started);
-      }
-    };
-  };
-  const handlers: Record<Exclude<FunctionName, 'sweeper'>, SqsHandler | ApiHandler> = {
-    api: timed('api', api.handler),
-    execute: timed('execute', execute.handler),
-    notify: timed('notify', notify.handler),
-    deadLetter: timed('deadLetter', deadLetter.handler),
-  };
-  options.onEventSourceClient?.(sqs);
+  const handlers: Record<'execute' | 'notify' | 'deadLetter', SqsHandler> = { execute: execute.handler, notify: notify.handler, deadLetter: deadLetter.handler };
   const pollers = (Object.keys(queues) as QueueName[]).map((name) => {
     const spec = queues[name];
     return new QueuePoller({
-      sqs,
+      sqs: eventSource.sqs,
       queueUrl: made[name].url,
       queueArn: made[name].arn,
       functionName: spec.consumer,
-      handler: handlers[spec.consumer] as SqsHandler,
+      handler: handlers[spec.consumer],
       batchSize: spec.batchSize,
       waitSeconds: spec.waitSeconds,
       timeoutSeconds: functions[spec.consumer].timeoutSeconds,
@@ -130,10 +116,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     });
   });
   for (const poller of pollers) poller.start();
-  const front = await startFront(handlers.api as ApiHandler, options.host, options.port, options.onError);
+  const front = await startFront(api.handler as ApiHandler, options.host, options.port, options.onError);
   // EventBridge's schedule, locally: the sweeper handler every `sweep.everyMinutes`.
   const sweeping = setInterval(() => {
-    timed('sweeper', sweeper.handler)(undefined, lambdaContext('sweeper', functions.sweeper.timeoutSeconds)).catch((error: unknown) => options.onError?.(error));
+    invoke('sweeper', sweeper.handler as (event: unknown, context: Context) => Promise<unknown>, {}, lambdaContext('sweeper', functions.sweeper.timeoutSeconds)).catch((error: unknown) =>
+      options.onError?.(error),
+    );
   }, sweep.everyMinutes * 60_000);
   sweeping.unref();
 
@@ -147,7 +135,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     url: front.url,
     dataDir,
     recovered,
+    upgraded,
     demo,
+    eventSource: eventSource.sqs,
     stop: () =>
       (stopped ??= (async () => {
         clearInterval(sweeping);
@@ -156,8 +146,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         services.http.close();
         await storage.stop();
         // After the storage: a long poll a stopped poller left in hand ends with it.
-        db.destroy();
-        sqs.destroy();
+        closeAwsClients(setup);
+        closeAwsClients(eventSource);
+        closeAwsClients(services.aws);
       })()),
   };
 }

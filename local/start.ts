@@ -21,8 +21,11 @@ const stack = await startLocalStack({
   process.exit(1);
 });
 
-const { recovered, demo } = stack;
+const { recovered, upgraded, demo } = stack;
 console.log(`waas is ready at ${stack.url} (started in ${Date.now() - started} ms; data in ${stack.dataDir})`);
+if (upgraded.jobs + upgraded.keys > 0) {
+  console.log(`  rewrote ${upgraded.jobs} jobs and ${upgraded.keys} Idempotency-Keys kept in an older layout in today's`);
+}
 if (recovered.jobs + recovered.callbacks > 0) {
   console.log(`  resumed ${recovered.jobs} unfinished jobs and ${recovered.callbacks} pending callbacks`);
 }

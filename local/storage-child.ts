@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ClassicLevel } from 'classic-level';
 import dynalite from 'dynalite';
-import { startFauxqs } from 'fauxqs';
+import { buildApp } from 'fauxqs';
 
 export interface StorageReady {
   type: 'ready';
@@ -52,16 +52,19 @@ await waitForLock(path).catch((error: unknown) => {
 });
 const dynamo = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
 await new Promise<void>((resolve) => dynamo.listen(0, '127.0.0.1', () => resolve()));
-const sqs = await startFauxqs({ port: 0, logger: false, host: '127.0.0.1' });
+// fauxqs's own starter listens on every interface; its app, given loopback, serves this machine
+// alone. Its queue URLs then name the host the client called, 127.0.0.1.
+const sqs = buildApp({ logger: false });
+const sqsEndpoint = await sqs.listen({ port: 0, host: '127.0.0.1' });
 
 process.on('message', (message: { type?: string }) => {
   if (message.type !== 'stop') return;
-  void Promise.allSettled([sqs.stop(), new Promise<void>((resolve) => dynamo.close(() => resolve()))]).then(() => process.exit(0));
+  void Promise.allSettled([sqs.close(), new Promise<void>((resolve) => dynamo.close(() => resolve()))]).then(() => process.exit(0));
 });
 
 const ready: StorageReady = {
   type: 'ready',
   dynamodbEndpoint: `http://127.0.0.1:${(dynamo.address() as AddressInfo).port}`,
-  sqsEndpoint: sqs.address,
+  sqsEndpoint,
 };
 process.send(ready);

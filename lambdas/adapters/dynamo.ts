@@ -1,40 +1,30 @@
 /**
- * The job and client stores on DynamoDB. A job is an item under its partition (`job`: its state,
- * rewritten at each transition, with its request beside it when both fit in a write unit) and,
- * for a larger request, a `request` item written once; job-items.ts has the layout.
+ * The job and client stores on DynamoDB, through the AWS SDK's document client. A job is an item
+ * under its partition (`job`: its state, rewritten at each transition, with its request beside
+ * it when both fit in a write unit) and, for a larger request, a `request` item written before
+ * it; job-items.ts has the layout. Idempotency-Keys are items of their own in the same table.
  */
-import { DynamoDocuments } from './aws/attributes.ts';
-import { AwsError } from './aws/client.ts';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { sweepShards, tables } from '../../lib/definitions.ts';
 import type { Job, JobRequest } from '../core/job.ts';
-import { ConditionFailed, type Client, type ClientStore, type JobChanges, type JobCondition, type JobStore } from '../core/ports.ts';
-import { firstLayoutRequest, isFirstLayout, JOB, jobFromItem, newJobItems, REQUEST, requestFromItem, storedChanges, storedName } from './job-items.ts';
+import { ConditionFailed, type Client, type ClientStore, type IdempotencyRecord, type JobChanges, type JobCondition, type JobStore } from '../core/ports.ts';
+import { JOB, jobFromItem, newJobItems, REQUEST, requestFromItem, storedChanges, storedConditionValue, storedName } from './job-items.ts';
 
 const IDEMPOTENCY = 'idem';
 
 /** What the stores need of a document client. */
-export type Documents = Pick<DynamoDocuments, 'send'>;
+export type Documents = Pick<DynamoDBDocumentClient, 'send'>;
 
 type Item = Record<string, unknown>;
 
-/** The output fields the stores read, as the document layer returns them. */
-interface Output {
-  Item?: Item;
-  Items?: Item[];
-  Attributes?: Item;
-  LastEvaluatedKey?: Item;
-  Responses?: Record<string, Item[]>;
-  UnprocessedItems?: Record<string, Item[]>;
-  UnprocessedKeys?: Record<string, { Keys: Item[] }>;
-}
-
+/** A conditional write's refusal, as the core names it. */
 async function conditional<T>(write: Promise<T>): Promise<T> {
   try {
     return await write;
   } catch (error) {
-    if (error instanceof AwsError && error.name === 'ConditionalCheckFailedException') {
-      throw new ConditionFailed('the condition of the write did not hold', { cause: error });
-    }
+    if (error instanceof ConditionalCheckFailedException) throw new ConditionFailed('the condition of the write did not hold', { cause: error });
     throw error;
   }
 }
@@ -43,7 +33,7 @@ async function conditional<T>(write: Promise<T>): Promise<T> {
 export function updateParts(changes: JobChanges, condition: JobCondition) {
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = {};
-  // Placeholders by the stored name: a field and its short name are one attribute.
+  // Placeholders by the stored name: STATUS and friends are reserved words.
   const name = (field: string) => {
     const attribute = storedName(field);
     names[`#${attribute}`] = attribute;
@@ -60,7 +50,7 @@ export function updateParts(changes: JobChanges, condition: JobCondition) {
   for (const [field, value] of Object.entries(condition.expect ?? {})) {
     if (value === undefined) clauses.push(`attribute_not_exists(${name(field)})`);
     else {
-      values[`:expect_${field}`] = value;
+      values[`:expect_${field}`] = storedConditionValue(field, value);
       clauses.push(`${name(field)} = :expect_${field}`);
     }
   }
@@ -73,7 +63,7 @@ export function updateParts(changes: JobChanges, condition: JobCondition) {
   }
   if (condition.leaseFree) {
     const lease = name(condition.leaseFree.lease);
-    values[':now'] = condition.leaseFree.now;
+    values[':now'] = storedConditionValue(condition.leaseFree.lease, condition.leaseFree.now);
     clauses.push(`(attribute_not_exists(${lease}) OR ${lease} <= :now)`);
   }
   const expression = [sets.length ? `SET ${sets.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : ''].filter(Boolean).join(' ');
@@ -91,30 +81,19 @@ export class DynamoJobStore implements JobStore {
     private readonly table: string,
   ) {}
 
+  /** Item by item, in order: a request of its own lands before the job that points to it. */
   async create(job: Job, request: JobRequest): Promise<void> {
-    const items = newJobItems(job, request);
-    if (items.length === 1) await this.db.send<Output>('PutItem', { TableName: this.table, Item: items[0] });
-    else await this.batchWrite(items.map((Item) => ({ PutRequest: { Item } })));
+    for (const Item of newJobItems(job, request)) await this.db.send(new PutCommand({ TableName: this.table, Item }));
   }
 
+  /** The job first, so that no worker finds a job whose request is gone. */
   async remove(jobId: string): Promise<void> {
-    await this.batchWrite([{ DeleteRequest: { Key: { pk: jobId, sk: JOB } } }, { DeleteRequest: { Key: { pk: jobId, sk: REQUEST } } }]);
-  }
-
-  /** One round trip for both items; what DynamoDB leaves unprocessed is sent again. */
-  private async batchWrite(requests: Array<Record<string, unknown>>): Promise<void> {
-    let pending = requests;
-    for (let round = 0; pending.length > 0; round++) {
-      if (round >= 8) throw new Error('DynamoDB left writes unprocessed after 8 rounds');
-      const result = await this.db.send<Output>('BatchWriteItem', { RequestItems: { [this.table]: pending } });
-      pending = result.UnprocessedItems?.[this.table] ?? [];
-      if (pending.length > 0) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** round));
-    }
+    for (const sk of [JOB, REQUEST]) await this.db.send(new DeleteCommand({ TableName: this.table, Key: { pk: jobId, sk } }));
   }
 
   async get(jobId: string): Promise<Job | undefined> {
-    const result = await this.db.send<Output>('GetItem', { TableName: this.table, Key: { pk: jobId, sk: JOB }, ConsistentRead: true });
-    return result.Item ? jobFromItem(result.Item) : undefined;
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk: jobId, sk: JOB }, ConsistentRead: true }));
+    return Item ? jobFromItem(Item) : undefined;
   }
 
   async update(jobId: string, changes: JobChanges, condition: JobCondition): Promise<void> {
@@ -131,15 +110,15 @@ export class DynamoJobStore implements JobStore {
     const job = jobFromItem(item);
     const beside = requestFromItem(item, job);
     if (beside) return { job, request: beside };
-    const own = await this.db.send<Output>('GetItem', { TableName: this.table, Key: { pk: jobId, sk: REQUEST }, ConsistentRead: true });
+    const own = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk: jobId, sk: REQUEST }, ConsistentRead: true }));
     const request = own.Item ? requestFromItem(own.Item, job) : undefined;
     return request ? { job, request } : { job };
   }
 
   /** One conditional UpdateItem on the job item; the item as written comes back only when asked for. */
-  private async write(jobId: string, changes: JobChanges, condition: JobCondition, returning: 'ALL_NEW' | 'NONE'): Promise<Record<string, unknown>> {
+  private async write(jobId: string, changes: JobChanges, condition: JobCondition, returning: 'ALL_NEW' | 'NONE'): Promise<Item> {
     const result = await conditional(
-      this.db.send<Output>('UpdateItem', { TableName: this.table, Key: { pk: jobId, sk: JOB }, ...updateParts(changes, condition), ReturnValues: returning }),
+      this.db.send(new UpdateCommand({ TableName: this.table, Key: { pk: jobId, sk: JOB }, ...updateParts(changes, condition), ReturnValues: returning })),
     );
     return result.Attributes ?? {};
   }
@@ -148,16 +127,18 @@ export class DynamoJobStore implements JobStore {
   async *unsettled(): AsyncIterable<Job> {
     const index = tables.jobs.unsettledIndex;
     for (const shard of sweepShards) {
-      let start: Record<string, unknown> | undefined;
+      let start: Item | undefined;
       do {
-        const page = await this.db.send<Output>('Query', {
-          TableName: this.table,
-          IndexName: index.name,
-          KeyConditionExpression: '#shard = :shard',
-          ExpressionAttributeNames: { '#shard': index.partitionKey },
-          ExpressionAttributeValues: { ':shard': shard },
-          ExclusiveStartKey: start,
-        });
+        const page = await this.db.send(
+          new QueryCommand({
+            TableName: this.table,
+            IndexName: index.name,
+            KeyConditionExpression: '#shard = :shard',
+            ExpressionAttributeNames: { '#shard': index.partitionKey },
+            ExpressionAttributeValues: { ':shard': shard },
+            ExclusiveStartKey: start,
+          }),
+        );
         const ids = (page.Items ?? []).map((key) => String(key['pk']));
         for (let i = 0; i < ids.length; i += 100) yield* await this.getMany(ids.slice(i, i + 100));
         start = page.LastEvaluatedKey;
@@ -165,62 +146,101 @@ export class DynamoJobStore implements JobStore {
     }
   }
 
-  /** Up to 100 jobs in one consistent BatchGetItem (what DynamoDB leaves unprocessed is asked again). */
+  /** Up to 100 jobs in one consistent BatchGetItem; what DynamoDB leaves unprocessed is asked for again. */
   private async getMany(jobIds: string[]): Promise<Job[]> {
     const found: Job[] = [];
-    let keys = jobIds.map((jobId) => ({ pk: jobId, sk: JOB }));
+    let keys: Item[] = jobIds.map((jobId) => ({ pk: jobId, sk: JOB }));
     for (let round = 0; keys.length > 0; round++) {
       if (round >= 8) throw new Error('DynamoDB left reads unprocessed after 8 rounds');
+      // Unprocessed keys mean throttling: back off before asking again.
       if (round > 0) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** round));
-      const result = await this.db.send<Output>('BatchGetItem', { RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } } });
-      for (const item of result.Responses?.[this.table] ?? []) found.push(isFirstLayout(item) ? await this.upgrade(item) : jobFromItem(item));
-      keys = (result.UnprocessedKeys?.[this.table]?.Keys ?? []) as typeof keys;
+      const result = await this.db.send(new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } } }));
+      found.push(...(result.Responses?.[this.table] ?? []).map(jobFromItem));
+      keys = result.UnprocessedKeys?.[this.table]?.Keys ?? [];
     }
     return found;
   }
 
-  /** Rewrites a job of the first layout in today's, its request beside it or in its own item. */
-  private async upgrade(item: Item): Promise<Job> {
-    const job = jobFromItem(item);
-    const own = await this.db.send<Output>('GetItem', { TableName: this.table, Key: { pk: job.jobId, sk: REQUEST }, ConsistentRead: true });
-    const request = firstLayoutRequest(own.Item, job);
-    // Without its request the job keeps none: its next attempt fails, saying the record is missing.
-    const items = newJobItems(job, request ?? { url: job.service, method: job.methodtype, headers: {}, body: null });
-    const [state = {}] = items;
-    if (!request) delete state['request'];
-    for (const written of request ? items : [state]) await this.db.send<Output>('PutItem', { TableName: this.table, Item: written });
-    return job;
-  }
-
-  async rememberIdempotent(clientId: string, key: string, jobId: string, answer: string, expiresAt: number, now: number): Promise<string | undefined> {
-    const pk = `idem#${clientId}#${key}`;
-    // The earlier holder of the key may vanish between our put and our read (it expired, or
-    // its submit failed and let go): then the key is ours to claim again.
-    for (let round = 0; round < 3; round++) {
-      try {
-        await conditional(
-          this.db.send<Output>('PutItem', {
-            TableName: this.table,
-            Item: { pk, sk: IDEMPOTENCY, jobId, answer, expiresAt },
-            // TTL deletes lazily: an expired key counts as absent.
-            ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
-            ExpressionAttributeValues: { ':now': Math.floor(now / 1000) },
-          }),
-        );
-        return undefined;
-      } catch (error) {
-        if (!(error instanceof ConditionFailed)) throw error;
-        const found = await this.db.send<Output>('GetItem', { TableName: this.table, Key: { pk, sk: IDEMPOTENCY }, ConsistentRead: true });
-        const earlier = found.Item?.['answer'];
-        if (typeof earlier === 'string') return earlier;
-      }
+  async claimIdempotent(clientId: string, key: string, claim: IdempotencyRecord, now: number, replacing?: string): Promise<IdempotencyRecord | undefined> {
+    const pk = idempotencyPk(clientId, key);
+    // Ours when no live claim holds the key: none, an expired one (TTL deletes lazily), our own
+    // (a retried write whose first answer was lost), or the abandoned one we were told to replace.
+    const clauses = ['attribute_not_exists(pk)', 'expiresAt < :now', 'jobId = :jobId'];
+    const values: Item = { ':now': Math.floor(now / 1000), ':jobId': claim.jobId };
+    if (replacing !== undefined) {
+      clauses.push('(jobId = :replacing AND #state = :pending)');
+      Object.assign(values, { ':replacing': replacing, ':pending': 'pending' });
     }
-    throw new Error(`Idempotency-Key ${key} is contended; try again`);
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk, sk: IDEMPOTENCY, ...storedClaim(claim) },
+          ConditionExpression: clauses.join(' OR '),
+          ...(replacing !== undefined ? { ExpressionAttributeNames: { '#state': 'state' } } : {}),
+          ExpressionAttributeValues: values,
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      if (error.Item) return claimFrom(unmarshall(error.Item));
+      // Without the item in the refusal, read it; gone meanwhile (expired and swept): claim again.
+      const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk, sk: IDEMPOTENCY }, ConsistentRead: true }));
+      return Item ? claimFrom(Item) : this.claimIdempotent(clientId, key, claim, now, replacing);
+    }
   }
 
-  async forgetIdempotent(clientId: string, key: string): Promise<void> {
-    await this.db.send<Output>('DeleteItem', { TableName: this.table, Key: { pk: `idem#${clientId}#${key}`, sk: IDEMPOTENCY } });
+  async settleIdempotent(clientId: string, key: string, jobId: string): Promise<void> {
+    await this.ifStillOurs(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: idempotencyPk(clientId, key), sk: IDEMPOTENCY },
+        UpdateExpression: 'SET #state = :done',
+        ConditionExpression: 'jobId = :jobId',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: { ':done': 'done', ':jobId': jobId },
+      }),
+    );
   }
+
+  async releaseIdempotent(clientId: string, key: string, jobId: string): Promise<void> {
+    await this.ifStillOurs(
+      new DeleteCommand({
+        TableName: this.table,
+        Key: { pk: idempotencyPk(clientId, key), sk: IDEMPOTENCY },
+        ConditionExpression: 'jobId = :jobId AND #state = :pending',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: { ':jobId': jobId, ':pending': 'pending' },
+      }),
+    );
+  }
+
+  /** A write to a key that another job may have taken over since: then it is theirs, and left alone. */
+  private async ifStillOurs(command: UpdateCommand | DeleteCommand): Promise<void> {
+    try {
+      await this.db.send(command as UpdateCommand);
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+}
+
+const idempotencyPk = (clientId: string, key: string) => `idem#${clientId}#${key}`;
+
+function storedClaim(claim: IdempotencyRecord): Item {
+  return { jobId: claim.jobId, answer: claim.answer, state: claim.state, claimUntil: new Date(claim.claimUntil).toISOString(), expiresAt: claim.expiresAt };
+}
+
+function claimFrom(item: Item): IdempotencyRecord {
+  return {
+    jobId: String(item['jobId']),
+    answer: String(item['answer']),
+    state: item['state'] === 'pending' ? 'pending' : 'done',
+    claimUntil: Date.parse(String(item['claimUntil'])) || 0,
+    expiresAt: Number(item['expiresAt']),
+  };
 }
 
 export class DynamoClientStore implements ClientStore {
@@ -230,20 +250,20 @@ export class DynamoClientStore implements ClientStore {
   ) {}
 
   async get(clientId: string): Promise<Client | undefined> {
-    const result = await this.db.send<Output>('GetItem', { TableName: this.table, Key: { clientId }, ConsistentRead: true });
-    return result.Item as Client | undefined;
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: { clientId }, ConsistentRead: true }));
+    return Item as Client | undefined;
   }
 
   async put(client: Client): Promise<void> {
-    await this.db.send<Output>('PutItem', { TableName: this.table, Item: client });
+    await this.db.send(new PutCommand({ TableName: this.table, Item: client }));
   }
 
   async list(): Promise<Client[]> {
     const clients: Client[] = [];
-    let start: Record<string, unknown> | undefined;
+    let start: Item | undefined;
     do {
-      const page = await this.db.send<Output>('Scan', { TableName: this.table, ExclusiveStartKey: start });
-      clients.push(...((page.Items ?? []) as unknown as Client[]));
+      const page = await this.db.send(new ScanCommand({ TableName: this.table, ExclusiveStartKey: start }));
+      clients.push(...((page.Items ?? []) as Client[]));
       start = page.LastEvaluatedKey;
     } while (start);
     return clients;
@@ -252,13 +272,15 @@ export class DynamoClientStore implements ClientStore {
   async revoke(clientId: string, at: string): Promise<boolean> {
     try {
       await conditional(
-        this.db.send<Output>('UpdateItem', {
-          TableName: this.table,
-          Key: { clientId },
-          UpdateExpression: 'SET revoked = :at',
-          ConditionExpression: 'attribute_exists(clientId)',
-          ExpressionAttributeValues: { ':at': at },
-        }),
+        this.db.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: { clientId },
+            UpdateExpression: 'SET revoked = :at',
+            ConditionExpression: 'attribute_exists(clientId)',
+            ExpressionAttributeValues: { ':at': at },
+          }),
+        ),
       );
       return true;
     } catch (error) {

@@ -1,14 +1,15 @@
 /**
- * How a job lies in the jobs table, laid out for the write units it costs. DynamoDB bills a
- * write one unit per started KB of the larger of the item before and after, so:
- * - the request sits beside the job's state, in the one item every transition rewrites, when
- *   both fit in one KB (most jobs: a job then costs one unit to submit, one to lease and one to
- *   settle); a larger request gets an item of its own, written once, so that a transition never
- *   rewrites it;
- * - the write that makes a job final drops the request: nothing sends it again;
- * - what no condition reads is kept packed (brotli): the fields a job never changes, the request, and
- *   the last output with the history (written together by every attempt). The fields that
- *   conditions, the sweeper's index and TTL read stay plain.
+ * How a job lies in the jobs table, written to be read by a person as much as by the code:
+ * - one item per job (`sk = "job"`), rewritten at each transition, whose attributes are the
+ *   fields of `GET /status` under the names it shows them by (`status`, `attempts`,
+ *   `max_attempts`, `next_attempt_at`, `output`, `notified`, ...), instants as ISO-8601 text;
+ * - a field without a value (null, an empty history) is absent;
+ * - the request it sends, as a `request` map beside the state when both, leased, fit in one
+ *   write unit (1 KB: a job then costs one unit per write), else in an item of its own (`sk = "request"`),
+ *   written before the job so that whoever finds the job finds its request. The write that makes
+ *   a job final drops the request beside it: nothing sends it again;
+ * - only bodies and header maps may be kept compressed: a binary attribute, with
+ *   `bodyCompression` / `headersCompression: "br"` (brotli) beside it. Short ones stay text.
  * The core sees none of this: jobs and requests come back as they went in.
  */
 import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
@@ -22,136 +23,180 @@ export const REQUEST = 'request';
 /** DynamoDB's write unit. */
 const writeUnitBytes = 1024;
 
-/**
- * Short stored names for the plain fields: every byte of a job item is paid for at each of its
- * writes. The sweeper's index keys (`sweep`, `created`) and TTL's `expiresAt` keep theirs.
- */
-const shortName: Readonly<Record<string, string>> = {
-  lastUpdate: 'u',
-  status: 's',
-  attempts: 'a',
-  leaseUntil: 'l',
-  nextAttemptAt: 'at',
-  notified: 'n',
-  notifyoutput: 'no',
-  notifyAttempts: 'na',
-  notifyLeaseUntil: 'nl',
-  nextNotifyAt: 'nat',
+
+
+type Item = Record<string, unknown>;
+type Field = Exclude<keyof Job, 'jobId'>;
+
+/** Each field of a Job and the attribute it is stored as: the name GET /status shows it by. */
+const attributeOf: Readonly<Record<Field, string>> = {
+  clientId: 'clientId',
+  created: 'created',
+  lastUpdate: 'lastUpdate',
+  service: 'service',
+  methodtype: 'methodtype',
+  callback: 'callback',
+  status: 'status',
+  attempts: 'attempts',
+  maxAttempts: 'max_attempts',
+  timeoutMs: 'timeout_ms',
+  output: 'output',
+  history: 'history',
+  nextAttemptAt: 'next_attempt_at',
+  leaseUntil: 'lease_until',
+  notified: 'notified',
+  notifyoutput: 'notifyoutput',
+  notifyAttempts: 'notify_attempts',
+  callbackMaxAttempts: 'callback_max_attempts',
+  notifyLeaseUntil: 'notify_lease_until',
+  nextNotifyAt: 'next_notify_at',
+  sweep: 'sweep',
+  expiresAt: 'expiresAt',
 };
-const longName = new Map(Object.entries(shortName).map(([long, short]) => [short, long]));
+const fieldOf = new Map(Object.entries(attributeOf).map(([field, attribute]) => [attribute, field as Field]));
 
 /** The attribute a job field is stored as. */
-export const storedName = (field: string): string => shortName[field] ?? field;
+export const storedName = (field: string): string => attributeOf[field as Field] ?? field;
 
-const shortNames = (fields: Record<string, unknown>): Record<string, unknown> =>
-  Object.fromEntries(Object.entries(fields).map(([name, value]) => [storedName(name), value]));
+/** Fields that hold an instant (epoch ms in the core): stored as ISO-8601 text, which orders as the instant does. */
+const instantFields: ReadonlySet<string> = new Set<Field>(['nextAttemptAt', 'leaseUntil', 'notifyLeaseUntil', 'nextNotifyAt']);
 
-/** Fields a job never changes after submit: packed together, read with the job. */
-const specFields = ['clientId', 'service', 'methodtype', 'callback', 'maxAttempts', 'timeoutMs', 'callbackMaxAttempts'] as const;
+/** The compression a packed attribute names beside it. */
+const compression = 'br';
+/** Text shorter than this is kept as text: compressing it saves too little to cost a reader. */
+const packFromBytes = 200;
 
-/** Fields each attempt rewrites together, never read by a condition: packed together. */
-const resultFields = ['output', 'history'] as const;
-
-/**
- * A blob: JSON, then (after a NUL, which JSON text never holds raw) a text kept apart so that
- * it is not JSON-escaped, brotli-compressed in text mode. Brotli's built-in dictionary knows
- * JSON and HTTP words: a 1 KB JSON body packs about 5% smaller than with deflate.
- */
-function packed(value: unknown, text?: string | null): Uint8Array {
-  const raw = text === undefined || text === null ? JSON.stringify(value) : `${JSON.stringify(value)}\u0000${text}`;
-  const bytes = Buffer.from(raw, 'utf8');
-  return brotliCompressSync(bytes, {
+/** Text as it is stored: brotli-compressed bytes when that is worth it, else the text. */
+function packText(text: string): { value: string | Uint8Array; packed: boolean } {
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length < packFromBytes) return { value: text, packed: false };
+  // Brotli's built-in dictionary knows JSON and HTTP words; quality 5 is a fraction of 11's CPU.
+  const packed = brotliCompressSync(bytes, {
     params: { [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT, [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_SIZE_HINT]: bytes.length },
   });
+  return packed.length < bytes.length * 0.9 ? { value: new Uint8Array(packed.buffer, packed.byteOffset, packed.length), packed: true } : { value: text, packed: false };
 }
 
-function unpacked<T>(bytes: unknown): { value: T; text?: string } | undefined {
-  if (!(bytes instanceof Uint8Array)) return undefined;
-  const raw = brotliDecompressSync(bytes).toString('utf8');
-  const split = raw.indexOf('\u0000');
-  return split < 0 ? { value: JSON.parse(raw) as T } : { value: JSON.parse(raw.slice(0, split)) as T, text: raw.slice(split + 1) };
+function unpackText(value: unknown, packedAs: unknown): string {
+  if (value instanceof Uint8Array) {
+    if (packedAs !== compression) throw new Error(`unknown compression ${JSON.stringify(packedAs)}`);
+    return brotliDecompressSync(value).toString('utf8');
+  }
+  return String(value);
 }
 
-/** The last output and the history, its body kept apart. */
-function packedResult(fields: Record<string, unknown>): Uint8Array {
-  const output = fields['output'] as AttemptOutput | null;
-  if (!output || output.body === undefined) return packed({ output, history: fields['history'] });
-  const { body, ...rest } = output;
-  return packed({ output: rest, history: fields['history'] }, body);
+/** A body and a header map, as stored: each as it is, or packed with its compression named beside it. */
+function packMessage(headers: Record<string, string> | undefined, body: string | undefined): Item {
+  const stored: Item = {};
+  if (headers !== undefined) {
+    const text = JSON.stringify(headers);
+    const packed = packText(text);
+    if (packed.packed) Object.assign(stored, { headers: packed.value, headersCompression: compression });
+    else stored['headers'] = headers;
+  }
+  if (body !== undefined) {
+    const packed = packText(body);
+    stored['body'] = packed.value;
+    if (packed.packed) stored['bodyCompression'] = compression;
+  }
+  return stored;
 }
 
-function unpackedResult(bytes: unknown): Record<string, unknown> {
-  const found = unpacked<{ output: AttemptOutput | null; history: unknown }>(bytes);
-  if (!found) return {};
-  const { output, history } = found.value;
-  return { output: output && found.text !== undefined ? { ...output, body: found.text } : output, history };
+function unpackMessage(stored: Item): { headers?: Record<string, string>; body?: string } {
+  const { headers, headersCompression, body, bodyCompression } = stored;
+  const found: { headers?: Record<string, string>; body?: string } = {};
+  if (headers !== undefined) found.headers = headers instanceof Uint8Array ? (JSON.parse(unpackText(headers, headersCompression)) as Record<string, string>) : (headers as Record<string, string>);
+  if (body !== undefined && body !== null) found.body = unpackText(body, bodyCompression);
+  return found;
 }
 
-function pick(fields: Record<string, unknown>, names: readonly string[]): Record<string, unknown> {
-  return Object.fromEntries(names.filter((name) => fields[name] !== undefined).map((name) => [name, fields[name]]));
+function storedOutput(output: AttemptOutput | null): Item | null {
+  if (!output) return null;
+  const { headers, body, ...rest } = output;
+  return { ...rest, ...packMessage(headers, body) };
 }
 
-function omit(fields: Record<string, unknown>, names: readonly string[]): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(fields).filter(([name, value]) => !names.includes(name) && value !== undefined));
+function outputFrom(stored: unknown): AttemptOutput | null {
+  if (!stored || typeof stored !== 'object') return null;
+  const { headers: _headers, headersCompression: _hc, body: _body, bodyCompression: _bc, ...rest } = stored as Item;
+  return { ...(rest as unknown as AttemptOutput), ...unpackMessage(stored as Item) };
+}
+
+function storedValue(field: string, value: unknown): unknown {
+  if (instantFields.has(field)) return new Date(value as number).toISOString();
+  if (field === 'output') return storedOutput(value as AttemptOutput | null);
+  return value;
+}
+
+function fieldValue(field: Field, value: unknown): unknown {
+  if (instantFields.has(field)) return Date.parse(String(value));
+  if (field === 'output') return outputFrom(value);
+  return value;
+}
+
+/** A value a condition compares a field with, as the field is stored. */
+export function storedConditionValue(field: string, value: unknown): unknown {
+  return instantFields.has(field) ? new Date(value as number).toISOString() : value;
+}
+
+/** The request's headers and body as stored: beside the state (the `request` map) or in an item of its own. */
+function storedRequest(request: JobRequest): Item {
+  return packMessage(request.headers, request.body ?? undefined);
+}
+
+/** Absent is how a field without a value is stored: null, or an empty history, costs bytes at every write. */
+const isEmpty = (value: unknown) => value === undefined || value === null || (Array.isArray(value) && value.length === 0);
+
+/** The job's state item. */
+export function jobItem(job: Job): Item {
+  const item: Item = { pk: job.jobId, sk: JOB };
+  for (const [field, value] of Object.entries(job)) {
+    if (field === 'jobId' || isEmpty(value)) continue;
+    item[storedName(field)] = storedValue(field, value);
+  }
+  return item;
 }
 
 /**
- * The item(s) a new job is written as: one when its request fits beside its state in a write
- * unit, else the state and a request item of its own.
+ * The item(s) a new job is written as, in the order to write them: the state with its request
+ * beside it when both fit in a write unit, else the request's own item first, then the state.
  */
-export function newJobItems(job: Job, request: JobRequest): Array<Record<string, unknown>> {
-  const { jobId, ...fields } = job as unknown as Record<string, unknown> & { jobId: string };
-  const item: Record<string, unknown> = {
-    pk: jobId,
-    sk: JOB,
-    ...shortNames(omit(fields, [...specFields, ...resultFields])),
-    spec: packed(pick(fields, specFields)),
-    // A new job has no output and no history yet: nothing to pack (see jobFromItem).
-    ...(fields['output'] === null && Array.isArray(fields['history']) && fields['history'].length === 0 ? {} : { result: packedResult(fields) }),
-  };
-  const stored = packed({ headers: request.headers }, request.body);
-  const together = { ...item, request: stored };
-  if (dynamoItemSize(together) <= writeUnitBytes) return [together];
-  return [item, { pk: jobId, sk: REQUEST, request: stored, expiresAt: job.expiresAt }];
+export function newJobItems(job: Job, request: JobRequest): Item[] {
+  const state = jobItem(job);
+  const together = { ...state, request: storedRequest(request) };
+  // As the first attempt's lease rewrites it: that write must fit in the unit too.
+  const leased = { ...together, [storedName('status')]: 'started', [storedName('leaseUntil')]: new Date(0).toISOString() };
+  if (dynamoItemSize(together) <= writeUnitBytes && dynamoItemSize(leased) <= writeUnitBytes) return [together];
+  return [{ pk: job.jobId, sk: REQUEST, ...storedRequest(request), expiresAt: job.expiresAt }, state];
 }
 
 /** The job in a state item (the request beside it, if any, stays out of it). */
-export function jobFromItem(item: Record<string, unknown>): Job {
-  const { pk, sk: _sk, request: _request, spec, result, ...fields } = item;
-  const plain = Object.fromEntries(Object.entries(fields).map(([name, value]) => [longName.get(name) ?? name, value]));
-  return { output: null, history: [], ...plain, ...unpacked<Record<string, unknown>>(spec)?.value, ...unpackedResult(result), jobId: String(pk) } as unknown as Job;
+export function jobFromItem(item: Item): Job {
+  const job: Record<string, unknown> = { jobId: String(item['pk']), callback: null, output: null, history: [], notifyoutput: null };
+  for (const [attribute, value] of Object.entries(item)) {
+    const field = fieldOf.get(attribute);
+    if (field !== undefined) job[field] = fieldValue(field, value);
+  }
+  return job as unknown as Job;
 }
 
-/**
- * A job item of the first layout (every field plain, under its long name): a local DATA_DIR
- * kept across the upgrade may hold some. jobFromItem reads them as they are; one that is still
- * to run is rewritten first (DynamoJobStore.unsettled), since conditions name today's fields.
- */
-export const isFirstLayout = (item: Record<string, unknown>): boolean => 'status' in item && !(storedName('status') in item);
-
-/** A request item of the first layout: url, method, headers and body as plain fields. */
-export function firstLayoutRequest(item: Record<string, unknown> | undefined, job: Pick<Job, 'service' | 'methodtype'>): JobRequest | undefined {
-  if (!item || !('headers' in item)) return undefined;
-  const { url, method, headers, body } = item as Partial<JobRequest>;
-  return { url: url ?? job.service, method: method ?? job.methodtype, headers: headers ?? {}, body: body ?? null };
-}
-
-/** The request stored in a state item or in an item of its own, if it is there. */
-export function requestFromItem(item: Record<string, unknown>, job: Pick<Job, 'service' | 'methodtype'>): JobRequest | undefined {
-  const stored = unpacked<Pick<JobRequest, 'headers'>>(item['request']);
-  return stored ? { url: job.service, method: job.methodtype, headers: stored.value.headers, body: stored.text ?? null } : undefined;
+/** The request in a state item (its `request` map) or in an item of its own, if it is there. */
+export function requestFromItem(item: Item, job: Pick<Job, 'service' | 'methodtype'>): JobRequest | undefined {
+  const stored = item['sk'] === REQUEST ? item : item['request'];
+  if (!stored || typeof stored !== 'object') return undefined;
+  const { headers = {}, body } = unpackMessage(stored as Item);
+  return { url: job.service, method: job.methodtype, headers, body: body ?? null };
 }
 
 /** A change of the core's, as attributes to set and to remove. */
-export function storedChanges(changes: JobChanges): { set: Record<string, unknown>; remove: string[] } {
-  const { remove = [], ...fields } = changes as JobChanges & Record<string, unknown>;
-  const changed = specFields.filter((name) => name in fields);
-  if (changed.length > 0) throw new Error(`a job's ${changed.join(', ')} never change after submit`);
-  const set = shortNames(omit(fields, resultFields));
-  const results = resultFields.filter((name) => fields[name] !== undefined);
-  if (results.length === resultFields.length) set['result'] = packedResult(fields);
-  else if (results.length > 0) throw new Error('an output is written with the history it ends (both, or neither)');
+export function storedChanges(changes: JobChanges): { set: Item; remove: string[] } {
+  const { remove = [], ...fields } = changes as JobChanges & Item;
+  const set: Item = {};
+  for (const [field, value] of Object.entries(fields)) {
+    if (value !== undefined) set[storedName(field)] = storedValue(field, value);
+  }
   const removed: string[] = remove.filter((field) => fields[field] === undefined).map(storedName);
+  // A final job is never sent again: its request beside the state goes with the final write.
   if (changes.status !== undefined && finalStatuses.includes(changes.status)) removed.push('request');
   return { set, remove: removed };
 }

@@ -1,14 +1,27 @@
 /**
- * The SQS side of a queue-consuming Lambda, written once: each record's message goes to the
- * core, records run concurrently, and one whose attempt must wait is postponed by its
- * visibility and reported as a batch item failure, so SQS hands it out again when it is due.
+ * A queue-consuming function as middy composes it, written once: Powertools puts the request id
+ * and cold start in every log line and publishes the batch's metrics; Powertools' batch
+ * processor runs the records concurrently and reports those not done as batch item failures.
+ * Each record's message goes to the core with what SQS tells of it and the function's deadline;
+ * a record whose work must wait, or whose handling threw, is handed back to its queue, due after
+ * the wait (core/retry.ts decides how long), so SQS hands it out again then.
+ *
+ * ```ts
+ * export const handler = queueFunction({ label: 'job attempt', run: (message, facts) => ..., queueUrl: () => url });
+ * ```
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { Outcome } from '../core/deliver.ts';
 import type { DeliveryFacts, QueueMessage } from '../core/ports.ts';
+import { afterFailureMs } from '../core/retry.ts';
 import { parseMessage, postpone } from './sqs.ts';
-import { logger, services } from './wiring.ts';
+import { logger, metrics, services } from './wiring.ts';
 
 /** Thrown for a record that is not done yet: the batch processor reports it as failed. */
 export class NotYet extends Error {
@@ -18,56 +31,81 @@ export class NotYet extends Error {
 /** Makes a received message reappear after `delayMs` (its visibility). */
 export type Postpone = (queueUrl: string, receiptHandle: string, delayMs: number) => Promise<void>;
 
-export function queueHandler(
-  run: (message: QueueMessage, facts: DeliveryFacts) => Promise<Outcome>,
-  queueUrl: (record: SQSRecord) => string,
-  postponed: Postpone = (url, handle, delayMs) => postpone(services().sqs, url, handle, delayMs),
-): (event: SQSEvent, context: Context) => Promise<SQSBatchResponse> {
-  const handleRecord = async (record: SQSRecord): Promise<void> => {
+export interface QueueFunctionOptions {
+  /** How a record's outcome is logged, at DEBUG. */
+  label: string;
+  run: (message: QueueMessage, facts: DeliveryFacts) => Promise<Outcome>;
+  /** The queue a record is handed back to; absent, one not done returns after its visibility timeout. */
+  queueUrl?: (record: SQSRecord) => string;
+  /** Default: SQS's ChangeMessageVisibility on the services' client. */
+  postpone?: Postpone;
+  /** Default: the services' Powertools Metrics. */
+  metrics?: Metrics;
+}
+
+const describe = (error: unknown) => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+
+/** The record's attributes SQS fills in, and the deadline its function runs to. */
+function deliveryFacts(record: SQSRecord, context: Context): DeliveryFacts {
+  const sentAt = Number(record.attributes?.SentTimestamp);
+  const receiveCount = Number(record.attributes?.ApproximateReceiveCount);
+  const remaining = typeof context.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : undefined;
+  return {
+    ...(Number.isFinite(sentAt) && sentAt > 0 ? { sentAt } : {}),
+    ...(Number.isInteger(receiveCount) && receiveCount > 0 ? { receiveCount } : {}),
+    ...(remaining !== undefined && Number.isFinite(remaining) ? { deadline: Date.now() + remaining } : {}),
+  };
+}
+
+export function queueFunction(options: QueueFunctionOptions): middy.MiddyfiedHandler<SQSEvent, SQSBatchResponse, Error, Context> {
+  const handBack: Postpone = options.postpone ?? ((url, handle, delayMs) => postpone(services().aws.sqs, url, handle, delayMs));
+  const counts = options.metrics ?? metrics;
+
+  const handleRecord = async (record: SQSRecord, context: Context): Promise<void> => {
     const message = parseMessage(record.body);
     if (!message) {
       // Not ours: retrying cannot help, so it is dropped (and said so).
       logger.error('dropping an unreadable queue message', { messageId: record.messageId });
       return;
     }
+    // Every line about this record names its job (a child logger, made only for a line to write).
+    let child: Logger | undefined;
+    const log = () => (child ??= logger.createChild({ persistentKeys: { jobId: message.jobId } }));
+    const facts = deliveryFacts(record, context);
     let outcome: Outcome;
     try {
-      outcome = await run(message, deliveryFacts(record));
+      outcome = await options.run(message, facts);
+      if (logger.getLevelName() === 'DEBUG') log().debug(options.label, { ...outcome });
     } catch (error) {
-      // Reported, never swallowed: the message comes back when its visibility timeout runs out.
-      logger.error('a queue message failed', { jobId: message.jobId, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
-      throw error;
+      // Reported, never swallowed; back soon, not after the whole visibility timeout.
+      log().error('a queue message failed', { error: describe(error) });
+      counts.addMetric('MessagesFailed', MetricUnit.Count, 1);
+      outcome = { done: false, retryAfterMs: afterFailureMs(facts.receiveCount ?? 1) };
     }
     if (outcome.done) return;
     try {
-      await postponed(queueUrl(record), record.receiptHandle, outcome.retryAfterMs);
+      if (options.queueUrl) await handBack(options.queueUrl(record), record.receiptHandle, outcome.retryAfterMs);
     } catch (error) {
       // The message still comes back, only later: when its visibility timeout runs out.
-      logger.warn('could not postpone a message', { jobId: message.jobId, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+      log().warn('could not hand a message back', { error: describe(error) });
     }
     throw new NotYet(`job ${message.jobId} is due again in ${outcome.retryAfterMs} ms`);
   };
-  // A processor per invocation: it keeps the batch's outcomes while it runs, and the local
-  // stack's pollers invoke one handler module concurrently (one Lambda environment never does).
-  return async (event, context) =>
-    processPartialResponse(event, handleRecord, new BatchProcessor(EventType.SQS), { context, throwOnFullBatchFailure: false });
-}
 
-/** The record's attributes SQS fills in: when it was sent, how often it was received. */
-function deliveryFacts(record: SQSRecord): DeliveryFacts {
-  const sentAt = Number(record.attributes?.SentTimestamp);
-  const receiveCount = Number(record.attributes?.ApproximateReceiveCount);
-  return {
-    ...(Number.isFinite(sentAt) && sentAt > 0 ? { sentAt } : {}),
-    ...(Number.isInteger(receiveCount) && receiveCount > 0 ? { receiveCount } : {}),
-  };
-}
-
-/** A queue of delivery attempts: each message one attempt, its outcome logged (never its content). */
-export function attemptHandler(label: string, run: (message: QueueMessage, facts: DeliveryFacts) => Promise<Outcome>, queueUrl: () => string) {
-  return queueHandler(async (message, facts) => {
-    const outcome = await run(message, facts);
-    logger.debug(label, { jobId: message.jobId, ...outcome });
-    return outcome;
-  }, queueUrl);
+  return middy<SQSEvent, SQSBatchResponse, Error, Context>({
+    // The deadline is the core's to keep (DeliveryFacts.deadline): it starts no attempt that
+    // could not be recorded in time, and the batch's outcomes are always reported.
+    timeoutEarlyInMillis: 0,
+  })
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(counts))
+    .handler(async (event, context) => {
+      counts.addMetric('MessagesReceived', MetricUnit.Count, event.Records.length);
+      // A processor per invocation: it keeps the batch's outcomes while it runs, and the local
+      // stack's pollers invoke one handler module concurrently (one Lambda environment never does).
+      return processPartialResponse(event, (record: SQSRecord) => handleRecord(record, context), new BatchProcessor(EventType.SQS), {
+        context,
+        throwOnFullBatchFailure: false,
+      });
+    });
 }

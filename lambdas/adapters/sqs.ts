@@ -1,38 +1,40 @@
 /**
- * The work queues on SQS: a job's attempts go to the jobs queue, its callback's to the
- * callbacks queue. Retry timing rides on the message's visibility.
+ * The work queues on SQS, through the AWS SDK: a job's attempts go to the jobs queue, the
+ * callback work the sweeper and the dead-letter settle find to the callbacks queue. A retry
+ * is the message in hand made visible again later (`postpone`); SQS's limits live here alone.
  */
-import type { AwsCaller } from './aws/client.ts';
+import { ChangeMessageVisibilityCommand, SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { QueueMessage, WorkQueue } from '../core/ports.ts';
 
-/** SQS delays a new message by 15 minutes at most; a later one is held back by the job's own due time. */
-const maxDelaySeconds = 900;
+/** What the queue adapters need of an SQS client. */
+export type Sqs = Pick<SQSClient, 'send'>;
 
 /** SQS refuses a visibility timeout beyond 12 hours. */
 const maxVisibilitySeconds = 12 * 60 * 60;
 
+/** SendMessageBatch takes ten entries at most. */
+const maxBatchEntries = 10;
+
 export class SqsWorkQueue implements WorkQueue {
   constructor(
-    private readonly sqs: AwsCaller,
+    private readonly sqs: Sqs,
     private readonly urls: { job: string; callback: string },
   ) {}
 
-  async send(message: QueueMessage, delayMs = 0): Promise<void> {
-    const delay = Math.min(maxDelaySeconds, Math.max(0, Math.ceil(delayMs / 1000)));
-    await this.sqs.call('SendMessage', { QueueUrl: this.urls[message.kind], MessageBody: JSON.stringify(message), ...(delay > 0 ? { DelaySeconds: delay } : {}) });
+  async send(message: QueueMessage): Promise<void> {
+    await this.sqs.send(new SendMessageCommand({ QueueUrl: this.urls[message.kind], MessageBody: JSON.stringify(message) }));
   }
 
   /** Ten to a request, per queue; an entry SQS refuses is sent again on its own. */
   async sendMany(messages: QueueMessage[]): Promise<void> {
     for (const kind of ['job', 'callback'] as const) {
       const ofKind = messages.filter((message) => message.kind === kind);
-      for (let i = 0; i < ofKind.length; i += 10) {
-        const chunk = ofKind.slice(i, i + 10);
-        const result = await this.sqs.call<{ Failed?: Array<{ Id: string }> }>('SendMessageBatch', {
-          QueueUrl: this.urls[kind],
-          Entries: chunk.map((message, n) => ({ Id: String(n), MessageBody: JSON.stringify(message) })),
-        });
-        for (const failed of result.Failed ?? []) {
+      for (let i = 0; i < ofKind.length; i += maxBatchEntries) {
+        const chunk = ofKind.slice(i, i + maxBatchEntries);
+        const { Failed = [] } = await this.sqs.send(
+          new SendMessageBatchCommand({ QueueUrl: this.urls[kind], Entries: chunk.map((message, n) => ({ Id: String(n), MessageBody: JSON.stringify(message) })) }),
+        );
+        for (const failed of Failed) {
           const message = chunk[Number(failed.Id)];
           if (message) await this.send(message);
         }
@@ -41,10 +43,10 @@ export class SqsWorkQueue implements WorkQueue {
   }
 }
 
-/** Makes a received message reappear after `delayMs`, rounded up to whole seconds. */
-export async function postpone(sqs: AwsCaller, queueUrl: string, receiptHandle: string, delayMs: number): Promise<void> {
+/** Makes a received message reappear after `delayMs`, rounded up to whole seconds (SQS's unit). */
+export async function postpone(sqs: Sqs, queueUrl: string, receiptHandle: string, delayMs: number): Promise<void> {
   const seconds = Math.min(maxVisibilitySeconds, Math.max(0, Math.ceil(delayMs / 1000)));
-  await sqs.call('ChangeMessageVisibility', { QueueUrl: queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: seconds });
+  await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: seconds }));
 }
 
 /** The queue message in a record body; a body we did not write is reported, not retried. */

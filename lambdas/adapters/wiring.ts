@@ -4,12 +4,12 @@
  * queues and HTTP client built once per process and shared by the handlers.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { defaultRetentionDays, env } from '../../lib/definitions.ts';
 import { Authenticator, FailureLimiter } from '../core/auth.ts';
 import { EgressPolicy, EgressRefused, resolveChecked } from '../core/egress.ts';
 import { systemClock, type Client, type ClientStore, type Clock } from '../core/ports.ts';
-import { DynamoDocuments } from './aws/attributes.ts';
-import { AwsClient } from './aws/client.ts';
+import { awsClients } from './aws.ts';
 import { DynamoClientStore, DynamoJobStore } from './dynamo.ts';
 import { NodeHttpClient } from './http.ts';
 import { SqsWorkQueue } from './sqs.ts';
@@ -46,6 +46,9 @@ export function readConfig(vars: NodeJS.ProcessEnv = process.env): Config {
 
 export const logger = new Logger({ serviceName: 'waas' });
 
+/** CloudWatch metrics in the embedded metric format, namespace `waas`: published once per invocation. */
+export const metrics = new Metrics({ namespace: 'waas', serviceName: 'waas' });
+
 /** How long a submission waits for DNS before leaving the verdict to delivery. */
 const submitLookupMs = 2_000;
 
@@ -68,24 +71,13 @@ export function refusalAtSubmit(policy: EgressPolicy): (url: string) => Promise<
   };
 }
 
-const clientHooks: Array<(client: AwsClient) => void> = [];
-
-/** Registers a hook called with every AWS client the services build (the benchmark meters calls with it). */
-export function onAwsClient(hook: (client: AwsClient) => void): void {
-  clientHooks.push(hook);
-}
-
 function build() {
   const config = readConfig();
   const clock: Clock = systemClock;
-  // Endpoints, region and credentials from the environment: Lambda's, or the local stack's.
-  const dynamodb = new AwsClient({ service: 'dynamodb' });
-  const sqs = new AwsClient({ service: 'sqs' });
-  for (const hook of clientHooks) {
-    hook(dynamodb);
-    hook(sqs);
-  }
-  const db = new DynamoDocuments(dynamodb);
+  // One SDK client per service for the process, its region, endpoint and credentials from the
+  // environment: Lambda's, or the local stack's.
+  const aws = awsClients();
+  const db = aws.documents;
   const jobs = new DynamoJobStore(db, config.jobsTable);
   const clients = new DynamoClientStore(db, config.clientsTable);
   const egress = EgressPolicy.fromEnv(config.egressAllowCidrs);
@@ -93,7 +85,7 @@ function build() {
   return {
     config,
     clock,
-    sqs,
+    aws,
     jobs,
     // Reads go through the credential cache: a callback needs its client's signing secrets.
     clients: {
@@ -103,7 +95,7 @@ function build() {
       revoke: (clientId: string, at: string) => clients.revoke(clientId, at).finally(() => auth.forget(clientId)),
     } satisfies ClientStore,
     egress,
-    queue: new SqsWorkQueue(sqs, { job: config.jobsQueueUrl, callback: config.callbacksQueueUrl }),
+    queue: new SqsWorkQueue(aws.sqs, { job: config.jobsQueueUrl, callback: config.callbacksQueueUrl }),
     http: new NodeHttpClient({ policy: egress, clock }),
     auth,
     limiter: new FailureLimiter(clock),

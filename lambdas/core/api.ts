@@ -1,10 +1,11 @@
 /**
  * The HTTP API as the seed defined it, free of any gateway's event shape: a request in, an
- * answer out. lambdas/api.ts adapts API Gateway events to this; errors become answers here.
+ * answer out, or a failure thrown as one of errors.ts's classes. The api function
+ * (adapters/api-function.ts) turns API Gateway's events into requests and failures into answers.
  */
 import { jobLimits } from '../../lib/definitions.ts';
 import { readCredentials, type Authenticator, type FailureLimiter } from './auth.ts';
-import { answerFor, BadCredentials, JobNotFound, NotJson, PayloadTooLarge, RouteNotFound, type Answer } from './errors.ts';
+import { BadCredentials, JobNotFound, NotJson, PayloadTooLarge, RouteNotFound, type Answer } from './errors.ts';
 import { publicRecord } from './job.ts';
 import type { Client } from './ports.ts';
 import { jobIdPattern } from './schemas.ts';
@@ -25,8 +26,6 @@ export interface ApiDeps extends SubmitDeps {
   auth: Authenticator;
   /** Slows down whoever keeps failing to authenticate; absent, nobody is slowed. */
   limiter?: FailureLimiter;
-  /** Told of every failure that is not one of the API's own answers (those become a 500). */
-  report?(error: unknown): void;
 }
 
 /** The body as a JSON object, undefined when there is none; anything else is the seed's 422. */
@@ -63,27 +62,21 @@ const routes: Record<string, Route> = {
   },
 };
 
-export async function handleApi(deps: ApiDeps, request: ApiRequest): Promise<Answer> {
+export async function routeApi(deps: ApiDeps, request: ApiRequest): Promise<Answer> {
+  const key = `${request.method.toUpperCase()} ${request.path.replace(/\/+$/, '') || '/'}`;
+  if (key === 'GET /health') return { statusCode: 200, body: { status: 'ok' } };
+  const route = routes[key];
+  if (!route) throw new RouteNotFound(`no route for ${key}`);
+  const body = readBody(request.body);
+  const credentials = readCredentials(body, request.headers['authorization']);
+  const source = request.sourceIp ?? 'unknown';
+  deps.limiter?.check(source, credentials?.clientId);
+  let client: Client;
   try {
-    const key = `${request.method.toUpperCase()} ${request.path.replace(/\/+$/, '') || '/'}`;
-    if (key === 'GET /health') return { statusCode: 200, body: { status: 'ok' } };
-    const route = routes[key];
-    if (!route) throw new RouteNotFound(`no route for ${key}`);
-    const body = readBody(request.body);
-    const credentials = readCredentials(body, request.headers['authorization']);
-    const source = request.sourceIp ?? 'unknown';
-    deps.limiter?.check(source, credentials?.clientId);
-    let client: Client;
-    try {
-      client = await deps.auth.authenticate(credentials);
-    } catch (error) {
-      if (error instanceof BadCredentials) deps.limiter?.fail(source, credentials?.clientId);
-      throw error;
-    }
-    return await route(deps, client, body ?? {}, request);
+    client = await deps.auth.authenticate(credentials);
   } catch (error) {
-    const answer = answerFor(error);
-    if (answer.statusCode >= 500) deps.report?.(error);
-    return answer;
+    if (error instanceof BadCredentials) deps.limiter?.fail(source, credentials?.clientId);
+    throw error;
   }
+  return route(deps, client, body ?? {}, request);
 }

@@ -4,10 +4,14 @@
  * (a conditional write with an expiry) makes sure one worker runs an attempt, and a final job
  * is never run or called back again. An expired lease is taken over: the attempt it held is
  * run again under the same number.
+ *
+ * Every wait ends the same way: the attempt returns `later(ms)` and the message that carries
+ * the work is handed back to its queue, due then (retry.ts says how long). A job's message
+ * carries its service call and, once the job is final, its callback's retries too.
  */
-import { jobLimits, leaseMarginMs, submitWriteWindowMs } from '../../lib/definitions.ts';
+import { jobLimits, retryTiming, submitWriteWindowMs } from '../../lib/definitions.ts';
 import { activeSecrets, callbackBody, signCallback } from './callback.ts';
-import { attemptLeaseMs, isFinal, notifyText, summarize, sweepShard, type AttemptOutput, type Job, type JobRequest } from './job.ts';
+import { attemptLeaseMs, callbackLeaseMs, isFinal, notifyText, summarize, sweepShard, type AttemptOutput, type Job, type JobRequest } from './job.ts';
 import {
   ConditionFailed,
   type ClientStore,
@@ -19,8 +23,7 @@ import {
   type QueueMessage,
   type WorkQueue,
 } from './ports.ts';
-import { judge, type RetryTiming } from './retry.ts';
-import { retryTiming } from '../../lib/definitions.ts';
+import { earlyMessageRereadsMs, judge, missingJobRetryMs, untilMs, type RetryTiming } from './retry.ts';
 
 export interface DeliveryDeps {
   jobs: JobStore;
@@ -34,12 +37,6 @@ export interface DeliveryDeps {
   sleep?: (ms: number) => Promise<void>;
 }
 
-/**
- * How long a first delivery that finds no job waits for submit's write, read by read, before
- * it gives its message back to the queue (which cannot return it sooner than in a second).
- */
-const earlyMessageWaitsMs = [20, 80] as const;
-
 const timerSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** What becomes of the queue message: gone, or back after a delay. */
@@ -50,14 +47,18 @@ const later = (retryAfterMs: number): Outcome => ({ done: false, retryAfterMs: M
 const iso = (ms: number) => new Date(ms).toISOString();
 const nonFinal = ['accepted', 'started', 'running'] as const;
 
+/** Whether work that holds a lease of `leaseMs` from `now` ends before the handler's deadline. */
+const fitsBefore = (facts: DeliveryFacts, now: number, leaseMs: number) => facts.deadline === undefined || now + leaseMs <= facts.deadline;
+
 /**
- * Runs the job's next service call, if it is due and nobody else holds it. When the job becomes
- * final, its first callback attempt runs here too, under the same lease, and one write records
- * both: the callbacks queue only carries the callback's retries.
+ * Runs the job's next service call, if it is due and nobody else holds it. The answer is
+ * recorded as soon as it arrives; when it makes the job final, the same write takes the lease of
+ * the first callback attempt, which runs next, here. Only a crash between an answer and its
+ * write can make a service call run twice.
  */
 export async function runJobAttempt(deps: DeliveryDeps, jobId: string, message: JobMessageFacts = {}): Promise<Outcome> {
   const lease = await leaseAttempt(deps, jobId, message);
-  if ('done' in lease) return lease;
+  if (!('job' in lease)) return lease;
   const { job: held, request, attempt, leaseUntil } = lease;
 
   const output: AttemptOutput = request
@@ -74,7 +75,7 @@ export async function runJobAttempt(deps: DeliveryDeps, jobId: string, message: 
     lastUpdate: iso(finished),
     remove: ['leaseUntil'],
   };
-  let callbackRetryMs: number | undefined;
+  const notifyLeaseUntil = finished + callbackLeaseMs;
   if (verdict.kind === 'retry') {
     changes.status = 'running';
     changes.nextAttemptAt = finished + verdict.delayMs;
@@ -82,15 +83,8 @@ export async function runJobAttempt(deps: DeliveryDeps, jobId: string, message: 
     changes.sweep = sweepShard(jobId);
   } else {
     changes.status = verdict.kind === 'success' ? 'completed' : 'failed';
-    if (!held.callback) changes.remove?.push('sweep');
-    else {
-      const settled: Job = { ...held, status: changes.status, output, lastUpdate: iso(finished) };
-      const call = await callOnce(deps, settled, 1);
-      const { remove: settledFields = [], ...callbackFields } = callbackChanges(jobId, call, 1);
-      Object.assign(changes, callbackFields);
-      changes.remove?.push(...settledFields);
-      if (call.verdict.kind === 'retry') callbackRetryMs = call.verdict.delayMs;
-    }
+    if (held.callback) Object.assign(changes, { notifyAttempts: 1, notifyLeaseUntil });
+    else changes.remove?.push('sweep');
   }
   try {
     await deps.jobs.update(jobId, changes, { expect: { leaseUntil } });
@@ -100,8 +94,9 @@ export async function runJobAttempt(deps: DeliveryDeps, jobId: string, message: 
     throw error;
   }
   if (verdict.kind === 'retry') return later(verdict.delayMs);
-  if (callbackRetryMs !== undefined) await deps.queue.send({ kind: 'callback', jobId }, callbackRetryMs);
-  return done;
+  if (!held.callback) return done;
+  const settled: Job = { ...held, status: changes.status, output, lastUpdate: iso(finished), notifyAttempts: 1, notifyLeaseUntil };
+  return callBack(deps, settled, 1, notifyLeaseUntil);
 }
 
 /** What the queue tells of a job's message: see QueueMessage and DeliveryFacts. */
@@ -120,6 +115,7 @@ async function leaseAttempt(deps: DeliveryDeps, jobId: string, message: JobMessa
     // A first delivery nearly always finds its job as submit left it: take attempt 1 in one
     // conditional write, no read first. Anything else is found out below.
     const now = deps.clock.now();
+    if (!fitsBefore(message, now, message.leaseMs + jobLimits.callbackTimeoutMs)) return later(0);
     const leaseUntil = now + message.leaseMs;
     try {
       const { job, request } = await deps.jobs.take(
@@ -134,21 +130,18 @@ async function leaseAttempt(deps: DeliveryDeps, jobId: string, message: JobMessa
   }
 
   let job = await deps.jobs.get(jobId);
-  // Submit sends the message before it stores the job: the message may be a moment early.
-  for (const ms of message.receiveCount === 1 ? earlyMessageWaitsMs : []) {
+  for (const ms of message.receiveCount === 1 ? earlyMessageRereadsMs : []) {
     if (job) break;
     await (deps.sleep ?? timerSleep)(ms);
     job = await deps.jobs.get(jobId);
   }
   if (!job) return missing(deps, message);
-  if (isFinal(job.status)) {
-    // A redelivery after the job settled: make sure its callback is on its way, run nothing.
-    if (job.notified === 'no') await deps.queue.send({ kind: 'callback', jobId });
-    return done;
-  }
+  // Settled by its answer, with a callback still to make: this message carries the callback's attempts.
+  if (isFinal(job.status)) return callbackAttempt(deps, job, message);
   const now = deps.clock.now();
-  if (job.leaseUntil !== undefined && job.leaseUntil > now) return later(job.leaseUntil - now);
-  if (job.nextAttemptAt !== undefined && job.nextAttemptAt > now) return later(job.nextAttemptAt - now);
+  if (job.leaseUntil !== undefined && job.leaseUntil > now) return later(untilMs(job.leaseUntil, now));
+  if (job.nextAttemptAt !== undefined && job.nextAttemptAt > now) return later(untilMs(job.nextAttemptAt, now));
+  if (!fitsBefore(message, now, attemptLeaseMs(job) + (job.callback ? jobLimits.callbackTimeoutMs : 0))) return later(0);
 
   const takeover = job.leaseUntil !== undefined;
   const attempt = takeover ? Math.max(job.attempts, 1) : job.attempts + 1;
@@ -172,7 +165,7 @@ async function leaseAttempt(deps: DeliveryDeps, jobId: string, message: JobMessa
  * (its client was answered 503) and the message is dropped.
  */
 function missing(deps: Pick<DeliveryDeps, 'clock'>, message: DeliveryFacts): Outcome {
-  if (message.sentAt !== undefined && deps.clock.now() - message.sentAt < submitWriteWindowMs) return later(1_000);
+  if (message.sentAt !== undefined && deps.clock.now() - message.sentAt < submitWriteWindowMs) return later(missingJobRetryMs(message.receiveCount ?? 1));
   return done;
 }
 
@@ -202,75 +195,79 @@ async function callOnce(deps: DeliveryDeps, job: Job, attempt: number): Promise<
   return { output, verdict: judge(output, attempt, job.callbackMaxAttempts, finished, deps.timing ?? retryTiming, deps.random), finished };
 }
 
-/** What a callback attempt changes in the record. */
-function callbackChanges(jobId: string, call: CallbackCall, attempt: number): JobChanges {
-  const changes: JobChanges = { notifyAttempts: attempt, notifyoutput: notifyText(call.output), remove: [] };
+/** Makes callback attempt `attempt` under the lease held until `notifyLeaseUntil`, and records it. */
+async function callBack(deps: DeliveryDeps, job: Job, attempt: number, notifyLeaseUntil: number): Promise<Outcome> {
+  const call = await callOnce(deps, job, attempt);
+  const changes: JobChanges = { notifyAttempts: attempt, notifyoutput: notifyText(call.output), remove: ['notifyLeaseUntil'] };
   if (call.verdict.kind === 'retry') {
     changes.nextNotifyAt = call.finished + call.verdict.delayMs;
-    changes.sweep = sweepShard(jobId);
+    changes.sweep = sweepShard(job.jobId);
   } else {
     changes.notified = call.verdict.kind === 'success' ? 'true' : 'notification failed';
     changes.remove?.push('sweep');
   }
-  return changes;
-}
-
-/** Runs the settled job's next callback retry, if one is due and nobody else holds it. */
-export async function runCallbackAttempt(deps: DeliveryDeps, jobId: string): Promise<Outcome> {
-  const job = await deps.jobs.get(jobId);
-  if (!job || !job.callback || job.notified !== 'no' || !isFinal(job.status)) return done;
-  const now = deps.clock.now();
-  if (job.notifyLeaseUntil !== undefined && job.notifyLeaseUntil > now) return later(job.notifyLeaseUntil - now);
-  if (job.nextNotifyAt !== undefined && job.nextNotifyAt > now) return later(job.nextNotifyAt - now);
-
-  const takeover = job.notifyLeaseUntil !== undefined;
-  const attempt = takeover ? Math.max(job.notifyAttempts, 1) : job.notifyAttempts + 1;
-  const notifyLeaseUntil = now + jobLimits.callbackTimeoutMs + leaseMarginMs;
-  let held: Job;
   try {
-    held = await deps.jobs.lease(
-      jobId,
-      { notifyAttempts: attempt, notifyLeaseUntil, remove: ['nextNotifyAt'] },
-      { expect: { notified: 'no', notifyAttempts: job.notifyAttempts, notifyLeaseUntil: job.notifyLeaseUntil }, leaseFree: { lease: 'notifyLeaseUntil', now } },
-    );
+    await deps.jobs.update(job.jobId, changes, { expect: { notifyLeaseUntil } });
   } catch (error) {
-    if (error instanceof ConditionFailed) return afterLostRace(deps, jobId, 'notifyLeaseUntil');
-    throw error;
-  }
-
-  const call = await callOnce(deps, held, attempt);
-  const changes = callbackChanges(jobId, call, attempt);
-  changes.remove?.push('notifyLeaseUntil');
-  try {
-    await deps.jobs.update(jobId, changes, { expect: { notifyLeaseUntil } });
-  } catch (error) {
+    // Our lease ran out and another worker took the attempt over: its result stands.
     if (error instanceof ConditionFailed) return done;
     throw error;
   }
   return call.verdict.kind === 'retry' ? later(call.verdict.delayMs) : done;
 }
 
+/** Runs the settled job's next callback attempt, if one is due and nobody else holds it. */
+export async function runCallbackAttempt(deps: DeliveryDeps, jobId: string, facts: DeliveryFacts = {}): Promise<Outcome> {
+  const job = await deps.jobs.get(jobId);
+  return job ? callbackAttempt(deps, job, facts) : done;
+}
+
+async function callbackAttempt(deps: DeliveryDeps, job: Job, facts: DeliveryFacts): Promise<Outcome> {
+  if (!job.callback || job.notified !== 'no' || !isFinal(job.status)) return done;
+  const now = deps.clock.now();
+  if (job.notifyLeaseUntil !== undefined && job.notifyLeaseUntil > now) return later(untilMs(job.notifyLeaseUntil, now));
+  if (job.nextNotifyAt !== undefined && job.nextNotifyAt > now) return later(untilMs(job.nextNotifyAt, now));
+  if (!fitsBefore(facts, now, callbackLeaseMs)) return later(0);
+
+  const takeover = job.notifyLeaseUntil !== undefined;
+  const attempt = takeover ? Math.max(job.notifyAttempts, 1) : job.notifyAttempts + 1;
+  const notifyLeaseUntil = now + callbackLeaseMs;
+  let held: Job;
+  try {
+    held = await deps.jobs.lease(
+      job.jobId,
+      { notifyAttempts: attempt, notifyLeaseUntil, remove: ['nextNotifyAt'] },
+      { expect: { notified: 'no', notifyAttempts: job.notifyAttempts, notifyLeaseUntil: job.notifyLeaseUntil }, leaseFree: { lease: 'notifyLeaseUntil', now } },
+    );
+  } catch (error) {
+    if (error instanceof ConditionFailed) return afterLostRace(deps, job.jobId, 'notifyLeaseUntil');
+    throw error;
+  }
+  return callBack(deps, held, attempt, notifyLeaseUntil);
+}
+
 /** Another worker moved the job between our read and our write: look at where it stands now. */
 async function afterLostRace(deps: DeliveryDeps, jobId: string, lease: 'leaseUntil' | 'notifyLeaseUntil'): Promise<Outcome> {
   const job = await deps.jobs.get(jobId);
   if (!job) return done;
-  if (lease === 'leaseUntil' ? isFinal(job.status) : job.notified !== 'no') return done;
-  const until = job[lease];
-  const now = deps.clock.now();
-  return later(until !== undefined && until > now ? until - now : 0);
+  // Settled meanwhile: what is left (a callback, for a job lease) is found by the next read.
+  if (lease === 'leaseUntil' ? isFinal(job.status) && job.notified !== 'no' : job.notified !== 'no') return done;
+  const until = job[lease === 'leaseUntil' && isFinal(job.status) ? 'notifyLeaseUntil' : lease];
+  return later(until === undefined ? 0 : untilMs(until, deps.clock.now()));
 }
 
 /**
  * A message that SQS gave up on (dead-lettered): the job or its callback is settled as failed
- * so that it ends, visibly, rather than waiting forever.
+ * so that it ends, visibly, rather than waiting forever. A job's message may have been carrying
+ * its callback's retries: then it is the callback that is given up on.
  */
 export async function settleDeadLetter(deps: Pick<DeliveryDeps, 'jobs' | 'queue' | 'clock'>, kind: 'job' | 'callback', jobId: string): Promise<void> {
   const now = deps.clock.now();
   const reason = `abandoned: the ${kind} message was dead-lettered after repeated failed deliveries`;
   try {
-    if (kind === 'job') {
-      const job = await deps.jobs.get(jobId);
-      if (!job) return;
+    const job = await deps.jobs.get(jobId);
+    if (!job) return;
+    if (kind === 'job' && !isFinal(job.status)) {
       await deps.jobs.update(
         jobId,
         {
@@ -282,8 +279,9 @@ export async function settleDeadLetter(deps: Pick<DeliveryDeps, 'jobs' | 'queue'
         },
         { statusIn: nonFinal },
       );
+      // The job's message is gone: its callback gets one of its own.
       if (job.callback) await deps.queue.send({ kind: 'callback', jobId });
-    } else {
+    } else if (job.notified === 'no') {
       await deps.jobs.update(
         jobId,
         { notified: 'notification failed', notifyoutput: reason, remove: ['notifyLeaseUntil', 'nextNotifyAt', 'sweep'] },
@@ -291,7 +289,7 @@ export async function settleDeadLetter(deps: Pick<DeliveryDeps, 'jobs' | 'queue'
       );
     }
   } catch (error) {
-    // Already settled (or gone): nothing to do.
+    // Already settled meanwhile: nothing to do.
     if (!(error instanceof ConditionFailed)) throw error;
   }
 }

@@ -50,6 +50,15 @@ export class RouteNotFound extends ApiError {
   readonly statusCode = 404;
 }
 
+/** Stripe's answer to a repeat that arrives while the first request with its key still runs. */
+export class KeyInProgress extends ApiError {
+  override name = 'KeyInProgress';
+  readonly statusCode = 409;
+  constructor() {
+    super('Idempotency-Key: a request with this key is still in progress; retry once it has been answered');
+  }
+}
+
 export class TooManyFailures extends ApiError {
   override name = 'TooManyFailures';
   readonly statusCode = 429;
@@ -73,7 +82,7 @@ export interface Answer {
 export function answerFor(error: unknown): Answer {
   if (error instanceof ApiError) {
     const answer: Answer = { statusCode: error.statusCode, body: error.body() };
-    if (error instanceof Unavailable) answer.headers = { 'retry-after': '1' };
+    if (error instanceof Unavailable || error instanceof KeyInProgress) answer.headers = { 'retry-after': '1' };
     if (error instanceof TooManyFailures) answer.headers = { 'retry-after': String(error.retryAfterSeconds) };
     return answer;
   }

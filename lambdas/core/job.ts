@@ -93,11 +93,14 @@ export interface Job {
 }
 
 /**
- * How long a worker holds an attempt: the call's timeout, the inline callback's when there is
- * one, and a margin for the writes around them.
+ * How long a worker holds an attempt of the service call: its timeout, and a margin for the
+ * write that records it. The callback after it has a lease of its own (`callbackLeaseMs`),
+ * taken by that same write.
  */
-export const attemptLeaseMs = (job: Pick<Job, 'timeoutMs' | 'callback'>): number =>
-  job.timeoutMs + (job.callback ? jobLimits.callbackTimeoutMs : 0) + leaseMarginMs;
+export const attemptLeaseMs = (job: Pick<Job, 'timeoutMs'>): number => job.timeoutMs + leaseMarginMs;
+
+/** How long a worker holds a callback attempt: its timeout and the margin for its write. */
+export const callbackLeaseMs = jobLimits.callbackTimeoutMs + leaseMarginMs;
 
 /** The unsettled index's shard of a job. */
 export const sweepShard = (jobId: string): string => jobId.charAt(0).toLowerCase();

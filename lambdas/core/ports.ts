@@ -38,7 +38,10 @@ export class ConditionFailed extends Error {
 }
 
 export interface JobStore {
-  /** Writes a new job and its request (ids are random UUIDs: no collision is checked for). */
+  /**
+   * Writes a new job and its request (ids are random UUIDs: no collision is checked for). The
+   * request is stored no later than the job: whoever finds the job finds its request.
+   */
   create(job: Job, request: JobRequest): Promise<void>;
   /** Deletes a job whose submit failed (nothing if there is none). */
   remove(jobId: string): Promise<void>;
@@ -59,10 +62,31 @@ export interface JobStore {
   take(jobId: string, changes: JobChanges, condition: JobCondition): Promise<{ job: Job; request?: JobRequest }>;
   /** Jobs not settled yet (non-final, or final with a pending callback): what a restart or sweep picks up. */
   unsettled(): AsyncIterable<Job>;
-  /** Remembers an Idempotency-Key's answer; returns the answer already remembered, if any. */
-  /** `now` (epoch ms) decides whether a remembered key has expired (TTL deletes lazily). */
-  rememberIdempotent(clientId: string, key: string, jobId: string, answer: string, expiresAt: number, now: number): Promise<string | undefined>;
-  forgetIdempotent(clientId: string, key: string): Promise<void>;
+  /**
+   * Claims an Idempotency-Key for a new job: written as `pending` unless the key is held (not
+   * expired at `now`, epoch ms) by another job. Returns undefined when the claim is ours (also
+   * when our own earlier write of it landed unseen, as a retried call's does), else the record
+   * that holds the key. `replacing` takes over a pending claim of that job (its submit ended
+   * without settling it, and left no job).
+   */
+  claimIdempotent(clientId: string, key: string, claim: IdempotencyRecord, now: number, replacing?: string): Promise<IdempotencyRecord | undefined>;
+  /** The claim's job is stored and queued: the key leads to it from now on. */
+  settleIdempotent(clientId: string, key: string, jobId: string): Promise<void>;
+  /** Lets go of a pending claim of this job (its submit failed): the key leads to nothing. */
+  releaseIdempotent(clientId: string, key: string, jobId: string): Promise<void>;
+}
+
+/** An Idempotency-Key: the job it leads to and the first answer, once that job exists. */
+export interface IdempotencyRecord {
+  jobId: string;
+  /** The 202 body to answer repeats with (JSON). */
+  answer: string;
+  /** `pending` while its submit runs; `done` once the job is stored and queued. */
+  state: 'pending' | 'done';
+  /** Epoch ms after which a pending claim's submit cannot still be running. */
+  claimUntil: number;
+  /** Epoch seconds when the key is forgotten. */
+  expiresAt: number;
 }
 
 /** Fields to set; a field set to `null` in `remove` is deleted. */
@@ -97,19 +121,18 @@ export interface DeliveryFacts {
   sentAt?: number;
   /** How many times the queue has handed this message out, this time included. */
   receiveCount?: number;
+  /**
+   * Epoch ms by which the handler must have handed the message back (its function's deadline):
+   * an attempt that could not finish and be recorded by then is not started.
+   */
+  deadline?: number;
 }
 
 export interface WorkQueue {
-  /** Queues an attempt of a job or of its callback, due after `delayMs` (at most 15 minutes). */
-  send(message: QueueMessage, delayMs?: number): Promise<void>;
+  /** Queues an attempt of a job or of its callback, due now. */
+  send(message: QueueMessage): Promise<void>;
   /** Queues many at once (the sweeper's and a restart's work arrives in bulk), due now. */
   sendMany(messages: QueueMessage[]): Promise<void>;
-}
-
-/** A message being handled: the handle to postpone it with. */
-export interface Delivery {
-  /** Makes the message reappear after `delayMs` (rounded up to whole seconds). */
-  retryAfter(delayMs: number): Promise<void>;
 }
 
 export interface OutboundRequest {

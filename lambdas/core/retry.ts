@@ -1,6 +1,10 @@
 /**
- * The RetryPolicy: what an attempt's outcome means, and when the next attempt runs.
- * One policy drives the service call and the callback alike.
+ * The RetryPolicy, and every other wait a job or a callback makes: what an attempt's outcome
+ * means and when the next attempt runs (backoff, Retry-After: one policy for the service call
+ * and the callback alike), how long a message that arrived before its job waits, and how soon a
+ * message whose handling failed comes back. Each wait ends as one thing: the message that
+ * carries the work is handed back to its queue, due after the wait (lambdas/adapters/sqs.ts
+ * knows what SQS allows).
  */
 import { retryTiming } from '../../lib/definitions.ts';
 import type { AttemptOutput } from './job.ts';
@@ -25,7 +29,7 @@ export function isRetryableStatus(status: number): boolean {
  * Exponential backoff with full jitter: a random delay in [0, min(cap, base·2^(n-1))] before
  * retry n. Full jitter spreads a crowd of failing jobs evenly instead of in waves.
  */
-export function backoffMs(retry: number, timing: RetryTiming = retryTiming, random: () => number = Math.random): number {
+export function backoffMs(retry: number, timing: Pick<RetryTiming, 'baseDelayMs' | 'maxDelayMs'> = retryTiming, random: () => number = Math.random): number {
   const exponent = Math.min(Math.max(retry - 1, 0), 40);
   const ceiling = Math.min(timing.maxDelayMs, timing.baseDelayMs * 2 ** exponent);
   return Math.floor(random() * ceiling);
@@ -83,3 +87,38 @@ export function judge(
   const asked = status !== undefined ? retryAfterMs(header, now, timing.maxRetryAfterMs) : undefined;
   return { kind: 'retry', delayMs: asked ?? backoff };
 }
+
+/**
+ * Submit sends a job's message before it stores the job, so a first delivery may find no job
+ * yet: it reads again after each of these waits before it hands the message back.
+ */
+export const earlyMessageRereadsMs: readonly number[] = [20, 80];
+
+/**
+ * A message whose job is not there (yet) comes back after 1 s, then 2 s, 4 s and 8 s, for as
+ * long as the API may still be writing the job (`submitWriteWindowMs`).
+ */
+export function missingJobRetryMs(receiveCount: number): number {
+  return 1_000 * 2 ** Math.min(Math.max(receiveCount - 1, 0), 3);
+}
+
+/**
+ * A submit whose Idempotency-Key another submit holds, still running, looks again after each of
+ * these waits before it answers 409: the first is usually done within milliseconds.
+ */
+export const keyInProgressRereadsMs: readonly number[] = [25, 75, 150];
+
+/** A message whose handling threw comes back after 1 s at least, growing to 5 minutes at most. */
+export const afterFailureTiming = { baseDelayMs: 2_000, maxDelayMs: 5 * 60_000, minDelayMs: 1_000 } as const;
+
+/**
+ * How soon a message whose handling threw (storage unavailable or throttled, say) is handed out
+ * again: soon and growing with its receive count, with jitter, so that an outage is ridden out
+ * without a storm and without the queue's whole visibility timeout.
+ */
+export function afterFailureMs(receiveCount: number, random: () => number = Math.random): number {
+  return Math.max(afterFailureTiming.minDelayMs, backoffMs(receiveCount, afterFailureTiming, random));
+}
+
+/** The wait until an instant (a lease held, a retry scheduled), none if it has passed. */
+export const untilMs = (at: number, now: number): number => Math.max(0, at - now);

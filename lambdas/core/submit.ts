@@ -3,10 +3,11 @@
  * run; nothing answered 503 is left behind.
  */
 import { randomUUID } from 'node:crypto';
-import { idempotencyWindowMs, jobLimits } from '../../lib/definitions.ts';
-import { InvalidRequest, Unavailable } from './errors.ts';
+import { idempotencyWindowMs, jobLimits, submitWriteWindowMs } from '../../lib/definitions.ts';
+import { InvalidRequest, KeyInProgress, Unavailable } from './errors.ts';
 import { attemptLeaseMs, sweepShard, type Job, type JobRequest } from './job.ts';
-import type { Client, Clock, JobStore, WorkQueue } from './ports.ts';
+import type { Client, Clock, IdempotencyRecord, JobStore, WorkQueue } from './ports.ts';
+import { keyInProgressRereadsMs } from './retry.ts';
 import { parse, submitSchema, type SubmitRequest } from './schemas.ts';
 
 export interface SubmitDeps {
@@ -23,6 +24,8 @@ export interface SubmitDeps {
    */
   indexEveryJob?: boolean;
   newId?: () => string;
+  /** Waits `ms` (default: a timer); tests inject one that moves their clock. */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export interface Accepted {
@@ -95,10 +98,16 @@ export async function submit(deps: SubmitDeps, client: Client, payload: Record<s
   const accepted: Accepted = { created, job_id: jobId, status: 'accepted' };
 
   if (key !== undefined) {
-    const expiresAt = Math.floor((now + idempotencyWindowMs) / 1000);
-    const earlier = await deps.jobs.rememberIdempotent(client.clientId, key, jobId, JSON.stringify(accepted), expiresAt, now);
+    const claim: IdempotencyRecord = {
+      jobId,
+      answer: JSON.stringify(accepted),
+      state: 'pending',
+      claimUntil: now + submitWriteWindowMs,
+      expiresAt: Math.floor((now + idempotencyWindowMs) / 1000),
+    };
+    const earlier = await claimKey(deps, client.clientId, key, claim);
     // A repeat: the first answer stands and nothing is created.
-    if (earlier !== undefined) return JSON.parse(earlier) as Accepted;
+    if (earlier) return earlier;
   }
 
   // The message first, then the job: a stored job always has a message on its way, so no
@@ -112,8 +121,43 @@ export async function submit(deps: SubmitDeps, client: Client, payload: Record<s
   } catch (error) {
     // A write that failed may still have landed: take it back, so that nothing runs unasked.
     if (sent) await deps.jobs.remove(jobId).catch(() => undefined);
-    if (key !== undefined) await deps.jobs.forgetIdempotent(client.clientId, key).catch(() => undefined);
+    if (key !== undefined) await deps.jobs.releaseIdempotent(client.clientId, key, jobId).catch(() => undefined);
     throw new Unavailable('could not store and queue the job; nothing was kept, try again', { cause: error });
   }
+  // Should this fail, the key stays pending; the next repeat finds the job and settles it.
+  if (key !== undefined) await deps.jobs.settleIdempotent(client.clientId, key, jobId).catch(() => undefined);
   return accepted;
 }
+
+/**
+ * Claims `key` for the new job, or answers the repeat: the first 202 once its job exists, a
+ * 409 while its first submit may still be running (after a few looks, since it is usually done
+ * within milliseconds). A claim whose submit ended without settling it leads to its job if that
+ * was stored, else to nothing: then the key is claimed anew.
+ */
+async function claimKey(deps: SubmitDeps, clientId: string, key: string, claim: IdempotencyRecord): Promise<Accepted | undefined> {
+  const { jobs, clock } = deps;
+  let replacing: string | undefined;
+  let looks = 0;
+  for (;;) {
+    const now = clock.now();
+    const held = await jobs.claimIdempotent(clientId, key, claim, now, replacing);
+    if (!held) return undefined;
+    if (held.state === 'done') return JSON.parse(held.answer) as Accepted;
+    if (held.claimUntil <= now && held.jobId !== replacing) {
+      // Its submit cannot be running any more: it stored its job (only its last write was lost), or nothing.
+      if (await jobs.get(held.jobId)) {
+        await jobs.settleIdempotent(clientId, key, held.jobId);
+        return JSON.parse(held.answer) as Accepted;
+      }
+      replacing = held.jobId;
+      continue;
+    }
+    const wait = keyInProgressRereadsMs[looks++];
+    if (wait === undefined) break;
+    await (deps.sleep ?? timerSleep)(wait);
+  }
+  throw new KeyInProgress();
+}
+
+const timerSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

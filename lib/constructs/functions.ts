@@ -10,7 +10,7 @@ import { Architecture, LoggingFormat, Runtime, SystemLogLevel } from 'aws-cdk-li
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { bundleExternals, functions, lambdaSystemLogLevel, type FunctionName, type FunctionSpec } from '../definitions.ts';
+import { functions, lambdaSystemLogLevel, type FunctionName, type FunctionSpec } from '../definitions.ts';
 
 /** The project root: entries in definitions.ts are relative to it, and so is the lock file. */
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -67,8 +67,10 @@ export class Functions extends Construct {
         mainFields: ['module', 'main'],
         // Some CommonJS dependencies call require(); an ESM bundle has none unless we make one.
         banner: "import { createRequire } from 'module';const require = createRequire(import.meta.url);",
-        // The runtime's own AWS SDK (see bundleExternals in definitions.ts).
-        externalModules: [...bundleExternals],
+        // The AWS SDK is bundled in, at the version package.json pins, not taken from the
+        // runtime: what is tested is what runs, and esbuild keeps only the commands used.
+        bundleAwsSDK: true,
+        externalModules: [],
       },
     });
   }

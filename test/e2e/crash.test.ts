@@ -64,11 +64,19 @@ it(`completes and calls back every accepted job across a kill -9 (${jobCount} jo
   await waitFor(() => (calledBack().size === acceptedSet.size ? true : undefined), 60_000, 'every accepted job to be called back');
   const recoveryMs = Date.now() - restartedAt;
 
-  let completed = 0;
-  for (const jobId of accepted) {
-    const record = await call(stack.url, 'GET', `/status?job_id=${jobId}`, undefined, auth);
-    if (record.body['status'] === 'completed' && record.body['notified'] === 'true') completed++;
-  }
+  // A callback received before the crash may not have been recorded: its job calls back again.
+  const settled = async () => {
+    let count = 0;
+    for (const jobId of accepted) {
+      const record = await call(stack!.url, 'GET', `/status?job_id=${jobId}`, undefined, auth);
+      if (record.body['status'] === 'completed' && record.body['notified'] === 'true') count++;
+    }
+    return count;
+  };
+  const completed = await waitFor(async () => {
+    const count = await settled();
+    return count === accepted.length ? count : undefined;
+  }, 60_000, 'every accepted job to be settled');
   const serviceDuplicates = duplicates(service.received.map((r) => String(r.headers['idempotency-key'])));
   const callbackDuplicates = duplicates(callbacks.received.map((r) => String(r.headers['webhook-id'])));
   console.log(
@@ -92,3 +100,39 @@ it(`completes and calls back every accepted job across a kill -9 (${jobCount} jo
   expect(calledBack().size).toBe(accepted.length);
   expect(recoveryMs).toBeLessThan(60_000);
 }, 180_000);
+
+it('a crash while the callbacks are slow repeats no service call that answered: each answer is recorded before its callback', async () => {
+  const slowJobs = 30;
+  const slowService = await startTarget((_, response) => response.end('answered'));
+  // Each callback takes 2.5 s: the crash comes while every one of them is in flight.
+  const slowCallbacks = await startTarget((_, response) => setTimeout(() => response.end('ok'), 2_500));
+  const dir = tempDataDir();
+  let running: RunningStack | undefined = await startStack({ dataDir: dir });
+  const auth = basic(demo.clientId, demo.verifyToken);
+  try {
+    const jobIds: string[] = [];
+    for (let i = 0; i < slowJobs; i++) {
+      const answer = await call(running.url, 'POST', '/webhook', { service: `${slowService.url}/once`, callback: `${slowCallbacks.url}/cb` }, auth);
+      jobIds.push(String(answer.body['job_id']));
+    }
+    // Every service call has answered, and is recorded; the crash comes while callbacks are out.
+    const records = async (stack: RunningStack) => Promise.all(jobIds.map(async (jobId) => (await call(stack.url, 'GET', `/status?job_id=${jobId}`, undefined, auth)).body));
+    await waitFor(async () => ((await records(running!)).every((job) => job['status'] === 'completed') ? true : undefined), 30_000, 'every answer recorded');
+    const atCrash = await records(running);
+    await running.crash();
+    // While a callback was still out, /status already showed the answer.
+    const calling = atCrash.filter((job) => job['notified'] === 'no');
+    expect(calling.length).toBeGreaterThan(0);
+    for (const job of calling) expect(job['output']).toMatchObject({ statusCode: 200, body: 'answered' });
+
+    running = await startStack({ dataDir: dir });
+    await waitFor(async () => ((await records(running!)).every((job) => job['notified'] === 'true') ? true : undefined), 30_000, 'every callback after the restart');
+    expect(slowService.received).toHaveLength(slowJobs);
+    expect(new Set(slowService.received.map((r) => String(r.headers['idempotency-key']))).size).toBe(slowJobs);
+  } finally {
+    await running?.stop();
+    await slowService.close();
+    await slowCallbacks.close();
+    removeDir(dir);
+  }
+}, 120_000);

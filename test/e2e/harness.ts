@@ -154,9 +154,15 @@ export async function waitForJob(base: string, jobId: string, done: (job: Record
   );
 }
 
-/** `npm run --silent clients -- ...args` against DATA_DIR; its stdout parsed as JSON. */
-export function clients(dataDir: string, ...args: string[]): { status: number | null; json: unknown; stderr: string } {
-  const run = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/clients.ts', ...args], {
+export interface CliRun {
+  status: number | null;
+  json: unknown;
+  stderr: string;
+}
+
+/** `npm run --silent <cli> -- ...args` against DATA_DIR; its stdout parsed as JSON. */
+function cli(script: string, dataDir: string, args: string[]): CliRun {
+  const run = spawnSync(process.execPath, ['--import', 'tsx', script, ...args], {
     cwd: root,
     env: { ...process.env, DATA_DIR: dataDir },
     encoding: 'utf8',
@@ -170,3 +176,9 @@ export function clients(dataDir: string, ...args: string[]): { status: number | 
   }
   return { status: run.status, json, stderr: run.stderr };
 }
+
+/** The clients CLI. */
+export const clients = (dataDir: string, ...args: string[]): CliRun => cli('scripts/clients.ts', dataDir, args);
+
+/** The operator's jobs CLI. */
+export const jobs = (dataDir: string, ...args: string[]): CliRun => cli('scripts/jobs.ts', dataDir, args);

@@ -1,19 +1,21 @@
 /**
  * In-memory fakes of the core's ports, for unit tests. The JobStore keeps the DynamoDB
- * adapter's semantics (attribute_exists(pk), expect / statusIn / leaseFree, fields removed by
- * `remove`, the sparse unsettled index), and checks-and-writes within one synchronous step, so
- * two concurrent callers race exactly as two conditional writes do.
+ * adapter's semantics, refusals included; test/unit/job-store.contract.test.ts holds the two to
+ * the same contract.
  */
 import { randomBytes } from 'node:crypto';
+import { dynamoItemSize } from '../../lambdas/adapters/item-size.ts';
+import { jobItem, newJobItems } from '../../lambdas/adapters/job-items.ts';
 import type { ApiDeps } from '../../lambdas/core/api.ts';
 import { Authenticator, hashToken } from '../../lambdas/core/auth.ts';
-import type { AttemptOutput, Job, JobRequest } from '../../lambdas/core/job.ts';
+import { isFinal, type AttemptOutput, type Job, type JobRequest } from '../../lambdas/core/job.ts';
 import {
   ConditionFailed,
   type Client,
   type ClientStore,
   type Clock,
   type HttpClient,
+  type IdempotencyRecord,
   type JobChanges,
   type JobCondition,
   type JobStore,
@@ -21,6 +23,7 @@ import {
   type QueueMessage,
   type WorkQueue,
 } from '../../lambdas/core/ports.ts';
+import { sweepShards } from '../../lib/definitions.ts';
 
 /** A job as submit stores it: accepted, never tried, no callback; any field can be given. */
 export function acceptedJob(fields: Partial<Job> & Pick<Job, 'jobId'>): Job {
@@ -64,35 +67,68 @@ export class ManualClock implements Clock {
   }
 }
 
-/** Copies without the keys whose value is undefined, as DynamoDB's removeUndefinedValues stores them. */
-function stored<T extends object>(value: T): T {
-  const copy = structuredClone(value) as Record<string, unknown>;
-  for (const key of Object.keys(copy)) if (copy[key] === undefined) delete copy[key];
-  return copy as T;
+/**
+ * A value as the document client stores it (removeUndefinedValues): a copy without the keys and
+ * list elements whose value is undefined, at every depth.
+ */
+function stored<T>(value: T): T {
+  if (Array.isArray(value)) return value.filter((element) => element !== undefined).map(stored) as T;
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([, field]) => field !== undefined)
+        .map(([key, field]) => [key, stored(field)]),
+    ) as T;
+  }
+  return value;
 }
 
-interface Remembered {
-  jobId: string;
-  answer: string;
-  expiresAt: number;
+/** DynamoDB's largest item (400 KB, names and values). */
+const maxItemBytes = 400 * 1024;
+
+/** DynamoDB's refusal of a request it cannot run: thrown as the adapter lets it through, never a lost condition. */
+function validationError(message: string): Error {
+  return Object.assign(new Error(message), { name: 'ValidationException' });
 }
 
+/**
+ * The DynamoDB adapter's store, in memory, refusing what it refuses:
+ * - a write to a job that does not exist (attribute_exists(pk)) or whose condition does not hold
+ *   is ConditionFailed; one that sets and removes nothing, or whose statusIn lists no status (an
+ *   expression DynamoDB cannot parse), or that makes an item over 400 KB (as job-items.ts lays
+ *   the job out, compressed), is an error;
+ * - `create` overwrites a job of the same id, as PutItem does;
+ * - instants are kept to the millisecond (ISO-8601 text), and compared so in conditions;
+ * - the write that makes a job final drops its request (the adapter drops the one beside the
+ *   state; the port lets every store forget it), so nothing can lean on sending it again;
+ * - `unsettled` finds the jobs whose `sweep` names a shard of the index, as they are when found.
+ * Conditions are checked and writes made within one synchronous step, so two concurrent callers
+ * race exactly as two conditional writes do.
+ */
 export class MemoryJobStore implements JobStore {
   readonly jobs = new Map<string, Job>();
   readonly requests = new Map<string, JobRequest>();
-  readonly idempotency = new Map<string, Remembered>();
-  /** Every update asked for, with whether its condition held. */
+  readonly idempotency = new Map<string, IdempotencyRecord>();
+  /** Every update asked for, with whether it was applied. */
   readonly updates: Array<{ jobId: string; changes: JobChanges; condition: JobCondition; applied: boolean }> = [];
+  /** The bytes a request kept beside its job's state adds to the job's item, by job. */
+  private readonly besideBytes = new Map<string, number>();
 
   async create(job: Job, request: JobRequest): Promise<void> {
-    if (this.jobs.has(job.jobId)) throw new ConditionFailed(`job ${job.jobId} exists`);
-    this.jobs.set(job.jobId, stored(job));
+    const state = storedJob(job);
+    const items = newJobItems(state, stored(request));
+    for (const item of items) refuseOversized(item);
+    this.jobs.set(job.jobId, state);
     this.requests.set(job.jobId, stored(request));
+    const [together] = items;
+    if (items.length === 1 && together) this.besideBytes.set(job.jobId, dynamoItemSize(together) - dynamoItemSize(jobItem(state)));
+    else this.besideBytes.delete(job.jobId);
   }
 
   async remove(jobId: string): Promise<void> {
     this.jobs.delete(jobId);
     this.requests.delete(jobId);
+    this.besideBytes.delete(jobId);
   }
 
   async get(jobId: string): Promise<Job | undefined> {
@@ -117,58 +153,105 @@ export class MemoryJobStore implements JobStore {
   }
 
   async lease(jobId: string, changes: JobChanges, condition: JobCondition): Promise<Job> {
+    let applied = false;
+    try {
+      const written = this.write(jobId, changes, condition);
+      applied = true;
+      return structuredClone(written);
+    } finally {
+      this.updates.push({ jobId, changes: structuredClone(changes), condition: structuredClone(condition), applied });
+    }
+  }
+
+  /** The adapter's one conditional UpdateItem, checked and made in one synchronous step. */
+  private write(jobId: string, changes: JobChanges, condition: JobCondition): Job {
+    const set = Object.entries(changes)
+      .filter(([field, value]) => field !== 'remove' && value !== undefined)
+      .map(([field, value]) => [field, instantFields.has(field) ? instant(value) : stored(value)] as const);
+    const removed = (changes.remove ?? []).filter((field) => changes[field] === undefined);
+    const final = changes.status !== undefined && isFinal(changes.status);
+    // DynamoDB parses the expressions before it reads the item.
+    if (set.length === 0 && removed.length === 0) throw validationError('ExpressionAttributeNames must not be empty: the write sets and removes nothing');
+    if (condition.statusIn?.length === 0) throw validationError('Invalid ConditionExpression: statusIn lists no status');
     const job = this.jobs.get(jobId);
-    const applied = job !== undefined && holds(job, condition);
-    this.updates.push({ jobId, changes: structuredClone(changes), condition: structuredClone(condition), applied });
-    if (!job || !applied) throw new ConditionFailed('the condition of the write did not hold');
+    if (!job || !holds(job, condition)) throw new ConditionFailed('the condition of the write did not hold');
     const next = structuredClone(job) as unknown as Record<string, unknown>;
-    for (const [field, value] of Object.entries(changes)) {
-      if (field === 'remove' || value === undefined) continue;
-      next[field] = structuredClone(value);
-    }
-    for (const field of changes.remove ?? []) {
-      if (!(field in changes) || changes[field] === undefined) delete next[field];
-    }
+    for (const [field, value] of set) next[field] = value;
+    for (const field of removed) delete next[field];
     const written = next as unknown as Job;
+    // A final job is never sent again: the request beside its state goes with this write.
+    const beside = final ? 0 : (this.besideBytes.get(jobId) ?? 0);
+    if (dynamoItemSize(jobItem(written)) + beside > maxItemBytes) throw validationError('Item size to update has exceeded the maximum allowed size');
     this.jobs.set(jobId, written);
-    return structuredClone(written);
+    if (final) {
+      this.requests.delete(jobId);
+      this.besideBytes.delete(jobId);
+    }
+    return written;
   }
 
   /**
-   * As the adapter's sparse index: the jobs that still carry their `sweep` shard. The core
-   * removes it once a job and its callback are settled; a job without one is never swept.
+   * As the adapter's sparse index: the jobs that still carry their `sweep` shard, each as it is
+   * when it is found. The core removes it once a job and its callback are settled; a job without
+   * one, or with one that names no shard of the index, is never found.
    */
   async *unsettled(): AsyncIterable<Job> {
-    for (const job of [...this.jobs.values()]) {
-      if (job.sweep !== undefined) yield structuredClone(job);
+    for (const jobId of [...this.jobs.keys()]) {
+      const job = this.jobs.get(jobId);
+      if (job?.sweep !== undefined && sweepShards.includes(job.sweep)) yield structuredClone(job);
     }
   }
 
-  async rememberIdempotent(clientId: string, key: string, jobId: string, answer: string, expiresAt: number, now: number): Promise<string | undefined> {
+  async claimIdempotent(clientId: string, key: string, claim: IdempotencyRecord, now: number, replacing?: string): Promise<IdempotencyRecord | undefined> {
     const id = idempotencyId(clientId, key);
-    const earlier = this.idempotency.get(id);
-    // As the adapter's condition: an expired key counts as absent.
-    if (earlier && earlier.expiresAt >= Math.floor(now / 1000)) return earlier.answer;
-    this.idempotency.set(id, { jobId, answer, expiresAt });
+    const held = this.idempotency.get(id);
+    // As the adapter's condition: free, expired, ours already, or the abandoned claim we replace.
+    const ours =
+      !held || held.expiresAt < Math.floor(now / 1000) || held.jobId === claim.jobId || (replacing !== undefined && held.jobId === replacing && held.state === 'pending');
+    if (!ours) return structuredClone(held);
+    this.idempotency.set(id, stored(claim));
     return undefined;
   }
 
-  async forgetIdempotent(clientId: string, key: string): Promise<void> {
-    this.idempotency.delete(idempotencyId(clientId, key));
+  async settleIdempotent(clientId: string, key: string, jobId: string): Promise<void> {
+    const held = this.idempotency.get(idempotencyId(clientId, key));
+    if (held?.jobId === jobId) held.state = 'done';
+  }
+
+  async releaseIdempotent(clientId: string, key: string, jobId: string): Promise<void> {
+    const id = idempotencyId(clientId, key);
+    const held = this.idempotency.get(id);
+    if (held?.jobId === jobId && held.state === 'pending') this.idempotency.delete(id);
   }
 }
 
 const idempotencyId = (clientId: string, key: string) => `${clientId}\u0000${key}`;
 
+/** The fields that hold an instant, which the adapter keeps as ISO-8601 text. */
+const instantFields: ReadonlySet<string> = new Set<keyof Job>(['nextAttemptAt', 'leaseUntil', 'notifyLeaseUntil', 'nextNotifyAt']);
+
+/** An instant as ISO-8601 text keeps it: to the millisecond; one that is no instant throws a RangeError. */
+const instant = (ms: unknown): number => Date.parse(new Date(ms as number).toISOString());
+
+function storedJob(job: Job): Job {
+  const copy = stored(job) as unknown as Record<string, unknown>;
+  for (const field of instantFields) if (copy[field] !== undefined) copy[field] = instant(copy[field]);
+  return copy as unknown as Job;
+}
+
+function refuseOversized(item: Record<string, unknown>): void {
+  if (dynamoItemSize(item) > maxItemBytes) throw validationError('Item size has exceeded the maximum allowed size');
+}
+
 function holds(job: Job, condition: JobCondition): boolean {
   const fields = job as unknown as Record<string, unknown>;
   for (const [field, value] of Object.entries(condition.expect ?? {})) {
-    if (value === undefined ? fields[field] !== undefined : fields[field] !== value) return false;
+    if (value === undefined ? fields[field] !== undefined : fields[field] !== (instantFields.has(field) ? instant(value) : value)) return false;
   }
   if (condition.statusIn && !condition.statusIn.includes(job.status)) return false;
   if (condition.leaseFree) {
     const until = job[condition.leaseFree.lease];
-    if (until !== undefined && until > condition.leaseFree.now) return false;
+    if (until !== undefined && until > instant(condition.leaseFree.now)) return false;
   }
   return true;
 }
@@ -203,24 +286,20 @@ export class MemoryClientStore implements ClientStore {
 /** Records what was queued; throws `failure` instead while it is set. */
 export class MemoryWorkQueue implements WorkQueue {
   readonly sent: QueueMessage[] = [];
-  /** The delay each sent message asked for, by index in `sent`. */
-  readonly delays: number[] = [];
   failure: Error | undefined;
 
-  async send(message: QueueMessage, delayMs = 0): Promise<void> {
+  async send(message: QueueMessage): Promise<void> {
     if (this.failure) throw this.failure;
     this.sent.push({ ...message });
-    this.delays.push(delayMs);
   }
 
   async sendMany(messages: QueueMessage[]): Promise<void> {
     for (const message of messages) await this.send(message);
   }
 
-  /** Forgets what was queued so far, and the delays asked for it. */
+  /** Forgets what was queued so far. */
   clear(): void {
     this.sent.length = 0;
-    this.delays.length = 0;
   }
 }
 

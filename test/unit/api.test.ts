@@ -1,10 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { handleApi, type ApiDeps, type ApiRequest } from '../../lambdas/core/api.ts';
-import { jobLimits, leaseMarginMs } from '../../lib/definitions.ts';
-import { ManualClock, MemoryClientStore, memoryApiDeps, testClient, type TestClient } from '../support/memory.ts';
+import type { ApiDeps, ApiRequest } from '../../lambdas/core/api.ts';
+import { callApi } from '../support/api.ts';
+import { jobLimits, leaseMarginMs, submitWriteWindowMs } from '../../lib/definitions.ts';
+import { deferred, ManualClock, MemoryClientStore, MemoryJobStore, MemoryWorkQueue, memoryApiDeps, testClient, type TestClient } from '../support/memory.ts';
 
 const uuidV4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+/** Lets the event loop run until `condition` holds (a bounded number of turns). */
+async function waitUntil(condition: () => boolean): Promise<void> {
+  for (let turn = 0; turn < 100 && !condition(); turn++) await new Promise((resolve) => setImmediate(resolve));
+  if (!condition()) throw new Error('the condition never held');
+}
+
 const isoInstant = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
 function setup(overrides: Partial<ApiDeps> = {}) {
@@ -14,8 +21,8 @@ function setup(overrides: Partial<ApiDeps> = {}) {
   const bob = testClient('22222222222222');
   clients.clients.set(alice.client.clientId, alice.client);
   clients.clients.set(bob.client.clientId, bob.client);
-  const { jobs, queue, deps } = memoryApiDeps(clock, clients, overrides);
-  const call = (request: Partial<ApiRequest>) => handleApi(deps, { method: 'GET', path: '/', query: {}, headers: {}, body: undefined, ...request });
+  const { jobs, queue, deps } = memoryApiDeps(clock, clients, { sleep: async (ms) => clock.advance(ms), ...overrides });
+  const call = (request: Partial<ApiRequest>) => callApi(deps, { method: 'GET', path: '/', query: {}, headers: {}, body: undefined, ...request });
   /** POST /webhook with `as`'s credentials in the body, as the seed's clients send them. */
   const post = (fields: Record<string, unknown>, as: TestClient = alice, headers: Record<string, string> = {}) =>
     call({ method: 'POST', path: '/webhook', headers, body: JSON.stringify({ client_id: as.client.clientId, verify_token: as.token, ...fields }) });
@@ -179,7 +186,7 @@ describe('POST /webhook acceptance', () => {
       output: null,
       notified: 'no',
     });
-    expect(queue.sent).toEqual([{ kind: 'job', jobId, leaseMs: 10_000 + jobLimits.callbackTimeoutMs + leaseMarginMs }]);
+    expect(queue.sent).toEqual([{ kind: 'job', jobId, leaseMs: 10_000 + leaseMarginMs }]);
   });
 
   it('a job without a callback is stored with notified "n/a"', async () => {
@@ -291,6 +298,19 @@ describe('POST /webhook acceptance', () => {
   });
 });
 
+/** Starts a submit with `key` that has claimed it and waits on its queue until `released`. */
+async function firstHeldAtItsQueue(post: ReturnType<typeof setup>['post'], jobs: MemoryJobStore, queue: MemoryWorkQueue, released: Promise<void>, key: string) {
+  const send = queue.send.bind(queue);
+  queue.send = async (message) => {
+    await released;
+    return send(message);
+  };
+  const first = post({ service }, undefined, { 'idempotency-key': key });
+  await waitUntil(() => jobs.idempotency.size === 1);
+  // Wrapped: an async function returning the promise itself would wait for it.
+  return { first };
+}
+
 describe('Idempotency-Key on POST /webhook', () => {
   it('a repeat from the same client returns the first answer and creates nothing', async () => {
     const { post, jobs, queue, clock } = setup();
@@ -311,6 +331,96 @@ describe('Idempotency-Key on POST /webhook', () => {
     expect(other.body['job_id']).not.toBe(first.body['job_id']);
     expect(jobs.jobs.size).toBe(2);
     expect(queue.sent).toHaveLength(2);
+  });
+
+  // A key leads to a job that exists, or to nothing: never to a 202 for work that will not run.
+  it('a claim whose write landed twice (a retried call whose first answer was lost) is still ours: the job is stored and queued', async () => {
+    const world = setup();
+    const { post, jobs, queue } = world;
+    const claim = jobs.claimIdempotent.bind(jobs);
+    // As the SDK's retry of a conditional put that had landed: the write arrives twice.
+    jobs.claimIdempotent = async (...args) => (await claim(...args)) ?? claim(...args);
+    const answer = await post({ service }, undefined, { 'idempotency-key': 'order-7' });
+    expect(answer.statusCode).toBe(202);
+    const jobId = String(answer.body['job_id']);
+    expect(await jobs.get(jobId)).toBeDefined();
+    expect(queue.sent.map((message) => message.jobId)).toEqual([jobId]);
+    expect([...jobs.idempotency.values()]).toMatchObject([{ jobId, state: 'done' }]);
+  });
+
+  it('a repeat while the first submit with its key is still running is a 409 with Retry-After, and creates nothing', async () => {
+    const { post, jobs, queue } = setup();
+    const held = deferred();
+    const { first } = await firstHeldAtItsQueue(post, jobs, queue, held.promise, 'order-8');
+    const repeat = await post({ service }, undefined, { 'idempotency-key': 'order-8' });
+    expect(repeat.statusCode).toBe(409);
+    expect(repeat.headers?.['retry-after']).toBe('1');
+    expect(repeat.body).toMatchObject({ status: 'failed', message: expect.stringMatching(/^Idempotency-Key: .*in progress/) });
+    held.resolve();
+    const answered = await first;
+    expect(answered.statusCode).toBe(202);
+    // Now the key leads to the first job.
+    expect(await post({ service }, undefined, { 'idempotency-key': 'order-8' })).toEqual(answered);
+    expect(jobs.jobs.size).toBe(1);
+  });
+
+  it('a repeat that arrives while the first submit runs gets the first 202 when that submit ends a moment later', async () => {
+    const held = deferred();
+    const { post, jobs, queue } = setup({ sleep: async () => held.resolve() });
+    const { first } = await firstHeldAtItsQueue(post, jobs, queue, held.promise, 'order-12');
+    // The repeat looks, waits (and the first goes on meanwhile), and looks again.
+    const repeat = await post({ service }, undefined, { 'idempotency-key': 'order-12' });
+    expect(repeat).toEqual(await first);
+    expect(repeat.statusCode).toBe(202);
+    expect(jobs.jobs.size).toBe(1);
+    expect(queue.sent).toHaveLength(1);
+  });
+
+  it('a repeat whose first submit failed while the repeat waited gets a job of its own, not the first 202', async () => {
+    const world = setup();
+    const { post, jobs, queue } = world;
+    const held = deferred();
+    queue.send = async () => {
+      await held.promise;
+      throw new Error('queue unavailable');
+    };
+    const first = post({ service }, undefined, { 'idempotency-key': 'order-9' });
+    await waitUntil(() => jobs.idempotency.size === 1);
+    expect((await post({ service }, undefined, { 'idempotency-key': 'order-9' })).statusCode).toBe(409);
+    held.resolve();
+    expect((await first).statusCode).toBe(503);
+    queue.send = MemoryWorkQueue.prototype.send.bind(queue);
+    const retry = await post({ service }, undefined, { 'idempotency-key': 'order-9' });
+    expect(retry.statusCode).toBe(202);
+    expect(await jobs.get(String(retry.body['job_id']))).toBeDefined();
+  });
+
+  it('a key left pending by a submit cut off before it stored its job is claimed anew once that submit cannot be running', async () => {
+    const { post, jobs, queue, clock, alice } = setup();
+    // What a function cut off by its timeout between claiming the key and storing the job leaves.
+    await jobs.claimIdempotent(alice.client.clientId, 'order-10', { jobId: randomUUID(), answer: '{"job_id":"never-stored"}', state: 'pending', claimUntil: clock.now() + submitWriteWindowMs, expiresAt: Math.floor(clock.now() / 1000) + 86_400 }, clock.now());
+    expect((await post({ service }, undefined, { 'idempotency-key': 'order-10' })).statusCode).toBe(409);
+    clock.advance(submitWriteWindowMs + 1);
+    const answer = await post({ service }, undefined, { 'idempotency-key': 'order-10' });
+    expect(answer.statusCode).toBe(202);
+    expect(answer.body['job_id']).not.toBe('never-stored');
+    expect(await jobs.get(String(answer.body['job_id']))).toBeDefined();
+    expect(queue.sent).toHaveLength(1);
+  });
+
+  it('a key left pending by a submit that stored its job (its last write was lost) leads to that job', async () => {
+    const { post, jobs, queue, clock } = setup();
+    jobs.settleIdempotent = async () => {
+      throw new Error('store unavailable');
+    };
+    const first = await post({ service }, undefined, { 'idempotency-key': 'order-11' });
+    expect(first.statusCode).toBe(202);
+    clock.advance(submitWriteWindowMs + 1);
+    jobs.settleIdempotent = MemoryJobStore.prototype.settleIdempotent.bind(jobs);
+    expect(await post({ service }, undefined, { 'idempotency-key': 'order-11' })).toEqual(first);
+    expect(jobs.jobs.size).toBe(1);
+    expect(queue.sent).toHaveLength(1);
+    expect([...jobs.idempotency.values()]).toMatchObject([{ state: 'done' }]);
   });
 
   it('an unreadable key is a 400', async () => {

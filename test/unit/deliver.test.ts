@@ -243,24 +243,18 @@ describe('a service call', () => {
     expect(await job(jobId)).toMatchObject({ status: 'completed', attempts: 1 });
   });
 
-  it('a redelivery of a settled job makes no call; it re-queues the callback, undelayed, only while the callback is unsettled', async () => {
-    // The inline callback fails (503), so the callback stays unsettled until its retry succeeds.
+  it('a redelivery of a settled job makes no service call: it carries the callback\'s attempts while the callback is unsettled, then is done', async () => {
+    // The first callback fails (503), so the callback stays unsettled until its retry succeeds.
     const { deps, newJob, job, queue, http, clock } = setup(replies([answer(200)], [answer(503), answer(200)]));
     const jobId = await newJob({ callback });
-    await runJobAttempt(deps, jobId);
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: false, retryAfterMs: firstRetryMs });
     expect(await job(jobId)).toMatchObject({ status: 'completed', notified: 'no' });
-    queue.clear();
 
-    expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
-    expect(http.to(service)).toHaveLength(1);
-    expect(http.to(callback)).toHaveLength(1);
-    expect(queue.sent).toEqual([{ kind: 'callback', jobId }]);
-    expect(queue.delays).toEqual([0]);
-
+    // A duplicate before the retry is due waits for it, without a call.
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: false, retryAfterMs: firstRetryMs });
     clock.advance(firstRetryMs);
-    expect(await runCallbackAttempt(deps, jobId)).toEqual({ done: true });
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
     expect((await job(jobId)).notified).toBe('true');
-    queue.clear();
     expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
     expect(http.to(service)).toHaveLength(1);
     expect(http.to(callback)).toHaveLength(2);
@@ -286,7 +280,7 @@ describe('a service call', () => {
 });
 
 describe('the inline callback of a job that becomes final', () => {
-  it('a 2xx with a callback: one signed callback POST under the lease, then one write records the job and the callback; nothing is queued', async () => {
+  it('a 2xx with a callback: the answer is recorded first, with the callback\'s lease in the same write; then one signed POST, then its outcome; nothing is queued', async () => {
     let duringCallback: Job | undefined;
     const world = setup(
       replies(
@@ -308,8 +302,9 @@ describe('the inline callback of a job that becomes final', () => {
     const [sent] = http.to(callback);
     expect(sent?.method).toBe('POST');
     expect(() => new Webhook(alice.secret).verify(sent?.body ?? '', sent?.headers ?? {})).not.toThrow();
-    // The callback went out while the attempt's lease held the job, before anything final was written.
-    expect(duringCallback).toMatchObject({ status: 'started', notified: 'no', notifyAttempts: 0, leaseUntil: expect.any(Number) });
+    // While the callback went out, the record already showed the answer: a crash now repeats no service call.
+    expect(duringCallback).toMatchObject({ status: 'completed', output: { statusCode: 200, body: 'done' }, notified: 'no', notifyAttempts: 1, notifyLeaseUntil: expect.any(Number) });
+    expect(duringCallback?.leaseUntil).toBeUndefined();
 
     const settled = await job(jobId);
     expect(settled).toMatchObject({ status: 'completed', attempts: 1, notified: 'true', notifyAttempts: 1, notifyoutput: '200' });
@@ -317,56 +312,76 @@ describe('the inline callback of a job that becomes final', () => {
     expect(queue.sent).toEqual([]);
 
     const writes = jobs.updates.slice(before);
-    expect(writes.map((write) => write.applied)).toEqual([true, true]);
-    const [lease, final] = writes;
+    expect(writes.map((write) => write.applied)).toEqual([true, true, true]);
+    const [lease, recorded, calledBack] = writes;
     expect(lease?.changes).toMatchObject({ status: 'started', attempts: 1, leaseUntil: expect.any(Number) });
-    expect(final?.changes).toMatchObject({ status: 'completed', output: { statusCode: 200 }, notified: 'true', notifyAttempts: 1, notifyoutput: '200' });
-    expect(final?.condition).toEqual({ expect: { leaseUntil: lease?.changes.leaseUntil } });
+    expect(recorded?.changes).toMatchObject({ status: 'completed', output: { statusCode: 200 }, notifyAttempts: 1, notifyLeaseUntil: expect.any(Number) });
+    expect(recorded?.condition).toEqual({ expect: { leaseUntil: lease?.changes.leaseUntil } });
+    expect(calledBack?.changes).toMatchObject({ notified: 'true', notifyAttempts: 1, notifyoutput: '200' });
+    expect(calledBack?.condition).toEqual({ expect: { notifyLeaseUntil: recorded?.changes.notifyLeaseUntil } });
 
     // Nothing is left for the callbacks queue.
     expect(await runCallbackAttempt(deps, jobId)).toEqual({ done: true });
     expect(http.to(callback)).toHaveLength(1);
   });
 
-  it('a final job whose inline callback fails retryably keeps notified "no", schedules the retry and queues its message delayed until then', async () => {
+  it('a crash while calling back never calls the service again: the redelivered message only makes the callback', async () => {
+    const lost = deferred<AttemptOutput>();
+    // As on the local stack, whose queue does not survive a restart: every job is in the sweeper's index.
+    const { deps, newJob, job, jobs, queue, http, clock } = setup(replies([answer(200, 'answered once')], [lost.promise, answer(200)]), { indexEveryJob: true });
+    const jobId = await newJob({ callback });
+    // The worker dies in its callback: its outcome never arrives.
+    void runJobAttempt(deps, jobId);
+    await settle();
+    expect(await job(jobId)).toMatchObject({ status: 'completed', output: { body: 'answered once' }, notified: 'no' });
+    // A restart expires the leases and queues the work again; the message carries the callback alone.
+    expect(await requeueUnsettled({ jobs, queue, clock }, { expireLeases: true })).toEqual({ jobs: 0, callbacks: 1, leasesExpired: 1 });
+    expect(await runToEnd(deps, clock, runJobAttempt, jobId)).toBe(1);
+    expect(http.to(service)).toHaveLength(1);
+    expect(http.to(callback)).toHaveLength(2);
+    expect(await job(jobId)).toMatchObject({ status: 'completed', notified: 'true', notifyAttempts: 1 });
+  });
+
+  it('a final job whose first callback fails retryably keeps notified "no", schedules the retry, and its message comes back for it when due', async () => {
     const { deps, newJob, job, jobs, queue, http, clock } = setup(replies([answer(200)], [answer(503), answer(200)]));
     const jobId = await newJob({ callback });
     const start = clock.now();
     const before = jobs.updates.length;
-    expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: false, retryAfterMs: firstRetryMs });
 
     const waiting = await job(jobId);
     expect(waiting).toMatchObject({ status: 'completed', notified: 'no', notifyAttempts: 1, notifyoutput: '503', nextNotifyAt: start + firstRetryMs });
     expect(waiting.leaseUntil).toBeUndefined();
+    expect(waiting.notifyLeaseUntil).toBeUndefined();
     // Still unsettled: the sweeper keeps it in sight.
     expect(waiting.sweep).toBeDefined();
-    expect(jobs.updates.slice(before)).toHaveLength(2);
-    expect(queue.sent).toEqual([{ kind: 'callback', jobId }]);
-    expect(queue.delays).toEqual([firstRetryMs]);
+    expect(jobs.updates.slice(before)).toHaveLength(3);
+    // One mechanism for every retry: the message in hand comes back, nothing new is queued.
+    expect(queue.sent).toEqual([]);
 
-    // A callback message before the retry is due is postponed, without a call.
+    // The message, back before the retry is due, is postponed again without a call.
     clock.advance(firstRetryMs - 1);
-    expect(await runCallbackAttempt(deps, jobId)).toEqual({ done: false, retryAfterMs: 1 });
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: false, retryAfterMs: 1 });
     expect(http.to(callback)).toHaveLength(1);
     expect(await job(jobId)).toMatchObject({ notified: 'no', notifyAttempts: 1 });
 
-    // Once it is due, the callbacks queue makes attempt 2.
+    // Once it is due, the job's message makes callback attempt 2.
     clock.advance(1);
-    expect(await runCallbackAttempt(deps, jobId)).toEqual({ done: true });
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
     expect(http.to(callback)).toHaveLength(2);
+    expect(http.to(service)).toHaveLength(1);
     const settled = await job(jobId);
     expect(settled).toMatchObject({ notified: 'true', notifyAttempts: 2, notifyoutput: '200' });
     expect(settled.nextNotifyAt).toBeUndefined();
     expect(settled.sweep).toBeUndefined();
   });
 
-  it('a Retry-After from the callback is the delay of the queued retry', async () => {
+  it('a Retry-After from the callback is the wait before the message returns for the retry', async () => {
     const { deps, newJob, job, queue, clock } = setup(replies([answer(200)], [answer(429, '', { 'retry-after': '30' })]));
     const jobId = await newJob({ callback });
-    await runJobAttempt(deps, jobId);
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: false, retryAfterMs: 30_000 });
     expect((await job(jobId)).nextNotifyAt).toBe(clock.now() + 30_000);
-    expect(queue.sent).toEqual([{ kind: 'callback', jobId }]);
-    expect(queue.delays).toEqual([30_000]);
+    expect(queue.sent).toEqual([]);
   });
 
   it('with callback_max_attempts 1, a failing inline callback is "notification failed" at once and nothing is queued', async () => {
@@ -435,28 +450,37 @@ describe('leases', () => {
     return { ...world, jobId, hung, crashed, leaseUntil: held.leaseUntil ?? 0 };
   }
 
-  it('the lease covers the timeout and the margin, plus the callback timeout when the job has a callback', async () => {
+  it('the lease of a service call covers its timeout and the margin; the callback has a lease of its own, taken with the answer', async () => {
+    const gate = deferred<AttemptOutput>();
     const hung = deferred<AttemptOutput>();
-    const { deps, newJob, job, clock } = setup(() => hung.promise);
+    const { deps, newJob, job, clock } = setup(replies([() => hung.promise], [gate.promise]));
     const plain = await newJob({ timeout_ms: 2_500 });
     const withCallback = await newJob({ timeout_ms: 2_500, callback });
     void runJobAttempt(deps, plain);
-    void runJobAttempt(deps, withCallback);
+    const calling = runJobAttempt(deps, withCallback);
     await settle();
     expect(((await job(plain)).leaseUntil ?? 0) - clock.now()).toBe(2_500 + leaseMarginMs);
-    expect(((await job(withCallback)).leaseUntil ?? 0) - clock.now()).toBe(2_500 + jobLimits.callbackTimeoutMs + leaseMarginMs);
+    expect(((await job(withCallback)).leaseUntil ?? 0) - clock.now()).toBe(2_500 + leaseMarginMs);
+    clock.advance(700);
+    hung.resolve(answer(200));
+    await settle();
+    const calledBack = await job(withCallback);
+    expect(calledBack.leaseUntil).toBeUndefined();
+    expect((calledBack.notifyLeaseUntil ?? 0) - clock.now()).toBe(jobLimits.callbackTimeoutMs + leaseMarginMs);
+    gate.resolve(answer(200));
+    expect(await calling).toEqual({ done: true });
   });
 
-  it('a worker in its inline callback still holds the job after the service call\'s own lease length', async () => {
+  it('a worker in its callback holds the callback\'s lease: a redelivery meanwhile makes no service call and waits for that lease', async () => {
     const gate = deferred<AttemptOutput>();
     const { deps, newJob, job, clock, http } = setup(replies([answer(200)], [gate.promise]));
     const jobId = await newJob({ timeout_ms: 1_000, callback });
     const first = runJobAttempt(deps, jobId);
     await settle();
     expect(urls(http)).toEqual([service, callback]);
-    const { leaseUntil = 0 } = await job(jobId);
+    const { notifyLeaseUntil = 0 } = await job(jobId);
     clock.advance(1_000 + leaseMarginMs + 1);
-    expect(await runJobAttempt(deps, jobId)).toEqual({ done: false, retryAfterMs: leaseUntil - clock.now() });
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: false, retryAfterMs: notifyLeaseUntil - clock.now() });
     expect(http.to(service)).toHaveLength(1);
     gate.resolve(answer(200));
     expect(await first).toEqual({ done: true });
@@ -490,24 +514,24 @@ describe('leases', () => {
     expect(await job(jobId)).toEqual(standing);
   });
 
-  it('a worker whose lease ran out during its inline callback writes nothing and queues no callback retry', async () => {
+  it('a worker whose callback lease ran out during its callback writes nothing: the attempt that took over stands, and the service was called once', async () => {
     const late = deferred<AttemptOutput>();
-    const { deps, newJob, job, clock, queue, http } = setup(replies([answer(200, 'first'), answer(200, 'second')], [late.promise, answer(200)]));
+    const { deps, newJob, job, clock, queue, http } = setup(replies([answer(200, 'first')], [late.promise, answer(200)]));
     const jobId = await newJob({ timeout_ms: 1_000, callback });
     const stalled = runJobAttempt(deps, jobId);
     await settle();
-    const { leaseUntil = 0 } = await job(jobId);
-    clock.set(leaseUntil + 1);
+    const { notifyLeaseUntil = 0 } = await job(jobId);
+    clock.set(notifyLeaseUntil + 1);
     expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
     const standing = await job(jobId);
-    expect(standing).toMatchObject({ status: 'completed', attempts: 1, output: { body: 'second' }, notified: 'true', notifyAttempts: 1 });
+    expect(standing).toMatchObject({ status: 'completed', attempts: 1, output: { body: 'first' }, notified: 'true', notifyAttempts: 1 });
 
-    // The stalled worker's callback finally fails retryably: its write is refused, and no retry is queued.
+    // The stalled worker's callback finally fails retryably: its write is refused, and it hands nothing back.
     late.resolve(answer(503));
     expect(await stalled).toEqual({ done: true });
     expect(await job(jobId)).toEqual(standing);
     expect(queue.sent).toEqual([]);
-    expect(urls(http)).toEqual([service, callback, service, callback]);
+    expect(urls(http)).toEqual([service, callback, callback]);
   });
 });
 
@@ -516,9 +540,9 @@ describe('the callback', () => {
   async function calledBack(script: Script, fields: Record<string, unknown> = {}) {
     const world = setup(script);
     const jobId = await world.newJob({ callback, headers: { Authorization: 'Bearer service-secret-token' }, ...fields });
-    expect(await runJobAttempt(world.deps, jobId)).toEqual({ done: true });
+    const first = await runJobAttempt(world.deps, jobId);
     expect(world.http.to(callback)).toHaveLength(1);
-    return { ...world, jobId };
+    return { ...world, jobId, first };
   }
 
   it('carries the seed\'s fields and the structured output, never the service\'s headers', async () => {
@@ -551,13 +575,13 @@ describe('the callback', () => {
   });
 
   it('keeps its webhook-id (the job id) and its body on every retry while webhook-timestamp follows the clock', async () => {
-    const { deps, jobId, http, clock, alice, job, queue } = await calledBack(replies([answer(200)], [answer(503), answer(503), answer(200)]));
-    const times = [clock.now()]; // the inline attempt
-    let wait = queue.delays[0] ?? 0;
+    const { deps, jobId, http, clock, alice, job, first } = await calledBack(replies([answer(200)], [answer(503), answer(503), answer(200)]));
+    const times = [clock.now()]; // the first attempt
+    let wait = first.done ? 0 : first.retryAfterMs;
     for (;;) {
       clock.advance(Math.max(wait, 1000));
       times.push(clock.now());
-      const outcome = await runCallbackAttempt(deps, jobId);
+      const outcome = await runJobAttempt(deps, jobId);
       if (outcome.done) break;
       wait = outcome.retryAfterMs;
       if (times.length > 10) throw new Error('the callback never settled');
@@ -694,6 +718,18 @@ describe('dead letters', () => {
     await runJobAttempt(deps, jobId);
     await settleDeadLetter(deps, 'callback', jobId);
     expect(await job(jobId)).toMatchObject({ notified: 'true', notifyoutput: '200' });
+  });
+
+  it('a dead-lettered job message that was carrying a pending callback settles the callback as "notification failed"', async () => {
+    const { deps, newJob, job, queue } = setup(replies([answer(200)], [answer(503)]));
+    const jobId = await newJob({ callback });
+    await runJobAttempt(deps, jobId);
+    expect(await job(jobId)).toMatchObject({ status: 'completed', notified: 'no' });
+    await settleDeadLetter(deps, 'job', jobId);
+    const settled = await job(jobId);
+    expect(settled).toMatchObject({ status: 'completed', output: { statusCode: 200 }, notified: 'notification failed', notifyoutput: expect.stringMatching(/job message was dead-lettered/) });
+    expect(settled.sweep).toBeUndefined();
+    expect(queue.sent).toEqual([]);
   });
 
   it('a dead-lettered message for a job that is gone is ignored', async () => {
@@ -909,4 +945,42 @@ it('callback attempts, inline or retried, use the fixed callback timeout', async
     [callback, jobLimits.callbackTimeoutMs],
     [callback, jobLimits.callbackTimeoutMs],
   ]);
+});
+
+describe('the function\'s deadline', () => {
+  const tooLate = (now: number) => ({ deadline: now + 5_000 });
+
+  it('a first delivery with too little time left to run and record its attempt is handed back at once, untouched', async () => {
+    const { deps, newJob, job, jobs, http, clock } = setup();
+    const jobId = await newJob({ callback });
+    const before = jobs.updates.length;
+    expect(await runJobMessage(deps, jobId, { ...messages.get(jobId), receiveCount: 1, ...tooLate(clock.now()) })).toEqual({ done: false, retryAfterMs: 0 });
+    expect(jobs.updates.length).toBe(before);
+    expect(http.requests).toEqual([]);
+    expect(await job(jobId)).toMatchObject({ status: 'accepted', attempts: 0 });
+  });
+
+  it('a retry with too little time left is handed back before its lease is taken', async () => {
+    const { deps, newJob, job, http, clock } = setup(replies([answer(503), answer(200)]));
+    const jobId = await newJob();
+    await runJobAttempt(deps, jobId);
+    clock.advance(firstRetryMs);
+    expect(await runJobMessage(deps, jobId, { receiveCount: 2, ...tooLate(clock.now()) })).toEqual({ done: false, retryAfterMs: 0 });
+    expect(http.requests).toHaveLength(1);
+    expect(await job(jobId)).toMatchObject({ status: 'running', attempts: 1 });
+    expect((await job(jobId)).leaseUntil).toBeUndefined();
+    // With a whole invocation ahead, it runs.
+    expect(await runJobMessage(deps, jobId, { receiveCount: 3, deadline: clock.now() + 90_000 })).toEqual({ done: true });
+    expect(http.requests).toHaveLength(2);
+  });
+
+  it('a callback attempt with too little time left is handed back before its lease is taken', async () => {
+    const { deps, newJob, job, http, clock } = setup(replies([answer(200)], [answer(503), answer(200)]));
+    const jobId = await newJob({ callback });
+    await runJobAttempt(deps, jobId);
+    clock.advance(firstRetryMs);
+    expect(await runCallbackAttempt(deps, jobId, tooLate(clock.now()))).toEqual({ done: false, retryAfterMs: 0 });
+    expect(http.to(callback)).toHaveLength(1);
+    expect((await job(jobId)).notifyLeaseUntil).toBeUndefined();
+  });
 });

@@ -1,353 +1,645 @@
+/**
+ * The DynamoDB stores against the AWS SDK's document client, mocked with aws-sdk-client-mock:
+ * the commands they send (as plain-value inputs, before the document client marshals them), in
+ * which order, and what they make of DynamoDB's answers and refusals.
+ */
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Job, JobRequest } from '../../lambdas/core/job.ts';
-import { ConditionFailed } from '../../lambdas/core/ports.ts';
-import { AwsError } from '../../lambdas/adapters/aws/client.ts';
-import { DynamoClientStore, DynamoJobStore, updateParts, type Documents } from '../../lambdas/adapters/dynamo.ts';
+import { ConditionalCheckFailedException, DynamoDBClient, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetCommand,
+  BatchWriteCommand,
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+  UpdateCommand,
+  type PutCommandInput,
+  type UpdateCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import {
+  toHaveReceivedCommand,
+  toHaveReceivedCommandExactlyOnceWith,
+  toHaveReceivedCommandTimes,
+  toHaveReceivedCommandWith,
+  toHaveReceivedNthCommandWith,
+  type CustomMatcher,
+} from 'aws-sdk-client-mock-vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { documentOptions } from '../../lambdas/adapters/aws.ts';
+import { DynamoClientStore, DynamoJobStore, updateParts } from '../../lambdas/adapters/dynamo.ts';
 import { dynamoItemSize } from '../../lambdas/adapters/item-size.ts';
+import type { AttemptOutput, JobRequest } from '../../lambdas/core/job.ts';
+import { ConditionFailed, type Client, type IdempotencyRecord } from '../../lambdas/core/ports.ts';
 import { sweepShards, tables } from '../../lib/definitions.ts';
-import { eventJson } from '../../bench/load.ts';
 import { acceptedJob } from '../support/memory.ts';
 
-type Input = Record<string, any>;
+expect.extend({ toHaveReceivedCommand, toHaveReceivedCommandExactlyOnceWith, toHaveReceivedCommandTimes, toHaveReceivedCommandWith, toHaveReceivedNthCommandWith });
 
-/** The document layer the stores call, answering as `answer` says and recording every call. */
-class FakeDocuments implements Documents {
-  readonly calls: Array<{ operation: string; input: Input }> = [];
-  answer: (operation: string, input: Input) => unknown = () => ({});
-
-  async send<O>(operation: string, input: Record<string, unknown>): Promise<O> {
-    this.calls.push({ operation, input: structuredClone(input) });
-    const answer = await this.answer(operation, input);
-    if (answer instanceof Error) throw answer;
-    return (answer ?? {}) as O;
-  }
-
-  inputs(operation: string): Input[] {
-    return this.calls.filter((call) => call.operation === operation).map((call) => call.input);
-  }
+declare module 'vitest' {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any, @typescript-eslint/no-empty-object-type
+  interface Matchers<T = any> extends CustomMatcher<T> {}
 }
 
-const table = 'Jobs';
-const conditionalCheckFailed = () =>
-  new AwsError({ name: 'ConditionalCheckFailedException', message: 'The conditional request failed', statusCode: 400, retryable: false, operation: 'UpdateItem', details: {} });
+type Item = Record<string, any>;
 
+const ddb = mockClient(DynamoDBDocumentClient);
+const documents = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }), documentOptions);
+
+const table = 'Jobs';
 const jobId = '8a6e0804-2bd0-4672-b79d-d97027f9071e';
 const job = acceptedJob({ jobId });
 const request: JobRequest = { url: job.service, method: 'POST', headers: { 'Idempotency-Key': jobId }, body: '{"a":1}' };
 /** A body no compression can shrink below a KB: the request needs an item of its own. */
 const noise = randomBytes(3000).toString('base64');
 
-function world() {
-  const db = new FakeDocuments();
-  return { db, store: new DynamoJobStore(db, table) };
+const store = () => new DynamoJobStore(documents, table);
+
+const conditionalCheckFailed = (Item?: Item) =>
+  new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {}, ...(Item ? { Item: marshall(Item) } : {}) });
+const throttled = () => new ProvisionedThroughputExceededException({ message: 'Rate exceeded', $metadata: {} });
+
+/** The inputs of every call of one command, in order. */
+const inputs = <T extends object>(command: abstract new (...args: never[]) => { input: T }): T[] =>
+  ddb.calls().flatMap((call) => (call.args[0] instanceof command ? [call.args[0].input as T] : []));
+
+/** The commands sent, by name, in order. */
+const sent = () => ddb.calls().map((call) => call.args[0].constructor.name);
+
+/**
+ * DynamoDB refuses a request with a placeholder it does not define, or one it defines and does
+ * not use: every `#name` and `:value` of the expressions is given, and every one given is used.
+ */
+function expectPlaceholdersMatch(given: object | undefined) {
+  const input = (given ?? {}) as { ExpressionAttributeNames?: Record<string, string>; ExpressionAttributeValues?: Record<string, unknown> } & Record<string, unknown>;
+  const expressions = ['UpdateExpression', 'ConditionExpression', 'KeyConditionExpression', 'FilterExpression'].map((key) => input[key] ?? '').join(' ');
+  const used = (sigil: string) => [...new Set(expressions.match(new RegExp(`${sigil}[A-Za-z0-9_]+`, 'g')) ?? [])].sort();
+  expect(used('#')).toEqual(Object.keys(input.ExpressionAttributeNames ?? {}).sort());
+  expect(used(':')).toEqual(Object.keys(input.ExpressionAttributeValues ?? {}).sort());
+  if (input.ExpressionAttributeValues) expect(Object.keys(input.ExpressionAttributeValues).length).toBeGreaterThan(0);
 }
 
-/** A store whose items live in a map, written as the adapter writes them: for round trips. */
-function storedWorld() {
-  const { db, store } = world();
-  const items = new Map<string, Input>();
-  const key = (k: Input) => `${k['pk']}|${k['sk']}`;
-  db.answer = (operation, input) => {
-    if (operation === 'PutItem') items.set(key(input['Item']), structuredClone(input['Item']));
-    if (operation === 'BatchWriteItem') for (const { PutRequest } of input['RequestItems'][table]) items.set(key(PutRequest.Item), structuredClone(PutRequest.Item));
-    if (operation === 'GetItem') return { Item: items.get(key(input['Key'])) };
-    if (operation === 'UpdateItem') return { Attributes: applyUpdate(items, key(input['Key']), input) };
+/**
+ * A table behind the mock: items by key, written and read as DynamoDB would (conditions of job
+ * writes are not judged: the end-to-end tests run those against dynalite).
+ */
+function emulatedTable() {
+  const items = new Map<string, Item>();
+  const id = (key: Item | undefined) => `${key?.['pk']}|${key?.['sk']}`;
+  ddb.on(PutCommand).callsFake((input: PutCommandInput) => {
+    items.set(id(input.Item), structuredClone(input.Item ?? {}));
     return {};
-  };
-  return { db, store, items };
+  });
+  ddb.on(GetCommand).callsFake((input: { Key: Item }) => {
+    const item = items.get(id(input.Key));
+    return item ? { Item: structuredClone(item) } : {};
+  });
+  ddb.on(DeleteCommand).callsFake((input: { Key: Item }) => {
+    items.delete(id(input.Key));
+    return {};
+  });
+  ddb.on(UpdateCommand).callsFake((input: UpdateCommandInput) => {
+    const key = id(input.Key);
+    const item = applyUpdate(structuredClone(items.get(key) ?? { ...input.Key }), input);
+    items.set(key, item);
+    return input.ReturnValues === 'ALL_NEW' ? { Attributes: structuredClone(item) } : {};
+  });
+  return items;
 }
 
-/** Applies an UpdateExpression of the adapter's form (SET #a = :v, ... REMOVE #b, ...) to a stored item. */
-function applyUpdate(items: Map<string, Input>, id: string, input: Input): Input {
-  const item = structuredClone(items.get(id) ?? {});
-  const [, sets = '', removes = ''] = /^(?:SET (.*?))?(?: ?REMOVE (.*))?$/.exec(input['UpdateExpression']) ?? [];
+/** Applies an UpdateExpression of the adapter's form (SET #a = :v, ... REMOVE #b, ...) to an item. */
+function applyUpdate(item: Item, input: UpdateCommandInput): Item {
+  const [, sets = '', removes = ''] = /^(?:SET (.*?))?(?: ?REMOVE (.*))?$/.exec(input.UpdateExpression ?? '') ?? [];
+  const names = input.ExpressionAttributeNames ?? {};
+  const values = input.ExpressionAttributeValues ?? {};
   for (const clause of sets ? sets.split(', ') : []) {
     const [name = '', value = ''] = clause.split(' = ');
-    item[input['ExpressionAttributeNames'][name]] = input['ExpressionAttributeValues'][value];
+    item[names[name] ?? name] = structuredClone(values[value]);
   }
-  for (const name of removes ? removes.split(', ') : []) delete item[input['ExpressionAttributeNames'][name]];
-  items.set(id, item);
+  for (const name of removes ? removes.split(', ') : []) delete item[names[name] ?? name];
   return item;
 }
+
+beforeEach(() => {
+  ddb.reset();
+});
 
 afterEach(() => {
   vi.useRealTimers();
 });
 
 describe('updateParts', () => {
-  it('sets the changed fields and removes the listed ones, every name aliased to its stored attribute', () => {
-    expect(updateParts({ status: 'running', attempts: 2, remove: ['leaseUntil', 'nextAttemptAt'] }, {})).toEqual({
-      UpdateExpression: 'SET #s = :set_s, #a = :set_a REMOVE #l, #at',
+  it('sets and removes attributes by their stored names, each through a placeholder (status is a reserved word)', () => {
+    const parts = updateParts({ status: 'running', attempts: 2, maxAttempts: 7, remove: ['leaseUntil', 'nextAttemptAt'] }, {});
+    expect(parts).toEqual({
+      UpdateExpression: 'SET #status = :set_status, #attempts = :set_attempts, #max_attempts = :set_max_attempts REMOVE #lease_until, #next_attempt_at',
       ConditionExpression: 'attribute_exists(pk)',
-      ExpressionAttributeNames: { '#s': 's', '#a': 'a', '#l': 'l', '#at': 'at' },
-      ExpressionAttributeValues: { ':set_s': 'running', ':set_a': 2 },
+      ExpressionAttributeNames: { '#status': 'status', '#attempts': 'attempts', '#max_attempts': 'max_attempts', '#lease_until': 'lease_until', '#next_attempt_at': 'next_attempt_at' },
+      ExpressionAttributeValues: { ':set_status': 'running', ':set_attempts': 2, ':set_max_attempts': 7 },
     });
+    expectPlaceholdersMatch(parts);
+  });
+
+  it('writes instants as ISO-8601 text, in set values and in conditions alike', () => {
+    const at = Date.parse('2026-11-28T18:19:54.024Z');
+    const parts = updateParts(
+      { nextAttemptAt: at, notifyLeaseUntil: at + 1000 },
+      { expect: { leaseUntil: at - 1000, notifyLeaseUntil: at + 5 }, leaseFree: { lease: 'notifyLeaseUntil', now: at } },
+    );
+    expect(parts.ExpressionAttributeValues).toEqual({
+      ':set_next_attempt_at': '2026-11-28T18:19:54.024Z',
+      ':set_notify_lease_until': '2026-11-28T18:19:55.024Z',
+      ':expect_leaseUntil': '2026-11-28T18:19:53.024Z',
+      ':expect_notifyLeaseUntil': '2026-11-28T18:19:54.029Z',
+      ':now': '2026-11-28T18:19:54.024Z',
+    });
+    expect(parts.ConditionExpression).toBe(
+      'attribute_exists(pk) AND #lease_until = :expect_leaseUntil AND #notify_lease_until = :expect_notifyLeaseUntil AND (attribute_not_exists(#notify_lease_until) OR #notify_lease_until <= :now)',
+    );
+    expectPlaceholdersMatch(parts);
   });
 
   it('does not remove a field that the same change sets, and skips undefined values', () => {
     const parts = updateParts({ nextAttemptAt: 5, leaseUntil: undefined, remove: ['nextAttemptAt', 'leaseUntil'] }, {});
-    expect(parts.UpdateExpression).toBe('SET #at = :set_at REMOVE #l');
-    expect(parts.ExpressionAttributeValues).toEqual({ ':set_at': 5 });
+    expect(parts.UpdateExpression).toBe('SET #next_attempt_at = :set_next_attempt_at REMOVE #lease_until');
+    expect(parts.ExpressionAttributeValues).toEqual({ ':set_next_attempt_at': new Date(5).toISOString() });
+    expectPlaceholdersMatch(parts);
   });
 
   it('requires the job to exist, and expects values or absent attributes', () => {
-    const parts = updateParts({ status: 'started' }, { expect: { attempts: 0, leaseUntil: undefined, notified: 'no' } });
-    expect(parts.ConditionExpression).toBe('attribute_exists(pk) AND #a = :expect_attempts AND attribute_not_exists(#l) AND #n = :expect_notified');
-    expect(parts.ExpressionAttributeValues).toEqual({ ':set_s': 'started', ':expect_attempts': 0, ':expect_notified': 'no' });
+    const parts = updateParts({ status: 'started' }, { expect: { status: 'accepted', attempts: 0, leaseUntil: undefined, notified: 'no' } });
+    expect(parts.ConditionExpression).toBe('attribute_exists(pk) AND #status = :expect_status AND #attempts = :expect_attempts AND attribute_not_exists(#lease_until) AND #notified = :expect_notified');
+    expect(parts.ExpressionAttributeValues).toEqual({ ':set_status': 'started', ':expect_status': 'accepted', ':expect_attempts': 0, ':expect_notified': 'no' });
+    expectPlaceholdersMatch(parts);
   });
 
   it('turns statusIn into an IN clause and leaseFree into "absent or expired"', () => {
-    expect(updateParts({ status: 'failed' }, { statusIn: ['accepted', 'started'] }).ConditionExpression).toBe('attribute_exists(pk) AND #s IN (:status_0, :status_1)');
-    const parts = updateParts({ notifyAttempts: 1 }, { leaseFree: { lease: 'notifyLeaseUntil', now: 1234 } });
-    expect(parts.ConditionExpression).toBe('attribute_exists(pk) AND (attribute_not_exists(#nl) OR #nl <= :now)');
-    expect(parts.ExpressionAttributeValues).toMatchObject({ ':now': 1234 });
+    const parts = updateParts({ status: 'failed' }, { statusIn: ['accepted', 'started'], leaseFree: { lease: 'leaseUntil', now: 0 } });
+    expect(parts.ConditionExpression).toBe('attribute_exists(pk) AND #status IN (:status_0, :status_1) AND (attribute_not_exists(#lease_until) OR #lease_until <= :now)');
+    expect(parts.ExpressionAttributeValues).toMatchObject({ ':status_0': 'accepted', ':status_1': 'started', ':now': '1970-01-01T00:00:00.000Z' });
+    expectPlaceholdersMatch(parts);
   });
 
-  it('writes the output and the history together, packed, and the write that makes a job final drops the request', () => {
-    const output = { started: job.created, durationMs: 5, statusCode: 200, headers: {}, body: 'ok' };
-    const parts = updateParts({ status: 'completed', output, history: [] }, {});
-    expect(parts.UpdateExpression).toBe('SET #s = :set_s, #result = :set_result REMOVE #request');
-    expect(parts.ExpressionAttributeValues?.[':set_result']).toBeInstanceOf(Uint8Array);
-    expect(() => updateParts({ output }, {})).toThrow(/both, or neither/);
-    expect(() => updateParts({ service: 'https://elsewhere.example.com' } as never, {})).toThrow(/never change/);
+  it('gives no ExpressionAttributeValues when there are none (DynamoDB refuses an empty map)', () => {
+    const parts = updateParts({ remove: ['sweep'] }, {});
+    expect(parts).toEqual({ UpdateExpression: 'REMOVE #sweep', ConditionExpression: 'attribute_exists(pk)', ExpressionAttributeNames: { '#sweep': 'sweep' } });
+    expectPlaceholdersMatch(parts);
+  });
+
+  it('the write that makes a job final drops the request beside it; other writes keep it', () => {
+    for (const status of ['completed', 'failed'] as const) expect(updateParts({ status }, {}).UpdateExpression).toBe('SET #status = :set_status REMOVE #request');
+    for (const status of ['started', 'running'] as const) expect(updateParts({ status }, {}).UpdateExpression).toBe('SET #status = :set_status');
+  });
+
+  it('stores an output\'s long body and headers brotli-packed with their compression named, a short one as text', () => {
+    const long = JSON.stringify({ items: Array.from({ length: 40 }, (_, i) => ({ sku: `SKU-${i}`, quantity: 1, price: 1999 })) });
+    const headers = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`x-header-${i}`, 'application/json; charset=utf-8']));
+    const output: AttemptOutput = { started: job.created, durationMs: 5, statusCode: 200, headers, body: long, bodyEncoding: 'utf8', bodyBytes: long.length, truncated: false };
+    const packed = updateParts({ output }, {}).ExpressionAttributeValues?.[':set_output'] as Item;
+    expect(packed).toMatchObject({ statusCode: 200, body: expect.any(Uint8Array), bodyCompression: 'br', headers: expect.any(Uint8Array), headersCompression: 'br' });
+    const short = updateParts({ output: { ...output, headers: { a: 'b' }, body: 'ok' } }, {}).ExpressionAttributeValues?.[':set_output'] as Item;
+    expect(short).toEqual({ started: job.created, durationMs: 5, statusCode: 200, headers: { a: 'b' }, body: 'ok', bodyEncoding: 'utf8', bodyBytes: long.length, truncated: false });
   });
 });
 
-describe('DynamoJobStore items', () => {
+describe('DynamoJobStore.create and remove', () => {
   it('a request that fits beside the state in one write unit is written with it, in one PutItem', async () => {
-    const { db, store } = world();
-    await store.create(job, request);
-    expect(db.calls.map((call) => call.operation)).toEqual(['PutItem']);
-    const { Item } = db.inputs('PutItem')[0] ?? {};
-    expect(Item).toMatchObject({ pk: jobId, sk: 'job', created: job.created, s: 'accepted', a: 0, expiresAt: job.expiresAt, request: expect.any(Uint8Array) });
+    emulatedTable();
+    await store().create(job, request);
+    expect(ddb).toHaveReceivedCommandTimes(PutCommand, 1);
+    const [{ Item = {} } = {}] = inputs(PutCommand);
+    expect(Item).toMatchObject({ pk: jobId, sk: 'job', created: job.created, status: 'accepted', attempts: 0, max_attempts: 5, expiresAt: job.expiresAt, request: { headers: request.headers, body: request.body } });
     expect(dynamoItemSize(Item)).toBeLessThanOrEqual(1024);
   });
 
-  it('a larger request gets an item of its own, written once with the job in one BatchWrite', async () => {
-    const { db, store } = world();
-    await store.create(job, { ...request, body: noise });
-    const [write] = db.inputs('BatchWriteItem');
-    const [state, own] = write?.['RequestItems'][table] ?? [];
-    expect(state.PutRequest.Item).toMatchObject({ pk: jobId, sk: 'job' });
-    expect(state.PutRequest.Item).not.toHaveProperty('request');
-    expect(own.PutRequest.Item).toEqual({ pk: jobId, sk: 'request', request: expect.any(Uint8Array), expiresAt: job.expiresAt });
+  it('a larger request is PutItem-ed as an item of its own BEFORE the job item, and never with BatchWriteItem', async () => {
+    emulatedTable();
+    await store().create(job, { ...request, body: noise });
+    expect(sent()).toEqual(['PutCommand', 'PutCommand']);
+    expect(ddb).not.toHaveReceivedCommand(BatchWriteCommand);
+    expect(ddb).toHaveReceivedNthCommandWith(PutCommand, 1, { TableName: table, Item: { pk: jobId, sk: 'request', headers: request.headers, body: expect.any(Uint8Array), bodyCompression: 'br', expiresAt: job.expiresAt } });
+    expect(ddb).toHaveReceivedNthCommandWith(PutCommand, 2, { TableName: table, Item: expect.objectContaining({ pk: jobId, sk: 'job', status: 'accepted' }) });
+    expect(inputs(PutCommand)[1]?.Item).not.toHaveProperty('request');
   });
 
-  it('a job and its request come back as they went in, whichever way they were stored, through take, update and get', async () => {
+  it('when the request item cannot be written, the job item is never written', async () => {
+    const failure = throttled();
+    ddb.on(PutCommand).rejects(failure);
+    await expect(store().create(job, { ...request, body: noise })).rejects.toBe(failure);
+    expect(ddb).toHaveReceivedCommandExactlyOnceWith(PutCommand, { Item: expect.objectContaining({ sk: 'request' }) });
+  });
+
+  it('remove deletes the job item first, then its request item', async () => {
+    ddb.on(DeleteCommand).resolves({});
+    await store().remove(jobId);
+    expect(sent()).toEqual(['DeleteCommand', 'DeleteCommand']);
+    expect(inputs(DeleteCommand)).toEqual([
+      { TableName: table, Key: { pk: jobId, sk: 'job' } },
+      { TableName: table, Key: { pk: jobId, sk: 'request' } },
+    ]);
+  });
+
+  it('remove does not delete the request when deleting the job failed: no job is left without its request', async () => {
+    const failure = throttled();
+    ddb.on(DeleteCommand).rejects(failure);
+    await expect(store().remove(jobId)).rejects.toBe(failure);
+    expect(ddb).toHaveReceivedCommandExactlyOnceWith(DeleteCommand, { Key: { pk: jobId, sk: 'job' } });
+  });
+});
+
+describe('DynamoJobStore reads and writes', () => {
+  it('get reads the job item consistently and turns stored instants back into epoch ms; an unknown job is undefined', async () => {
+    ddb.on(GetCommand).resolvesOnce({}).resolves({ Item: { pk: jobId, sk: 'job', ...acceptedJobItem(), status: 'running', next_attempt_at: '2026-01-01T00:00:01.000Z', sweep: '8' } });
+    expect(await store().get(jobId)).toBeUndefined();
+    expect(await store().get(jobId)).toEqual({ ...job, status: 'running', nextAttemptAt: Date.parse('2026-01-01T00:00:01.000Z'), sweep: '8' });
+    expect(ddb).toHaveReceivedCommandWith(GetCommand, { TableName: table, Key: { pk: jobId, sk: 'job' }, ConsistentRead: true });
+  });
+
+  it('update is one conditional UpdateItem on the job item asking nothing back; lease is the same write returning the job as written', async () => {
+    const items = emulatedTable();
+    await store().create(job, request);
+    ddb.resetHistory();
+    await store().update(jobId, { status: 'started' }, {});
+    const at = Date.parse('2026-01-01T00:00:00.000Z');
+    expect(await store().lease(jobId, { attempts: 1, notifyLeaseUntil: at }, { expect: { attempts: 0 } })).toEqual({ ...job, status: 'started', attempts: 1, notifyLeaseUntil: at });
+    expect(inputs(UpdateCommand)).toEqual([
+      { TableName: table, Key: { pk: jobId, sk: 'job' }, ReturnValues: 'NONE', ...updateParts({ status: 'started' }, {}) },
+      { TableName: table, Key: { pk: jobId, sk: 'job' }, ReturnValues: 'ALL_NEW', ...updateParts({ attempts: 1, notifyLeaseUntil: at }, { expect: { attempts: 0 } }) },
+    ]);
+    expect(items.get(`${jobId}|job`)).toMatchObject({ status: 'started', notify_lease_until: '2026-01-01T00:00:00.000Z' });
+  });
+
+  it('take returns the request beside the state from the write\'s ALL_NEW answer, without another read', async () => {
+    ddb.on(UpdateCommand).resolves({ Attributes: { pk: jobId, sk: 'job', ...acceptedJobItem(), status: 'started', attempts: 1, lease_until: '2026-01-01T00:00:00.000Z', request: { headers: request.headers, body: request.body } } });
+    expect(await store().take(jobId, { status: 'started', attempts: 1 }, {})).toEqual({
+      job: { ...job, status: 'started', attempts: 1, leaseUntil: Date.parse('2026-01-01T00:00:00.000Z') },
+      request,
+    });
+    expect(ddb).toHaveReceivedCommandWith(UpdateCommand, { ReturnValues: 'ALL_NEW' });
+    expect(ddb).not.toHaveReceivedCommand(GetCommand);
+  });
+
+  it('take reads a request of its own consistently, only when it is not beside the state; none found means no request', async () => {
+    const items = emulatedTable();
+    await store().create(job, { ...request, body: noise });
+    ddb.resetHistory();
+    expect(await store().take(jobId, { status: 'started' }, {})).toEqual({ job: { ...job, status: 'started' }, request: { ...request, body: noise } });
+    expect(sent()).toEqual(['UpdateCommand', 'GetCommand']);
+    expect(ddb).toHaveReceivedCommandExactlyOnceWith(GetCommand, { TableName: table, Key: { pk: jobId, sk: 'request' }, ConsistentRead: true });
+
+    items.delete(`${jobId}|request`);
+    expect(await store().take(jobId, { status: 'running' }, {})).toEqual({ job: { ...job, status: 'running' } });
+  });
+
+  it('a job and its request come back as they went in, whichever way they were stored, through take, lease and get', async () => {
     const json = JSON.stringify({ items: Array.from({ length: 40 }, (_, i) => ({ sku: `SKU-${i}`, quantity: 1, price: 1999 })) });
-    for (const body of [null, '', json, noise, 'ünïcode ✓']) {
-      const { store, items } = storedWorld();
-      await store.create(job, { ...request, body });
-      const taken = await store.take(jobId, { status: 'started', attempts: 1, leaseUntil: 99 }, {});
-      expect(taken).toEqual({ job: { ...job, status: 'started', attempts: 1, leaseUntil: 99 }, request: { ...request, body } });
-      const output = { started: job.created, durationMs: 5, statusCode: 200, headers: { 'content-type': 'application/json' }, body: json, bodyEncoding: 'utf8' as const, bodyBytes: json.length, truncated: false };
+    const manyHeaders = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`X-Header-${i}`, `value ${i} for the target`]));
+    for (const [headers, body] of [[request.headers, null], [request.headers, ''], [request.headers, json], [request.headers, noise], [manyHeaders, 'ünïcode ✓']] as const) {
+      ddb.reset();
+      const items = emulatedTable();
+      const asked = { ...request, headers, body };
+      await store().create(job, asked);
+      const leaseUntil = Date.parse('2026-01-01T00:00:10.000Z');
+      expect(await store().take(jobId, { status: 'started', attempts: 1, leaseUntil }, {})).toEqual({ job: { ...job, status: 'started', attempts: 1, leaseUntil }, request: asked });
+      const output: AttemptOutput = { started: job.created, durationMs: 5, statusCode: 200, headers: manyHeaders, body: json, bodyEncoding: 'utf8', bodyBytes: json.length, truncated: false };
       const history = [{ attempt: 1, started: job.created, durationMs: 5, statusCode: 200 }];
       const settled = { ...job, status: 'completed' as const, attempts: 1, output, history };
-      expect(await store.lease(jobId, { status: 'completed', output, history, remove: ['leaseUntil'] }, {})).toEqual(settled);
-      expect(await store.get(jobId)).toEqual(settled);
+      expect(await store().lease(jobId, { status: 'completed', output, history, remove: ['leaseUntil'] }, {})).toEqual(settled);
+      expect(await store().get(jobId)).toEqual(settled);
       expect(items.get(`${jobId}|job`)).not.toHaveProperty('request');
     }
   });
 
-  it('a job that succeeds at once stays within one write unit at every write, with 1 KiB JSON bodies both ways', async () => {
-    const { store, items } = storedWorld();
-    // The benchmark's body: an order event with random ids, about half of it incompressible.
-    const body = JSON.stringify(eventJson(1024));
-    const sizes: number[] = [];
-    const size = () => sizes.push(dynamoItemSize(items.get(`${jobId}|job`) ?? {}));
-    await store.create({ ...job, callback: 'https://callback.example.com/done', notified: 'no' }, { ...request, body });
-    size();
-    await store.take(jobId, { status: 'started', attempts: 1, leaseUntil: Date.now(), lastUpdate: new Date().toISOString() }, {});
-    size();
-    const output = { started: new Date().toISOString(), durationMs: 102, statusCode: 200, headers: { 'content-type': 'application/json', 'content-length': '1024', date: new Date().toUTCString() }, body, bodyEncoding: 'utf8' as const, bodyBytes: body.length, truncated: false };
-    await store.update(jobId, { status: 'completed', output, history: [{ attempt: 1, started: output.started, durationMs: 102, statusCode: 200 }], notified: 'true', notifyoutput: '200', notifyAttempts: 1, lastUpdate: new Date().toISOString(), remove: ['leaseUntil'] }, {});
-    size();
-    expect(body.length).toBe(1024);
-    expect(Math.max(...sizes)).toBeLessThanOrEqual(1024);
-  });
-
-  it('remove deletes both items', async () => {
-    const { db, store } = world();
-    await store.remove(jobId);
-    expect(db.inputs('BatchWriteItem')[0]).toEqual({
-      RequestItems: { [table]: [{ DeleteRequest: { Key: { pk: jobId, sk: 'job' } } }, { DeleteRequest: { Key: { pk: jobId, sk: 'request' } } }] },
-    });
-  });
-
-  it('sends again what DynamoDB left unprocessed, and gives up loudly after 8 rounds', async () => {
-    vi.useFakeTimers();
-    const { db, store } = world();
-    let rounds = 0;
-    db.answer = (operation, input) => (operation === 'BatchWriteItem' && rounds++ === 0 ? { UnprocessedItems: { [table]: input['RequestItems'][table].slice(1) } } : {});
-    const created = store.create(job, { ...request, body: noise });
-    await vi.runAllTimersAsync();
-    await created;
-    expect(db.inputs('BatchWriteItem').map((input) => input['RequestItems'][table].length)).toEqual([2, 1]);
-
-    db.answer = (_operation, input) => ({ UnprocessedItems: input['RequestItems'] });
-    const refused = expect(store.create(job, { ...request, body: noise })).rejects.toThrow(/unprocessed/);
-    await vi.runAllTimersAsync();
-    await refused;
+  it('turns a ConditionalCheckFailedException into ConditionFailed, and passes any other error through unchanged', async () => {
+    const refusal = conditionalCheckFailed();
+    ddb.on(UpdateCommand).rejects(refusal);
+    for (const write of [() => store().update(jobId, {}, {}), () => store().lease(jobId, {}, {}), () => store().take(jobId, {}, {})]) {
+      const error = await write().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConditionFailed);
+      expect((error as Error).cause).toBe(refusal);
+    }
+    const failure = throttled();
+    ddb.on(UpdateCommand).rejects(failure);
+    await expect(store().update(jobId, { status: 'failed' }, {})).rejects.toBe(failure);
+    const plain = new Error('socket hang up');
+    ddb.on(UpdateCommand).rejects(plain);
+    await expect(store().take(jobId, {}, {})).rejects.toBe(plain);
   });
 });
 
-describe('DynamoJobStore writes and reads', () => {
-  it('update is one conditional UpdateItem on the job item that asks nothing back; lease is the same write returning the job as written', async () => {
-    const { db, store } = storedWorld();
-    await store.create(job, request);
-    db.calls.length = 0;
-    await store.update(jobId, { status: 'started' }, {});
-    expect(await store.lease(jobId, { attempts: 1 }, { expect: { attempts: 0 } })).toEqual({ ...job, status: 'started', attempts: 1 });
-    expect(db.inputs('UpdateItem')).toEqual([
-      { TableName: table, Key: { pk: jobId, sk: 'job' }, ReturnValues: 'NONE', ...updateParts({ status: 'started' }, {}) },
-      { TableName: table, Key: { pk: jobId, sk: 'job' }, ReturnValues: 'ALL_NEW', ...updateParts({ attempts: 1 }, { expect: { attempts: 0 } }) },
-    ]);
-  });
+/** A job item of `job` in the stored layout. */
+function acceptedJobItem(): Item {
+  return {
+    clientId: job.clientId,
+    created: job.created,
+    lastUpdate: job.lastUpdate,
+    service: job.service,
+    methodtype: job.methodtype,
+    callback: null,
+    status: job.status,
+    attempts: job.attempts,
+    max_attempts: job.maxAttempts,
+    timeout_ms: job.timeoutMs,
+    output: null,
+    history: [],
+    notified: job.notified,
+    notifyoutput: null,
+    notify_attempts: 0,
+    callback_max_attempts: 5,
+    expiresAt: job.expiresAt,
+  };
+}
 
-  it('take reads a request of its own consistently after the write; without one, there is no request', async () => {
-    const { db, store } = storedWorld();
-    await store.create(job, { ...request, body: noise });
-    expect((await store.take(jobId, {}, {})).request).toEqual({ ...request, body: noise });
-    expect(db.inputs('GetItem')).toEqual([{ TableName: table, Key: { pk: jobId, sk: 'request' }, ConsistentRead: true }]);
-    const bare = world();
-    bare.db.answer = (operation) => (operation === 'UpdateItem' ? { Attributes: { pk: jobId, sk: 'job', s: 'started' } } : {});
-    expect(await bare.store.take(jobId, {}, {})).toEqual({ job: { jobId, status: 'started', output: null, history: [] } });
-  });
-
-  it('turns ConditionalCheckFailedException into ConditionFailed, and passes any other error through', async () => {
-    const { db, store } = world();
-    db.answer = () => conditionalCheckFailed();
-    await expect(store.update(jobId, { status: 'failed' }, { statusIn: ['running'] })).rejects.toBeInstanceOf(ConditionFailed);
-    const throttled = new AwsError({ name: 'ProvisionedThroughputExceededException', message: 'Rate exceeded', statusCode: 400, retryable: true, operation: 'UpdateItem', details: {} });
-    db.answer = () => throttled;
-    await expect(store.update(jobId, { status: 'failed' }, {})).rejects.toBe(throttled);
-  });
-
-  it('get reads the job item consistently; an unknown job is undefined', async () => {
-    const { db, store } = storedWorld();
-    expect(await store.get(jobId)).toBeUndefined();
-    await store.create(job, request);
-    expect(await store.get(jobId)).toEqual(job);
-    expect(db.inputs('GetItem').at(-1)).toEqual({ TableName: table, Key: { pk: jobId, sk: 'job' }, ConsistentRead: true });
-  });
-
-  it('unsettled walks every shard of the sparse index, page by page, and reads each job consistently, 100 at a time', async () => {
-    const { db, store } = world();
-    let unprocessedOnce = true;
-    db.answer = (operation, input) => {
-      if (operation === 'Query') {
-        const shard = input['ExpressionAttributeValues'][':shard'];
-        if (shard === '3' && !input['ExclusiveStartKey']) return { Items: [{ pk: '3a', sk: 'job' }], LastEvaluatedKey: { pk: '3a', sk: 'job', sweep: '3' } };
-        if (shard === '3') return { Items: [{ pk: '3b', sk: 'job' }, { pk: '3-gone', sk: 'job' }] };
-        if (shard === 'f') return { Items: [{ pk: 'f0', sk: 'job' }] };
-        return { Items: [] };
-      }
-      const keys: Array<{ pk: string }> = input['RequestItems'][table].Keys;
-      // The first batch of shard 3 leaves its last key unprocessed: it is asked for again.
-      const [answered, left] = unprocessedOnce && keys.length > 1 ? [keys.slice(0, -1), keys.slice(-1)] : [keys, []];
-      if (keys.length > 1) unprocessedOnce = false;
-      return {
-        Responses: { [table]: answered.filter((key) => key.pk !== '3-gone').map((key) => ({ pk: key.pk, sk: 'job', s: 'running' })) },
-        ...(left.length ? { UnprocessedKeys: { [table]: { Keys: left } } } : {}),
-      };
-    };
+describe('DynamoJobStore.unsettled', () => {
+  /** Collects what the walk yields, running the store's back-off timers as they come. */
+  async function walk(): Promise<string[]> {
     vi.useFakeTimers();
-    const walk = (async () => {
-      const found: string[] = [];
-      for await (const unsettled of store.unsettled()) found.push(unsettled.jobId);
-      return found;
+    const found = (async () => {
+      const ids: string[] = [];
+      for await (const unsettled of store().unsettled()) ids.push(unsettled.jobId);
+      return ids;
     })();
-    await vi.runAllTimersAsync();
-    expect(await walk).toEqual(['3a', '3b', 'f0']);
+    let finished = false;
+    found.then(
+      () => (finished = true),
+      () => (finished = true),
+    );
+    for (let steps = 0; !finished; steps++) {
+      if (steps > 1000) throw new Error('the walk did not finish');
+      await vi.advanceTimersToNextTimerAsync();
+    }
+    return found;
+  }
 
-    const queries = db.inputs('Query');
-    expect(queries.map((input) => input['ExpressionAttributeValues'][':shard'])).toEqual([...sweepShards.slice(0, 4), '3', ...sweepShards.slice(4)]);
-    expect(queries[0]).toMatchObject({ TableName: table, IndexName: tables.jobs.unsettledIndex.name, KeyConditionExpression: '#shard = :shard', ExpressionAttributeNames: { '#shard': 'sweep' } });
-    expect(queries[4]?.['ExclusiveStartKey']).toEqual({ pk: '3a', sk: 'job', sweep: '3' });
-    const reads = db.inputs('BatchGetItem').map((input) => input['RequestItems'][table]);
-    expect(reads.map((read) => read.Keys.map((key: { pk: string }) => key.pk))).toEqual([['3a'], ['3b', '3-gone'], ['3-gone'], ['f0']]);
-    expect(reads.every((read) => read.ConsistentRead === true)).toBe(true);
-  });
-});
-
-describe('DynamoJobStore and a DATA_DIR of the first layout', () => {
-  it('an unsettled job stored with every field plain is rewritten in today\'s layout before it is handed on, its request with it', async () => {
-    const { db, store, items } = storedWorld();
-    const pending = { ...job, status: 'running' as const, attempts: 1, nextAttemptAt: 5, sweep: '8', history: [{ attempt: 1, started: job.created, durationMs: 3, statusCode: 503 }] };
-    const firstLayout = { pk: jobId, sk: 'job', ...pending };
-    items.set(`${jobId}|job`, firstLayout);
-    items.set(`${jobId}|request`, { pk: jobId, sk: 'request', url: request.url, method: 'POST', headers: request.headers, body: request.body, expiresAt: 1 });
-    const answer = db.answer;
-    db.answer = (operation, input) => {
-      if (operation === 'Query') return { Items: input['ExpressionAttributeValues'][':shard'] === '8' ? [{ pk: jobId, sk: 'job' }] : [] };
-      if (operation === 'BatchGetItem') return { Responses: { [table]: [items.get(`${jobId}|job`)] } };
-      return answer(operation, input);
+  it('walks every shard of the sparse index page by page, and reads the jobs consistently in BatchGets of at most 100, asking again for what DynamoDB left unprocessed', async () => {
+    const keys = (prefix: string, from: number, count: number) => Array.from({ length: count }, (_, i) => ({ pk: `${prefix}-${String(from + i).padStart(3, '0')}`, sk: 'job', sweep: prefix, created: job.created }));
+    const pages: Record<string, Item[][]> = {
+      '3': [[{ pk: '3a', sk: 'job', sweep: '3', created: job.created }], [{ pk: '3b', sk: 'job' }, { pk: '3-gone', sk: 'job' }]],
+      '5': [keys('5', 0, 150), keys('5', 150, 60)],
+      f: [[{ pk: 'f0', sk: 'job' }]],
     };
-    const found: Job[] = [];
-    for await (const unsettled of store.unsettled()) found.push(unsettled);
-    expect(found).toEqual([pending]);
-    expect(items.get(`${jobId}|job`)).toMatchObject({ s: 'running', a: 1, at: 5, sweep: '8', request: expect.any(Uint8Array) });
-    expect(items.get(`${jobId}|job`)).not.toHaveProperty('status');
-    // Today's writes now find the fields they name.
-    expect(await store.take(jobId, { status: 'running', attempts: 2 }, { expect: { attempts: 1 } })).toEqual({ job: { ...pending, attempts: 2 }, request });
+    ddb.on(QueryCommand).callsFake((input: { ExpressionAttributeValues: Item; ExclusiveStartKey?: Item }) => {
+      const shardPages = pages[input.ExpressionAttributeValues[':shard']] ?? [[]];
+      const page = input.ExclusiveStartKey ? 1 : 0;
+      const Items = shardPages[page] ?? [];
+      return page + 1 < shardPages.length ? { Items, LastEvaluatedKey: Items.at(-1) } : { Items };
+    });
+    let leftOne = false;
+    ddb.on(BatchGetCommand).callsFake((input: { RequestItems: Record<string, { Keys: Item[] }> }) => {
+      const asked = input.RequestItems[table]?.Keys ?? [];
+      // The first read of 3b is left unprocessed, as under throttling.
+      const left = !leftOne && asked.some((key) => key['pk'] === '3b') ? asked.filter((key) => key['pk'] === '3b') : [];
+      if (left.length) leftOne = true;
+      const answered = asked.filter((key) => !left.includes(key) && key['pk'] !== '3-gone');
+      return {
+        Responses: { [table]: answered.map((key) => ({ ...acceptedJobItem(), pk: key['pk'], sk: 'job', status: 'running', next_attempt_at: '2026-01-01T00:00:00.000Z' })) },
+        ...(left.length ? { UnprocessedKeys: { [table]: { Keys: left, ConsistentRead: true } } } : {}),
+      };
+    });
+
+    const found = await walk();
+    expect(found).toEqual(['3a', '3b', ...keys('5', 0, 210).map((key) => key.pk), 'f0']);
+
+    const queries = inputs(QueryCommand);
+    expect(queries.map((input) => input.ExpressionAttributeValues?.[':shard'])).toEqual(['0', '1', '2', '3', '3', '4', '5', '5', ...sweepShards.slice(6)]);
+    expect(sweepShards).toHaveLength(16);
+    expect(queries[0]).toMatchObject({ TableName: table, IndexName: tables.jobs.unsettledIndex.name, KeyConditionExpression: '#shard = :shard', ExpressionAttributeNames: { '#shard': 'sweep' } });
+    expect(queries[4]?.ExclusiveStartKey).toEqual({ pk: '3a', sk: 'job', sweep: '3', created: job.created });
+    expect(queries[7]?.ExclusiveStartKey).toEqual(keys('5', 149, 1)[0]);
+    for (const query of queries) expectPlaceholdersMatch(query);
+
+    const reads = inputs(BatchGetCommand).map((input) => input.RequestItems?.[table]);
+    expect(reads.map((read) => read?.Keys?.length)).toEqual([1, 2, 1, 100, 50, 60, 1]);
+    expect(reads[2]?.Keys).toEqual([{ pk: '3b', sk: 'job' }]);
+    expect(reads.flatMap((read) => read?.Keys ?? []).every((key) => Object.keys(key).join() === 'pk,sk' && key['sk'] === 'job')).toBe(true);
+    expect(reads.every((read) => read?.ConsistentRead === true)).toBe(true);
   });
 
-  it('a settled job of the first layout reads as it was, unchanged', async () => {
-    const { store, items } = storedWorld();
-    items.set(`${jobId}|job`, { pk: jobId, sk: 'job', ...job, status: 'completed' });
-    expect(await store.get(jobId)).toEqual({ ...job, status: 'completed' });
+  it('yields each job as the core knows it', async () => {
+    ddb.on(QueryCommand).callsFake((input: { ExpressionAttributeValues: Item }) => ({ Items: input.ExpressionAttributeValues[':shard'] === '8' ? [{ pk: jobId, sk: 'job' }] : [] }));
+    ddb.on(BatchGetCommand).resolves({ Responses: { [table]: [{ pk: jobId, sk: 'job', ...acceptedJobItem(), status: 'running', attempts: 1, next_attempt_at: '2026-01-01T00:00:05.000Z', sweep: '8' }] } });
+    const found = [];
+    for await (const unsettled of store().unsettled()) found.push(unsettled);
+    expect(found).toEqual([{ ...job, status: 'running', attempts: 1, nextAttemptAt: Date.parse('2026-01-01T00:00:05.000Z'), sweep: '8' }]);
+  });
+
+  it('gives up loudly when DynamoDB leaves reads unprocessed for 8 rounds', async () => {
+    ddb.on(QueryCommand).resolves({ Items: [{ pk: 'a', sk: 'job' }] });
+    ddb.on(BatchGetCommand).callsFake((input: { RequestItems: Item }) => ({ Responses: {}, UnprocessedKeys: input.RequestItems }));
+    await expect(walk()).rejects.toThrow(/unprocessed after 8 rounds/);
+    expect(ddb).toHaveReceivedCommandTimes(BatchGetCommand, 8);
   });
 });
 
 describe('DynamoJobStore idempotency keys', () => {
-  it('claims a new key with a conditional put that lets an expired key be reused', async () => {
-    const { db, store } = world();
-    expect(await store.rememberIdempotent('c1', 'key-1', jobId, '{"job_id":"x"}', 2_000_000_000, 1_700_000_000_000)).toBeUndefined();
-    expect(db.inputs('PutItem')[0]).toMatchObject({
-      TableName: table,
-      Item: { pk: 'idem#c1#key-1', sk: 'idem', jobId, answer: '{"job_id":"x"}', expiresAt: 2_000_000_000 },
-      ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
-      ExpressionAttributeValues: { ':now': 1_700_000_000 },
+  const now = Date.parse('2026-01-01T00:00:00.000Z');
+  const claim: IdempotencyRecord = { jobId, answer: `{"job_id":"${jobId}"}`, state: 'pending', claimUntil: now + 30_000, expiresAt: now / 1000 + 86_400 };
+  const key = { pk: 'idem#c1#order-1', sk: 'idem' };
+  /** A key's item as it is stored. */
+  const stored = (record: IdempotencyRecord): Item => ({ ...key, ...record, claimUntil: new Date(record.claimUntil).toISOString() });
+  const other = (fields: Partial<IdempotencyRecord> = {}): IdempotencyRecord => ({ jobId: 'other-job', answer: '{"job_id":"other-job"}', state: 'done', claimUntil: now - 60_000, expiresAt: now / 1000 + 3600, ...fields });
+
+  /**
+   * DynamoDB's verdict on a condition of the forms claimIdempotent writes: clauses joined by OR,
+   * each `attribute_not_exists(a)`, `a = :v`, `a < :v`, or a parenthesised AND of comparisons.
+   */
+  function holds(input: PutCommandInput, old: Item | undefined): boolean {
+    const names = input.ExpressionAttributeNames ?? {};
+    const values = input.ExpressionAttributeValues ?? {};
+    const operand = (token: string): unknown => (token.startsWith(':') ? values[token] : old?.[names[token] ?? token]);
+    return (input.ConditionExpression ?? '').split(' OR ').some((clause) =>
+      clause
+        .replace(/^\((.*)\)$/, '$1')
+        .split(' AND ')
+        .every((part) => {
+          const absent = /^attribute_not_exists\((\S+)\)$/.exec(part);
+          if (absent) return operand(absent[1] ?? '') === undefined;
+          const [, left = '', operator, right = ''] = /^(\S+) (=|<) (\S+)$/.exec(part) ?? [];
+          if (!operator) throw new Error(`a condition this test does not know: ${part}`);
+          const [a, b] = [operand(left), operand(right)];
+          if (a === undefined || b === undefined) return false;
+          return operator === '=' ? a === b : (a as number) < (b as number);
+        }),
+    );
+  }
+
+  /** The key's item behind a conditional PutItem that refuses as DynamoDB does, with ALL_OLD when asked. */
+  function keyTable(initial?: Item) {
+    const items = new Map<string, Item>(initial ? [['key', initial]] : []);
+    ddb.on(PutCommand).callsFake((input: PutCommandInput) => {
+      const old = items.get('key');
+      if (!holds(input, old)) throw conditionalCheckFailed(input.ReturnValuesOnConditionCheckFailure === 'ALL_OLD' ? old : undefined);
+      items.set('key', structuredClone(input.Item ?? {}));
+      return {};
     });
+    return items;
+  }
+
+  const claimKey = (replacing?: string) => store().claimIdempotent('c1', 'order-1', claim, now, replacing);
+
+  it('claims a free key with one conditional PutItem of the pending claim, asking for the old item on refusal', async () => {
+    const items = keyTable();
+    expect(await claimKey()).toBeUndefined();
+    expect(ddb).toHaveReceivedCommandExactlyOnceWith(PutCommand, {
+      TableName: table,
+      Item: { ...key, jobId, answer: claim.answer, state: 'pending', claimUntil: '2026-01-01T00:00:30.000Z', expiresAt: claim.expiresAt },
+      ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now OR jobId = :jobId',
+      ExpressionAttributeValues: { ':now': now / 1000, ':jobId': jobId },
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    });
+    expectPlaceholdersMatch(inputs(PutCommand)[0]);
+    expect(items.get('key')).toEqual(stored(claim));
   });
 
-  it('returns the earlier answer when the key is taken', async () => {
-    const { db, store } = world();
-    db.answer = (operation) => (operation === 'PutItem' ? conditionalCheckFailed() : { Item: { pk: 'idem#c1#key-1', sk: 'idem', jobId: 'first', answer: '{"job_id":"first"}' } });
-    expect(await store.rememberIdempotent('c1', 'key-1', jobId, '{"job_id":"second"}', 2_000_000_000, 1_700_000_000_000)).toBe('{"job_id":"first"}');
+  it('a key held by another job answers with its record, from the refusal\'s ALL_OLD item, without another read', async () => {
+    const held = other();
+    const items = keyTable(stored(held));
+    expect(await claimKey()).toEqual(held);
+    expect(ddb).not.toHaveReceivedCommand(GetCommand);
+    expect(items.get('key')).toEqual(stored(held));
   });
 
-  it('claims the key when the earlier one vanished between the put and the read, instead of answering with its own job', async () => {
-    const { db, store } = world();
-    let puts = 0;
-    db.answer = (operation) => (operation === 'PutItem' && puts++ === 0 ? conditionalCheckFailed() : {});
-    expect(await store.rememberIdempotent('c1', 'key-1', jobId, '{"job_id":"mine"}', 2_000_000_000, 1_700_000_000_000)).toBeUndefined();
-    expect(db.inputs('PutItem')).toHaveLength(2);
+  it('a pending claim of another job comes back as pending, with its claim deadline', async () => {
+    const held = other({ state: 'pending', claimUntil: now + 5000 });
+    keyTable(stored(held));
+    expect(await claimKey()).toEqual(held);
   });
 
-  it('forgetIdempotent deletes the key', async () => {
-    const { db, store } = world();
-    await store.forgetIdempotent('c1', 'key-1');
-    expect(db.inputs('DeleteItem')[0]).toEqual({ TableName: table, Key: { pk: 'idem#c1#key-1', sk: 'idem' } });
+  it('an expired key is claimed again', async () => {
+    const items = keyTable(stored(other({ expiresAt: now / 1000 - 1 })));
+    expect(await claimKey()).toBeUndefined();
+    expect(items.get('key')).toMatchObject({ jobId });
+  });
+
+  it('our own claim that landed unseen (the SDK retried the write) counts as ours', async () => {
+    keyTable(stored(claim));
+    expect(await claimKey()).toBeUndefined();
+    expect(inputs(PutCommand)[0]?.ConditionExpression).toContain('jobId = :jobId');
+  });
+
+  it('replacing takes over the abandoned pending claim of that job only', async () => {
+    const abandoned = other({ jobId: 'abandoned', state: 'pending', claimUntil: now - 1 });
+    const items = keyTable(stored(abandoned));
+    expect(await claimKey()).toEqual(abandoned);
+    expect(await claimKey('abandoned')).toBeUndefined();
+    expect(items.get('key')).toMatchObject({ jobId, state: 'pending' });
+    expect(inputs(PutCommand)[1]).toMatchObject({
+      ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now OR jobId = :jobId OR (jobId = :replacing AND #state = :pending)',
+      ExpressionAttributeNames: { '#state': 'state' },
+      ExpressionAttributeValues: { ':now': now / 1000, ':jobId': jobId, ':replacing': 'abandoned', ':pending': 'pending' },
+    });
+    expectPlaceholdersMatch(inputs(PutCommand)[1]);
+  });
+
+  it('replacing does not take over a claim that its job settled meanwhile, nor one another job took', async () => {
+    const settled = other({ jobId: 'abandoned', state: 'done' });
+    keyTable(stored(settled));
+    expect(await claimKey('abandoned')).toEqual(settled);
+    ddb.reset();
+    const taken = other({ jobId: 'someone-else', state: 'pending', claimUntil: now + 5000 });
+    keyTable(stored(taken));
+    expect(await claimKey('abandoned')).toEqual(taken);
+  });
+
+  it('reads the key when the refusal carries no item, and claims it again if it is gone by then', async () => {
+    const held = other();
+    ddb.on(PutCommand).rejects(conditionalCheckFailed());
+    ddb.on(GetCommand).resolves({ Item: stored(held) });
+    expect(await claimKey()).toEqual(held);
+    expect(ddb).toHaveReceivedCommandExactlyOnceWith(GetCommand, { TableName: table, Key: key, ConsistentRead: true });
+
+    ddb.reset();
+    ddb.on(PutCommand).rejectsOnce(conditionalCheckFailed()).resolves({});
+    ddb.on(GetCommand).resolves({});
+    expect(await claimKey()).toBeUndefined();
+    expect(ddb).toHaveReceivedCommandTimes(PutCommand, 2);
+  });
+
+  it('passes through an error that is not a refusal', async () => {
+    const failure = throttled();
+    ddb.on(PutCommand).rejects(failure);
+    await expect(claimKey()).rejects.toBe(failure);
+  });
+
+  it('settleIdempotent marks the key done only while it is still this job\'s, and leaves another job\'s alone', async () => {
+    ddb.on(UpdateCommand).resolvesOnce({}).rejects(conditionalCheckFailed());
+    await store().settleIdempotent('c1', 'order-1', jobId);
+    await expect(store().settleIdempotent('c1', 'order-1', jobId)).resolves.toBeUndefined();
+    expect(inputs(UpdateCommand)[0]).toEqual({
+      TableName: table,
+      Key: key,
+      UpdateExpression: 'SET #state = :done',
+      ConditionExpression: 'jobId = :jobId',
+      ExpressionAttributeNames: { '#state': 'state' },
+      ExpressionAttributeValues: { ':done': 'done', ':jobId': jobId },
+    });
+    expectPlaceholdersMatch(inputs(UpdateCommand)[0]);
+  });
+
+  it('releaseIdempotent deletes the key only while it is this job\'s pending claim, and leaves another\'s alone', async () => {
+    ddb.on(DeleteCommand).resolvesOnce({}).rejects(conditionalCheckFailed());
+    await store().releaseIdempotent('c1', 'order-1', jobId);
+    await expect(store().releaseIdempotent('c1', 'order-1', jobId)).resolves.toBeUndefined();
+    expect(inputs(DeleteCommand)[0]).toEqual({
+      TableName: table,
+      Key: key,
+      ConditionExpression: 'jobId = :jobId AND #state = :pending',
+      ExpressionAttributeNames: { '#state': 'state' },
+      ExpressionAttributeValues: { ':jobId': jobId, ':pending': 'pending' },
+    });
+    expectPlaceholdersMatch(inputs(DeleteCommand)[0]);
+  });
+
+  it('settle and release let any other error through', async () => {
+    const failure = throttled();
+    ddb.on(UpdateCommand).rejects(failure);
+    ddb.on(DeleteCommand).rejects(failure);
+    await expect(store().settleIdempotent('c1', 'order-1', jobId)).rejects.toBe(failure);
+    await expect(store().releaseIdempotent('c1', 'order-1', jobId)).rejects.toBe(failure);
   });
 });
 
 describe('DynamoClientStore', () => {
-  it('revoke is a conditional update: true for a client, false for an unknown one', async () => {
-    const db = new FakeDocuments();
-    const clients = new DynamoClientStore(db, 'Clients');
-    let updates = 0;
-    db.answer = () => (updates++ === 0 ? {} : conditionalCheckFailed());
-    expect(await clients.revoke('c1', '2025-01-01T00:00:00.000Z')).toBe(true);
-    expect(await clients.revoke('nobody', '2025-01-01T00:00:00.000Z')).toBe(false);
-    expect(db.inputs('UpdateItem')[0]).toMatchObject({ TableName: 'Clients', Key: { clientId: 'c1' }, ConditionExpression: 'attribute_exists(clientId)' });
+  const clients = () => new DynamoClientStore(documents, 'Clients');
+  const client: Client = { clientId: 'c1', name: 'shop', tokenHash: 'ab'.repeat(32), signingSecrets: ['whsec_a'], created: '2025-01-01T00:00:00.000Z' };
+
+  it('get reads a client consistently by its id; an unknown one is undefined', async () => {
+    ddb.on(GetCommand).resolvesOnce({ Item: client }).resolves({});
+    expect(await clients().get('c1')).toEqual(client);
+    expect(await clients().get('nobody')).toBeUndefined();
+    expect(ddb).toHaveReceivedNthCommandWith(GetCommand, 1, { TableName: 'Clients', Key: { clientId: 'c1' }, ConsistentRead: true });
+  });
+
+  it('put writes the client as it is', async () => {
+    ddb.on(PutCommand).resolves({});
+    await clients().put(client);
+    expect(ddb).toHaveReceivedCommandExactlyOnceWith(PutCommand, { TableName: 'Clients', Item: client });
   });
 
   it('list pages through the table', async () => {
-    const db = new FakeDocuments();
-    const clients = new DynamoClientStore(db, 'Clients');
-    db.answer = (_operation, input) => (input['ExclusiveStartKey'] ? { Items: [{ clientId: 'b' }] } : { Items: [{ clientId: 'a' }], LastEvaluatedKey: { clientId: 'a' } });
-    expect((await clients.list()).map((client) => client.clientId)).toEqual(['a', 'b']);
+    ddb.on(ScanCommand).callsFake((input: { ExclusiveStartKey?: Item }) =>
+      input.ExclusiveStartKey ? { Items: [{ ...client, clientId: 'b' }] } : { Items: [{ ...client, clientId: 'a' }], LastEvaluatedKey: { clientId: 'a' } },
+    );
+    expect((await clients().list()).map((found) => found.clientId)).toEqual(['a', 'b']);
+    expect(ddb).toHaveReceivedCommandTimes(ScanCommand, 2);
+    expect(ddb).toHaveReceivedNthCommandWith(ScanCommand, 2, { TableName: 'Clients', ExclusiveStartKey: { clientId: 'a' } });
+  });
+
+  it('revoke is a conditional update: true for a client, false for an unknown one, any other error thrown', async () => {
+    const failure = throttled();
+    ddb.on(UpdateCommand).resolvesOnce({}).rejectsOnce(conditionalCheckFailed()).rejects(failure);
+    expect(await clients().revoke('c1', '2025-01-01T00:00:00.000Z')).toBe(true);
+    expect(await clients().revoke('nobody', '2025-01-01T00:00:00.000Z')).toBe(false);
+    await expect(clients().revoke('c1', '2025-01-01T00:00:00.000Z')).rejects.toBe(failure);
+    expect(inputs(UpdateCommand)[0]).toEqual({
+      TableName: 'Clients',
+      Key: { clientId: 'c1' },
+      UpdateExpression: 'SET revoked = :at',
+      ConditionExpression: 'attribute_exists(clientId)',
+      ExpressionAttributeValues: { ':at': '2025-01-01T00:00:00.000Z' },
+    });
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FailureLimiter } from '../../lambdas/core/auth.ts';
 import { TooManyFailures } from '../../lambdas/core/errors.ts';
-import { handleApi } from '../../lambdas/core/api.ts';
+import { callApi } from '../support/api.ts';
 import { ManualClock, MemoryClientStore, memoryApiDeps, testClient } from '../support/memory.ts';
 
 const limits = { perClient: 3, perSource: 5, windowMs: 60_000 };
@@ -48,7 +48,7 @@ describe('the API under repeated failures', () => {
     const { deps } = memoryApiDeps(clock, clients, { limiter: new FailureLimiter(clock, limits) });
     const basic = (token: string) => `Basic ${Buffer.from(`${client.client.clientId}:${token}`).toString('base64')}`;
     const request = (token: string, sourceIp: string) =>
-      handleApi(deps, { method: 'GET', path: '/webhook', query: {}, headers: { authorization: basic(token) }, body: undefined, sourceIp });
+      callApi(deps, { method: 'GET', path: '/webhook', query: {}, headers: { authorization: basic(token) }, body: undefined, sourceIp });
     const answers = [];
     for (let i = 0; i < 4; i++) answers.push(await request('guess', '6.6.6.6'));
     expect(answers.map((a) => a.statusCode)).toEqual([401, 401, 401, 429]);

@@ -1,8 +1,26 @@
+/**
+ * The local SQS event source against the AWS SDK's SQS client, mocked with aws-sdk-client-mock:
+ * receive → handler → delete what did not fail, as Lambda's event source mapping does.
+ */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient, type DeleteMessageBatchCommandInput, type ReceiveMessageCommandInput, type ReceiveMessageCommandOutput } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { AwsCaller } from '../../lambdas/adapters/aws/client.ts';
+import { mockClient } from 'aws-sdk-client-mock';
+import { toHaveReceivedCommand, toHaveReceivedCommandExactlyOnceWith, toHaveReceivedCommandTimes, type CustomMatcher } from 'aws-sdk-client-mock-vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { invocationChannel, type InvocationReport } from '../../local/invocations.ts';
 import { QueuePoller, toRecord, type PollerOptions, type SqsHandler, type SqsMessage } from '../../local/poller.ts';
 import { deferred } from '../support/memory.ts';
+
+expect.extend({ toHaveReceivedCommand, toHaveReceivedCommandExactlyOnceWith, toHaveReceivedCommandTimes });
+
+declare module 'vitest' {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any, @typescript-eslint/no-empty-object-type
+  interface Matchers<T = any> extends CustomMatcher<T> {}
+}
+
+const sqsMock = mockClient(SQSClient);
+const sqs = new SQSClient({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
 
 const queueUrl = 'http://127.0.0.1:9324/000000000000/jobs';
 const queueArn = 'arn:aws:sqs:eu-west-1:000000000000:jobs';
@@ -15,37 +33,33 @@ const message = (n: number, receiveCount = '1'): SqsMessage => ({
   Attributes: { ApproximateReceiveCount: receiveCount, SentTimestamp: '1700000000000' },
 });
 
-type Input = Record<string, unknown>;
+const receiveInputs = () => sqsMock.commandCalls(ReceiveMessageCommand).map((call) => call.args[0].input);
+const deleteInputs = () => sqsMock.commandCalls(DeleteMessageBatchCommand).map((call) => call.args[0].input);
+const deletedHandles = () => deleteInputs().flatMap((input) => (input.Entries ?? []).map((entry) => entry.ReceiptHandle));
 
 /**
- * The queue as the poller sees it, through the one client method it uses: `batches` are handed
- * out one per receive (an Error fails that receive); after that a receive long-polls until the
- * test answers it with `answerWaiting` (the poller may have stopped waiting by then).
+ * The queue behind the mocked client: `batches` are handed out one per receive (an Error fails
+ * that receive); after that a receive long-polls until the test answers it with `answerWaiting`
+ * (the poller may have stopped waiting by then). Answers are promises, as the SDK's are.
  */
 function fakeQueue(batches: Array<SqsMessage[] | Error>) {
-  const calls: Array<{ operation: string; input: Input }> = [];
   let receives = 0;
   const waiters: Array<{ count: number; resolve: () => void }> = [];
   const waiting: Array<(messages: SqsMessage[]) => void> = [];
   const deleted = deferred();
-  const sqs: AwsCaller = {
-    call: <O>(operation: string, input: Input): Promise<O> => {
-      calls.push({ operation, input });
-      if (operation === 'DeleteMessageBatch') {
-        deleted.resolve();
-        return Promise.resolve({ Successful: [], Failed: [] } as O);
-      }
-      if (operation !== 'ReceiveMessage') return Promise.reject(new Error(`unexpected ${operation}`));
-      receives++;
-      for (const waiter of waiters.filter((w) => receives >= w.count)) waiter.resolve();
-      const batch = batches.shift();
-      if (batch instanceof Error) return Promise.reject(batch);
-      if (batch) return Promise.resolve({ Messages: batch } as O);
-      return new Promise<O>((resolve) => waiting.push((messages) => resolve({ Messages: messages } as O)));
-    },
-  };
+  sqsMock.on(ReceiveMessageCommand).callsFake((_input: ReceiveMessageCommandInput): Promise<Partial<ReceiveMessageCommandOutput>> => {
+    receives++;
+    for (const waiter of waiters.filter((w) => receives >= w.count)) waiter.resolve();
+    const batch = batches.shift();
+    if (batch instanceof Error) return Promise.reject(batch);
+    if (batch) return Promise.resolve({ Messages: batch });
+    return new Promise((resolve) => waiting.push((messages) => resolve({ Messages: messages })));
+  });
+  sqsMock.on(DeleteMessageBatchCommand).callsFake(async (input: DeleteMessageBatchCommandInput) => {
+    deleted.resolve();
+    return { Successful: (input.Entries ?? []).map((entry) => ({ Id: entry.Id })), Failed: [] };
+  });
   return {
-    sqs,
     get receives() {
       return receives;
     },
@@ -58,19 +72,14 @@ function fakeQueue(batches: Array<SqsMessage[] | Error>) {
     answerWaiting(messages: SqsMessage[]): void {
       for (const answer of waiting.splice(0)) answer(messages);
     },
-    inputs: (operation: string) => calls.filter((call) => call.operation === operation).map((call) => call.input),
-    deletedHandles: () =>
-      calls
-        .filter((call) => call.operation === 'DeleteMessageBatch')
-        .flatMap((call) => (call.input['Entries'] as Array<{ ReceiptHandle: string }>).map((entry) => entry.ReceiptHandle)),
     deleted: deleted.promise,
   };
 }
 
 const pollers: QueuePoller[] = [];
-function poller(queue: { sqs: AwsCaller }, handler: SqsHandler, more: Partial<PollerOptions> = {}): QueuePoller {
+function poller(handler: SqsHandler, more: Partial<PollerOptions> = {}): QueuePoller {
   const created = new QueuePoller({
-    sqs: queue.sqs,
+    sqs,
     queueUrl,
     queueArn,
     functionName: 'execute',
@@ -84,6 +93,10 @@ function poller(queue: { sqs: AwsCaller }, handler: SqsHandler, more: Partial<Po
   pollers.push(created);
   return created;
 }
+
+beforeEach(() => {
+  sqsMock.reset();
+});
 
 afterEach(async () => {
   vi.useRealTimers();
@@ -107,18 +120,18 @@ describe('QueuePoller', () => {
   it('hands a batch to the handler as an SQS event and deletes only what it did not report as failed', async () => {
     const queue = fakeQueue([[message(1), message(2, '3'), message(3)]]);
     const events: SQSEvent[] = [];
-    const p = poller(queue, async (event): Promise<SQSBatchResponse> => {
+    const p = poller(async (event): Promise<SQSBatchResponse> => {
       events.push(event);
       return { batchItemFailures: [{ itemIdentifier: 'm2' }] };
     });
     p.start();
-    await queue.deleted;
+    await within(queue.deleted, 'the delete');
     await within(p.stop(), 'stop()');
 
-    expect(queue.deletedHandles()).toEqual(['r1', 'r3']);
-    const input = queue.inputs('DeleteMessageBatch')[0];
-    expect(input?.['QueueUrl']).toBe(queueUrl);
-    expect(new Set((input?.['Entries'] as Array<{ Id: string }>).map((entry) => entry.Id)).size).toBe(2);
+    expect(sqsMock).toHaveReceivedCommandExactlyOnceWith(DeleteMessageBatchCommand, { QueueUrl: queueUrl });
+    expect(deletedHandles()).toEqual(['r1', 'r3']);
+    const entries = deleteInputs()[0]?.Entries ?? [];
+    expect(new Set(entries.map((entry) => entry.Id)).size).toBe(2);
 
     expect(events).toHaveLength(1);
     const records = events[0]?.Records ?? [];
@@ -136,11 +149,20 @@ describe('QueuePoller', () => {
 
   it('a batch with no failures is deleted whole', async () => {
     const queue = fakeQueue([[message(1), message(2)]]);
-    const p = poller(queue, async () => ({ batchItemFailures: [] }));
+    const p = poller(async () => ({ batchItemFailures: [] }));
     p.start();
-    await queue.deleted;
+    await within(queue.deleted, 'the delete');
     await within(p.stop(), 'stop()');
-    expect(queue.deletedHandles()).toEqual(['r1', 'r2']);
+    expect(deletedHandles()).toEqual(['r1', 'r2']);
+  });
+
+  it('a batch whose every record failed deletes nothing', async () => {
+    const queue = fakeQueue([[message(1), message(2)]]);
+    const p = poller(async () => ({ batchItemFailures: [{ itemIdentifier: 'm1' }, { itemIdentifier: 'm2' }] }));
+    p.start();
+    await within(queue.receivesReach(2), 'the next receive');
+    await within(p.stop(), 'stop()');
+    expect(sqsMock).not.toHaveReceivedCommand(DeleteMessageBatchCommand);
   });
 
   it('a handler that throws deletes nothing, and the poller carries on', async () => {
@@ -148,16 +170,15 @@ describe('QueuePoller', () => {
     const errors: unknown[] = [];
     const failure = new Error('handler crashed');
     const p = poller(
-      queue,
       async () => {
         throw failure;
       },
       { onError: (error) => errors.push(error) },
     );
     p.start();
-    await queue.receivesReach(2);
+    await within(queue.receivesReach(2), 'the next receive');
     await within(p.stop(), 'stop()');
-    expect(queue.inputs('DeleteMessageBatch')).toHaveLength(0);
+    expect(sqsMock).not.toHaveReceivedCommand(DeleteMessageBatchCommand);
     expect(errors).toEqual([failure]);
   });
 
@@ -167,7 +188,6 @@ describe('QueuePoller', () => {
     const errors: unknown[] = [];
     const handed = deferred();
     const p = poller(
-      queue,
       () => {
         handed.resolve();
         return new Promise(() => undefined);
@@ -177,31 +197,37 @@ describe('QueuePoller', () => {
     p.start();
     await handed.promise;
     expect(p.inFlight).toBe(1);
-    await vi.advanceTimersByTimeAsync(5_000);
+    await vi.advanceTimersByTimeAsync(4_999);
+    expect(p.inFlight).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
     await queue.receivesReach(2);
     expect(p.inFlight).toBe(0);
-    expect(queue.inputs('DeleteMessageBatch')).toHaveLength(0);
+    expect(sqsMock).not.toHaveReceivedCommand(DeleteMessageBatchCommand);
     expect(String(errors[0])).toMatch(/timed out after 5 s/);
   });
 
-  it('receives with the batch size and wait time it was given, and all system attributes', async () => {
+  it('receives with the batch size and wait time it was given, and every system attribute (ApproximateReceiveCount, SentTimestamp)', async () => {
     const queue = fakeQueue([]);
-    const p = poller(queue, async () => undefined, { batchSize: 7, waitSeconds: 3 });
+    const p = poller(async () => undefined, { batchSize: 7, waitSeconds: 3 });
     p.start();
-    await queue.receivesReach(1);
-    expect(queue.inputs('ReceiveMessage')[0]).toEqual({
-      QueueUrl: queueUrl,
-      MaxNumberOfMessages: 7,
-      WaitTimeSeconds: 3,
-      MessageSystemAttributeNames: ['All'],
-    });
+    await within(queue.receivesReach(1), 'the first receive');
+    expect(receiveInputs()).toEqual([{ QueueUrl: queueUrl, MaxNumberOfMessages: 7, WaitTimeSeconds: 3, MessageSystemAttributeNames: ['All'] }]);
+  });
+
+  it('runs as many receive loops as its concurrency', async () => {
+    const queue = fakeQueue([]);
+    const p = poller(async () => undefined, { concurrency: 3 });
+    p.start();
+    await within(queue.receivesReach(3), 'three receives');
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(queue.receives).toBe(3);
   });
 
   it('stop() ends every loop at once, without waiting for the long polls in hand to answer', async () => {
     const queue = fakeQueue([]);
-    const p = poller(queue, async () => undefined, { concurrency: 3 });
+    const p = poller(async () => undefined, { concurrency: 3 });
     p.start();
-    await queue.receivesReach(3);
+    await within(queue.receivesReach(3), 'three receives');
 
     await within(p.stop(), 'stop()');
     const receives = queue.receives;
@@ -213,15 +239,15 @@ describe('QueuePoller', () => {
   it('messages a long poll brings after stop() are not handed to the handler', async () => {
     const queue = fakeQueue([]);
     const handler = vi.fn(async () => undefined);
-    const p = poller(queue, handler);
+    const p = poller(handler);
     p.start();
-    await queue.receivesReach(1);
+    await within(queue.receivesReach(1), 'the first receive');
     await within(p.stop(), 'stop()');
 
     queue.answerWaiting([message(1)]);
     await new Promise<void>((resolve) => setImmediate(resolve));
     expect(handler).not.toHaveBeenCalled();
-    expect(queue.inputs('DeleteMessageBatch')).toHaveLength(0);
+    expect(sqsMock).not.toHaveReceivedCommand(DeleteMessageBatchCommand);
     expect(queue.receives).toBe(1);
   });
 
@@ -230,36 +256,75 @@ describe('QueuePoller', () => {
     const failure = new Error('connection refused');
     const queue = fakeQueue([failure, [message(1)]]);
     const errors: unknown[] = [];
-    const p = poller(queue, async () => undefined, { onError: (error) => errors.push(error) });
+    const p = poller(async () => undefined, { onError: (error) => errors.push(error) });
     p.start();
     await queue.receivesReach(1);
     await vi.advanceTimersByTimeAsync(0);
     expect(errors).toEqual([failure]);
+    await vi.advanceTimersByTimeAsync(249);
     expect(queue.receives).toBe(1);
 
-    await vi.advanceTimersByTimeAsync(250);
+    await vi.advanceTimersByTimeAsync(1);
     await queue.deleted;
-    expect(queue.deletedHandles()).toEqual(['r1']);
+    expect(deletedHandles()).toEqual(['r1']);
+  });
+
+  it('a failed delete is reported, and the poller carries on (the messages come back and are found done)', async () => {
+    const queue = fakeQueue([[message(1)]]);
+    const failure = new Error('delete refused');
+    sqsMock.on(DeleteMessageBatchCommand).rejects(failure);
+    const errors: unknown[] = [];
+    const p = poller(async () => undefined, { onError: (error) => errors.push(error) });
+    p.start();
+    await within(queue.receivesReach(2), 'the next receive');
+    expect(sqsMock).toHaveReceivedCommandTimes(DeleteMessageBatchCommand, 1);
+    expect(errors).toEqual([failure]);
   });
 
   it('stop() waits for the batch in hand to finish and delete', async () => {
     const queue = fakeQueue([[message(1)]]);
     const gate = deferred();
     const handed = deferred();
-    const p = poller(queue, async () => {
+    const p = poller(async () => {
       handed.resolve();
       await gate.promise;
     });
     p.start();
-    await handed.promise;
+    await within(handed.promise, 'the hand-over');
     let stopped = false;
     const stopping = p.stop().then(() => (stopped = true));
     await new Promise<void>((resolve) => setImmediate(resolve));
     expect(stopped).toBe(false);
     gate.resolve();
-    await stopping;
-    expect(queue.deletedHandles()).toEqual(['r1']);
+    await within(stopping, 'stop()');
+    expect(deletedHandles()).toEqual(['r1']);
     expect(queue.receives).toBe(1);
+  });
+
+  it('invokes the handler as Lambda would: a context naming the function, and a report on the invocation channel', async () => {
+    const queue = fakeQueue([[message(1)]]);
+    const reports: InvocationReport[] = [];
+    const listen = (report: unknown) => void reports.push(report as InvocationReport);
+    subscribe(invocationChannel, listen);
+    try {
+      let remaining = 0;
+      let name = '';
+      const p = poller(
+        async (_event, context) => {
+          remaining = context.getRemainingTimeInMillis();
+          name = context.functionName;
+        },
+        { functionName: 'notify', timeoutSeconds: 30 },
+      );
+      p.start();
+      await within(queue.deleted, 'the delete');
+      expect(name).toBe('notify');
+      expect(remaining).toBeGreaterThan(25_000);
+      expect(remaining).toBeLessThanOrEqual(30_000);
+      expect(reports).toEqual([{ functionName: 'notify', durationMs: expect.any(Number) }]);
+    } finally {
+      unsubscribe(invocationChannel, listen);
+    }
   });
 });
 

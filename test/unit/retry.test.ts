@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { AttemptOutput } from '../../lambdas/core/job.ts';
-import { backoffMs, judge, retryAfterMs, type RetryTiming } from '../../lambdas/core/retry.ts';
-import { retryTiming } from '../../lib/definitions.ts';
+import { afterFailureMs, afterFailureTiming, backoffMs, judge, missingJobRetryMs, retryAfterMs, untilMs, type RetryTiming } from '../../lambdas/core/retry.ts';
+import { retryTiming, visibilityTimeoutSeconds } from '../../lib/definitions.ts';
 import { answer, failure } from '../support/memory.ts';
 
 const runs = { numRuns: 200 };
@@ -263,5 +263,28 @@ describe('judging with Retry-After', () => {
     const output: AttemptOutput = answer(400, '', { 'retry-after': '5' });
     expect(judge(output, 1, 5, now).kind).toBe('final');
     expect(judge(answer(429, '', { 'retry-after': '5' }), 5, 5, now).kind).toBe('final');
+  });
+});
+
+describe('the other waits of a message', () => {
+  it('a message whose job is not stored yet comes back after 1 s, 2 s, 4 s, then every 8 s', () => {
+    expect([1, 2, 3, 4, 5, 9].map(missingJobRetryMs)).toEqual([1_000, 2_000, 4_000, 8_000, 8_000, 8_000]);
+  });
+
+  it('a message whose handling threw comes back after at least a second, growing with its receives to at most 5 minutes', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 200 }), fc.double({ min: 0, max: 0.999_999, noNaN: true }), (receives, draw) => {
+        const ms = afterFailureMs(receives, () => draw);
+        expect(ms).toBeGreaterThanOrEqual(afterFailureTiming.minDelayMs);
+        expect(ms).toBeLessThanOrEqual(Math.min(afterFailureTiming.maxDelayMs, afterFailureTiming.baseDelayMs * 2 ** (receives - 1)));
+      }),
+    );
+    // Far below the queues' visibility timeouts, so a transient failure is ridden out quickly.
+    expect(afterFailureMs(1, () => 0.999)).toBeLessThan(visibilityTimeoutSeconds('jobs') * 1000);
+  });
+
+  it('the wait until an instant is never negative', () => {
+    expect(untilMs(5_000, 2_000)).toBe(3_000);
+    expect(untilMs(2_000, 5_000)).toBe(0);
   });
 });

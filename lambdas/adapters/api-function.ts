@@ -1,0 +1,83 @@
+/**
+ * The api function as middy composes it: API Gateway's HTTP event in, the core's routes, the
+ * seed API's answers out. The plumbing is middlewares, each one thing: the official header
+ * normaliser and JSON serialiser, ours where the seed's exact answers need it.
+ *
+ * ```ts
+ * export const handler = apiFunction(() => deps);
+ * ```
+ */
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy, { type MiddlewareObj } from '@middy/core';
+import httpHeaderNormalizer from '@middy/http-header-normalizer';
+import httpResponseSerializer from '@middy/http-response-serializer';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { routeApi, type ApiDeps } from '../core/api.ts';
+import { answerFor, Unavailable, type Answer } from '../core/errors.ts';
+import { logger } from './wiring.ts';
+
+type Event = APIGatewayProxyEventV2;
+type Result = APIGatewayProxyStructuredResultV2;
+
+/**
+ * How long before the function's timeout a request still running is answered 503 (with
+ * Retry-After), so the client hears what API Gateway would otherwise say less clearly. Whatever
+ * the cut-off submit had done is safe to leave: see core/submit.ts.
+ */
+export const apiTimeoutMarginMs = 1_000;
+
+/** API Gateway hands over text bodies as they are and others in base64: the routes read text. */
+export function textBody(): MiddlewareObj<Event, Result> {
+  return {
+    before: ({ event }) => {
+      if (event.isBase64Encoded && event.body !== undefined) {
+        event.body = Buffer.from(event.body, 'base64').toString('utf8');
+        event.isBase64Encoded = false;
+      }
+    },
+  };
+}
+
+/**
+ * Every failure becomes the seed API's answer for it (core/errors.ts maps them, in one place);
+ * one that is not the API's own is a 500 that says nothing inside, and is logged.
+ */
+export function seedAnswers(): MiddlewareObj<Event, Result> {
+  return {
+    onError: (request) => {
+      const answer = answerFor(request.error);
+      // Never headers or bodies: they carry credentials and the clients' secrets.
+      if (answer.statusCode >= 500) logger.error('request failed', { error: request.error instanceof Error ? `${request.error.name}: ${request.error.message}` : String(request.error) });
+      request.response = asResult(answer);
+    },
+  };
+}
+
+/** JSON answers: an answer's body is an object, serialised once, here. */
+const json = httpResponseSerializer({ serializers: [{ regex: /^application\/json$/, serializer: ({ body }) => JSON.stringify(body) }], defaultContentType: 'application/json' });
+
+const asResult = (answer: Answer): Result => ({ statusCode: answer.statusCode, headers: { ...answer.headers }, body: answer.body as unknown as string });
+
+export function apiFunction(deps: () => ApiDeps): middy.MiddyfiedHandler<Event, Result, Error, Context> {
+  return middy<Event, Result, Error, Context>({
+    timeoutEarlyInMillis: apiTimeoutMarginMs,
+    timeoutEarlyResponse: () => asResult(answerFor(new Unavailable('the request took too long; nothing half-done is kept, try again'))),
+  })
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(httpHeaderNormalizer())
+    .use(textBody())
+    .use(json)
+    .use(seedAnswers())
+    .handler(async (event) => {
+      const answer = await routeApi(deps(), {
+        method: event.requestContext.http.method,
+        path: event.rawPath,
+        query: event.queryStringParameters ?? {},
+        headers: event.headers ?? {},
+        body: event.body,
+        sourceIp: event.requestContext.http.sourceIp,
+      });
+      logger.debug('answered', { method: event.requestContext.http.method, path: event.rawPath, status: answer.statusCode });
+      return asResult(answer);
+    });
+}

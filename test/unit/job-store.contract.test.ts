@@ -1,0 +1,805 @@
+/**
+ * The JobStore contract, held by both stores: the in-memory one the core's unit tests run on,
+ * and the DynamoDB adapter on dynalite (in memory, one server per test). What one store accepts
+ * the other must accept, and what one refuses the other must refuse, so that no core test passes
+ * on behaviour the real store would not give. Then the sweeper and the dead-letter settle, whose
+ * writes are conditional too, on both.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DynamoJobStore } from '../../lambdas/adapters/dynamo.ts';
+import { jobItem } from '../../lambdas/adapters/job-items.ts';
+import { settleDeadLetter } from '../../lambdas/core/deliver.ts';
+import { sweepShard, type AttemptOutput, type Job, type JobRequest } from '../../lambdas/core/job.ts';
+import { ConditionFailed, type IdempotencyRecord, type JobChanges, type JobStore } from '../../lambdas/core/ports.ts';
+import { requeueUnsettled } from '../../lambdas/core/sweep.ts';
+import { jobLimits, sweep, sweepShards } from '../../lib/definitions.ts';
+import { startDynalite } from '../support/dynalite.ts';
+import { acceptedJob, ManualClock, MemoryJobStore, MemoryWorkQueue } from '../support/memory.ts';
+
+interface Subject {
+  name: string;
+  open(): Promise<{ store: JobStore; close(): Promise<void> }>;
+}
+
+const subjects: Subject[] = [
+  { name: 'MemoryJobStore', open: async () => ({ store: new MemoryJobStore(), close: async () => undefined }) },
+  {
+    name: 'DynamoJobStore on dynalite',
+    open: async () => {
+      const dynamo = await startDynalite();
+      return { store: new DynamoJobStore(dynamo.documents, dynamo.table), close: dynamo.close };
+    },
+  },
+];
+
+/** A store of its own for each test (for dynalite, a fresh server in memory), closed after it. */
+function useStore(subject: Subject): () => JobStore {
+  let opened: Awaited<ReturnType<Subject['open']>> | undefined;
+  beforeEach(async () => {
+    opened = await subject.open();
+  });
+  afterEach(async () => {
+    await opened?.close();
+    opened = undefined;
+  });
+  return () => {
+    if (!opened) throw new Error('no store is open');
+    return opened.store;
+  };
+}
+
+const now = Date.parse('2025-03-01T12:00:00.000Z');
+const iso = (ms: number) => new Date(ms).toISOString();
+const clientId = '11111111111111';
+const service = 'https://service.example.com/hooks';
+const callback = 'https://callback.example.com/done';
+
+/** A job id whose shard (its first hex digit) is `shard`. */
+const idIn = (shard: string) => `${shard}${randomUUID().slice(1)}`;
+
+/** JSON text that brotli shrinks well: the adapter keeps a body like it compressed. */
+const jsonBody = JSON.stringify({ items: Array.from({ length: 12 }, (_, i) => ({ id: i, name: `item ${i}`, done: i % 2 === 0 })) });
+/** Enough response headers to be kept compressed too. */
+const answerHeaders: Record<string, string> = {
+  'content-type': 'application/json; charset=utf-8',
+  'cache-control': 'no-store, no-cache, must-revalidate',
+  'x-request-id': '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0',
+  'strict-transport-security': 'max-age=63072000; includeSubDomains; preload',
+  'retry-after': '30',
+};
+
+/** A job with every field set, the optional ones too, its instants apart from one another. */
+function everyField(jobId: string): Job {
+  return {
+    jobId,
+    clientId,
+    created: iso(now - 60_000),
+    lastUpdate: iso(now - 1_000),
+    service: `${service}?order=7`,
+    methodtype: 'PUT',
+    callback,
+    status: 'running',
+    attempts: 2,
+    maxAttempts: 7,
+    timeoutMs: 2_500,
+    output: {
+      started: iso(now - 1_037),
+      durationMs: 37,
+      statusCode: 503,
+      headers: answerHeaders,
+      body: jsonBody,
+      bodyEncoding: 'utf8',
+      bodyBytes: Buffer.byteLength(jsonBody),
+      truncated: false,
+    },
+    history: [
+      { attempt: 1, started: iso(now - 30_000), durationMs: 12, error: 'ECONNRESET: the connection closed mid-response' },
+      { attempt: 2, started: iso(now - 1_037), durationMs: 37, statusCode: 503 },
+    ],
+    nextAttemptAt: now + 30_000,
+    leaseUntil: now - 5_000,
+    notified: 'no',
+    notifyoutput: '500',
+    notifyAttempts: 1,
+    callbackMaxAttempts: 3,
+    notifyLeaseUntil: now - 2_000,
+    nextNotifyAt: now + 1,
+    sweep: sweepShard(jobId),
+    expiresAt: Math.floor(now / 1000) + 30 * 86_400,
+  };
+}
+
+const smallRequest = (job: Pick<Job, 'service' | 'methodtype' | 'jobId'>): JobRequest => ({
+  url: job.service,
+  method: job.methodtype,
+  headers: { 'Content-Type': 'application/json', 'Idempotency-Key': job.jobId },
+  body: '{"a":1}',
+});
+
+/** A request no compression brings under a write unit: the adapter stores it apart from the state. */
+const largeRequest = (job: Pick<Job, 'service' | 'methodtype' | 'jobId'>): JobRequest => ({
+  url: job.service,
+  method: job.methodtype,
+  headers: { 'Content-Type': 'text/plain', 'Idempotency-Key': job.jobId },
+  body: randomBytes(3_000).toString('base64'),
+});
+
+/** A job as the store has it now; it must be there. */
+async function found(store: JobStore, jobId: string): Promise<Job> {
+  const job = await store.get(jobId);
+  if (!job) throw new Error(`job ${jobId} is gone`);
+  return job;
+}
+
+/** Creates an accepted job (with `fields`) and a small request; returns it. */
+async function created(store: JobStore, fields: Partial<Job> = {}, request?: JobRequest): Promise<Job> {
+  const job = acceptedJob({ jobId: randomUUID(), created: iso(now - 60_000), lastUpdate: iso(now - 60_000), service, ...fields });
+  await store.create(job, request ?? smallRequest(job));
+  return job;
+}
+
+/** What a write that must fail threw; undefined when it did not fail. */
+const thrown = (write: Promise<unknown>): Promise<unknown> =>
+  write.then(
+    () => undefined,
+    (reason: unknown) => reason,
+  );
+
+async function unsettledIds(store: JobStore): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const job of store.unsettled()) ids.push(job.jobId);
+  return ids.sort();
+}
+
+/** Random printable text (base64: brotli keeps three quarters of it), fit for a header value. */
+const noise = (chars: number) => randomBytes(Math.ceil((chars * 3) / 4)).toString('base64').slice(0, chars);
+/** Text as hard to compress as text gets: random 7-bit characters, control characters too (brotli keeps 7/8 of it). */
+const incompressible = (chars: number) => Buffer.from(randomBytes(chars).map((byte) => byte & 0x7f)).toString('latin1');
+
+/** `count` headers named `prefix-N` totalling exactly `bytes` as the limits count them (name, value, ": " and CRLF). */
+function headersOf(prefix: string, count: number, bytes: number): Record<string, string> {
+  const headers: Record<string, string> = {};
+  let left = bytes;
+  for (let i = 0; i < count; i++) {
+    const name = `${prefix}-${String(i).padStart(2, '0')}`;
+    const size = i === count - 1 ? left : Math.floor(bytes / count);
+    headers[name] = noise(size - Buffer.byteLength(name) - 4);
+    left -= size;
+  }
+  return headers;
+}
+
+const headerBytes = (headers: Record<string, string>) => Object.entries(headers).reduce((sum, [name, value]) => sum + Buffer.byteLength(name) + Buffer.byteLength(value) + 4, 0);
+
+/** An answer at every limit a job record keeps: 64 KiB of base64 body, 8 KiB of headers. */
+function answerAtLimits(started: number): AttemptOutput {
+  const body = randomBytes((jobLimits.responseBodyBytes * 3) / 4).toString('base64');
+  return {
+    started: iso(started),
+    durationMs: 59_999,
+    statusCode: 500,
+    headers: headersOf('x-answer', 32, jobLimits.responseHeaderBytes),
+    body,
+    bodyEncoding: 'base64',
+    bodyBytes: 10 * 1024 * 1024,
+    truncated: true,
+  };
+}
+
+/** The error text an output keeps at most (http.ts cuts it at 1024 characters). */
+const errorAtLimit = () => noise(1024);
+
+describe.each(subjects)('the job store contract: $name', (subject) => {
+  const store = useStore(subject);
+
+  describe('writing and reading a job', () => {
+    it('get returns a created job field for field: instants, the output with its long body and headers, the history, the callback', async () => {
+      const job = everyField(randomUUID());
+      // The fixture takes the adapter's compressed path: body and headers are stored as brotli.
+      expect(jobItem(job)['output']).toMatchObject({ bodyCompression: 'br', headersCompression: 'br' });
+      await store().create(job, smallRequest(job));
+      expect(await store().get(job.jobId)).toStrictEqual(job);
+    });
+
+    it('a job without a callback, an output or any optional field comes back with its nulls and without the optional fields', async () => {
+      const job = acceptedJob({ jobId: randomUUID() });
+      await store().create(job, { url: job.service, method: 'POST', headers: {}, body: null });
+      expect(await store().get(job.jobId)).toStrictEqual(job);
+    });
+
+    it('outputs are written as they were given: an empty answer, an error, a long answer; undefined fields are left out', async () => {
+      const job = await created(store());
+      const outputs: AttemptOutput[] = [
+        { started: iso(now), durationMs: 3, statusCode: 204, headers: {}, body: '', bodyEncoding: 'utf8', bodyBytes: 0, truncated: false },
+        { started: iso(now), durationMs: 10_000, error: 'timeout' },
+        { started: iso(now), durationMs: 8, statusCode: 200, headers: answerHeaders, body: jsonBody, bodyEncoding: 'utf8', bodyBytes: jsonBody.length, truncated: false },
+      ];
+      for (const output of outputs) {
+        await store().update(job.jobId, { output, lastUpdate: iso(now) }, {});
+        expect((await found(store(), job.jobId)).output).toStrictEqual(output);
+      }
+      await store().update(job.jobId, { output: { started: iso(now), durationMs: 1, statusCode: undefined, error: 'refused' } }, {});
+      expect((await found(store(), job.jobId)).output).toStrictEqual({ started: iso(now), durationMs: 1, error: 'refused' });
+    });
+
+    it('create checks for no collision (ids are random): a second create of an id replaces the job and its request', async () => {
+      const first = acceptedJob({ jobId: randomUUID(), service });
+      await store().create(first, largeRequest(first));
+      const again = { ...first, methodtype: 'PATCH' as const, maxAttempts: 2 };
+      await store().create(again, smallRequest(again));
+      expect(await store().take(first.jobId, { attempts: 1 }, {})).toStrictEqual({ job: { ...again, attempts: 1 }, request: smallRequest(again) });
+    });
+
+    it('get of a job that was never created is undefined', async () => {
+      expect(await store().get(randomUUID())).toBeUndefined();
+    });
+
+    it('take returns the request as it was given: one with a body and headers, one with neither, an empty body apart from none', async () => {
+      const small = await created(store());
+      const bare = await created(store(), { methodtype: 'GET' }, { url: service, method: 'GET', headers: {}, body: null });
+      const empty = await created(store(), {}, { url: service, method: 'POST', headers: { 'X-Empty': '' }, body: '' });
+      expect((await store().take(small.jobId, { attempts: 1 }, {})).request).toStrictEqual(smallRequest(small));
+      expect((await store().take(bare.jobId, { attempts: 1 }, {})).request).toStrictEqual({ url: service, method: 'GET', headers: {}, body: null });
+      expect((await store().take(empty.jobId, { attempts: 1 }, {})).request).toStrictEqual({ url: service, method: 'POST', headers: { 'X-Empty': '' }, body: '' });
+    });
+
+    it('instants are kept to the millisecond, and compared so; a value that is no instant is refused as an error', async () => {
+      const job = await created(store(), { leaseUntil: now + 0.75 });
+      expect((await found(store(), job.jobId)).leaseUntil).toBe(now);
+      await store().update(job.jobId, { nextAttemptAt: now + 1_000.5 }, { expect: { leaseUntil: now + 0.25 } });
+      expect((await found(store(), job.jobId)).nextAttemptAt).toBe(now + 1_000);
+      await expect(store().update(job.jobId, { nextAttemptAt: Number.NaN }, {})).rejects.toBeInstanceOf(RangeError);
+    });
+
+    it('a request over a write unit comes back whole, body and headers', async () => {
+      const job = acceptedJob({ jobId: randomUUID(), service });
+      const request = largeRequest(job);
+      await store().create(job, request);
+      expect((await store().take(job.jobId, { status: 'started', attempts: 1 }, { expect: { status: 'accepted' } })).request).toStrictEqual(request);
+    });
+
+    it('lease and take return the job as written', async () => {
+      const job = await created(store(), { callback, notified: 'no' });
+      const taken = await store().take(job.jobId, { status: 'started', attempts: 1, leaseUntil: now + 12_000, lastUpdate: iso(now) }, {});
+      expect(taken.job).toStrictEqual({ ...job, status: 'started', attempts: 1, leaseUntil: now + 12_000, lastUpdate: iso(now) });
+      const leased = await store().lease(job.jobId, { notifyAttempts: 1, notifyLeaseUntil: now + 15_000, remove: ['leaseUntil'] }, {});
+      expect(leased).toStrictEqual({ ...job, status: 'started', attempts: 1, lastUpdate: iso(now), notifyAttempts: 1, notifyLeaseUntil: now + 15_000 });
+      expect(await store().get(job.jobId)).toStrictEqual(leased);
+    });
+  });
+
+  describe('conditional writes', () => {
+    it('a write whose expected values hold is applied; one whose values differ is ConditionFailed and writes nothing', async () => {
+      const job = await created(store());
+      await store().update(job.jobId, { status: 'started', attempts: 1 }, { expect: { status: 'accepted', attempts: 0 } });
+      const written = await found(store(), job.jobId);
+      expect(written).toMatchObject({ status: 'started', attempts: 1 });
+      await expect(store().update(job.jobId, { status: 'running', attempts: 2 }, { expect: { status: 'started', attempts: 0 } })).rejects.toBeInstanceOf(ConditionFailed);
+      await expect(store().take(job.jobId, { attempts: 2 }, { expect: { notified: 'no' } })).rejects.toBeInstanceOf(ConditionFailed);
+      await expect(store().lease(job.jobId, { attempts: 2 }, { expect: { notifyAttempts: 1 } })).rejects.toBeInstanceOf(ConditionFailed);
+      expect(await store().get(job.jobId)).toStrictEqual(written);
+    });
+
+    it('an expected undefined means the attribute is absent: it holds before the lease is taken and refuses after', async () => {
+      const job = await created(store());
+      const first = { expect: { status: 'accepted', attempts: 0, leaseUntil: undefined } };
+      await store().take(job.jobId, { status: 'started', attempts: 1, leaseUntil: now + 1_000 }, first);
+      await expect(store().take(job.jobId, { status: 'started', attempts: 1, leaseUntil: now + 2_000 }, { expect: { leaseUntil: undefined } })).rejects.toBeInstanceOf(
+        ConditionFailed,
+      );
+      expect((await found(store(), job.jobId)).leaseUntil).toBe(now + 1_000);
+    });
+
+    it('an expected instant holds for the same instant only', async () => {
+      const job = await created(store(), { status: 'started', attempts: 1, leaseUntil: now + 10_000 });
+      await expect(store().update(job.jobId, { attempts: 2 }, { expect: { leaseUntil: now + 10_001 } })).rejects.toBeInstanceOf(ConditionFailed);
+      await expect(store().update(job.jobId, { attempts: 2 }, { expect: { leaseUntil: now + 9_999 } })).rejects.toBeInstanceOf(ConditionFailed);
+      await store().update(job.jobId, { leaseUntil: 0 }, { expect: { leaseUntil: now + 10_000 } });
+      await store().update(job.jobId, { attempts: 2 }, { expect: { leaseUntil: 0 } });
+      expect(await found(store(), job.jobId)).toMatchObject({ attempts: 2, leaseUntil: 0 });
+    });
+
+    it('statusIn holds when the status is one of those listed', async () => {
+      const job = await created(store(), { status: 'running', attempts: 1 });
+      await expect(store().update(job.jobId, { attempts: 2 }, { statusIn: ['completed', 'failed'] })).rejects.toBeInstanceOf(ConditionFailed);
+      await store().update(job.jobId, { attempts: 2 }, { statusIn: ['accepted', 'started', 'running'] });
+      await store().update(job.jobId, { attempts: 3 }, { statusIn: ['running'] });
+      expect((await found(store(), job.jobId)).attempts).toBe(3);
+    });
+
+    it('leaseFree holds when the lease is absent or ran out by `now` (that instant included), and refuses while it runs', async () => {
+      const free = await created(store());
+      await store().update(free.jobId, { attempts: 1 }, { leaseFree: { lease: 'leaseUntil', now } });
+      const held = await created(store(), { leaseUntil: now + 1, notifyLeaseUntil: now });
+      await expect(store().take(held.jobId, { attempts: 1 }, { leaseFree: { lease: 'leaseUntil', now } })).rejects.toBeInstanceOf(ConditionFailed);
+      await store().lease(held.jobId, { notifyAttempts: 1 }, { leaseFree: { lease: 'notifyLeaseUntil', now } });
+      await store().take(held.jobId, { attempts: 1 }, { leaseFree: { lease: 'leaseUntil', now: now + 1 } });
+      const expired = await created(store(), { leaseUntil: 0 });
+      await store().update(expired.jobId, { attempts: 1 }, { leaseFree: { lease: 'leaseUntil', now } });
+      expect((await found(store(), held.jobId)).attempts).toBe(1);
+    });
+
+    it('every part of a condition must hold', async () => {
+      const job = await created(store(), { status: 'running', attempts: 1, leaseUntil: now - 1 });
+      const changes = { attempts: 2 };
+      const parts = { expect: { attempts: 1 }, statusIn: ['running'] as const, leaseFree: { lease: 'leaseUntil' as const, now } };
+      await expect(store().update(job.jobId, changes, { ...parts, expect: { attempts: 0 } })).rejects.toBeInstanceOf(ConditionFailed);
+      await expect(store().update(job.jobId, changes, { ...parts, statusIn: ['started'] })).rejects.toBeInstanceOf(ConditionFailed);
+      await expect(store().update(job.jobId, changes, { ...parts, leaseFree: { lease: 'leaseUntil', now: now - 2 } })).rejects.toBeInstanceOf(ConditionFailed);
+      await store().update(job.jobId, changes, parts);
+      expect((await found(store(), job.jobId)).attempts).toBe(2);
+    });
+
+    it('a write to a job that does not exist is ConditionFailed, even without a condition, and creates nothing', async () => {
+      const jobId = randomUUID();
+      await expect(store().update(jobId, { status: 'failed', attempts: 1 }, {})).rejects.toBeInstanceOf(ConditionFailed);
+      await expect(store().lease(jobId, { notifyAttempts: 1 }, {})).rejects.toBeInstanceOf(ConditionFailed);
+      await expect(store().take(jobId, { attempts: 1 }, { expect: { leaseUntil: undefined } })).rejects.toBeInstanceOf(ConditionFailed);
+      await expect(store().update(jobId, { remove: ['sweep'] }, {})).rejects.toBeInstanceOf(ConditionFailed);
+      expect(await store().get(jobId)).toBeUndefined();
+    });
+
+    it('of two concurrent takes of the same job, exactly one wins; the other is ConditionFailed and the job holds the winner\'s lease', async () => {
+      for (let round = 0; round < 5; round++) {
+        const job = await created(store());
+        const take = (leaseUntil: number) =>
+          store().take(job.jobId, { status: 'started', attempts: 1, leaseUntil }, { expect: { status: 'accepted', attempts: 0, leaseUntil: undefined } });
+        const results = await Promise.allSettled([take(now + 1_000), take(now + 2_000)]);
+        const won = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+        const lost = results.flatMap((result) => (result.status === 'rejected' ? [result.reason] : []));
+        expect(won).toHaveLength(1);
+        expect(lost).toHaveLength(1);
+        expect(lost[0]).toBeInstanceOf(ConditionFailed);
+        expect(won[0]?.request).toStrictEqual(smallRequest(job));
+        expect((await found(store(), job.jobId)).leaseUntil).toBe(won[0]?.job.leaseUntil);
+      }
+    });
+
+    it('of eight concurrent takeovers of an expired lease, exactly one wins', async () => {
+      const job = await created(store(), { status: 'running', attempts: 2, leaseUntil: now - 1 });
+      const takers = Array.from({ length: 8 }, (_, i) =>
+        store().take(
+          job.jobId,
+          { status: 'running', attempts: 2, leaseUntil: now + 1_000 + i, remove: ['nextAttemptAt'] },
+          { expect: { attempts: 2, leaseUntil: now - 1 }, statusIn: ['accepted', 'started', 'running'], leaseFree: { lease: 'leaseUntil', now } },
+        ),
+      );
+      const results = await Promise.allSettled(takers);
+      const won = results.filter((result) => result.status === 'fulfilled');
+      expect(won).toHaveLength(1);
+      for (const result of results) if (result.status === 'rejected') expect(result.reason).toBeInstanceOf(ConditionFailed);
+    });
+  });
+
+  describe('changes', () => {
+    it('remove deletes the listed fields; a field both set and listed keeps the value set; removing an absent field is no error', async () => {
+      const job = everyField(randomUUID());
+      await store().create(job, smallRequest(job));
+      await store().update(job.jobId, { leaseUntil: now + 9, remove: ['leaseUntil', 'nextAttemptAt', 'nextNotifyAt'] }, {});
+      const { nextAttemptAt: _next, nextNotifyAt: _notify, ...rest } = job;
+      expect(await store().get(job.jobId)).toStrictEqual({ ...rest, leaseUntil: now + 9 });
+      await store().update(job.jobId, { remove: ['nextAttemptAt', 'sweep', 'notifyLeaseUntil', 'leaseUntil'] }, {});
+      const { leaseUntil: _lease, sweep: _sweep, notifyLeaseUntil: _notifyLease, ...bare } = rest;
+      expect(await store().get(job.jobId)).toStrictEqual(bare);
+    });
+
+    it.each(['completed', 'failed'] as const)('the write that makes a job %s drops its request: a later take returns none', async (status) => {
+      const job = await created(store());
+      await store().update(job.jobId, { status: 'running', attempts: 1 }, {});
+      expect((await store().take(job.jobId, { attempts: 2 }, {})).request).toStrictEqual(smallRequest(job));
+      await store().update(job.jobId, { status, attempts: 2, output: { started: iso(now), durationMs: 5, statusCode: 200 } }, {});
+      const after = await store().take(job.jobId, { lastUpdate: iso(now) }, {});
+      expect(after.request).toBeUndefined();
+      expect(after.job).toMatchObject({ status, attempts: 2 });
+    });
+
+    it('a write that sets and removes nothing, or whose statusIn lists no status, is refused as an error, not as a lost condition', async () => {
+      const job = await created(store());
+      const refusals = [
+        () => store().update(job.jobId, {}, {}),
+        () => store().update(job.jobId, { remove: [] }, { expect: { status: 'accepted' } }),
+        () => store().update(job.jobId, { attempts: undefined }, {}),
+        () => store().update(job.jobId, { attempts: 1 }, { statusIn: [] }),
+      ];
+      for (const refusal of refusals) {
+        const error = await thrown(refusal());
+        expect(error).toBeInstanceOf(Error);
+        expect(error).not.toBeInstanceOf(ConditionFailed);
+      }
+      expect(await store().get(job.jobId)).toStrictEqual(job);
+    });
+
+    it('an item over DynamoDB\'s 400 KB is refused as an error, on create and on update, and writes nothing', async () => {
+      const job = await created(store());
+      const huge: AttemptOutput = { started: iso(now), durationMs: 1, statusCode: 200, body: randomBytes(450 * 1024).toString('base64'), bodyEncoding: 'base64' };
+      const refusedUpdate = await thrown(store().update(job.jobId, { output: huge }, {}));
+      expect(refusedUpdate).toBeInstanceOf(Error);
+      expect(refusedUpdate).not.toBeInstanceOf(ConditionFailed);
+      expect(await store().get(job.jobId)).toStrictEqual(job);
+      const other = acceptedJob({ jobId: randomUUID(), output: huge });
+      await expect(store().create(other, smallRequest(other))).rejects.toThrow();
+      expect(await store().get(other.jobId)).toBeUndefined();
+    });
+  });
+
+  describe('remove', () => {
+    it('remove deletes the job and its request, small or large; removing a job that is not there is no error', async () => {
+      const small = await created(store());
+      const large = await created(store(), {}, largeRequest({ jobId: 'x', service, methodtype: 'POST' }));
+      for (const job of [small, large]) {
+        await store().remove(job.jobId);
+        expect(await store().get(job.jobId)).toBeUndefined();
+        await expect(store().take(job.jobId, { attempts: 1 }, {})).rejects.toBeInstanceOf(ConditionFailed);
+      }
+      await expect(store().remove(randomUUID())).resolves.toBeUndefined();
+    });
+
+    it('a job created again after its removal has its new request, not the old one', async () => {
+      const job = acceptedJob({ jobId: randomUUID(), service });
+      await store().create(job, largeRequest(job));
+      await store().remove(job.jobId);
+      await store().create(job, smallRequest(job));
+      expect((await store().take(job.jobId, { attempts: 1 }, {})).request).toStrictEqual(smallRequest(job));
+    });
+  });
+
+  describe('the unsettled index', () => {
+    it('yields exactly the jobs carrying `sweep`, in every shard, each as it is when found', async () => {
+      const indexed: string[] = [];
+      for (const shard of sweepShards) {
+        const jobId = idIn(shard);
+        await store().create(acceptedJob({ jobId, sweep: sweepShard(jobId) }), smallRequest({ jobId, service, methodtype: 'POST' }));
+        indexed.push(jobId);
+      }
+      await created(store());
+      const retrying = await created(store(), { status: 'running', attempts: 1 });
+      await store().update(retrying.jobId, { nextAttemptAt: now + 1_000, sweep: sweepShard(retrying.jobId) }, {});
+      indexed.push(retrying.jobId);
+      expect(await unsettledIds(store())).toEqual(indexed.sort());
+      const seen: Job[] = [];
+      for await (const job of store().unsettled()) if (job.jobId === retrying.jobId) seen.push(job);
+      expect(seen).toStrictEqual([await found(store(), retrying.jobId)]);
+    });
+
+    it('yields every job of a shard that holds more than one batch read (100)', async () => {
+      const ids = Array.from({ length: 105 }, () => idIn('a'));
+      for (const jobId of ids) await store().create(acceptedJob({ jobId, sweep: 'a' }), { url: service, method: 'POST', headers: {}, body: null });
+      expect(await unsettledIds(store())).toEqual(ids.sort());
+    });
+
+    it('stops yielding a job once its `sweep` is removed, or once the job is removed', async () => {
+      const settling = await created(store(), { status: 'running', attempts: 1 });
+      await store().update(settling.jobId, { sweep: sweepShard(settling.jobId) }, {});
+      const removed = await created(store());
+      await store().update(removed.jobId, { sweep: sweepShard(removed.jobId) }, {});
+      expect(await unsettledIds(store())).toEqual([settling.jobId, removed.jobId].sort());
+      await store().update(settling.jobId, { status: 'completed', remove: ['sweep'] }, {});
+      await store().remove(removed.jobId);
+      expect(await unsettledIds(store())).toEqual([]);
+    });
+
+    it('a `sweep` that names no shard of the index (not a job id\'s first hex digit) is never found', async () => {
+      await created(store(), { sweep: 'x' });
+      await created(store(), { sweep: 'A' });
+      expect(await unsettledIds(store())).toEqual([]);
+    });
+  });
+
+  describe('Idempotency-Keys', () => {
+    const second = Math.floor(now / 1000);
+    const claim = (jobId: string, fields: Partial<IdempotencyRecord> = {}): IdempotencyRecord => ({
+      jobId,
+      answer: JSON.stringify({ created: iso(now), job_id: jobId, status: 'accepted' }),
+      state: 'pending',
+      claimUntil: now + 25_000,
+      expiresAt: second + 86_400,
+      ...fields,
+    });
+    /** The record that holds the key now, as a claim of a job that never holds it is answered. */
+    const holder = (key: string, at = now) => store().claimIdempotent(clientId, key, claim(`probe-${randomUUID()}`, { expiresAt: 0 }), at);
+
+    it('a free key is claimed; a claim of another job is answered with the record that holds it, every field as written', async () => {
+      const first = claim('job-1', { claimUntil: now + 25_001 });
+      expect(await store().claimIdempotent(clientId, 'order-1', first, now)).toBeUndefined();
+      expect(await store().claimIdempotent(clientId, 'order-1', claim('job-2'), now)).toStrictEqual(first);
+      expect(await holder('order-1')).toStrictEqual(first);
+    });
+
+    it('a key is held through its expiresAt second; after it, a new claim takes it over', async () => {
+      const first = claim('job-1', { expiresAt: second + 10 });
+      await store().claimIdempotent(clientId, 'k', first, now);
+      const lastHeld = (second + 10) * 1000 + 999;
+      expect(await store().claimIdempotent(clientId, 'k', claim('job-2'), lastHeld)).toStrictEqual(first);
+      expect(await store().claimIdempotent(clientId, 'k', claim('job-2'), lastHeld + 1)).toBeUndefined();
+      expect(await holder('k', lastHeld + 1)).toStrictEqual(claim('job-2'));
+    });
+
+    it('a claim repeated by its own job is ours (a retried write whose first answer was lost)', async () => {
+      await store().claimIdempotent(clientId, 'k', claim('job-1'), now);
+      expect(await store().claimIdempotent(clientId, 'k', claim('job-1'), now + 1)).toBeUndefined();
+      expect((await holder('k'))?.jobId).toBe('job-1');
+    });
+
+    it('replacing takes over the pending claim of the named job only: not a settled one, nor another job\'s', async () => {
+      await store().claimIdempotent(clientId, 'abandoned', claim('job-1'), now);
+      expect(await store().claimIdempotent(clientId, 'abandoned', claim('job-2'), now, 'job-3')).toStrictEqual(claim('job-1'));
+      expect(await store().claimIdempotent(clientId, 'abandoned', claim('job-2'), now, 'job-1')).toBeUndefined();
+      expect(await holder('abandoned')).toStrictEqual(claim('job-2'));
+
+      await store().claimIdempotent(clientId, 'settled', claim('job-1'), now);
+      await store().settleIdempotent(clientId, 'settled', 'job-1');
+      expect(await store().claimIdempotent(clientId, 'settled', claim('job-2'), now, 'job-1')).toStrictEqual(claim('job-1', { state: 'done' }));
+    });
+
+    it('settle makes the claim done for its own job only; on a key nobody holds it writes nothing', async () => {
+      await store().claimIdempotent(clientId, 'k', claim('job-1'), now);
+      await store().settleIdempotent(clientId, 'k', 'job-2');
+      expect((await holder('k'))?.state).toBe('pending');
+      await store().settleIdempotent(clientId, 'k', 'job-1');
+      expect(await holder('k')).toStrictEqual(claim('job-1', { state: 'done' }));
+
+      await store().settleIdempotent(clientId, 'free', 'job-1');
+      expect(await store().claimIdempotent(clientId, 'free', claim('job-2'), now)).toBeUndefined();
+    });
+
+    it('release lets go of its own job\'s pending claim only: not another job\'s, nor a settled one', async () => {
+      await store().claimIdempotent(clientId, 'k', claim('job-1'), now);
+      await store().releaseIdempotent(clientId, 'k', 'job-2');
+      expect((await holder('k'))?.jobId).toBe('job-1');
+      await store().releaseIdempotent(clientId, 'k', 'job-1');
+      expect(await store().claimIdempotent(clientId, 'k', claim('job-2'), now)).toBeUndefined();
+
+      await store().settleIdempotent(clientId, 'k', 'job-2');
+      await store().releaseIdempotent(clientId, 'k', 'job-2');
+      expect(await holder('k')).toStrictEqual(claim('job-2', { state: 'done' }));
+      await expect(store().releaseIdempotent(clientId, 'never-claimed', 'job-1')).resolves.toBeUndefined();
+    });
+
+    it('a key belongs to its client: the same key of another client is free', async () => {
+      await store().claimIdempotent(clientId, 'k', claim('job-1'), now);
+      expect(await store().claimIdempotent('22222222222222', 'k', claim('job-2'), now)).toBeUndefined();
+      expect((await holder('k'))?.jobId).toBe('job-1');
+    });
+
+    it('of eight concurrent claims of one key, exactly one wins and the others are answered with its record', async () => {
+      const claims = Array.from({ length: 8 }, (_, i) => claim(`job-${i}`));
+      const answers = await Promise.all(claims.map((mine) => store().claimIdempotent(clientId, 'contended', mine, now)));
+      const winners = claims.filter((_, i) => answers[i] === undefined);
+      expect(winners).toHaveLength(1);
+      for (const answer of answers) if (answer !== undefined) expect(answer).toStrictEqual(winners[0]);
+      expect(await holder('contended')).toStrictEqual(winners[0]);
+    });
+
+    it('of two concurrent takeovers of one abandoned claim, exactly one wins and the other is answered with its record', async () => {
+      await store().claimIdempotent(clientId, 'abandoned', claim('job-0'), now);
+      const claims = [claim('job-1'), claim('job-2')];
+      const answers = await Promise.all(claims.map((mine) => store().claimIdempotent(clientId, 'abandoned', mine, now + 30_000, 'job-0')));
+      const winners = claims.filter((_, i) => answers[i] === undefined);
+      expect(winners).toHaveLength(1);
+      expect(answers.filter((answer) => answer !== undefined)).toStrictEqual(winners);
+    });
+  });
+
+  describe('item limits', () => {
+    it('a job with every bounded field at its limit is stored, rewritten and read back whole, with its request', async () => {
+      const jobId = randomUUID();
+      const longUrl = (base: string) => `${base}/${'p'.repeat(jobLimits.urlChars - base.length - 1)}`;
+      const history = Array.from({ length: jobLimits.attemptHistory }, (_, i) => ({ attempt: i + 1, started: iso(now - 60_000 + i), durationMs: 59_999, error: errorAtLimit() }));
+      const job: Job = {
+        ...everyField(jobId),
+        service: longUrl(service),
+        callback: longUrl(callback),
+        attempts: jobLimits.maxAttempts.max,
+        maxAttempts: jobLimits.maxAttempts.max,
+        callbackMaxAttempts: jobLimits.callbackMaxAttempts.max,
+        timeoutMs: jobLimits.timeoutMs.max,
+        output: answerAtLimits(now - 60_000),
+        history,
+        notifyoutput: errorAtLimit(),
+      };
+      const request: JobRequest = {
+        url: job.service,
+        method: job.methodtype,
+        headers: headersOf('x-header', jobLimits.maxHeaders, jobLimits.headerBytes),
+        body: incompressible(jobLimits.requestBodyBytes),
+      };
+      expect(Object.keys(request.headers)).toHaveLength(jobLimits.maxHeaders);
+      expect(headerBytes(request.headers)).toBe(jobLimits.headerBytes);
+      expect(headerBytes(job.output?.headers ?? {})).toBe(jobLimits.responseHeaderBytes);
+      expect(job.output?.body).toHaveLength(jobLimits.responseBodyBytes);
+
+      await store().create(job, request);
+      expect(await store().get(jobId)).toStrictEqual(job);
+      const taken = await store().take(jobId, { leaseUntil: now + 70_000 }, { expect: { attempts: job.attempts } });
+      expect(taken.request).toStrictEqual(request);
+
+      // The write that records an attempt at the limits, and the one that makes the job final.
+      const changes: JobChanges = { output: answerAtLimits(now), history: [...history.slice(1), { attempt: 21, started: iso(now), durationMs: 59_999, error: errorAtLimit() }], remove: ['leaseUntil'] };
+      await store().update(jobId, changes, { expect: { leaseUntil: now + 70_000 } });
+      const { leaseUntil: _lease, ...rest } = job;
+      expect(await store().get(jobId)).toStrictEqual({ ...rest, output: changes.output, history: changes.history });
+      await store().update(jobId, { status: 'failed', output: { started: iso(now), durationMs: 0, error: errorAtLimit() } }, {});
+      expect((await found(store(), jobId)).status).toBe('failed');
+    });
+  });
+});
+
+describe.each(subjects)('the sweeper and the dead-letter settle on $name', (subject) => {
+  const store = useStore(subject);
+  const world = () => ({ jobs: store(), queue: new MemoryWorkQueue(), clock: new ManualClock(now) });
+  const abandoned = (kind: 'job' | 'callback') => `abandoned: the ${kind} message was dead-lettered after repeated failed deliveries`;
+
+  describe('dead letters', () => {
+    it('a dead-lettered job message settles a non-final job as failed, its reason as the output error, and queues its callback', async () => {
+      const deps = world();
+      const job = await created(deps.jobs, {
+        status: 'running',
+        attempts: 2,
+        callback,
+        notified: 'no',
+        leaseUntil: now - 1_000,
+        nextAttemptAt: now + 5_000,
+        history: [{ attempt: 1, started: iso(now - 9_000), durationMs: 4, statusCode: 503 }],
+      });
+      await deps.jobs.update(job.jobId, { sweep: sweepShard(job.jobId) }, {});
+      await settleDeadLetter(deps, 'job', job.jobId);
+      const { leaseUntil: _lease, nextAttemptAt: _next, ...rest } = job;
+      expect(await deps.jobs.get(job.jobId)).toStrictEqual({
+        ...rest,
+        status: 'failed',
+        output: { started: iso(now), durationMs: 0, error: abandoned('job') },
+        lastUpdate: iso(now),
+        // Its callback is still to make: the sweeper keeps it in sight.
+        sweep: sweepShard(job.jobId),
+      });
+      expect(deps.queue.sent).toEqual([{ kind: 'callback', jobId: job.jobId }]);
+    });
+
+    it('a dead-lettered job message of a job without a callback settles it as failed, out of the sweeper\'s index, and queues nothing', async () => {
+      const deps = world();
+      const job = await created(deps.jobs, { status: 'started', attempts: 1, leaseUntil: now + 60_000 });
+      await deps.jobs.update(job.jobId, { sweep: sweepShard(job.jobId) }, {});
+      await settleDeadLetter(deps, 'job', job.jobId);
+      const { leaseUntil: _lease, ...rest } = job;
+      expect(await deps.jobs.get(job.jobId)).toStrictEqual({ ...rest, status: 'failed', output: { started: iso(now), durationMs: 0, error: abandoned('job') }, lastUpdate: iso(now) });
+      expect(await unsettledIds(deps.jobs)).toEqual([]);
+      expect(deps.queue.sent).toEqual([]);
+    });
+
+    it('a dead-lettered job message of a final job whose callback is pending gives the callback up as "notification failed"', async () => {
+      const deps = world();
+      const output: AttemptOutput = { started: iso(now - 9_000), durationMs: 4, statusCode: 200 };
+      const job = await created(deps.jobs, { status: 'completed', attempts: 1, output, callback, notified: 'no', notifyAttempts: 2, notifyoutput: '503' });
+      await deps.jobs.update(job.jobId, { notifyLeaseUntil: now - 1, nextNotifyAt: now + 60_000, sweep: sweepShard(job.jobId) }, {});
+      await settleDeadLetter(deps, 'job', job.jobId);
+      expect(await deps.jobs.get(job.jobId)).toStrictEqual({ ...job, notified: 'notification failed', notifyoutput: abandoned('job') });
+      expect(await unsettledIds(deps.jobs)).toEqual([]);
+      expect(deps.queue.sent).toEqual([]);
+    });
+
+    it('a dead-lettered callback message settles the callback as "notification failed"', async () => {
+      const deps = world();
+      const job = await created(deps.jobs, { status: 'failed', attempts: 5, callback, notified: 'no', notifyAttempts: 1, notifyoutput: 'timeout' });
+      await deps.jobs.update(job.jobId, { notifyLeaseUntil: now + 20_000, sweep: sweepShard(job.jobId) }, {});
+      await settleDeadLetter(deps, 'callback', job.jobId);
+      expect(await deps.jobs.get(job.jobId)).toStrictEqual({ ...job, notified: 'notification failed', notifyoutput: abandoned('callback') });
+      expect(await unsettledIds(deps.jobs)).toEqual([]);
+    });
+
+    it('a settled job is left as it is, whichever message was dead-lettered; so is a job that is not there', async () => {
+      const deps = world();
+      const calledBack = await created(deps.jobs, { status: 'completed', attempts: 1, callback, notified: 'true', notifyAttempts: 1, notifyoutput: '200' });
+      const noCallback = await created(deps.jobs, { status: 'failed', attempts: 3, output: { started: iso(now), durationMs: 1, statusCode: 400 } });
+      const givenUp = await created(deps.jobs, { status: 'failed', attempts: 3, callback, notified: 'notification failed', notifyAttempts: 5, notifyoutput: '500' });
+      for (const job of [calledBack, noCallback, givenUp]) {
+        for (const kind of ['job', 'callback'] as const) await settleDeadLetter(deps, kind, job.jobId);
+        expect(await deps.jobs.get(job.jobId)).toStrictEqual(job);
+      }
+      await expect(settleDeadLetter(deps, 'job', randomUUID())).resolves.toBeUndefined();
+      expect(deps.queue.sent).toEqual([]);
+    });
+
+    it('a job whose own attempt settles it between the dead letter\'s read and its write keeps its own outcome', async () => {
+      const deps = world();
+      const job = await created(deps.jobs, { status: 'running', attempts: 2, callback, notified: 'no' });
+      const jobs = deps.jobs;
+      const settled = { status: 'completed', output: { started: iso(now), durationMs: 3, statusCode: 200 }, notified: 'true', notifyAttempts: 1 } as const;
+      const racing = new Proxy(jobs, {
+        get(target, property) {
+          if (property === 'get') {
+            return async (jobId: string) => {
+              const read = await target.get(jobId);
+              await target.update(jobId, settled, {});
+              return read;
+            };
+          }
+          const value: unknown = Reflect.get(target, property, target);
+          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      await settleDeadLetter({ ...deps, jobs: racing }, 'job', job.jobId);
+      expect(await jobs.get(job.jobId)).toStrictEqual({ ...job, ...settled });
+    });
+  });
+
+  describe('the sweeper', () => {
+    /** Creates a job in the sweeper's index (unless `indexed` is false), as it stands after `fields`. */
+    const inIndex = async (jobs: JobStore, fields: Partial<Job>, indexed = true) => {
+      const job = await created(jobs, fields);
+      if (indexed) await jobs.update(job.jobId, { sweep: sweepShard(job.jobId) }, {});
+      return found(jobs, job.jobId);
+    };
+    const idle = sweep.idleMs;
+
+    it('re-queues only the work idle past idleMs: a job by a job message, a final job\'s pending callback by a callback message', async () => {
+      const deps = world();
+      const old = iso(now - 2 * idle);
+      const idleJob = await inIndex(deps.jobs, { status: 'running', attempts: 1, lastUpdate: old, nextAttemptAt: now - idle });
+      const idleCallback = await inIndex(deps.jobs, { status: 'completed', attempts: 1, callback, notified: 'no', notifyAttempts: 1, lastUpdate: old, nextNotifyAt: now - idle - 1 });
+      const interrupted = await inIndex(deps.jobs, { status: 'started', attempts: 1, lastUpdate: old, leaseUntil: now - idle - 1 });
+      // Not yet: touched recently, due soon, a lease that ran out only lately, a callback retry still to come.
+      await inIndex(deps.jobs, { status: 'accepted', lastUpdate: iso(now - idle + 1) });
+      await inIndex(deps.jobs, { status: 'running', attempts: 1, lastUpdate: old, nextAttemptAt: now + 1_000 });
+      await inIndex(deps.jobs, { status: 'started', attempts: 1, lastUpdate: old, leaseUntil: now - idle + 1 });
+      await inIndex(deps.jobs, { status: 'failed', attempts: 1, callback, notified: 'no', lastUpdate: old, nextNotifyAt: now - 1 });
+      // Never: a job outside the index.
+      await inIndex(deps.jobs, { status: 'running', attempts: 1, lastUpdate: old }, false);
+
+      const report = await requeueUnsettled(deps, { idleMs: idle });
+      expect(report).toEqual({ jobs: 2, callbacks: 1, leasesExpired: 0 });
+      const byId = (a: { jobId: string }, b: { jobId: string }) => a.jobId.localeCompare(b.jobId);
+      expect([...deps.queue.sent].sort(byId)).toEqual(
+        [
+          { kind: 'job', jobId: idleJob.jobId },
+          { kind: 'job', jobId: interrupted.jobId },
+          { kind: 'callback', jobId: idleCallback.jobId },
+        ].sort(byId),
+      );
+      // Re-queueing writes nothing.
+      expect(await found(deps.jobs, interrupted.jobId)).toStrictEqual(interrupted);
+    });
+
+    it('takes settled jobs still in the index out of it, changing nothing else, and queues nothing for them', async () => {
+      const deps = world();
+      const settled = [
+        await inIndex(deps.jobs, { status: 'completed', attempts: 1, callback, notified: 'true', notifyAttempts: 1 }),
+        await inIndex(deps.jobs, { status: 'failed', attempts: 5 }),
+        await inIndex(deps.jobs, { status: 'failed', attempts: 2, callback, notified: 'notification failed', notifyAttempts: 5 }),
+      ];
+      const pending = await inIndex(deps.jobs, { status: 'completed', attempts: 1, callback, notified: 'no' });
+      expect(await requeueUnsettled(deps)).toEqual({ jobs: 0, callbacks: 1, leasesExpired: 0 });
+      for (const job of settled) {
+        const { sweep: _sweep, ...rest } = job;
+        expect(await deps.jobs.get(job.jobId)).toStrictEqual(rest);
+      }
+      expect(await unsettledIds(deps.jobs)).toEqual([pending.jobId]);
+      expect(deps.queue.sent).toEqual([{ kind: 'callback', jobId: pending.jobId }]);
+    });
+
+    it('with expireLeases, the leases taken before a crash are expired (0), so the next attempt takes the work at once', async () => {
+      const deps = world();
+      const leasedJob = await inIndex(deps.jobs, { status: 'started', attempts: 1, leaseUntil: now + 60_000 });
+      const leasedCallback = await inIndex(deps.jobs, { status: 'completed', attempts: 1, callback, notified: 'no', notifyAttempts: 1, notifyLeaseUntil: now + 20_000 });
+      const waiting = await inIndex(deps.jobs, { status: 'accepted' });
+
+      // Without it, the leases stand.
+      expect(await requeueUnsettled(deps)).toEqual({ jobs: 2, callbacks: 1, leasesExpired: 0 });
+      expect(await found(deps.jobs, leasedJob.jobId)).toStrictEqual(leasedJob);
+      deps.queue.clear();
+
+      expect(await requeueUnsettled(deps, { expireLeases: true })).toEqual({ jobs: 2, callbacks: 1, leasesExpired: 2 });
+      expect(await found(deps.jobs, leasedJob.jobId)).toStrictEqual({ ...leasedJob, leaseUntil: 0 });
+      expect(await found(deps.jobs, leasedCallback.jobId)).toStrictEqual({ ...leasedCallback, notifyLeaseUntil: 0 });
+      expect(await found(deps.jobs, waiting.jobId)).toStrictEqual(waiting);
+      expect(deps.queue.sent).toHaveLength(3);
+      // The takeover a job message then makes: the same attempt, under a lease of its own.
+      const { job } = await deps.jobs.take(
+        leasedJob.jobId,
+        { status: 'started', attempts: 1, leaseUntil: now + 12_000 },
+        { expect: { attempts: 1, leaseUntil: 0 }, statusIn: ['accepted', 'started', 'running'], leaseFree: { lease: 'leaseUntil', now } },
+      );
+      expect(job.leaseUntil).toBe(now + 12_000);
+    });
+  });
+});

@@ -1,0 +1,93 @@
+/**
+ * A DATA_DIR kept across upgrades: items as the first layout (session 1: every field plain, by
+ * its camelCase name) and the packed layout (session 2: short names and brotli blobs) wrote
+ * them are rewritten in today's readable layout by the local stack at start, and keep working.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { brotliCompressSync } from 'node:zlib';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoJobStore } from '../../lambdas/adapters/dynamo.ts';
+import type { Job } from '../../lambdas/core/job.ts';
+import { layoutFileName, storeLayout, upgradeStore } from '../../local/upgrade.ts';
+import { startDynalite, type LocalDynamo } from '../support/dynalite.ts';
+
+let db: LocalDynamo;
+let dataDir: string;
+beforeAll(async () => {
+  db = await startDynalite();
+  dataDir = mkdtempSync(join(tmpdir(), 'waas-upgrade-'));
+});
+afterAll(async () => {
+  await db.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+/** The packed layout's blob: JSON, then a NUL and a text kept apart, brotli-compressed. */
+const blob = (value: unknown, text?: string) => new Uint8Array(brotliCompressSync(Buffer.from(text === undefined ? JSON.stringify(value) : `${JSON.stringify(value)}\u0000${text}`)));
+
+const put = (Item: Record<string, unknown>) => db.documents.send(new PutCommand({ TableName: db.table, Item }));
+const raw = async (pk: string, sk: string) => (await db.documents.send(new GetCommand({ TableName: db.table, Key: { pk, sk } }))).Item;
+
+const created = '2026-11-20T10:00:00.000Z';
+const expiresAt = 1_800_000_000;
+const spec = { clientId: '66666666666668', service: 'http://127.0.0.1:8080/post', methodtype: 'POST', callback: 'http://127.0.0.1:8081/cb', maxAttempts: 5, timeoutMs: 10_000, callbackMaxAttempts: 5 } as const;
+const answered = { started: created, durationMs: 12, statusCode: 200, headers: { 'content-type': 'application/json' }, bodyEncoding: 'utf8', bodyBytes: 11, truncated: false } as const;
+const ids = {
+  firstRunning: '1a111111-1111-4111-8111-111111111111',
+  firstSettled: '2b222222-2222-4222-8222-222222222222',
+  packedAccepted: '3c333333-3333-4333-8333-333333333333',
+  packedOwnRequest: '4d444444-4444-4444-8444-444444444444',
+  packedCalledBack: '5e555555-5555-4555-8555-555555555555',
+};
+
+describe('upgradeStore', () => {
+  it('rewrites the first and the packed layouts in today\'s, so every job reads and runs as before, and records the layout', async () => {
+    // The first layout: a job waiting on a retry, with its request item; and a settled one.
+    await put({ pk: ids.firstRunning, sk: 'job', ...spec, created, lastUpdate: created, status: 'running', attempts: 1, output: { ...answered, statusCode: 503, body: 'busy' }, history: [{ attempt: 1, started: created, durationMs: 12, statusCode: 503 }], nextAttemptAt: 1_764_000_000_000, notified: 'no', notifyoutput: null, notifyAttempts: 0, sweep: '1', expiresAt });
+    await put({ pk: ids.firstRunning, sk: 'request', url: spec.service, method: 'POST', headers: { 'Content-Type': 'application/json', 'Idempotency-Key': ids.firstRunning }, body: '{"order":1}', expiresAt });
+    await put({ pk: ids.firstSettled, sk: 'job', ...spec, callback: null, created, lastUpdate: created, status: 'completed', attempts: 1, output: { ...answered, body: '{"ok":true}' }, history: [], notified: 'n/a', notifyoutput: null, notifyAttempts: 0, expiresAt });
+    // The packed layout: an accepted job with its request beside it, one with a request of its own, and one called back.
+    const packedState = (status: string) => ({ sk: 'job', u: created, s: status, a: 0, n: 'no', na: 0, created, sweep: '3', expiresAt, spec: blob(spec) });
+    await put({ pk: ids.packedAccepted, ...packedState('accepted'), request: blob({ headers: { 'Idempotency-Key': ids.packedAccepted } }, 'hello') });
+    await put({ pk: ids.packedOwnRequest, ...packedState('accepted') });
+    await put({ pk: ids.packedOwnRequest, sk: 'request', request: blob({ headers: { 'X-Big': 'y'.repeat(900) } }, 'z'.repeat(2_000)), expiresAt });
+    await put({ pk: ids.packedCalledBack, sk: 'job', u: created, s: 'completed', a: 1, n: 'true', no: '200', na: 1, created, expiresAt, spec: blob(spec), result: blob({ output: answered, history: [{ attempt: 1, started: created, durationMs: 12, statusCode: 200 }] }, '{"ok":true}') });
+    // An Idempotency-Key of either layout, from before keys had a state.
+    await put({ pk: 'idem#66666666666668#order-1', sk: 'idem', jobId: ids.packedAccepted, answer: '{"job_id":"x"}', expiresAt });
+
+    expect(await upgradeStore(db.documents, db.table, dataDir)).toEqual({ jobs: 5, keys: 1 });
+    expect(readFileSync(join(dataDir, layoutFileName), 'utf8').trim()).toBe(String(storeLayout));
+
+    const jobs = new DynamoJobStore(db.documents, db.table);
+    const running = await jobs.get(ids.firstRunning);
+    expect(running).toMatchObject<Partial<Job>>({ status: 'running', attempts: 1, maxAttempts: 5, nextAttemptAt: 1_764_000_000_000, output: { ...answered, statusCode: 503, body: 'busy' }, sweep: '1' });
+    expect(await raw(ids.firstRunning, 'job')).toMatchObject({ status: 'running', max_attempts: 5, next_attempt_at: new Date(1_764_000_000_000).toISOString() });
+    expect(await raw(ids.firstRunning, 'job')).not.toHaveProperty('maxAttempts');
+    const runningTaken = await jobs.take(ids.firstRunning, { attempts: 2 }, {});
+    expect(runningTaken.request).toEqual({ url: spec.service, method: 'POST', headers: { 'Content-Type': 'application/json', 'Idempotency-Key': ids.firstRunning }, body: '{"order":1}' });
+    // Its request now sits beside it: the first layout's request item is gone.
+    expect(await raw(ids.firstRunning, 'request')).toBeUndefined();
+
+    expect(await jobs.get(ids.firstSettled)).toMatchObject({ status: 'completed', callback: null, notified: 'n/a', output: { body: '{"ok":true}' } });
+
+    const accepted = await jobs.take(ids.packedAccepted, { status: 'started' }, { expect: { status: 'accepted', attempts: 0 } });
+    expect(accepted.job).toMatchObject({ ...spec, status: 'started', attempts: 0, notified: 'no', lastUpdate: created, output: null, history: [] });
+    expect(accepted.request).toEqual({ url: spec.service, method: 'POST', headers: { 'Idempotency-Key': ids.packedAccepted }, body: 'hello' });
+    expect(await raw(ids.packedAccepted, 'job')).not.toHaveProperty('s');
+    expect(await raw(ids.packedAccepted, 'job')).not.toHaveProperty('spec');
+
+    const own = await jobs.take(ids.packedOwnRequest, { status: 'started' }, {});
+    expect(own.request).toEqual({ url: spec.service, method: 'POST', headers: { 'X-Big': 'y'.repeat(900) }, body: 'z'.repeat(2_000) });
+
+    expect(await jobs.get(ids.packedCalledBack)).toMatchObject({ status: 'completed', notified: 'true', notifyoutput: '200', notifyAttempts: 1, output: { ...answered, body: '{"ok":true}' } });
+    expect(await raw('idem#66666666666668#order-1', 'idem')).toMatchObject({ state: 'done', jobId: ids.packedAccepted });
+  });
+
+  it('once the layout is recorded, a start reads nothing', async () => {
+    await put({ pk: '6f666666-6666-4666-8666-666666666666', sk: 'job', u: created, s: 'accepted', a: 0, n: 'n/a', na: 0, created, expiresAt, spec: blob(spec) });
+    expect(await upgradeStore(db.documents, db.table, dataDir)).toEqual({ jobs: 0, keys: 0 });
+  });
+});
