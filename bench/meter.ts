@@ -1,27 +1,40 @@
 /**
- * Meters AWS calls: an observer on each AwsClient that counts each call by operation (and the
- * table, queue or item it touches), asks DynamoDB for the capacity it consumed
- * (ReturnConsumedCapacity: TOTAL) and adds it up, and counts SQS requests in the 64 KiB chunks
- * SQS bills. Runs inside the stack process; its snapshot goes to the bench over IPC.
+ * Meters AWS calls from outside the product: SDK v3 middleware that the bench adds to a client's
+ * middleware stack. Each call is counted by operation and by what it touched (table and item
+ * kind, the attributes an update sets and removes, the queue), with its failures by error name,
+ * the bytes it sent and received, the DynamoDB capacity it consumed (the meter asks for it:
+ * ReturnConsumedCapacity TOTAL) and the SQS requests it is billed as (64 KiB chunks). Runs
+ * inside the stack process; its snapshot goes to the bench over IPC.
  *
  * ```ts
  * const meter = new CallMeter({ indexKeys: { 'waas-jobs': { unsettled: 'sweep' } } });
- * onAwsClient((client) => meter.attach(client, 'handlers'));
+ * meter.attach(services().aws.dynamodb); // the document client shares this client's stack
+ * meter.attach(stack.eventSource, 'event source');
  * meter.snapshot(); // { 'DynamoDB GetItem waas-jobs sk=job': { calls, capacityUnits, ... }, ... }
  * ```
  *
- * The meter sees calls as they go on the wire: DynamoDB keys and items as attribute values
- * (`{ sk: { S: 'job' } }`), and attributes by their stored names (a job's status is `s`, see
- * lambdas/adapters/job-items.ts), which is what the labels show.
+ * Where the middleware sits, and what it sees there:
+ * - initialize (outermost): the command's input as the caller wrote it — for the document client
+ *   plain values (`{ sk: 'job' }`), for a bare DynamoDBClient attribute values (`{ sk: { S:
+ *   'job' } }`); both are read. The output comes back here after every retry, unmarshalled,
+ *   or the error the caller gets. One call is counted here.
+ * - finalizeRequest (innermost, so inside the retry middleware): each attempt's HTTP request,
+ *   its body serialised and its content-length set.
+ * - deserialize (innermost, next to the HTTP handler): each attempt's raw HTTP response.
  */
-import type { AwsClient } from '../lambdas/adapters/aws/client.ts';
+import type { HandlerExecutionContext, HttpRequest, HttpResponse, MiddlewareStack } from '@smithy/types';
 import { sqsBatchBilledRequests, sqsBilledRequests } from './cost.ts';
 
-/** What the meter needs of a client: which service it calls, and a way to watch its calls. */
-export type MeterableClient = Pick<AwsClient, 'service' | 'observe'>;
+/** What the meter needs of a client: its middleware stack (a DynamoDBClient, an SQSClient). */
+export interface MeterableClient {
+  // Any client's: its commands' input and output types do not matter here.
+  middlewareStack: MiddlewareStack<any, any>;
+}
+
+export type MeteredService = 'DynamoDB' | 'SQS';
 
 export interface OperationStats {
-  service: 'DynamoDB' | 'SQS';
+  service: MeteredService;
   operation: string;
   /** What it touched: table and item kind, or queue. */
   detail: string;
@@ -29,15 +42,23 @@ export interface OperationStats {
   caller: string;
   calls: number;
   failures: number;
+  /** Failures by the error's name (ConditionalCheckFailedException, ...). */
+  errors: Record<string, number>;
+  /** HTTP attempts, retries included (SQS bills each one). */
+  attempts: number;
+  /** Bytes of the request bodies sent, every attempt. */
+  requestBytes: number;
+  /** Bytes of the response bodies received (their content-length), every attempt. */
+  responseBytes: number;
   /** DynamoDB: read (RRU) or write (WRU) units consumed, from ConsumedCapacity. */
   capacityUnits: number;
   /** DynamoDB: units assumed for calls that returned no ConsumedCapacity (failed conditional writes). */
   estimatedUnits: number;
   /** SQS: requests as billed (64 KiB chunks). */
   billedRequests: number;
-  /** SQS: messages sent or received. */
+  /** SQS: messages sent, received, deleted or made visible later. */
   messages: number;
-  /** Items or messages returned (Query pages, receives). */
+  /** Items or messages returned (Query pages, BatchGetItem, receives). */
   returned: number;
 }
 
@@ -48,6 +69,7 @@ export interface CallMeterOptions {
   indexKeys?: Record<string, Record<string, string>>;
 }
 
+/** The operations that take ReturnConsumedCapacity. */
 const capacityOperations = new Set([
   'GetItem',
   'PutItem',
@@ -59,30 +81,52 @@ const capacityOperations = new Set([
   'BatchGetItem',
   'TransactWriteItems',
   'TransactGetItems',
+  'ExecuteStatement',
+  'BatchExecuteStatement',
+  'ExecuteTransaction',
 ]);
 const readOperations = new Set(['GetItem', 'Query', 'Scan', 'BatchGetItem', 'TransactGetItems']);
 
 type Input = Record<string, unknown>;
 interface Capacity {
   CapacityUnits?: number;
-  TableName?: string;
+}
+
+/** One call in flight, carried in the SDK's handler context from step to step. */
+interface CallSizes {
+  attempts: number;
+  requestBytes: number;
+  responseBytes: number;
+}
+
+/** What one call was, once it is over. */
+export interface MeteredCall extends CallSizes {
+  service: MeteredService;
+  operation: string;
+  caller: string;
+  input: Input;
+  output: Input | undefined;
+  error: unknown;
 }
 
 function queueName(url: unknown): string {
   return typeof url === 'string' ? (url.split('/').pop() ?? url) : '?';
 }
 
-/** A key attribute's string: `{ S: 'job' }` on the wire. */
-function keyString(item: unknown, name: string): string | undefined {
-  const value = item && typeof item === 'object' ? (item as Record<string, unknown>)[name] : undefined;
+/** A string attribute, plain (document client: `'job'`) or as an attribute value (`{ S: 'job' }`). */
+function stringValue(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
   const text = value && typeof value === 'object' ? (value as { S?: unknown }).S : undefined;
   return typeof text === 'string' ? text : undefined;
 }
 
+function keyString(item: unknown, name: string): string | undefined {
+  return item && typeof item === 'object' ? stringValue((item as Input)[name]) : undefined;
+}
+
 /** An item's identity by its key attributes (`pk`, and `sk` if any), as the jobs table has them. */
 function itemId(item: unknown): string {
-  const fields = item && typeof item === 'object' ? (item as Record<string, unknown>) : {};
-  return JSON.stringify([fields['pk'] ?? null, fields['sk'] ?? null]);
+  return JSON.stringify([keyString(item, 'pk') ?? null, keyString(item, 'sk') ?? null]);
 }
 
 function tableOf(input: Input): string {
@@ -95,70 +139,63 @@ function tableOf(input: Input): string {
 /** A short, stable description of what a DynamoDB call touched, to tell its calls apart. */
 export function describeDynamoCall(operation: string, input: Input): string {
   const table = tableOf(input);
-  const keySk = keyString(input['Key'], 'sk');
-  const sk = keySk === undefined ? '' : ` sk=${keySk}`;
+  const sk = (item: unknown) => {
+    const value = keyString(item, 'sk');
+    return value === undefined ? '' : ` sk=${value}`;
+  };
   switch (operation) {
     case 'GetItem':
     case 'DeleteItem':
-      return `${table}${sk}`;
-    case 'PutItem': {
-      const itemSk = keyString(input['Item'], 'sk');
-      return `${table}${itemSk === undefined ? '' : ` sk=${itemSk}`}`;
-    }
+      return `${table}${sk(input['Key'])}`;
+    case 'PutItem':
+      return `${table}${sk(input['Item'])}`;
     case 'UpdateItem':
-      return `${table}${sk} ${describeUpdate(String(input['UpdateExpression'] ?? ''), (input['ExpressionAttributeNames'] ?? {}) as Record<string, string>)}`;
+      return `${table}${sk(input['Key'])} ${describeUpdate(String(input['UpdateExpression'] ?? ''), (input['ExpressionAttributeNames'] ?? {}) as Record<string, string>)}`;
     case 'Query':
     case 'Scan':
       return `${table}${typeof input['IndexName'] === 'string' ? ` index ${input['IndexName']}` : ''}`;
-    case 'BatchWriteItem': {
-      const requests = Object.values((input['RequestItems'] ?? {}) as Record<string, Array<Record<string, { Item?: Record<string, unknown>; Key?: Record<string, unknown> }>>>).flat();
-      const parts = requests.map((request) => {
-        const [kind, body] = Object.entries(request)[0] ?? ['?', {}];
-        const itemSk = keyString(body.Item ?? body.Key, 'sk');
-        return `${kind === 'PutRequest' ? 'put' : 'delete'}${itemSk === undefined ? '' : ` ${itemSk}`}`;
-      });
-      return `${table} ${parts.join('+')}`;
-    }
     default:
       return table;
   }
 }
 
-/** "SET a,b REMOVE c" → "set a,b −c": which attributes an update changes, in a few characters. */
+/** "SET a = :a, b = :b REMOVE c" → "set a,b −c": which attributes an update changes, in a few characters. */
 export function describeUpdate(expression: string, names: Record<string, string>): string {
+  const { set, removed } = updatedAttributes(expression, names);
+  return [set.length ? `set ${set.join(',')}` : '', removed.length ? `−${removed.join(',−')}` : ''].filter(Boolean).join(' ');
+}
+
+/** Names an update sets (or adds to) and removes, resolved through ExpressionAttributeNames, sorted. */
+function updatedAttributes(expression: string, names: Record<string, string>): { set: string[]; removed: string[] } {
   const resolve = (token: string) => names[token] ?? token;
-  const sets: string[] = [];
-  const removes: string[] = [];
+  const set: string[] = [];
+  const removed: string[] = [];
   let mode: 'set' | 'remove' | undefined;
   for (const clause of expression.split(/\b(SET|REMOVE|ADD|DELETE)\b/i)) {
     const upper = clause.trim().toUpperCase();
-    if (upper === 'SET') mode = 'set';
+    if (upper === 'SET' || upper === 'ADD' || upper === 'DELETE') mode = 'set';
     else if (upper === 'REMOVE') mode = 'remove';
-    else if (upper === 'ADD' || upper === 'DELETE') mode = 'set';
     else if (mode && clause.trim()) {
-      for (const part of clause.split(',')) {
-        const target = part.split('=')[0]?.trim();
-        if (target) (mode === 'set' ? sets : removes).push(resolve(target));
+      // SET a = if_not_exists(b, :x), c = :c: split on the commas outside parentheses.
+      let depth = 0;
+      let part = '';
+      const parts: string[] = [];
+      for (const char of clause) {
+        if (char === '(') depth++;
+        else if (char === ')') depth--;
+        if (char === ',' && depth === 0) {
+          parts.push(part);
+          part = '';
+        } else part += char;
+      }
+      parts.push(part);
+      for (const each of parts) {
+        const target = each.trim().split(/[\s=]/)[0]?.trim();
+        if (target) (mode === 'set' ? set : removed).push(resolve(target));
       }
     }
   }
-  return [sets.length ? `set ${sets.sort().join(',')}` : '', removes.length ? `−${removes.sort().join(',−')}` : ''].filter(Boolean).join(' ');
-}
-
-/** Names an update sets or removes (resolved through ExpressionAttributeNames). */
-function updatedAttributes(input: Input): { set: Set<string>; removed: Set<string> } {
-  const names = (input['ExpressionAttributeNames'] ?? {}) as Record<string, string>;
-  const described = describeUpdate(String(input['UpdateExpression'] ?? ''), names);
-  const set = new Set<string>();
-  const removed = new Set<string>();
-  for (const word of described.split(' ')) {
-    if (word === 'set') continue;
-    for (const name of word.split(',')) {
-      if (name.startsWith('−')) removed.add(name.slice(1));
-      else if (name) set.add(name);
-    }
-  }
-  return { set, removed };
+  return { set: set.sort(), removed: removed.sort() };
 }
 
 function sumCapacity(consumed: unknown): number | undefined {
@@ -167,7 +204,8 @@ function sumCapacity(consumed: unknown): number | undefined {
   return list.reduce((sum, entry) => sum + (entry.CapacityUnits ?? 0), 0);
 }
 
-function messageBytes(entry: Record<string, unknown>): number {
+/** A message's payload as SQS bills it: its body and its attributes' names, types and values. */
+function messageBytes(entry: Input): number {
   let bytes = Buffer.byteLength(String(entry['MessageBody'] ?? entry['Body'] ?? ''));
   for (const [name, attribute] of Object.entries((entry['MessageAttributes'] ?? {}) as Record<string, { StringValue?: string; DataType?: string }>)) {
     bytes += Buffer.byteLength(name) + Buffer.byteLength(attribute.DataType ?? '') + Buffer.byteLength(attribute.StringValue ?? '');
@@ -175,47 +213,109 @@ function messageBytes(entry: Record<string, unknown>): number {
   return bytes;
 }
 
+/** A body's size: its content-length when set, else its bytes. */
+function bodyBytes(message: { headers?: Record<string, string | undefined>; body?: unknown }): number {
+  const header = message.headers?.['content-length'] ?? message.headers?.['Content-Length'];
+  if (header !== undefined && Number.isFinite(Number(header))) return Number(header);
+  const body = message.body;
+  if (typeof body === 'string') return Buffer.byteLength(body);
+  if (ArrayBuffer.isView(body)) return body.byteLength;
+  return 0;
+}
+
+/** The operation of a command, from the handler context the SDK gives middleware ('GetItemCommand' → 'GetItem'). */
+function operationOf(context: HandlerExecutionContext): string {
+  return String(context.commandName ?? '?').replace(/Command$/, '');
+}
+
+function serviceOf(context: HandlerExecutionContext): MeteredService | undefined {
+  if (context.clientName === 'DynamoDBClient') return 'DynamoDB';
+  if (context.clientName === 'SQSClient') return 'SQS';
+  return undefined;
+}
+
+let meters = 0;
+
 export class CallMeter {
   private stats = new Map<string, OperationStats>();
   private readonly attached = new WeakSet<object>();
   private readonly indexKeys: Record<string, Record<string, string>>;
   /** Per table, index key and item: whether the item has the key (see recordIndexWrites). */
   private readonly hasIndexKey = new Map<string, boolean>();
+  /** This meter's middleware names and its slot in the SDK's handler context. */
+  private readonly name = `benchCallMeter${++meters}`;
 
   constructor(options: CallMeterOptions = {}) {
     this.indexKeys = options.indexKeys ?? {};
   }
 
-  /** True once `attach` has been called with this client. */
-  has(client: object): boolean {
-    return this.attached.has(client);
+  /** True once `attach` has been called with this client (or one that shares its stack). */
+  has(client: MeterableClient): boolean {
+    return this.attached.has(client.middlewareStack);
   }
 
-  /** Watches the client's calls (once per client); `caller` labels them. */
+  /**
+   * Adds the meter's middleware to the client's stack (once per stack: a DynamoDBDocumentClient
+   * shares its DynamoDBClient's); `caller` labels its calls. Calls of services other than
+   * DynamoDB and SQS pass through uncounted.
+   */
   attach(client: MeterableClient, caller = 'handlers'): void {
-    if (this.attached.has(client)) return;
-    this.attached.add(client);
-    const service = client.service === 'sqs' ? 'SQS' : 'DynamoDB';
-    client.observe({
-      before: (operation, input) => {
-        // The client sends its own copy of the input: the caller's object is left as it was.
-        if (service === 'DynamoDB' && capacityOperations.has(operation) && input['ReturnConsumedCapacity'] === undefined) {
-          input['ReturnConsumedCapacity'] = 'TOTAL';
+    const stack = client.middlewareStack;
+    if (this.attached.has(stack)) return;
+    this.attached.add(stack);
+    const slot = this.name;
+    const sizes = (context: HandlerExecutionContext) => context[slot] as CallSizes | undefined;
+
+    stack.add(
+      (next, context) => async (args) => {
+        const service = serviceOf(context);
+        if (!service) return next(args);
+        const operation = operationOf(context);
+        const call: CallSizes = { attempts: 0, requestBytes: 0, responseBytes: 0 };
+        context[slot] = call;
+        let input = args.input as Input;
+        // A copy: the caller's command keeps the input it was given.
+        if (service === 'DynamoDB' && capacityOperations.has(operation) && input['ReturnConsumedCapacity'] === undefined) input = { ...input, ReturnConsumedCapacity: 'TOTAL' };
+        try {
+          const result = await next({ ...args, input });
+          this.record({ service, operation, caller, input, output: result.output as Input, error: undefined, ...call });
+          return result;
+        } catch (error) {
+          this.record({ service, operation, caller, input, output: undefined, error, ...call });
+          throw error;
         }
       },
-      after: (operation, input, output) => this.record(service, operation, caller, input, output, undefined),
-      failed: (operation, input, error) => this.record(service, operation, caller, input, undefined, error),
-    });
+      { step: 'initialize', priority: 'high', name: `${slot}Call`, override: true },
+    );
+    stack.add(
+      (next, context) => async (args) => {
+        const call = sizes(context);
+        if (call) {
+          call.attempts++;
+          call.requestBytes += bodyBytes(args.request as HttpRequest);
+        }
+        return next(args);
+      },
+      { step: 'finalizeRequest', priority: 'low', name: `${slot}Request`, override: true },
+    );
+    stack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        const call = sizes(context);
+        if (call) call.responseBytes += bodyBytes(result.response as HttpResponse);
+        return result;
+      },
+      { step: 'deserialize', priority: 'low', name: `${slot}Response`, override: true },
+    );
   }
 
-  /** Counts one call (exposed for tests; the observer calls it). */
-  record(service: 'DynamoDB' | 'SQS', operation: string, caller: string, input: Input, output: Input | undefined, error: unknown): void {
-    if (service === 'SQS') return this.recordSqs(operation, caller, input, output, error);
-    const detail = describeDynamoCall(operation, input);
-    const stats = this.entry('DynamoDB', operation, detail, caller);
-    stats.calls++;
+  /** Counts one call (exposed for tests; the middleware calls it). */
+  record(call: MeteredCall): void {
+    const { service, operation, caller, input, output, error } = call;
+    const detail = service === 'SQS' ? queueName(input['QueueUrl']) : describeDynamoCall(operation, input);
+    if (service === 'SQS') return this.recordSqs(call, detail);
+    const stats = this.count(this.entry('DynamoDB', operation, detail, caller), call);
     if (error !== undefined) {
-      stats.failures++;
       // A failed conditional write still consumes write capacity (at least one unit); no
       // ConsumedCapacity comes back with the error, so one unit is assumed.
       if (!readOperations.has(operation)) stats.estimatedUnits += 1;
@@ -226,7 +326,25 @@ export class CallMeter {
     else stats.capacityUnits += consumed;
     const items = output?.['Items'];
     if (Array.isArray(items)) stats.returned += items.length;
-    if (!readOperations.has(operation)) this.recordIndexWrites(operation, input);
+    const responses = output?.['Responses'];
+    if (operation === 'BatchGetItem' && responses && typeof responses === 'object') {
+      stats.returned += Object.values(responses as Record<string, unknown[]>).reduce((sum, list) => sum + (Array.isArray(list) ? list.length : 0), 0);
+    }
+    if (!readOperations.has(operation)) this.recordIndexWrites(operation, input, caller);
+  }
+
+  /** Calls, failures by name, attempts and bytes: what every call has. */
+  private count(stats: OperationStats, call: MeteredCall): OperationStats {
+    stats.calls++;
+    stats.attempts += call.attempts;
+    stats.requestBytes += call.requestBytes;
+    stats.responseBytes += call.responseBytes;
+    if (call.error !== undefined) {
+      stats.failures++;
+      const name = call.error instanceof Error ? call.error.name : typeof call.error;
+      stats.errors[name] = (stats.errors[name] ?? 0) + 1;
+    }
+    return stats;
   }
 
   /**
@@ -236,54 +354,46 @@ export class CallMeter {
    * final write removes `sweep` whether or not a retry set it) writes no index entry. For an
    * item it has not seen written (from before the meter started), a removal is billed.
    */
-  private recordIndexWrites(operation: string, input: Input): void {
+  private recordIndexWrites(operation: string, input: Input, caller: string): void {
     const table = tableOf(input);
     const indexes = this.indexKeys[table];
     if (!indexes) return;
     for (const [index, attribute] of Object.entries(indexes)) {
       const state = (item: unknown) => `${table}\u0000${attribute}\u0000${itemId(item)}`;
-      /** Index entries written (put or deleted) by writing `item` whole, or deleting it (undefined). */
-      const replaced = (key: unknown, item: Input | undefined): number => {
+      let writes = 0;
+      if (operation === 'PutItem' || operation === 'DeleteItem') {
+        // A whole item written, or deleted: an entry is written if it has the key now or had it.
+        const key = operation === 'PutItem' ? input['Item'] : input['Key'];
+        const item = operation === 'PutItem' ? (input['Item'] as Input | undefined) : undefined;
         const had = this.hasIndexKey.get(state(key));
         const has = item?.[attribute] !== undefined;
-        if (has) this.hasIndexKey.set(state(key), true);
-        else if (item) this.hasIndexKey.set(state(key), false);
+        if (item) this.hasIndexKey.set(state(key), has);
         else this.hasIndexKey.delete(state(key));
-        return has || had === true ? 1 : 0;
-      };
-      let writes = 0;
-      if (operation === 'PutItem') writes = replaced(input['Item'], input['Item'] as Input | undefined);
-      else if (operation === 'DeleteItem') writes = replaced(input['Key'], undefined);
-      else if (operation === 'UpdateItem') {
-        const { set, removed } = updatedAttributes(input);
+        writes = has || had === true ? 1 : 0;
+      } else if (operation === 'UpdateItem') {
+        const { set, removed } = updatedAttributes(String(input['UpdateExpression'] ?? ''), (input['ExpressionAttributeNames'] ?? {}) as Record<string, string>);
         const id = state(input['Key']);
         // Setting the key puts an index entry (a changed key would also delete the old one:
         // not a write the service makes); removing it deletes the entry, if there was one.
-        if (set.has(attribute)) {
-          writes += 1;
+        if (set.includes(attribute)) {
+          writes = 1;
           this.hasIndexKey.set(id, true);
-        } else if (removed.has(attribute)) {
-          if (this.hasIndexKey.get(id) !== false) writes += 1;
+        } else if (removed.includes(attribute)) {
+          if (this.hasIndexKey.get(id) !== false) writes = 1;
           this.hasIndexKey.set(id, false);
-        }
-      } else if (operation === 'BatchWriteItem') {
-        const requests = (input['RequestItems'] as Record<string, Array<{ PutRequest?: { Item?: Input }; DeleteRequest?: { Key?: Input } }>> | undefined)?.[table] ?? [];
-        for (const request of requests) {
-          if (request.PutRequest?.Item) writes += replaced(request.PutRequest.Item, request.PutRequest.Item);
-          else if (request.DeleteRequest?.Key) writes += replaced(request.DeleteRequest.Key, undefined);
         }
       }
       if (writes > 0) {
         // A keys-only index entry is far below 1 KB: one unit per entry written or deleted.
-        const stats = this.entry('DynamoDB', 'index write', `${table} index ${index} (${operation})`, 'handlers');
+        const stats = this.entry('DynamoDB', 'index write', `${table} index ${index} (${operation})`, caller);
         stats.calls += writes;
         stats.capacityUnits += writes;
       }
     }
   }
 
-  private recordSqs(operation: string, caller: string, input: Input, output: Input | undefined, error: unknown): void {
-    const queue = queueName(input['QueueUrl']);
+  private recordSqs(call: MeteredCall, queue: string): void {
+    const { operation, input, output } = call;
     let detail = queue;
     let billed = 1;
     let messages = 0;
@@ -302,47 +412,46 @@ export class CallMeter {
       billed = sqsBatchBilledRequests(received.map(messageBytes));
       // Empty receives are the poller idling: on AWS a fixed cost per poller, not per job.
       if (received.length === 0) detail = `${queue} (empty)`;
+    } else if (operation === 'DeleteMessage' || operation === 'ChangeMessageVisibility') {
+      messages = 1;
     } else if (operation === 'DeleteMessageBatch' || operation === 'ChangeMessageVisibilityBatch') {
       messages = ((input['Entries'] ?? []) as unknown[]).length;
     }
-    const stats = this.entry('SQS', operation, detail, caller);
-    stats.calls++;
-    if (error !== undefined) stats.failures++;
-    stats.billedRequests += billed;
+    const stats = this.count(this.entry('SQS', operation, detail, call.caller), call);
+    // Each attempt is a request SQS bills, a retried one too.
+    stats.billedRequests += billed * Math.max(1, call.attempts);
     stats.messages += messages;
     stats.returned += returned;
   }
 
-  private entry(service: 'DynamoDB' | 'SQS', operation: string, detail: string, caller: string): OperationStats {
+  private entry(service: MeteredService, operation: string, detail: string, caller: string): OperationStats {
     const key = `${service} ${operation} ${detail}${caller === 'handlers' ? '' : ` [${caller}]`}`;
     let stats = this.stats.get(key);
     if (!stats) {
-      stats = { service, operation, detail, caller, calls: 0, failures: 0, capacityUnits: 0, estimatedUnits: 0, billedRequests: 0, messages: 0, returned: 0 };
+      stats = { service, operation, detail, caller, calls: 0, failures: 0, errors: {}, attempts: 0, requestBytes: 0, responseBytes: 0, capacityUnits: 0, estimatedUnits: 0, billedRequests: 0, messages: 0, returned: 0 };
       this.stats.set(key, stats);
     }
     return stats;
   }
 
   snapshot(): MeterSnapshot {
-    return Object.fromEntries([...this.stats].map(([key, stats]) => [key, { ...stats }]));
+    return Object.fromEntries([...this.stats].map(([key, stats]) => [key, { ...stats, errors: { ...stats.errors } }]));
   }
 }
+
+const counters = ['calls', 'failures', 'attempts', 'requestBytes', 'responseBytes', 'capacityUnits', 'estimatedUnits', 'billedRequests', 'messages', 'returned'] as const;
 
 /** What happened between two snapshots. */
 export function diffSnapshots(before: MeterSnapshot, after: MeterSnapshot): MeterSnapshot {
   const result: MeterSnapshot = {};
   for (const [key, stats] of Object.entries(after)) {
     const earlier = before[key];
-    const delta: OperationStats = {
-      ...stats,
-      calls: stats.calls - (earlier?.calls ?? 0),
-      failures: stats.failures - (earlier?.failures ?? 0),
-      capacityUnits: stats.capacityUnits - (earlier?.capacityUnits ?? 0),
-      estimatedUnits: stats.estimatedUnits - (earlier?.estimatedUnits ?? 0),
-      billedRequests: stats.billedRequests - (earlier?.billedRequests ?? 0),
-      messages: stats.messages - (earlier?.messages ?? 0),
-      returned: stats.returned - (earlier?.returned ?? 0),
-    };
+    const delta: OperationStats = { ...stats, errors: {} };
+    for (const counter of counters) delta[counter] = stats[counter] - (earlier?.[counter] ?? 0);
+    for (const [name, count] of Object.entries(stats.errors)) {
+      const more = count - (earlier?.errors[name] ?? 0);
+      if (more > 0) delta.errors[name] = more;
+    }
     if (delta.calls > 0) result[key] = delta;
   }
   return result;

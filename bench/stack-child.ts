@@ -1,13 +1,17 @@
 /**
- * The local stack, in a process of its own, metered: every AWS call the handlers (and the
- * local event source pollers) make, and every handler invocation with its duration. The bench
- * asks for snapshots over IPC and diffs them per phase.
+ * The local stack, in a process of its own, metered from outside: every AWS call the handlers
+ * (and the local event source pollers) make, by SDK middleware the bench adds to their clients
+ * (meter.ts), and every handler invocation with its duration, from the diagnostics channel the
+ * local stack publishes them on (local/invocations.ts). The bench asks for snapshots over IPC
+ * and diffs them per phase.
  *
  * Why a child process: the load generator, the target and the callback receiver must not share
  * an event loop with the stack, or the bench would measure its own queueing; and a process of its
  * own gives the stack's peak RSS (/proc/<pid>/status) and CPU profile (--cpu-prof) alone.
  */
 import '../local/quiet.ts';
+import { subscribe } from 'node:diagnostics_channel';
+import type { InvocationReport } from '../local/invocations.ts';
 import type { FromChild, Invocations, ToChild } from './protocol.ts';
 import { billedMs } from './cost.ts';
 import { CallMeter } from './meter.ts';
@@ -18,16 +22,12 @@ process.env['POWERTOOLS_LOG_LEVEL'] ??= 'INFO';
 
 const send = (message: FromChild) => process.send?.(message);
 
-const { AwsClient } = await import('../lambdas/adapters/aws/client.ts');
-const { DynamoDocuments } = await import('../lambdas/adapters/aws/attributes.ts');
+const { GetCommand } = await import('@aws-sdk/lib-dynamodb');
+const { awsClients, closeAwsClients } = await import('../lambdas/adapters/aws.ts');
 const { tables } = await import('../lib/definitions.ts');
 const { localTableNames } = await import('../local/provision.ts');
-const { onAwsClient } = await import('../lambdas/adapters/wiring.ts');
+const { invocationChannel } = await import('../local/invocations.ts');
 const { startLocalStack } = await import('../local/stack.ts');
-
-const index = tables.jobs.unsettledIndex;
-const meter = new CallMeter({ indexKeys: { [localTableNames.jobs]: { [index.name]: index.partitionKey } } });
-onAwsClient((client) => meter.attach(client, 'handlers'));
 
 // Application log lines: Powertools writes one JSON object per line to stdout/stderr.
 let logBytes = 0;
@@ -40,13 +40,19 @@ for (const stream of [process.stdout, process.stderr]) {
   }) as typeof stream.write;
 }
 
+// Lambda's REPORT line, locally: the stack publishes each invocation's function and duration.
 const invocations: Invocations = {};
-let errors = 0;
+subscribe(invocationChannel, (message) => {
+  const { functionName, durationMs } = message as InvocationReport;
+  const stats = (invocations[functionName] ??= { invocations: 0, totalMs: 0, billedMs: 0, maxMs: 0 });
+  stats.invocations++;
+  stats.totalMs += durationMs;
+  stats.billedMs += billedMs(durationMs);
+  stats.maxMs = Math.max(stats.maxMs, durationMs);
+});
 
+let errors = 0;
 const stack = await startLocalStack({
-  // The pollers' ReceiveMessage and DeleteMessageBatch: what Lambda's event source mapping
-  // makes on AWS, billed to the account.
-  onEventSourceClient: (sqs) => meter.attach(sqs, 'event source'),
   dataDir: process.env['DATA_DIR'] ?? '',
   // As on AWS: a job enters the sweeper's index only to wait on a retry.
   indexEveryJob: false,
@@ -57,18 +63,22 @@ const stack = await startLocalStack({
     errors++;
     if (errors <= 20) send({ type: 'error', message: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
   },
-  onInvocation: (fn, durationMs) => {
-    const stats = (invocations[fn] ??= { invocations: 0, totalMs: 0, billedMs: 0, maxMs: 0 });
-    stats.invocations++;
-    stats.totalMs += durationMs;
-    stats.billedMs += billedMs(durationMs);
-    stats.maxMs = Math.max(stats.maxMs, durationMs);
-  },
 });
+
+// The handlers' clients, one set for the process (the document client shares the DynamoDB
+// client's middleware stack), and the event source mappings' own SQS client: ReceiveMessage and
+// DeleteMessageBatch, what Lambda's event source mapping makes on AWS, billed to the account.
+// The stack's start-up calls (provisioning, the demo client, re-queueing) came before: unmetered.
+const index = tables.jobs.unsettledIndex;
+const meter = new CallMeter({ indexKeys: { [localTableNames.jobs]: { [index.name]: index.partitionKey } } });
+const { services } = await import('../lambdas/adapters/wiring.ts');
+meter.attach(services().aws.dynamodb, 'handlers');
+meter.attach(services().aws.sqs, 'handlers');
+meter.attach(stack.eventSource, 'event source');
 
 // The bench's own reads, to size items: a client of its own, not metered. Built once the stack
 // has set the environment (endpoint, credentials).
-const db = new DynamoDocuments(new AwsClient({ service: 'dynamodb' }));
+const own = awsClients();
 let stopping = false;
 async function stop(code: number): Promise<never> {
   if (!stopping) {
@@ -77,6 +87,7 @@ async function stop(code: number): Promise<never> {
     force.unref();
     try {
       await stack.stop();
+      closeAwsClients(own);
     } catch {
       // exiting anyway
     }
@@ -93,7 +104,7 @@ process.on('message', (raw: ToChild) => {
       const items: Array<{ sk: string; bytes: number }> = [];
       for (const jobId of raw.jobIds) {
         for (const sk of ['job', 'request']) {
-          const found = await db.send('GetItem', { TableName: localTableNames.jobs, Key: { pk: jobId, sk }, ConsistentRead: true });
+          const found = await own.documents.send(new GetCommand({ TableName: localTableNames.jobs, Key: { pk: jobId, sk }, ConsistentRead: true }));
           if (found.Item) items.push({ sk, bytes: dynamoItemSize(found.Item) });
         }
       }

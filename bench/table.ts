@@ -23,4 +23,5 @@ export const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`
 export const triple = (summary: { p50: number; p95: number; p99: number } | undefined, digits = 1): string =>
   summary ? `${fixed(summary.p50, digits)} / ${fixed(summary.p95, digits)} / ${fixed(summary.p99, digits)}` : '–';
 
-export const mark = (pass: boolean): string => (pass ? 'PASS' : 'FAIL');
+/** A verdict: undefined where the run's settings do not test the target. */
+export const mark = (pass: boolean | undefined): string => (pass === undefined ? ' n/a' : pass ? 'PASS' : 'FAIL');

@@ -1,8 +1,9 @@
 /**
- * From what the meters saw during a phase to what one job uses: per-job SDK calls and capacity,
- * Lambda invocations and billed time, API Gateway requests and log bytes. Background work —
- * the sweeper's schedule and the pollers' empty receives — is a cost per minute on AWS, not per
- * job, so it is set apart (and shown) rather than spread over the jobs.
+ * From what the meters saw during a phase to what one job uses: per-job SDK calls and capacity
+ * (the call meter's middleware), Lambda invocations and billed time (the local stack's
+ * invocation channel), API Gateway requests and log bytes. Background work — the sweeper's
+ * schedule and the pollers' empty receives — is a cost per minute on AWS, not per job, so it is
+ * set apart (and shown) rather than spread over the jobs.
  */
 import { functions, lambdaSystemLogLevel, type FunctionName } from '../lib/definitions.ts';
 import { apiGatewayBilledRequests, prices as defaultPrices, type JobUsage, type Prices } from './cost.ts';
@@ -41,7 +42,12 @@ export interface OperationPerJob {
   unit: 'RRU' | 'WRU' | 'requests';
   /** Average units per call (DynamoDB: item size in KB, roughly). */
   unitsPerCall: number;
+  /** Failed calls per job, and in the phase by error name. */
   failures: number;
+  errors: Record<string, number>;
+  /** Average bytes of a call's request and response bodies (every attempt's). */
+  requestBytesPerCall: number;
+  responseBytesPerCall: number;
 }
 
 export interface Background {
@@ -58,6 +64,14 @@ export interface PhaseUsage {
   lambda: Array<{ fn: string; invocations: number; avgMs: number; maxMs: number; billedMsPerJob: number }>;
 }
 
+/** Failures and sizes of an operation's calls: the index writes the meter estimates have none. */
+const callFacts = (stats: OperationStats, jobs: number) => ({
+  failures: stats.failures / jobs,
+  errors: { ...stats.errors },
+  requestBytesPerCall: stats.operation === 'index write' ? 0 : stats.requestBytes / stats.calls,
+  responseBytesPerCall: stats.operation === 'index write' ? 0 : stats.responseBytes / stats.calls,
+});
+
 const label = (stats: OperationStats) => `${stats.operation} ${stats.detail}${stats.caller === 'handlers' ? '' : ` [${stats.caller}]`}`;
 
 export function usagePerJob(delta: PhaseDelta, jobs: number, requestBytes: number, table: Prices = defaultPrices): PhaseUsage {
@@ -65,23 +79,13 @@ export function usagePerJob(delta: PhaseDelta, jobs: number, requestBytes: numbe
   const background: Background = { sweeperInvocations: delta.invocations['sweeper']?.invocations ?? 0, calls: [] };
   const entries = Object.values(delta.meter).map((stats) => ({ ...stats }));
 
-  // The sweeper reads the unsettled index, then each job it lists: those Gets are its own.
-  let sweeperGets = 0;
+  // The sweeper walks the unsettled index, then reads the jobs it lists in BatchGetItems: the
+  // only calls of either kind the handlers make, and a cost per minute, not per job.
   for (const stats of entries) {
-    if (stats.service === 'DynamoDB' && stats.operation === 'Query' && stats.detail.includes(' index ')) {
-      sweeperGets += stats.returned;
+    const sweeperQuery = stats.operation === 'Query' && stats.detail.includes(' index ');
+    if (stats.service === 'DynamoDB' && (sweeperQuery || stats.operation === 'BatchGetItem') && stats.calls > 0) {
       background.calls.push({ item: `${label(stats)} (sweeper)`, calls: stats.calls, units: stats.capacityUnits + stats.estimatedUnits });
       stats.calls = 0;
-    }
-  }
-  if (sweeperGets > 0) {
-    const gets = entries.find((stats) => stats.operation === 'GetItem' && stats.detail.endsWith('sk=job') && stats.caller === 'handlers');
-    if (gets && gets.calls > 0) {
-      const moved = Math.min(sweeperGets, gets.calls);
-      const units = ((gets.capacityUnits + gets.estimatedUnits) / gets.calls) * moved;
-      background.calls.push({ item: `${label(gets)} (sweeper)`, calls: moved, units });
-      gets.calls -= moved;
-      gets.capacityUnits -= units;
     }
   }
   for (const stats of entries) {
@@ -99,10 +103,10 @@ export function usagePerJob(delta: PhaseDelta, jobs: number, requestBytes: numbe
       const units = (stats.capacityUnits + stats.estimatedUnits) / jobs;
       const read = isReadOperation(stats.operation);
       usage.dynamodb.push({ item, calls: stats.calls / jobs, readUnits: read ? units : 0, writeUnits: read ? 0 : units });
-      operations.push({ item, service: 'DynamoDB', calls: stats.calls / jobs, units, unit: read ? 'RRU' : 'WRU', unitsPerCall: (stats.capacityUnits + stats.estimatedUnits) / stats.calls, failures: stats.failures / jobs });
+      operations.push({ item, service: 'DynamoDB', calls: stats.calls / jobs, units, unit: read ? 'RRU' : 'WRU', unitsPerCall: (stats.capacityUnits + stats.estimatedUnits) / stats.calls, ...callFacts(stats, jobs) });
     } else {
       usage.sqs.push({ item, calls: stats.calls / jobs, billedRequests: stats.billedRequests / jobs });
-      operations.push({ item, service: 'SQS', calls: stats.calls / jobs, units: stats.billedRequests / jobs, unit: 'requests', unitsPerCall: stats.billedRequests / stats.calls, failures: stats.failures / jobs });
+      operations.push({ item, service: 'SQS', calls: stats.calls / jobs, units: stats.billedRequests / jobs, unit: 'requests', unitsPerCall: stats.billedRequests / stats.calls, ...callFacts(stats, jobs) });
     }
   }
   operations.sort((a, b) => a.service.localeCompare(b.service) || b.units - a.units);

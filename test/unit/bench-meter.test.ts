@@ -1,209 +1,318 @@
 /**
- * The benchmark's instruments: the call meter (what a call costs), the per-job usage it leads to
+ * The benchmark's instruments: the call meter (SDK middleware on real clients, against dynalite,
+ * fauxqs and a scripted HTTP server, all on 127.0.0.1), the per-job usage it leads to
  * (background work set apart), percentiles and the CPU-profile reading.
  */
-import { describe, expect, it } from 'vitest';
-import type { AwsService, CallObserver } from '../../lambdas/adapters/aws/client.ts';
-import { lambdaSystemLogLevel } from '../../lib/definitions.ts';
-import { CallMeter, describeUpdate, diffSnapshots } from '../../bench/meter.ts';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ConditionalCheckFailedException, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { ChangeMessageVisibilityCommand, CreateQueueCommand, DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { BatchGetCommand, DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { ConfiguredRetryStrategy } from '@smithy/core/retry';
+import dynalite from 'dynalite';
+import { buildApp } from 'fauxqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lambdaSystemLogLevel, tables } from '../../lib/definitions.ts';
+import { localTableNames, provisionTables } from '../../local/provision.ts';
+import { CallMeter, describeUpdate, diffSnapshots, type OperationStats } from '../../bench/meter.ts';
 import { summarizeProfile, type CpuProfile } from '../../bench/profile.ts';
 import type { Snapshot } from '../../bench/protocol.ts';
 import { percentile, summarize } from '../../bench/stats.ts';
 import { atScale, diffPhase, usagePerJob, type PhaseUsage } from '../../bench/usage.ts';
 
-type Input = Record<string, unknown>;
+const jobsTable = localTableNames.jobs;
+const index = tables.jobs.unsettledIndex;
+/** What the stack child gives its meter: the sparse index and its key attribute. */
+const indexKeys = { [jobsTable]: { [index.name]: index.partitionKey } };
+/** dynalite and fauxqs check no signature, but the SDK signs every call. */
+const config = (endpoint: string) => ({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 });
 
-/**
- * A client that calls its observers as AwsClient does (on a copy of the input, before sending;
- * then after the answer, or once the call has failed), in front of a fake service: `answer`
- * sees the input as it would be sent.
- */
-function fakeClient(service: AwsService) {
-  const observers: CallObserver[] = [];
-  const client = { service, observe: (observer: CallObserver) => void observers.push(observer) };
-  const call = async (operation: string, input: Input, answer: (sent: Input) => Input | Error): Promise<Input> => {
-    const sent = { ...input };
-    for (const observer of observers) observer.before?.(operation, sent);
-    const sizes = { requestBytes: JSON.stringify(sent).length, responseBytes: 0 };
-    const output = answer(sent);
-    if (output instanceof Error) {
-      for (const observer of observers) observer.failed?.(operation, sent, output, sizes);
-      throw output;
-    }
-    for (const observer of observers) observer.after?.(operation, sent, output, sizes);
-    return output;
+const listen = (server: Server) =>
+  new Promise<string>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`));
+  });
+const close = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()));
+
+describe('the call meter on DynamoDB (dynalite)', () => {
+  let server: Server;
+  let endpoint: string;
+  /** A client per test, so each meter sees only its own calls; destroyed after all. */
+  const made: DynamoDBClient[] = [];
+  const clients = () => {
+    const dynamodb = new DynamoDBClient(config(endpoint));
+    made.push(dynamodb);
+    return { dynamodb, documents: DynamoDBDocumentClient.from(dynamodb, { marshallOptions: { removeUndefinedValues: true } }) };
   };
-  return { client, call, observers };
-}
 
-const jobsTable = 'waas-jobs';
-/** A job's key, as it goes on the wire. */
-const jobKey = { pk: { S: 'j1' }, sk: { S: 'job' } };
+  beforeAll(async () => {
+    server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    endpoint = await listen(server);
+    await provisionTables(clients().dynamodb);
+  });
+  afterAll(async () => {
+    for (const client of made) client.destroy();
+    await close(server);
+  });
 
-describe('the call meter', () => {
-  it('asks DynamoDB for its consumed capacity and adds it up per operation and item', async () => {
+  it('asks for the capacity each call consumed and adds it up per operation and item kind, leaving the caller\'s command as it was', async () => {
+    const { dynamodb, documents } = clients();
     const meter = new CallMeter();
-    const { client, call } = fakeClient('dynamodb');
-    meter.attach(client);
-    const seen: Input[] = [];
-    const answer = (input: Input) => {
-      seen.push(input);
-      return { ConsumedCapacity: { TableName: jobsTable, CapacityUnits: 2 } };
-    };
-    const update = {
+    meter.attach(dynamodb);
+    const put = new PutCommand({ TableName: jobsTable, Item: { pk: 'cap-1', sk: 'job', status: 'accepted', attempts: 0 } });
+    await documents.send(put);
+    await documents.send(put);
+    await documents.send(new GetCommand({ TableName: jobsTable, Key: { pk: 'cap-1', sk: 'job' }, ConsistentRead: true }));
+    await documents.send(
+      new UpdateCommand({
+        TableName: jobsTable,
+        Key: { pk: 'cap-1', sk: 'job' },
+        UpdateExpression: 'SET #status = :status, #attempts = :attempts REMOVE #lease',
+        ExpressionAttributeNames: { '#status': 'status', '#attempts': 'attempts', '#lease': 'lease_until' },
+        ExpressionAttributeValues: { ':status': 'started', ':attempts': 1 },
+      }),
+    );
+    expect(put.input).not.toHaveProperty('ReturnConsumedCapacity');
+    const snapshot = meter.snapshot();
+    expect(Object.keys(snapshot)).toEqual([
+      'DynamoDB PutItem waas-jobs sk=job',
+      'DynamoDB GetItem waas-jobs sk=job',
+      'DynamoDB UpdateItem waas-jobs sk=job set attempts,status −lease_until',
+    ]);
+    // Items far below 1 KB: a unit per write, a unit per strongly consistent read.
+    expect(snapshot['DynamoDB PutItem waas-jobs sk=job']).toMatchObject({ calls: 2, capacityUnits: 2, estimatedUnits: 0, failures: 0, attempts: 2 });
+    expect(snapshot['DynamoDB GetItem waas-jobs sk=job']).toMatchObject({ calls: 1, capacityUnits: 1 });
+    expect(snapshot['DynamoDB UpdateItem waas-jobs sk=job set attempts,status −lease_until']).toMatchObject({ calls: 1, capacityUnits: 1 });
+    expect(snapshot['DynamoDB PutItem waas-jobs sk=job']?.requestBytes).toBeGreaterThan(0);
+    expect(snapshot['DynamoDB GetItem waas-jobs sk=job']?.responseBytes).toBeGreaterThan(0);
+  });
+
+  it('labels a bare DynamoDBClient\'s call, its attribute values on the wire, as the document client\'s', async () => {
+    const { dynamodb, documents } = clients();
+    const meter = new CallMeter();
+    meter.attach(dynamodb);
+    await documents.send(new GetCommand({ TableName: jobsTable, Key: { pk: 'bare-1', sk: 'request' } }));
+    await dynamodb.send(new GetItemCommand({ TableName: jobsTable, Key: { pk: { S: 'bare-1' }, sk: { S: 'request' } } }));
+    // An eventually consistent read of nothing: half a unit each.
+    expect(meter.snapshot()).toEqual({ 'DynamoDB GetItem waas-jobs sk=request': expect.objectContaining({ calls: 2, capacityUnits: 1 }) });
+  });
+
+  it('counts a refused conditional write as a failure by its error\'s name, one write unit assumed, and the caller still gets the error', async () => {
+    const { dynamodb, documents } = clients();
+    const meter = new CallMeter();
+    meter.attach(dynamodb);
+    const lease = new UpdateCommand({
       TableName: jobsTable,
-      Key: jobKey,
-      UpdateExpression: 'SET #result = :set_result, #s = :set_s REMOVE #l',
-      ExpressionAttributeNames: { '#result': 'result', '#s': 's', '#l': 'l' },
-    };
-    await call('UpdateItem', update, answer);
-    await call('UpdateItem', update, answer);
-    expect(seen[0]?.['ReturnConsumedCapacity']).toBe('TOTAL');
-    expect(update).not.toHaveProperty('ReturnConsumedCapacity');
-    const stats = meter.snapshot()['DynamoDB UpdateItem waas-jobs sk=job set result,s −l'];
-    expect(stats).toMatchObject({ calls: 2, capacityUnits: 4, failures: 0 });
-  });
-
-  it('leaves a capacity request the caller made as it is, and asks none of SQS', async () => {
-    const meter = new CallMeter();
-    const dynamodb = fakeClient('dynamodb');
-    const sqs = fakeClient('sqs');
-    meter.attach(dynamodb.client);
-    meter.attach(sqs.client);
-    const seen: Input[] = [];
-    await dynamodb.call('GetItem', { TableName: jobsTable, Key: jobKey, ReturnConsumedCapacity: 'INDEXES' }, (input) => (seen.push(input), {}));
-    await sqs.call('SendMessage', { QueueUrl: 'http://127.0.0.1:1/000000000000/waas-jobs', MessageBody: '{}' }, (input) => (seen.push(input), {}));
-    expect(seen[0]?.['ReturnConsumedCapacity']).toBe('INDEXES');
-    expect(seen[1]).not.toHaveProperty('ReturnConsumedCapacity');
-  });
-
-  it('counts a failed conditional write as one write unit, and the caller still gets the error', async () => {
-    const meter = new CallMeter();
-    const { client, call } = fakeClient('dynamodb');
-    meter.attach(client);
-    const failed = Object.assign(new Error('The conditional request failed'), { name: 'ConditionalCheckFailedException' });
-    await expect(call('UpdateItem', { TableName: jobsTable, Key: jobKey, UpdateExpression: 'SET a = :a' }, () => failed)).rejects.toThrow('conditional');
+      Key: { pk: 'missing-1', sk: 'job' },
+      UpdateExpression: 'SET #status = :status',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':status': 'started' },
+    });
+    await expect(documents.send(lease)).rejects.toBeInstanceOf(ConditionalCheckFailedException);
     expect(meter.snapshot()).toEqual({
-      'DynamoDB UpdateItem waas-jobs sk=job set a': expect.objectContaining({ calls: 1, failures: 1, capacityUnits: 0, estimatedUnits: 1 }),
+      'DynamoDB UpdateItem waas-jobs sk=job set status': expect.objectContaining({ calls: 1, failures: 1, errors: { ConditionalCheckFailedException: 1 }, capacityUnits: 0, estimatedUnits: 1 }),
     });
   });
 
-  it('labels items by their sort key as it goes on the wire', async () => {
-    const meter = new CallMeter();
-    const { client, call } = fakeClient('dynamodb');
-    meter.attach(client);
-    const ok = () => ({ ConsumedCapacity: { TableName: jobsTable, CapacityUnits: 1 } });
-    await call('GetItem', { TableName: jobsTable, Key: { pk: { S: 'j1' }, sk: { S: 'request' } }, ConsistentRead: true }, ok);
-    await call('PutItem', { TableName: jobsTable, Item: { ...jobKey, s: { S: 'accepted' }, spec: { B: 'AAEC' } } }, ok);
-    await call('DeleteItem', { TableName: 'waas-clients', Key: { clientId: { S: 'c1' } } }, ok);
-    expect(Object.keys(meter.snapshot())).toEqual([
-      'DynamoDB GetItem waas-jobs sk=request',
-      'DynamoDB PutItem waas-jobs sk=job',
-      'DynamoDB DeleteItem waas-clients',
-    ]);
+  it('bills a write of the sparse index when its key is put or removed, not otherwise', async () => {
+    const { dynamodb, documents } = clients();
+    const meter = new CallMeter({ indexKeys });
+    meter.attach(dynamodb);
+    const update = (pk: string, expression: string) =>
+      documents.send(
+        new UpdateCommand({
+          TableName: jobsTable,
+          Key: { pk, sk: 'job' },
+          UpdateExpression: expression,
+          ExpressionAttributeNames: Object.fromEntries([...expression.matchAll(/#(\w+)/g)].map(([token, name]) => [token, name ?? ''])),
+          ...(expression.includes(':') ? { ExpressionAttributeValues: Object.fromEntries([...expression.matchAll(/:\w+/g)].map(([name]) => [name, name === ':sweep' ? '3' : 'x'])) } : {}),
+        }),
+      );
+    // A job that waits on a retry enters the index, and leaves it when it settles: two entries.
+    await documents.send(new PutCommand({ TableName: jobsTable, Item: { pk: 'idx-1', sk: 'job', status: 'accepted', created: 'a' } }));
+    await update('idx-1', 'SET #sweep = :sweep, #status = :status');
+    await update('idx-1', 'SET #status = :status REMOVE #sweep');
+    // A job that succeeds at once never had the key: its final write's removal writes nothing.
+    await documents.send(new PutCommand({ TableName: jobsTable, Item: { pk: 'idx-2', sk: 'job', status: 'accepted', created: 'a' } }));
+    await update('idx-2', 'SET #status = :status REMOVE #sweep');
+    // Put with the key, then deleted: two entries.
+    await documents.send(new PutCommand({ TableName: jobsTable, Item: { pk: 'idx-3', sk: 'job', sweep: '3', created: 'a' } }));
+    await documents.send(new DeleteCommand({ TableName: jobsTable, Key: { pk: 'idx-3', sk: 'job' } }));
+    // An item written before the meter started: its removal is billed, as it may have had the key.
+    await update('idx-4', 'REMOVE #sweep');
+    const snapshot = meter.snapshot();
+    expect(snapshot['DynamoDB index write waas-jobs index unsettled (UpdateItem)']).toMatchObject({ calls: 3, capacityUnits: 3 });
+    expect(snapshot['DynamoDB index write waas-jobs index unsettled (PutItem)']).toMatchObject({ calls: 1, capacityUnits: 1 });
+    expect(snapshot['DynamoDB index write waas-jobs index unsettled (DeleteItem)']).toMatchObject({ calls: 1, capacityUnits: 1 });
   });
 
-  it('bills a write to the sparse index when the index key is put or removed, not otherwise', async () => {
-    const meter = new CallMeter({ indexKeys: { [jobsTable]: { unsettled: 'sweep' } } });
-    const { client, call } = fakeClient('dynamodb');
-    meter.attach(client);
-    const ok = () => ({ ConsumedCapacity: [{ TableName: jobsTable, CapacityUnits: 3 }] });
-    await call(
-      'BatchWriteItem',
-      {
-        RequestItems: {
-          [jobsTable]: [
-            { PutRequest: { Item: { pk: { S: 'j1' }, sk: { S: 'request' } } } },
-            { PutRequest: { Item: { ...jobKey, sweep: { S: 'f' } } } },
-          ],
-        },
-      },
-      ok,
+  it('counts the items a Query of the index and a BatchGetItem return, as the sweeper makes them', async () => {
+    const { dynamodb, documents } = clients();
+    for (const pk of ['sweep-1', 'sweep-2']) await documents.send(new PutCommand({ TableName: jobsTable, Item: { pk, sk: 'job', sweep: 'q', created: pk } }));
+    const meter = new CallMeter();
+    meter.attach(dynamodb);
+    const page = await documents.send(
+      new QueryCommand({ TableName: jobsTable, IndexName: index.name, KeyConditionExpression: '#shard = :shard', ExpressionAttributeNames: { '#shard': index.partitionKey }, ExpressionAttributeValues: { ':shard': 'q' } }),
     );
-    await call('UpdateItem', { TableName: jobsTable, Key: jobKey, UpdateExpression: 'SET #a = :a', ExpressionAttributeNames: { '#a': 'a' } }, ok);
-    await call('UpdateItem', { TableName: jobsTable, Key: jobKey, UpdateExpression: 'SET #n = :n REMOVE #sweep', ExpressionAttributeNames: { '#n': 'n', '#sweep': 'sweep' } }, ok);
+    const keys = (page.Items ?? []).map((item) => ({ pk: item['pk'], sk: item['sk'] }));
+    await documents.send(new BatchGetCommand({ RequestItems: { [jobsTable]: { Keys: keys, ConsistentRead: true } } }));
     const snapshot = meter.snapshot();
-    expect(snapshot['DynamoDB BatchWriteItem waas-jobs put request+put job']?.capacityUnits).toBe(3);
-    expect(snapshot['DynamoDB index write waas-jobs index unsettled (BatchWriteItem)']).toMatchObject({ calls: 1, capacityUnits: 1 });
-    expect(snapshot['DynamoDB index write waas-jobs index unsettled (UpdateItem)']).toMatchObject({ calls: 1, capacityUnits: 1 });
+    expect(snapshot['DynamoDB Query waas-jobs index unsettled']).toMatchObject({ calls: 1, returned: 2 });
+    expect(snapshot['DynamoDB BatchGetItem waas-jobs']).toMatchObject({ calls: 1, returned: 2, capacityUnits: 2 });
   });
 
-  it('bills no index write for removing the index key from an item that never had it, and one for deleting an item that had it', async () => {
-    const meter = new CallMeter({ indexKeys: { [jobsTable]: { unsettled: 'sweep' } } });
-    const { client, call } = fakeClient('dynamodb');
-    meter.attach(client);
-    const ok = () => ({ ConsumedCapacity: { TableName: jobsTable, CapacityUnits: 1 } });
-    const other = { pk: { S: 'j2' }, sk: { S: 'job' } };
-    const settle = (Key: Input) => ({ TableName: jobsTable, Key, UpdateExpression: 'SET #s = :s REMOVE #sweep', ExpressionAttributeNames: { '#s': 's', '#sweep': 'sweep' } });
-    // j1 goes straight to its end; j2 waits on a retry in the index, then is removed.
-    await call('PutItem', { TableName: jobsTable, Item: { ...jobKey, s: { S: 'accepted' } } }, ok);
-    await call('UpdateItem', settle(jobKey), ok);
-    await call('PutItem', { TableName: jobsTable, Item: { ...other, s: { S: 'accepted' } } }, ok);
-    await call('UpdateItem', { TableName: jobsTable, Key: other, UpdateExpression: 'SET #sweep = :w', ExpressionAttributeNames: { '#sweep': 'sweep' } }, ok);
-    await call('BatchWriteItem', { RequestItems: { [jobsTable]: [{ DeleteRequest: { Key: other } }] } }, ok);
+  it('counts a call once, attached through the client or the document client that shares its middleware stack', async () => {
+    const { dynamodb, documents } = clients();
+    const meter = new CallMeter();
+    meter.attach(dynamodb);
+    meter.attach(documents, 'other');
+    expect(meter.has(documents)).toBe(true);
+    expect(new CallMeter().has(documents)).toBe(false);
+    await documents.send(new GetCommand({ TableName: jobsTable, Key: { pk: 'once-1', sk: 'job' }, ConsistentRead: true }));
+    expect(meter.snapshot()).toEqual({ 'DynamoDB GetItem waas-jobs sk=job': expect.objectContaining({ calls: 1, caller: 'handlers' }) });
+  });
+});
+
+/** An HTTP server that answers each request with the next of `answers`, and keeps what it was sent. */
+async function scripted(answers: Array<{ status: number; body: string }>) {
+  const received: string[] = [];
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      received.push(Buffer.concat(chunks).toString());
+      const answer = answers[Math.min(received.length, answers.length) - 1] ?? { status: 500, body: '{}' };
+      response.writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.0', 'content-length': Buffer.byteLength(answer.body) });
+      response.end(answer.body);
+    });
+  });
+  const endpoint = await listen(server);
+  return { endpoint, received, close: () => close(server) };
+}
+
+describe('the call meter on the wire (a scripted server)', () => {
+  it('records the bytes of every request sent and response received, a retry\'s too, and asks for the capacity', async () => {
+    const failed = '{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"try again"}';
+    const found = '{"Item":{"pk":{"S":"j1"},"sk":{"S":"job"}},"ConsumedCapacity":{"TableName":"waas-jobs","CapacityUnits":1}}';
+    const server = await scripted([
+      { status: 500, body: failed },
+      { status: 200, body: found },
+    ]);
+    const dynamodb = new DynamoDBClient({ ...config(server.endpoint), maxAttempts: undefined, retryStrategy: new ConfiguredRetryStrategy(2, () => 0) });
+    try {
+      const meter = new CallMeter();
+      meter.attach(dynamodb);
+      const { Item } = await DynamoDBDocumentClient.from(dynamodb).send(new GetCommand({ TableName: jobsTable, Key: { pk: 'j1', sk: 'job' }, ConsistentRead: true }));
+      expect(Item).toEqual({ pk: 'j1', sk: 'job' });
+      expect(server.received).toHaveLength(2);
+      for (const body of server.received) expect(JSON.parse(body)).toMatchObject({ ReturnConsumedCapacity: 'TOTAL', Key: { pk: { S: 'j1' }, sk: { S: 'job' } } });
+      expect(meter.snapshot()['DynamoDB GetItem waas-jobs sk=job']).toEqual(
+        expect.objectContaining({
+          calls: 1,
+          attempts: 2,
+          failures: 0,
+          capacityUnits: 1,
+          requestBytes: server.received.reduce((sum, body) => sum + Buffer.byteLength(body), 0),
+          responseBytes: Buffer.byteLength(failed) + Buffer.byteLength(found),
+        }),
+      );
+    } finally {
+      dynamodb.destroy();
+      await server.close();
+    }
+  });
+
+  it('leaves a capacity request the caller made as it is, and asks none of SQS', async () => {
+    const server = await scripted([{ status: 200, body: '{}' }]);
+    const dynamodb = new DynamoDBClient(config(server.endpoint));
+    const sqs = new SQSClient({ ...config(server.endpoint), useQueueUrlAsEndpoint: false });
+    try {
+      const meter = new CallMeter();
+      meter.attach(dynamodb);
+      meter.attach(sqs);
+      await dynamodb.send(new GetItemCommand({ TableName: jobsTable, Key: { pk: { S: 'j1' }, sk: { S: 'job' } }, ReturnConsumedCapacity: 'INDEXES' }));
+      await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: 'http://127.0.0.1:1/000000000000/waas-jobs', ReceiptHandle: 'r', VisibilityTimeout: 30 }));
+      expect(JSON.parse(server.received[0] ?? '{}')).toMatchObject({ ReturnConsumedCapacity: 'INDEXES' });
+      expect(JSON.parse(server.received[1] ?? '{}')).not.toHaveProperty('ReturnConsumedCapacity');
+      const snapshot = meter.snapshot();
+      // An answer without ConsumedCapacity: one unit assumed.
+      expect(snapshot['DynamoDB GetItem waas-jobs sk=job']).toMatchObject({ calls: 1, capacityUnits: 0, estimatedUnits: 1 });
+      expect(snapshot['SQS ChangeMessageVisibility waas-jobs']).toMatchObject({ calls: 1, billedRequests: 1, messages: 1 });
+    } finally {
+      dynamodb.destroy();
+      sqs.destroy();
+      await server.close();
+    }
+  });
+});
+
+describe('the call meter on SQS (fauxqs)', () => {
+  const app = buildApp({ logger: false });
+  let sqs: SQSClient;
+  let queueUrl: string;
+
+  beforeAll(async () => {
+    const endpoint = await app.listen({ port: 0, host: '127.0.0.1' });
+    sqs = new SQSClient({ ...config(endpoint), useQueueUrlAsEndpoint: false });
+    ({ QueueUrl: queueUrl = '' } = await sqs.send(new CreateQueueCommand({ QueueName: 'waas-jobs' })));
+  });
+  afterAll(async () => {
+    sqs.destroy();
+    await app.close();
+  });
+
+  it('bills SQS by 64 KiB chunk, a batch as one request, and tells empty receives apart', async () => {
+    const meter = new CallMeter();
+    meter.attach(sqs, 'event source');
+    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: 'x'.repeat(65 * 1024) }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: '{}' }));
+    const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+    expect(Messages).toHaveLength(2);
+    await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: Messages.map((message, i) => ({ Id: String(i), ReceiptHandle: message.ReceiptHandle ?? '' })) }));
+    await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
     const snapshot = meter.snapshot();
-    expect(snapshot['DynamoDB index write waas-jobs index unsettled (UpdateItem)']).toMatchObject({ calls: 1, capacityUnits: 1 });
-    expect(snapshot['DynamoDB index write waas-jobs index unsettled (BatchWriteItem)']).toMatchObject({ calls: 1, capacityUnits: 1 });
-    expect(snapshot['DynamoDB index write waas-jobs index unsettled (PutItem)']).toBeUndefined();
+    expect(snapshot['SQS SendMessage waas-jobs [event source]']).toMatchObject({ calls: 2, billedRequests: 3, messages: 2 });
+    expect(snapshot['SQS ReceiveMessage waas-jobs [event source]']).toMatchObject({ calls: 1, billedRequests: 2, returned: 2 });
+    expect(snapshot['SQS DeleteMessageBatch waas-jobs [event source]']).toMatchObject({ calls: 1, billedRequests: 1, messages: 2 });
+    expect(snapshot['SQS ReceiveMessage waas-jobs (empty) [event source]']).toMatchObject({ calls: 1, returned: 0 });
+    expect(snapshot['SQS SendMessage waas-jobs [event source]']?.requestBytes).toBeGreaterThan(65 * 1024);
   });
 
-  it('bills removing the index key from an item it has not seen written (from before the meter started)', async () => {
-    const meter = new CallMeter({ indexKeys: { [jobsTable]: { unsettled: 'sweep' } } });
-    const { client, call } = fakeClient('dynamodb');
-    meter.attach(client);
-    await call('UpdateItem', { TableName: jobsTable, Key: jobKey, UpdateExpression: 'REMOVE #sweep', ExpressionAttributeNames: { '#sweep': 'sweep' } }, () => ({}));
-    expect(meter.snapshot()['DynamoDB index write waas-jobs index unsettled (UpdateItem)']).toMatchObject({ calls: 1 });
-  });
-
-  it('bills SQS by 64 KiB chunk and tells empty receives apart', async () => {
+  it('counts a failed SQS call as a call and a failure, by the error\'s name', async () => {
     const meter = new CallMeter();
-    const { client, call } = fakeClient('sqs');
-    meter.attach(client, 'event source');
-    const url = 'http://127.0.0.1:1/000000000000/waas-jobs';
-    await call('SendMessage', { QueueUrl: url, MessageBody: 'x'.repeat(65 * 1024) }, () => ({}));
-    await call('ReceiveMessage', { QueueUrl: url }, () => ({ Messages: [{ Body: 'a' }, { Body: 'b' }] }));
-    await call('ReceiveMessage', { QueueUrl: url }, () => ({}));
-    const snapshot = meter.snapshot();
-    expect(snapshot['SQS SendMessage waas-jobs [event source]']).toMatchObject({ calls: 1, billedRequests: 2, messages: 1 });
-    expect(snapshot['SQS ReceiveMessage waas-jobs [event source]']).toMatchObject({ calls: 1, billedRequests: 1, returned: 2 });
-    expect(snapshot['SQS ReceiveMessage waas-jobs (empty) [event source]']).toMatchObject({ calls: 1 });
+    meter.attach(sqs);
+    const sent = sqs.send(new SendMessageCommand({ QueueUrl: queueUrl.replace(/waas-jobs$/, 'gone'), MessageBody: '{}' }));
+    const error = await sent.then(
+      () => undefined,
+      (failure: unknown) => failure as Error,
+    );
+    expect(error?.name).toMatch(/\w/);
+    expect(meter.snapshot()['SQS SendMessage gone']).toMatchObject({ calls: 1, failures: 1, errors: { [error?.name ?? '?']: 1 } });
   });
+});
 
-  it('counts a failed SQS call as a call and a failure', async () => {
-    const meter = new CallMeter();
-    const { client, call } = fakeClient('sqs');
-    meter.attach(client);
-    const failure = Object.assign(new Error('no such queue'), { name: 'QueueDoesNotExist' });
-    await expect(call('SendMessage', { QueueUrl: 'http://127.0.0.1:1/000000000000/gone', MessageBody: '{}' }, () => failure)).rejects.toBe(failure);
-    expect(meter.snapshot()['SQS SendMessage gone']).toMatchObject({ calls: 1, failures: 1 });
-  });
-
-  it('watches a client once, however often it is attached', async () => {
-    const meter = new CallMeter();
-    const { client, call, observers } = fakeClient('dynamodb');
-    meter.attach(client);
-    meter.attach(client, 'other');
-    expect(observers).toHaveLength(1);
-    expect(meter.has(client)).toBe(true);
-    await call('GetItem', { TableName: jobsTable, Key: jobKey }, () => ({ ConsumedCapacity: { CapacityUnits: 0.5 } }));
-    expect(meter.snapshot()['DynamoDB GetItem waas-jobs sk=job']).toMatchObject({ calls: 1, capacityUnits: 0.5, caller: 'handlers' });
-  });
-
+describe('describing a call', () => {
   it('describes an update by the attributes it sets and removes', () => {
-    expect(describeUpdate('SET #a = :a, #b = :b REMOVE #c', { '#a': 'status', '#b': 'attempts', '#c': 'leaseUntil' })).toBe('set attempts,status −leaseUntil');
+    expect(describeUpdate('SET #a = :a, #b = :b REMOVE #c', { '#a': 'status', '#b': 'attempts', '#c': 'lease_until' })).toBe('set attempts,status −lease_until');
     expect(describeUpdate('REMOVE #x, #y', { '#x': 'sweep', '#y': 'a' })).toBe('−a,−sweep');
+    expect(describeUpdate('SET #h = list_append(if_not_exists(#h, :empty), :h), n = n + :one', { '#h': 'history' })).toBe('set history,n');
   });
 });
 
 describe('usage per job', () => {
   const snapshot = (meter: Snapshot['meter'], invocations: Snapshot['invocations'], logBytes = 0): Snapshot => ({ meter, invocations, logBytes, errors: 0, hrtimeUs: 0 });
-  const op = (service: 'DynamoDB' | 'SQS', operation: string, detail: string, caller: string, counts: Partial<Snapshot['meter'][string]>) => ({
+  const op = (service: 'DynamoDB' | 'SQS', operation: string, detail: string, caller: string, counts: Partial<OperationStats>): OperationStats => ({
     service,
     operation,
     detail,
     caller,
     calls: 0,
     failures: 0,
+    errors: {},
+    attempts: 0,
+    requestBytes: 0,
+    responseBytes: 0,
     capacityUnits: 0,
     estimatedUnits: 0,
     billedRequests: 0,
@@ -213,11 +322,19 @@ describe('usage per job', () => {
   });
 
   it('divides a phase by its jobs and sets the sweeper and idle polling apart', () => {
-    const before = snapshot({ get: op('DynamoDB', 'GetItem', 'waas-jobs sk=job', 'handlers', { calls: 10, capacityUnits: 10 }) }, { api: { invocations: 5, totalMs: 50, billedMs: 55, maxMs: 20 } });
+    const before = snapshot(
+      {
+        put: op('DynamoDB', 'PutItem', 'waas-jobs sk=job', 'handlers', { calls: 10, capacityUnits: 10, attempts: 10, requestBytes: 9_000 }),
+        lease: op('DynamoDB', 'UpdateItem', 'waas-jobs sk=job set status', 'handlers', { calls: 10, failures: 1, errors: { ConditionalCheckFailedException: 1 } }),
+      },
+      { api: { invocations: 5, totalMs: 50, billedMs: 55, maxMs: 20 } },
+    );
     const after = snapshot(
       {
-        get: op('DynamoDB', 'GetItem', 'waas-jobs sk=job', 'handlers', { calls: 35, capacityUnits: 35 }),
+        put: op('DynamoDB', 'PutItem', 'waas-jobs sk=job', 'handlers', { calls: 20, capacityUnits: 20, attempts: 20, requestBytes: 19_000, responseBytes: 640 }),
+        lease: op('DynamoDB', 'UpdateItem', 'waas-jobs sk=job set status', 'handlers', { calls: 21, capacityUnits: 10, estimatedUnits: 3, failures: 4, errors: { ConditionalCheckFailedException: 4 } }),
         query: op('DynamoDB', 'Query', 'waas-jobs index unsettled', 'handlers', { calls: 16, capacityUnits: 8, returned: 5 }),
+        batchGet: op('DynamoDB', 'BatchGetItem', 'waas-jobs', 'handlers', { calls: 1, capacityUnits: 5, returned: 5 }),
         idle: op('SQS', 'ReceiveMessage', 'waas-jobs (empty)', 'event source', { calls: 40, billedRequests: 40 }),
         send: op('SQS', 'SendMessage', 'waas-jobs', 'handlers', { calls: 10, billedRequests: 10, messages: 10 }),
       },
@@ -225,13 +342,23 @@ describe('usage per job', () => {
       1000,
     );
     const phase = usagePerJob(diffPhase(before, after), 10, 1200);
-    // 25 Gets in the phase, 5 of them the sweeper's: 2 a job.
-    expect(phase.usage.dynamodb).toEqual([{ item: 'GetItem waas-jobs sk=job', calls: 2, readUnits: 2, writeUnits: 0 }]);
+    expect(phase.usage.dynamodb).toEqual([
+      { item: 'PutItem waas-jobs sk=job', calls: 1, readUnits: 0, writeUnits: 1 },
+      // 11 updates, 3 of them refused: 10 units consumed and 3 assumed.
+      { item: 'UpdateItem waas-jobs sk=job set status', calls: 1.1, readUnits: 0, writeUnits: 1.3 },
+    ]);
+    expect(phase.operations.find((o) => o.item === 'PutItem waas-jobs sk=job')).toMatchObject({ requestBytesPerCall: 1000, responseBytesPerCall: 64, failures: 0 });
+    expect(phase.operations.find((o) => o.item.startsWith('UpdateItem'))).toMatchObject({ failures: 0.3, errors: { ConditionalCheckFailedException: 3 } });
     expect(phase.usage.sqs).toEqual([{ item: 'SendMessage waas-jobs', calls: 1, billedRequests: 1 }]);
     expect(phase.usage.lambda).toEqual([{ fn: 'api', invocations: 1, billedMs: 11, memoryMb: 512 }]);
     expect(phase.usage.apiGateway).toEqual({ requests: 1, billedRequests: 1 });
+    // The index walk, the BatchGetItem of the jobs it listed, the empty receives: not per job.
     expect(phase.background.sweeperInvocations).toBe(1);
-    expect(phase.background.calls.map((c) => c.calls)).toEqual([16, 5, 40]);
+    expect(phase.background.calls.map((c) => [c.item, c.calls])).toEqual([
+      ['Query waas-jobs index unsettled (sweeper)', 16],
+      ['BatchGetItem waas-jobs (sweeper)', 1],
+      ['ReceiveMessage waas-jobs (empty) [event source] (idle polling)', 40],
+    ]);
     // 100 B of app logs, plus per api invocation the access log line and, unless the functions'
     // system logs are at WARN, Lambda's START/END/REPORT lines.
     expect(phase.usage.logs.bytes).toBe(100 + (lambdaSystemLogLevel === 'WARN' ? 0 : 330) + 230);

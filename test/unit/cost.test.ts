@@ -163,6 +163,38 @@ describe('API Gateway and logs', () => {
 });
 
 describe('a whole job', () => {
+  // A job that succeeds at once with a callback, as the handlers run it: a PutItem at submit, the
+  // lease, the answer (with the callback's lease), the callback's outcome; one SendMessage, and a
+  // tenth of the event source's receive and delete (batches of ten); api and a tenth of execute.
+  const job = (unitsPerWrite: number) =>
+    usage({
+      dynamodb: [{ item: 'four writes', calls: 4, readUnits: 0, writeUnits: 4 * unitsPerWrite }],
+      sqs: [
+        { item: 'SendMessage', calls: 1, billedRequests: 1 },
+        { item: 'ReceiveMessage', calls: 0.1, billedRequests: 0.1 },
+        { item: 'DeleteMessageBatch', calls: 0.1, billedRequests: 0.1 },
+      ],
+      lambda: [
+        { fn: 'api', invocations: 1, billedMs: 13, memoryMb: 512 },
+        { fn: 'execute', invocations: 0.1, billedMs: 14, memoryMb: 512 },
+      ],
+      apiGateway: { requests: 1, billedRequests: 1 },
+    });
+
+  it('prices a job whose item stays within one write unit at $4.38 per million, on demand', () => {
+    const estimate = estimateCost(job(1), prices, { dynamo: 'onDemand' });
+    expect(estimate.byService.DynamoDB).toBeCloseTo(2.5, 10);
+    expect(estimate.byService.SQS).toBeCloseTo(0.48, 10);
+    // (13 + 14) ms at 0.5 GB = 0.0135 GB-s, and 1.1 invocations.
+    expect(estimate.byService.Lambda).toBeCloseTo(0.0135 * 0.0000133334 * 1e6 + 0.22, 10);
+    expect(estimate.total).toBeCloseTo(2.5 + 0.48 + 0.18 + 0.22 + 1, 2);
+  });
+
+  it('puts the same job over $4.50 once each of its writes takes two units', () => {
+    expect(estimateCost(job(2), prices, { dynamo: 'onDemand' }).total).toBeCloseTo(4.38 + 2.5, 2);
+    expect(estimateCost(job(2), prices, { dynamo: 'provisioned', utilisation: 0.7 }).byService.DynamoDB).toBeCloseTo(((8 * 0.00065) / 2520) * 1e6, 10);
+  });
+
   it('adds every service up, and only DynamoDB changes with the capacity mode', () => {
     const job = usage({
       dynamodb: [{ item: 'writes', calls: 4, readUnits: 0, writeUnits: 5 }, { item: 'reads', calls: 3, readUnits: 3, writeUnits: 0 }],
