@@ -13,7 +13,7 @@ import { requeueUnsettled, type SweepReport } from './core/sweep.ts';
 
 export const handler = middy<unknown, SweepReport>()
   .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics))
+  .use(metrics.publishing ? logMetrics(metrics) : [])
   .handler(async () => {
     const report = await requeueUnsettled(services(), { idleMs: sweep.idleMs });
     metrics.addMetric('SweptJobs', MetricUnit.Count, report.jobs);

@@ -13,7 +13,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
@@ -21,7 +21,7 @@ import type { Outcome } from '../core/deliver.ts';
 import type { DeliveryFacts, QueueMessage } from '../core/ports.ts';
 import { afterFailureMs } from '../core/retry.ts';
 import { parseMessage, postpone } from './sqs.ts';
-import { logger, metrics, services } from './wiring.ts';
+import { logger, metrics, services, type WaasMetrics } from './wiring.ts';
 
 /** Thrown for a record that is not done yet: the batch processor reports it as failed. */
 export class NotYet extends Error {
@@ -40,7 +40,7 @@ export interface QueueFunctionOptions {
   /** Default: SQS's ChangeMessageVisibility on the services' client. */
   postpone?: Postpone;
   /** Default: the services' Powertools Metrics. */
-  metrics?: Metrics;
+  metrics?: WaasMetrics;
 }
 
 const describe = (error: unknown) => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
@@ -98,7 +98,9 @@ export function queueFunction(options: QueueFunctionOptions): middy.MiddyfiedHan
     timeoutEarlyInMillis: 0,
   })
     .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(logMetrics(counts))
+    // Where metrics are off (the local stack) nothing is published: there, the pollers invoke
+    // one module at once, which a process's one metrics buffer could not keep apart.
+    .use(counts.publishing ? logMetrics(counts) : [])
     .handler(async (event, context) => {
       counts.addMetric('MessagesReceived', MetricUnit.Count, event.Records.length);
       // A processor per invocation: it keeps the batch's outcomes while it runs, and the local

@@ -46,8 +46,15 @@ export function readConfig(vars: NodeJS.ProcessEnv = process.env): Config {
 
 export const logger = new Logger({ serviceName: 'waas' });
 
+/** Powertools Metrics that can say whether they publish (POWERTOOLS_METRICS_DISABLED, as Powertools reads it). */
+export class WaasMetrics extends Metrics {
+  get publishing(): boolean {
+    return !this.isDisabled();
+  }
+}
+
 /** CloudWatch metrics in the embedded metric format, namespace `waas`: published once per invocation. */
-export const metrics = new Metrics({ namespace: 'waas', serviceName: 'waas' });
+export const metrics = new WaasMetrics({ namespace: 'waas', serviceName: 'waas' });
 
 /** How long a submission waits for DNS before leaving the verdict to delivery. */
 const submitLookupMs = 2_000;

@@ -1,7 +1,7 @@
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import { describe, expect, it } from 'vitest';
 import { queueFunction, type Postpone } from '../../lambdas/adapters/queue-handler.ts';
+import { WaasMetrics } from '../../lambdas/adapters/wiring.ts';
 import type { Outcome } from '../../lambdas/core/deliver.ts';
 import type { DeliveryFacts, QueueMessage } from '../../lambdas/core/ports.ts';
 import { afterFailureTiming } from '../../lambdas/core/retry.ts';
@@ -22,7 +22,7 @@ const context = (remainingMs = 90_000) => ({ getRemainingTimeInMillis: () => rem
 function fn(run: (message: QueueMessage, facts: DeliveryFacts) => Promise<Outcome>) {
   const postponed: Array<[string, string, number]> = [];
   const postpone: Postpone = async (url, handle, delayMs) => void postponed.push([url, handle, delayMs]);
-  const handler = queueFunction({ label: 'test', run, queueUrl: () => 'queue-url', postpone, metrics: new Metrics({ namespace: 'test' }) });
+  const handler = queueFunction({ label: 'test', run, queueUrl: () => 'queue-url', postpone, metrics: new WaasMetrics({ namespace: 'test' }) });
   return { handler, postponed };
 }
 
@@ -80,7 +80,7 @@ describe('queueFunction', () => {
     const lines: string[] = [];
     const write = process.stdout.write.bind(process.stdout);
     try {
-      const metrics = new Metrics({ namespace: 'waas', serviceName: 'waas' });
+      const metrics = new WaasMetrics({ namespace: 'waas', serviceName: 'waas' });
       process.stdout.write = ((chunk: string | Uint8Array) => (lines.push(String(chunk)), true)) as typeof process.stdout.write;
       const handler = queueFunction({ label: 'test', run: async (message) => (message.jobId === 'broken' ? Promise.reject(new Error('down')) : { done: true }), queueUrl: () => 'queue-url', postpone: async () => undefined, metrics });
       await handler(event(record('m1', 'fine'), record('m2', 'broken')), context());
