@@ -13,7 +13,8 @@ import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import httpResponseSerializer from '@middy/http-response-serializer';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { routeApi, type ApiDeps } from '../core/api.ts';
-import { answerFor, Unavailable, type Answer } from '../core/errors.ts';
+import { answerFor, NotJson, Unavailable, type Answer } from '../core/errors.ts';
+import { isUnavailable } from './aws.ts';
 import { logger } from './wiring.ts';
 
 type Event = APIGatewayProxyEventV2;
@@ -26,12 +27,25 @@ type Result = APIGatewayProxyStructuredResultV2;
  */
 export const apiTimeoutMarginMs = 1_000;
 
-/** API Gateway hands over text bodies as they are and others in base64: the routes read text. */
+/**
+ * Decodes strictly: bytes that are not UTF-8 would otherwise become U+FFFD, a body the client
+ * never sent. A BOM is kept, so that it is refused as the text body's would be.
+ */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * API Gateway hands over text bodies as they are and others in base64: the routes read text.
+ * A body that is not UTF-8 is not JSON text (RFC 8259): the seed's 422.
+ */
 export function textBody(): MiddlewareObj<Event, Result> {
   return {
     before: ({ event }) => {
       if (event.isBase64Encoded && event.body !== undefined) {
-        event.body = Buffer.from(event.body, 'base64').toString('utf8');
+        try {
+          event.body = utf8.decode(Buffer.from(event.body, 'base64'));
+        } catch {
+          throw new NotJson();
+        }
         event.isBase64Encoded = false;
       }
     },
@@ -45,7 +59,8 @@ export function textBody(): MiddlewareObj<Event, Result> {
 export function seedAnswers(): MiddlewareObj<Event, Result> {
   return {
     onError: (request) => {
-      const answer = answerFor(request.error);
+      // The store or the queue unavailable (down, throttled, timing out) is the contract's 503.
+      const answer = answerFor(isUnavailable(request.error) ? new Unavailable('the service is unavailable for a moment; try again', { cause: request.error }) : request.error);
       // Never headers or bodies: they carry credentials and the clients' secrets.
       if (answer.statusCode >= 500) logger.error('request failed', { error: request.error instanceof Error ? `${request.error.name}: ${request.error.message}` : String(request.error) });
       request.response = asResult(answer);

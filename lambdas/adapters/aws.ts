@@ -16,6 +16,8 @@ import { Agent as HttpsAgent } from 'node:https';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
+import type { SdkError } from '@smithy/types';
 import { awsCalls } from '../../lib/definitions.ts';
 
 export interface AwsClients {
@@ -69,4 +71,16 @@ export function awsClients(options: AwsClientsOptions = {}): AwsClients {
 export function closeAwsClients(clients: AwsClients): void {
   clients.dynamodb.destroy();
   clients.sqs.destroy();
+}
+
+/**
+ * Whether a failed SDK call means the service is unavailable for now — unreachable, timed out,
+ * throttled, or failing on its side — rather than a mistake in the call: the API then answers
+ * 503 with Retry-After, and the client may try again. The SDK's own classification decides, as
+ * it does for its retries.
+ */
+export function isUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const failed = error as SdkError;
+  return isThrottlingError(failed) || isTransientError(failed) || isServerError(failed);
 }

@@ -81,9 +81,21 @@ export class DynamoJobStore implements JobStore {
     private readonly table: string,
   ) {}
 
-  /** Item by item, in order: a request of its own lands before the job that points to it. */
+  /**
+   * Item by item, in order: a request of its own lands before the job that points to it. Each
+   * only where none is: an attempt of the put that timed out and lands after its retry (or
+   * after a worker took the job already) must not write the new job over the job's progress.
+   * An item that is there already is this job's own (job ids are random UUIDs): a put whose
+   * answer was lost, retried.
+   */
   async create(job: Job, request: JobRequest): Promise<void> {
-    for (const Item of newJobItems(job, request)) await this.db.send(new PutCommand({ TableName: this.table, Item }));
+    for (const Item of newJobItems(job, request)) {
+      try {
+        await this.db.send(new PutCommand({ TableName: this.table, Item, ConditionExpression: 'attribute_not_exists(pk)' }));
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }
+    }
   }
 
   /** The job first, so that no worker finds a job whose request is gone. */

@@ -20,7 +20,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import type { Outcome } from '../core/deliver.ts';
 import type { DeliveryFacts, QueueMessage } from '../core/ports.ts';
 import { afterFailureMs } from '../core/retry.ts';
-import { parseMessage, postpone } from './sqs.ts';
+import { parseMessage, postpone, sendLater } from './sqs.ts';
 import { logger, metrics, services, type WaasMetrics } from './wiring.ts';
 
 /** Thrown for a record that is not done yet: the batch processor reports it as failed. */
@@ -31,6 +31,9 @@ export class NotYet extends Error {
 /** Makes a received message reappear after `delayMs` (its visibility). */
 export type Postpone = (queueUrl: string, receiptHandle: string, delayMs: number) => Promise<void>;
 
+/** Sends a copy of a message, due after `delayMs`. */
+export type Resend = (queueUrl: string, body: string, delayMs: number) => Promise<void>;
+
 export interface QueueFunctionOptions {
   /** How a record's outcome is logged, at DEBUG. */
   label: string;
@@ -39,6 +42,8 @@ export interface QueueFunctionOptions {
   queueUrl?: (record: SQSRecord) => string;
   /** Default: SQS's ChangeMessageVisibility on the services' client. */
   postpone?: Postpone;
+  /** Default: SQS's SendMessage with a delay, on the services' client. */
+  resend?: Resend;
   /** Default: the services' Powertools Metrics. */
   metrics?: WaasMetrics;
 }
@@ -59,6 +64,7 @@ function deliveryFacts(record: SQSRecord, context: Context): DeliveryFacts {
 
 export function queueFunction(options: QueueFunctionOptions): middy.MiddyfiedHandler<SQSEvent, SQSBatchResponse, Error, Context> {
   const handBack: Postpone = options.postpone ?? ((url, handle, delayMs) => postpone(services().aws.sqs, url, handle, delayMs));
+  const resend: Resend = options.resend ?? ((url, body, delayMs) => sendLater(services().aws.sqs, url, body, delayMs));
   const counts = options.metrics ?? metrics;
 
   const handleRecord = async (record: SQSRecord, context: Context): Promise<void> => {
@@ -83,11 +89,22 @@ export function queueFunction(options: QueueFunctionOptions): middy.MiddyfiedHan
       outcome = { done: false, retryAfterMs: afterFailureMs(facts.receiveCount ?? 1) };
     }
     if (outcome.done) return;
-    try {
-      if (options.queueUrl) await handBack(options.queueUrl(record), record.receiptHandle, outcome.retryAfterMs);
-    } catch (error) {
-      // The message still comes back, only later: when its visibility timeout runs out.
-      log().warn('could not hand a message back', { error: describe(error) });
+    const queueUrl = options.queueUrl?.(record);
+    if (queueUrl !== undefined) {
+      try {
+        await handBack(queueUrl, record.receiptHandle, outcome.retryAfterMs);
+      } catch (error) {
+        log().warn('could not hand a message back; sending a copy of it instead', { error: describe(error) });
+        try {
+          // Not the queue's whole visibility timeout for a wait of a second: a copy, due then,
+          // and this one done (a copy too many finds the work leased or settled).
+          await resend(queueUrl, record.body, outcome.retryAfterMs);
+          return;
+        } catch (failure) {
+          // The message still comes back, only later: when its visibility timeout runs out.
+          log().warn('could not send a copy either', { error: describe(failure) });
+        }
+      }
     }
     throw new NotYet(`job ${message.jobId} is due again in ${outcome.retryAfterMs} ms`);
   };

@@ -12,6 +12,9 @@ export type Sqs = Pick<SQSClient, 'send'>;
 /** SQS refuses a visibility timeout beyond 12 hours. */
 const maxVisibilitySeconds = 12 * 60 * 60;
 
+/** SQS delays a message by 15 minutes at most. */
+const maxDelaySeconds = 15 * 60;
+
 /** SendMessageBatch takes ten entries at most. */
 const maxBatchEntries = 10;
 
@@ -47,6 +50,12 @@ export class SqsWorkQueue implements WorkQueue {
 export async function postpone(sqs: Sqs, queueUrl: string, receiptHandle: string, delayMs: number): Promise<void> {
   const seconds = Math.min(maxVisibilitySeconds, Math.max(0, Math.ceil(delayMs / 1000)));
   await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: seconds }));
+}
+
+/** Sends `body` again to its queue, due after `delayMs` (whole seconds, at most SQS's 15 minutes). */
+export async function sendLater(sqs: Sqs, queueUrl: string, body: string, delayMs: number): Promise<void> {
+  const seconds = Math.min(maxDelaySeconds, Math.max(0, Math.ceil(delayMs / 1000)));
+  await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body, ...(seconds > 0 ? { DelaySeconds: seconds } : {}) }));
 }
 
 /** The queue message in a record body; a body we did not write is reported, not retried. */

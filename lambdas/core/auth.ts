@@ -55,23 +55,48 @@ export function newClient(fields: { clientId?: string; name?: string; verifyToke
   return { client, verifyToken, signingSecret };
 }
 
-/**
- * Credentials from the JSON body (`client_id`, `verify_token`, as the seed reads them) or from
- * HTTP Basic auth (`client_id:verify_token`, so `curl -u` works). The body wins when it has both.
- */
-export function readCredentials(body: Record<string, unknown> | undefined, authorization: string | undefined): Credentials | undefined {
+/** What one place says about the credentials: nothing, a pair, or something that cannot be one. */
+type Given = Credentials | 'absent' | 'unreadable';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** `client_id` and `verify_token` from the JSON body, as the seed reads them: both strings, or neither. */
+function fromBody(body: Record<string, unknown> | undefined): Given {
   const clientId = body?.['client_id'];
   const token = body?.['verify_token'];
-  if (clientId !== undefined || token !== undefined) {
-    if (typeof clientId === 'string' && typeof token === 'string') return { clientId, token };
-    return undefined;
+  if (clientId === undefined && token === undefined) return 'absent';
+  return typeof clientId === 'string' && typeof token === 'string' ? { clientId, token } : 'unreadable';
+}
+
+/** HTTP Basic `client_id:verify_token` (curl -u); another scheme (Bearer) is not ours to read. */
+function fromBasic(authorization: string | undefined): Given {
+  if (authorization === undefined || !/^\s*basic(\s|$)/i.test(authorization)) return 'absent';
+  const match = authorization.match(/^\s*basic\s+([A-Za-z0-9+/=_-]+)\s*$/i);
+  if (!match?.[1]) return 'unreadable';
+  let decoded: string;
+  try {
+    decoded = utf8.decode(Buffer.from(match[1], 'base64'));
+  } catch {
+    return 'unreadable';
   }
-  const match = authorization?.match(/^\s*basic\s+([A-Za-z0-9+/=_-]+)\s*$/i);
-  if (!match?.[1]) return undefined;
-  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
-  if (colon < 0) return undefined;
+  if (colon < 0) return 'unreadable';
   return { clientId: decoded.slice(0, colon), token: decoded.slice(colon + 1) };
+}
+
+/**
+ * Credentials from the JSON body (`client_id`, `verify_token`, as the seed reads them) or from
+ * HTTP Basic auth (`client_id:verify_token`, so `curl -u` works). Given in both places they must
+ * be the same pair: credentials that disagree, or a place that holds something unreadable, give
+ * none (a 401), never a choice of one over the other.
+ */
+export function readCredentials(body: Record<string, unknown> | undefined, authorization: string | undefined): Credentials | undefined {
+  const inBody = fromBody(body);
+  const inHeader = fromBasic(authorization);
+  if (inBody === 'unreadable' || inHeader === 'unreadable') return undefined;
+  if (inBody === 'absent') return inHeader === 'absent' ? undefined : inHeader;
+  if (inHeader === 'absent') return inBody;
+  return inBody.clientId === inHeader.clientId && inBody.token === inHeader.token ? inBody : undefined;
 }
 
 const hashOfNothing = hashToken('');

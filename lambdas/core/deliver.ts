@@ -89,9 +89,10 @@ export async function runJobAttempt(deps: DeliveryDeps, jobId: string, message: 
   try {
     await deps.jobs.update(jobId, changes, { expect: { leaseUntil } });
   } catch (error) {
-    // Our lease ran out and another worker took the attempt over: its result stands.
-    if (error instanceof ConditionFailed) return done;
-    throw error;
+    if (!(error instanceof ConditionFailed)) throw error;
+    // Our lease ran out and another worker took the attempt over: its result stands. Unless
+    // the write refused is our own, landed, whose answer was lost: then go on as it succeeded.
+    if (!(await landed(deps, jobId, changes))) return done;
   }
   if (verdict.kind === 'retry') return later(verdict.delayMs);
   if (!held.callback) return done;
@@ -154,9 +155,24 @@ async function leaseAttempt(deps: DeliveryDeps, jobId: string, message: JobMessa
     );
     return { job: held, request, attempt, leaseUntil };
   } catch (error) {
-    if (error instanceof ConditionFailed) return afterLostRace(deps, jobId, 'leaseUntil');
-    throw error;
+    if (!(error instanceof ConditionFailed)) throw error;
+    return afterLostRace(deps, jobId, 'leaseUntil');
   }
+}
+
+/**
+ * Whether a write refused by its condition is our own that landed: the store's client retried a
+ * write whose answer was lost, and the retry found the condition spent by the first. The job
+ * then shows what the write set, to the millisecond of the attempt's end, which no other
+ * worker's write has (another can only have taken over after our lease ran out). A lease's
+ * write gets no such look: two workers may compute the same instant, and only one may hold it
+ * (a lease whose answer was lost is waited out, then taken over).
+ */
+async function landed(deps: DeliveryDeps, jobId: string, changes: JobChanges): Promise<boolean> {
+  const job = await deps.jobs.get(jobId);
+  if (!job) return false;
+  const written = ['lastUpdate', 'status', 'attempts', 'notifyAttempts', 'notifyLeaseUntil', 'notified', 'nextAttemptAt', 'nextNotifyAt'] as const;
+  return written.every((field) => changes[field] === undefined || job[field] === changes[field]) && (changes.remove ?? []).every((field) => job[field] === undefined);
 }
 
 /**

@@ -39,8 +39,9 @@ export class ConditionFailed extends Error {
 
 export interface JobStore {
   /**
-   * Writes a new job and its request (ids are random UUIDs: no collision is checked for). The
-   * request is stored no later than the job: whoever finds the job finds its request.
+   * Writes a new job and its request. The request is stored no later than the job: whoever
+   * finds the job finds its request. Where the job is already (ids are random UUIDs: it can only
+   * be this same create, come again), it is left as it is: a late create never undoes progress.
    */
   create(job: Job, request: JobRequest): Promise<void>;
   /** Deletes a job whose submit failed (nothing if there is none). */

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { idempotencyWindowMs, jobLimits, submitWriteWindowMs } from '../../lib/definitions.ts';
 import { InvalidRequest, KeyInProgress, Unavailable } from './errors.ts';
-import { attemptLeaseMs, sweepShard, type Job, type JobRequest } from './job.ts';
+import { attemptLeaseMs, isFinal, sweepShard, type Job, type JobRequest } from './job.ts';
 import type { Client, Clock, IdempotencyRecord, JobStore, WorkQueue } from './ports.ts';
 import { keyInProgressRereadsMs } from './retry.ts';
 import { parse, submitSchema, type SubmitRequest } from './schemas.ts';
@@ -146,7 +146,11 @@ async function claimKey(deps: SubmitDeps, clientId: string, key: string, claim: 
     if (held.state === 'done') return JSON.parse(held.answer) as Accepted;
     if (held.claimUntil <= now && held.jobId !== replacing) {
       // Its submit cannot be running any more: it stored its job (only its last write was lost), or nothing.
-      if (await jobs.get(held.jobId)) {
+      const stored = await jobs.get(held.jobId);
+      if (stored) {
+        // Whether its message went out is not known (its submit may have failed after a write
+        // that landed late): one more makes sure the job runs; a message too many finds it leased or settled.
+        if (!isFinal(stored.status)) await deps.queue.send({ kind: 'job', jobId: stored.jobId, leaseMs: attemptLeaseMs(stored) });
         await jobs.settleIdempotent(clientId, key, held.jobId);
         return JSON.parse(held.answer) as Accepted;
       }

@@ -9,7 +9,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobLimits } from '../../lib/definitions.ts';
 import { basic, call, clients, demo, removeDir, startStack, startTarget, waitFor, waitForJob, type RunningStack, type Target } from './harness.ts';
-import { anyString, notJsonObjectText } from '../support/hostile.ts';
+import { ambiguousUrl, anyString, notJsonObjectText } from '../support/hostile.ts';
 import { expectContractAnswer } from '../support/contract.ts';
 
 let stack: RunningStack;
@@ -185,7 +185,37 @@ const nowhere: fc.Arbitrary<Case> = fc.oneof(
   anyString(40).map((id) => ({ kind: 'unknown job id', method: 'GET' as const, path: '/status', body: JSON.stringify({ job_id: id }), headers: auth, expected: [404] })),
 );
 
-const badRequest: fc.Arbitrary<Case> = fc.oneof(notAnObject, invalidUtf8, brokenField, rawHostile, oversize, badCredentials, badIdempotencyKey, nowhere);
+/**
+ * URLs parsers read differently, built around the sentinel's own host and port: WHATWG would
+ * have sent each one there (it repairs them), so a rule that let one through is a request seen.
+ */
+const ambiguousTarget: fc.Arbitrary<Case> = fc
+  .tuple(fc.constant(null).chain(() => ambiguousUrl(new URL(sentinel.url).host)), fc.constantFrom('service', 'callback'))
+  .map(([{ url, rule }, field]) => {
+    const payload = field === 'service' ? { service: url, max_attempts: 1 } : { service: `${sentinel.url}/never`, callback: url, max_attempts: 1 };
+    // The callback's own job is refused too, so the sentinel's /never sees nothing either.
+    return { kind: `ambiguous URL (${rule})`, method: 'POST', path: '/webhook', body: JSON.stringify(payload), headers: auth, expected: [400] };
+  });
+
+/** Input that must not pass although the seed let it: each of these got a 202 before. */
+const mustNotPass: fc.Arbitrary<Case> = fc.oneof(
+  // A JSON object with a byte that is not UTF-8 in it: repaired to U+FFFD it parsed, and ran.
+  fc.tuple(fc.constantFrom([0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0x80], [0xf8, 0x88, 0x80, 0x80, 0x80]), fc.boolean()).map(([bad, inData]) => ({
+    kind: 'invalid UTF-8 in a JSON object',
+    method: 'POST' as const,
+    path: '/webhook',
+    body: inData
+      ? Buffer.concat([Buffer.from(`{"service":"${target()}","data":"a`), Buffer.from(bad), Buffer.from('"}')])
+      : Buffer.concat([Buffer.from(`{"service":"${target()}/`), Buffer.from(bad), Buffer.from('"}')]),
+    headers: auth,
+    expected: [422],
+  })),
+  fc.constantFrom('po\u017ft', 'PO\u017fT', 'opt\u0131ons', '\uff30\uff2f\uff33\uff34').map((methodtype) => ({ kind: 'non-ASCII methodtype', method: 'POST' as const, path: '/webhook', body: JSON.stringify({ service: target(), methodtype }), headers: auth, expected: [400] })),
+  // Good Basic credentials beside body credentials that are not the same pair: the body used to win.
+  fc.constant(null).map(() => ({ kind: 'body and Basic credentials that disagree', method: 'POST' as const, path: '/webhook', body: JSON.stringify({ service: target(), client_id: victim.clientId, verify_token: victim.verifyToken }), headers: auth, expected: [401, 429] })),
+);
+
+const badRequest: fc.Arbitrary<Case> = fc.oneof(notAnObject, invalidUtf8, brokenField, rawHostile, oversize, badCredentials, badIdempotencyKey, nowhere, ambiguousTarget, mustNotPass);
 
 describe('fuzzing the local stack over HTTP with bad requests', () => {
   const kinds: Record<string, number> = {};

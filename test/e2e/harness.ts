@@ -3,7 +3,7 @@
  * process of its own, so it can be killed -9) and real HTTP targets on 127.0.0.1.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -182,3 +182,37 @@ export const clients = (dataDir: string, ...args: string[]): CliRun => cli('scri
 
 /** The operator's jobs CLI. */
 export const jobs = (dataDir: string, ...args: string[]): CliRun => cli('scripts/jobs.ts', dataDir, args);
+
+/** The pids of `pid`'s child processes, from /proc (Linux). */
+export function childPids(pid: number): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The fields after the command's closing parenthesis: state, then ppid.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+/** How many of `keys` came more than once (a delivery's repeats, by job id or webhook-id). */
+export function duplicates(keys: string[]): number {
+  return keys.length - new Set(keys).size;
+}
+
+/** What a test started, to end: a stack (stop) or a target (close). */
+type Running = { stop(): Promise<void> } | { close(): Promise<void> } | undefined;
+
+/** Ends what a test started, in order, then removes its data directory. */
+export async function tearDown(dataDir: string, ...running: Running[]): Promise<void> {
+  for (const each of running) {
+    if (each && 'stop' in each) await each.stop();
+    else if (each) await each.close();
+  }
+  removeDir(dataDir);
+}

@@ -12,6 +12,7 @@ import { createServer, type Server } from 'node:http';
 import { BlockList, connect, type AddressInfo } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { urlRules } from '../../lambdas/core/urls.ts';
 import { basic, call, demo, removeDir, startStack, waitFor, waitForJob, type RunningStack } from './harness.ts';
 
 interface Sentinel {
@@ -28,13 +29,16 @@ interface Sentinel {
 
 /**
  * How each vector may be answered:
- * - literal: the host is an IP address once parsed, so only a 400 at submit will do;
- * - name: a name that resolves (or is loopback by RFC 6761): a 400 at submit, or a 202 whose
- *   job (or callback) fails with "egress policy:" at delivery;
+ * - literal: the host is an IP address once parsed, so only a 400 at submit will do: by the
+ *   egress policy, or, for a spelling parsers read differently, by a URL rule (core/urls.ts);
+ * - name: a name that resolves (or is loopback by RFC 6761): a 400 at submit (the egress policy
+ *   or a URL rule), or a 202 whose job (or callback) fails with "egress policy:" at delivery;
  * - unresolvable: not a refusal; the job fails on DNS, and nothing is connected to;
- * - unparseable: a form the WHATWG parser rejects (an IPv6 zone id); a 400 naming the field.
+ * - unparseable: a form the WHATWG parser rejects (an IPv6 zone id); a 400 naming the field;
+ * - ambiguous: a form WHATWG repairs into a local address but other parsers read otherwise
+ *   (missing slashes, whitespace, credentials, port 0): only a URL rule's 400 will do.
  */
-type Kind = 'literal' | 'name' | 'unresolvable' | 'unparseable';
+type Kind = 'literal' | 'name' | 'unresolvable' | 'unparseable' | 'ambiguous';
 
 interface Vector {
   url: string;
@@ -197,6 +201,28 @@ async function vectors(): Promise<Vector[]> {
     for (const url of [`http://localhost:${p}/`, `http://LOCALHOST.:${p}/`, `http://foo.localhost:${p}/`, `http://localhost%2e:${p}/`, `http://\u24db\u24de\u24d2\u24d0\u24db\u24d7\u24de\u24e2\u24e3:${p}/`]) {
       list.push({ url, kind: 'name', target });
     }
+    // Forms WHATWG repairs into this sentinel's address while other parsers read something else.
+    for (const url of [
+      `http:///127.0.0.1:${p}/`,
+      `http:/127.0.0.1:${p}/`,
+      `http:127.0.0.1:${p}/`,
+      `http:\\127.0.0.1:${p}/`,
+      ` http://127.0.0.1:${p}/`,
+      `http://127.0.0.1:${p}/\u0000`,
+      `http://127.0.\t0.1:${p}/`,
+      `ht\ntp://127.0.0.1:${p}/`,
+      `http://:pw@127.0.0.1:${p}/`,
+      `http://@127.0.0.1:${p}/`,
+      `http://a@b@127.0.0.1:${p}/`,
+      `http://%75ser:%70ass@127.0.0.1:${p}/`,
+      `http://127.0.0.1:0${p}/`,
+      `http://127\uff0e0\uff0e0\uff0e1:${p}/`,
+      `http://127.0.0.1:${p}/a/../`,
+    ]) {
+      list.push({ url, kind: 'ambiguous', target });
+    }
+    list.push({ url: 'http://127.0.0.1:0/', kind: 'ambiguous', target: '127.0.0.1:0' });
+    list.push({ url: 'http://[::1]:00/', kind: 'ambiguous', target: '[::1]:0' });
     // Names this machine resolves to itself (its hostname, /etc/hosts): refused by what they resolve to.
     for (const name of new Set([hostname(), ...hostsFileNames(), 'ip6-localhost', 'ip6-loopback', 'localhost.localdomain'])) {
       const addresses = await resolves(name);
@@ -258,6 +284,9 @@ async function vectors(): Promise<Vector[]> {
   return list;
 }
 
+/** How each URL rule's message starts (core/urls.ts): a rule with values in it, up to the first. */
+const urlRulePrefixes = Object.values(urlRules).map((rule) => (typeof rule === 'string' ? rule : rule('', '').split('""')[0] ?? ''));
+
 async function submit(vector: Vector, field: 'service' | 'callback'): Promise<void> {
   const payload =
     field === 'service'
@@ -270,6 +299,9 @@ async function submit(vector: Vector, field: 'service' | 'callback'): Promise<vo
   };
   if (answer.status === 400 && answer.body['status'] === 'failed' && message.startsWith(`${field}: egress policy:`)) {
     return record('refused at submit (400)', vector.kind === 'literal' || vector.kind === 'name');
+  }
+  if (answer.status === 400 && answer.body['status'] === 'failed' && urlRulePrefixes.some((rule) => message.startsWith(`${field}: ${rule}`))) {
+    return record('refused at submit by a URL rule (400)', vector.kind === 'literal' || vector.kind === 'name' || vector.kind === 'ambiguous');
   }
   if (answer.status === 400 && answer.body['status'] === 'failed' && message.startsWith(`${field} must be an absolute http(s) URL`)) {
     return record('refused at submit as not a URL (400)', vector.kind === 'unparseable');

@@ -115,6 +115,8 @@ export class MemoryJobStore implements JobStore {
   private readonly besideBytes = new Map<string, number>();
 
   async create(job: Job, request: JobRequest): Promise<void> {
+    // As the adapter's `attribute_not_exists(pk)`: a job that is there already is left as it is.
+    if (this.jobs.has(job.jobId)) return;
     const state = storedJob(job);
     const items = newJobItems(state, stored(request));
     for (const item of items) refuseOversized(item);

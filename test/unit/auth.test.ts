@@ -31,8 +31,29 @@ describe('readCredentials', () => {
     expect(readCredentials(undefined, basic('id:to:ken'))).toEqual({ clientId: 'id', token: 'to:ken' });
   });
 
-  it('prefers the body when both carry credentials', () => {
-    expect(readCredentials({ client_id: 'body-id', verify_token: 'body-tok' }, basic('header-id:header-tok'))).toEqual({ clientId: 'body-id', token: 'body-tok' });
+  it('takes credentials given in both places when they are the same pair', () => {
+    expect(readCredentials({ client_id: 'id', verify_token: 'tok' }, basic('id:tok'))).toEqual({ clientId: 'id', token: 'tok' });
+  });
+
+  it('takes the body\'s credentials beside an Authorization header of another scheme', () => {
+    expect(readCredentials({ client_id: 'id', verify_token: 'tok' }, 'Bearer abc')).toEqual({ clientId: 'id', token: 'tok' });
+  });
+
+  it.each([
+    ['another id and token', { client_id: 'body-id', verify_token: 'body-tok' }, basic('header-id:header-tok')],
+    ['the same id, another token', { client_id: 'id', verify_token: 'body-tok' }, basic('id:header-tok')],
+    ['another id, the same token', { client_id: 'body-id', verify_token: 'tok' }, basic('header-id:tok')],
+    ['a token differing only in case', { client_id: 'id', verify_token: 'tok' }, basic('id:TOK')],
+    ['good body credentials beside a Basic header that cannot be read', { client_id: 'id', verify_token: 'tok' }, 'Basic !!!'],
+    ['good body credentials beside a Basic header without a colon', { client_id: 'id', verify_token: 'tok' }, basic('id')],
+    ['good body credentials beside an empty Basic header', { client_id: 'id', verify_token: 'tok' }, 'Basic'],
+  ])('credentials in the body and in Basic auth that disagree (%s) give none: neither wins', (_, body, header) => {
+    expect(readCredentials(body, header)).toBeUndefined();
+  });
+
+  it('Basic credentials that are not UTF-8 give none, not a token with U+FFFD in it', () => {
+    const bytes = Buffer.concat([Buffer.from('id:to'), Buffer.from([0xff]), Buffer.from('k')]);
+    expect(readCredentials(undefined, `Basic ${bytes.toString('base64')}`)).toBeUndefined();
   });
 
   it.each([

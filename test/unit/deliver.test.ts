@@ -2,6 +2,7 @@ import { Webhook } from 'standardwebhooks';
 import { describe, expect, it, vi } from 'vitest';
 import { runCallbackAttempt, runJobAttempt as runJobMessage, settleDeadLetter, type DeliveryDeps, type JobMessageFacts, type Outcome } from '../../lambdas/core/deliver.ts';
 import type { AttemptOutput, Job } from '../../lambdas/core/job.ts';
+import { ConditionFailed } from '../../lambdas/core/ports.ts';
 import { requeueUnsettled } from '../../lambdas/core/sweep.ts';
 import { submit } from '../../lambdas/core/submit.ts';
 import { backoffMs } from '../../lambdas/core/retry.ts';
@@ -982,5 +983,53 @@ describe('the function\'s deadline', () => {
     expect(await runCallbackAttempt(deps, jobId, tooLate(clock.now()))).toEqual({ done: false, retryAfterMs: 0 });
     expect(http.to(callback)).toHaveLength(1);
     expect((await job(jobId)).notifyLeaseUntil).toBeUndefined();
+  });
+});
+
+describe('a write whose answer was lost', () => {
+  /** The store's client retried a write that had landed: the retry's condition fails on the first's effect. */
+  function loseTheAnswerOfTheNextWrite(jobs: MemoryJobStore, which: (changes: Parameters<MemoryJobStore['update']>[1]) => boolean) {
+    const update = jobs.update.bind(jobs);
+    let armed = true;
+    jobs.update = async (jobId, changes, condition) => {
+      await update(jobId, changes, condition);
+      if (armed && which(changes)) {
+        armed = false;
+        throw new ConditionFailed('the retried write found its own first write');
+      }
+    };
+  }
+
+  it('recording the answer: the callback is still made and recorded, and the service was called once', async () => {
+    const { deps, newJob, job, jobs, http } = setup(replies([answer(200, 'answered')], [answer(200)]));
+    const jobId = await newJob({ callback });
+    loseTheAnswerOfTheNextWrite(jobs, (changes) => changes.output !== undefined);
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
+    expect(urls(http)).toEqual([service, callback]);
+    expect(await job(jobId)).toMatchObject({ status: 'completed', notified: 'true', notifyAttempts: 1 });
+  });
+
+  it('scheduling a retry: the message still comes back for it, rather than being dropped', async () => {
+    const { deps, newJob, job, jobs } = setup(replies([answer(503), answer(200)]));
+    const jobId = await newJob();
+    loseTheAnswerOfTheNextWrite(jobs, (changes) => changes.status === 'running');
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: false, retryAfterMs: firstRetryMs });
+    expect(await job(jobId)).toMatchObject({ status: 'running', attempts: 1 });
+  });
+
+  it('another worker\'s write is not taken for ours: a worker whose lease was taken over still writes nothing more', async () => {
+    const late = deferred<AttemptOutput>();
+    const { deps, newJob, job, clock, http } = setup((request, index) => (index === 0 ? late.promise : answer(200, 'second worker')));
+    const jobId = await newJob({ timeout_ms: 1_000 });
+    const stalled = runJobAttempt(deps, jobId);
+    await settle();
+    const { leaseUntil = 0 } = await job(jobId);
+    clock.set(leaseUntil + 1);
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
+    const standing = await job(jobId);
+    late.resolve(answer(500, 'late'));
+    expect(await stalled).toEqual({ done: true });
+    expect(await job(jobId)).toEqual(standing);
+    expect(http.requests).toHaveLength(2);
   });
 });

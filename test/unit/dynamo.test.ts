@@ -225,6 +225,12 @@ describe('DynamoJobStore.create and remove', () => {
     expect(inputs(PutCommand)[1]?.Item).not.toHaveProperty('request');
   });
 
+  it('each item is put only where none is; one that is there already (this put, retried or landing late) is left as it is', async () => {
+    ddb.on(PutCommand).rejects(new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} }));
+    await expect(store().create(job, { ...request, body: noise })).resolves.toBeUndefined();
+    expect(inputs(PutCommand).map((input) => input.ConditionExpression)).toEqual(['attribute_not_exists(pk)', 'attribute_not_exists(pk)']);
+  });
+
   it('when the request item cannot be written, the job item is never written', async () => {
     const failure = throttled();
     ddb.on(PutCommand).rejects(failure);

@@ -93,6 +93,33 @@ describe('queueFunction', () => {
     expect(emf[0]).toMatchObject({ MessagesReceived: 2, MessagesFailed: 1, _aws: { CloudWatchMetrics: [{ Namespace: 'waas' }] } });
   });
 
+  it('a record it cannot hand back is sent again as a copy, due after its wait, and this one is done', async () => {
+    const copies: Array<[string, string, number]> = [];
+    const handler = queueFunction({
+      label: 'test',
+      run: async () => ({ done: false, retryAfterMs: 1_000 }),
+      queueUrl: () => 'queue-url',
+      postpone: async () => Promise.reject(Object.assign(new Error('Service Unavailable'), { name: 'ServiceUnavailable' })),
+      resend: async (url, body, delayMs) => void copies.push([url, body, delayMs]),
+      metrics: new WaasMetrics({ namespace: 'test' }),
+    });
+    const early = record('m1', 'early');
+    expect(await handler(event(early), context())).toEqual({ batchItemFailures: [] });
+    expect(copies).toEqual([['queue-url', early.body, 1_000]]);
+  });
+
+  it('a record whose hand-back and copy both fail is left to its visibility timeout, reported as not done', async () => {
+    const handler = queueFunction({
+      label: 'test',
+      run: async () => ({ done: false, retryAfterMs: 1_000 }),
+      queueUrl: () => 'queue-url',
+      postpone: async () => Promise.reject(new Error('down')),
+      resend: async () => Promise.reject(new Error('down too')),
+      metrics: new WaasMetrics({ namespace: 'test' }),
+    });
+    expect(await handler(event(record('m1', 'early')), context())).toEqual({ batchItemFailures: [{ itemIdentifier: 'm1' }] });
+  });
+
   it('drops a message that is not ours, and says so, instead of retrying it forever', async () => {
     const { handler, postponed } = fn(async () => ({ done: false, retryAfterMs: 1 }));
     const foreign = { ...record('m1', 'x'), body: '{"hello":"world"}' };
