@@ -79,6 +79,11 @@ export interface FunctionSpec {
   entry: string;
   timeoutSeconds: number;
   memoryMb: number;
+  /**
+   * Environments the local stack runs it in at most, at once (each a worker thread). For a
+   * queue's consumer it covers the maximum concurrency of every queue it consumes.
+   */
+  localConcurrency: number;
 }
 
 export type QueueName = 'jobs' | 'callbacks' | 'jobsDeadLetter' | 'callbacksDeadLetter';
@@ -89,8 +94,13 @@ export interface QueueSpec {
   /** The function that consumes it. */
   consumer: FunctionName;
   batchSize: number;
-  /** Long-poll wait, locally (Lambda's own poller always long-polls). */
+  /** Long-poll wait, locally (Lambda's own poller always long-polls, 20 s, SQS's longest). */
   waitSeconds: number;
+  /**
+   * The event source mapping's maximum concurrency: batches of this queue in flight at most
+   * (Lambda allows 2 to 1000). Locally, as many receive loops.
+   */
+  maxConcurrency: number;
   /** Set when this queue has a dead-letter queue. */
   deadLetter?: { queue: QueueName; maxReceiveCount: number };
 }
@@ -104,16 +114,16 @@ export interface QueueSpec {
 export const lambdaSystemLogLevel: 'DEBUG' | 'INFO' | 'WARN' = 'WARN';
 
 export const functions = {
-  api: { entry: 'lambdas/api.ts', timeoutSeconds: 10, memoryMb: 512 },
+  api: { entry: 'lambdas/api.ts', timeoutSeconds: 10, memoryMb: 512, localConcurrency: 8 },
   /**
    * Runs one attempt per message, a batch concurrently: up to timeoutMs.max, then the first
    * callback (callbackTimeoutMs), then the write-back.
    */
-  execute: { entry: 'lambdas/execute.ts', timeoutSeconds: 90, memoryMb: 512 },
+  execute: { entry: 'lambdas/execute.ts', timeoutSeconds: 90, memoryMb: 512, localConcurrency: 20 },
   /** Callback retries only (the first attempt runs in execute): small and rare. */
-  notify: { entry: 'lambdas/notify.ts', timeoutSeconds: 30, memoryMb: 256 },
-  deadLetter: { entry: 'lambdas/dead-letter.ts', timeoutSeconds: 30, memoryMb: 256 },
-  sweeper: { entry: 'lambdas/sweeper.ts', timeoutSeconds: 60, memoryMb: 256 },
+  notify: { entry: 'lambdas/notify.ts', timeoutSeconds: 30, memoryMb: 256, localConcurrency: 2 },
+  deadLetter: { entry: 'lambdas/dead-letter.ts', timeoutSeconds: 30, memoryMb: 256, localConcurrency: 4 },
+  sweeper: { entry: 'lambdas/sweeper.ts', timeoutSeconds: 60, memoryMb: 256, localConcurrency: 1 },
 } as const satisfies Record<FunctionName, FunctionSpec>;
 
 /**
@@ -131,18 +141,20 @@ export const queues = {
     id: 'JobsQueue',
     consumer: 'execute',
     batchSize: 10,
-    waitSeconds: 1,
+    waitSeconds: 20,
+    maxConcurrency: 20,
     deadLetter: { queue: 'jobsDeadLetter', maxReceiveCount },
   },
   callbacks: {
     id: 'CallbacksQueue',
     consumer: 'notify',
     batchSize: 10,
-    waitSeconds: 1,
+    waitSeconds: 20,
+    maxConcurrency: 2,
     deadLetter: { queue: 'callbacksDeadLetter', maxReceiveCount },
   },
-  jobsDeadLetter: { id: 'JobsDeadLetterQueue', consumer: 'deadLetter', batchSize: 10, waitSeconds: 1 },
-  callbacksDeadLetter: { id: 'CallbacksDeadLetterQueue', consumer: 'deadLetter', batchSize: 10, waitSeconds: 1 },
+  jobsDeadLetter: { id: 'JobsDeadLetterQueue', consumer: 'deadLetter', batchSize: 10, waitSeconds: 20, maxConcurrency: 2 },
+  callbacksDeadLetter: { id: 'CallbacksDeadLetterQueue', consumer: 'deadLetter', batchSize: 10, waitSeconds: 20, maxConcurrency: 2 },
 } as const satisfies Record<QueueName, QueueSpec>;
 
 /**

@@ -58,7 +58,7 @@ export class WaasStack extends Stack {
     // Binding the event source also grants the consumer receive, delete and change-visibility.
     for (const [name, spec] of Object.entries(queues) as Array<[QueueName, (typeof queues)[QueueName]]>) {
       fn[spec.consumer].addEventSource(
-        new SqsEventSource(queue[name], { batchSize: spec.batchSize, reportBatchItemFailures: true }),
+        new SqsEventSource(queue[name], { batchSize: spec.batchSize, reportBatchItemFailures: true, maxConcurrency: spec.maxConcurrency }),
       );
     }
 
@@ -78,9 +78,12 @@ export class WaasStack extends Stack {
     // secrets) and records it; every retry is the message in hand, made visible later.
     allow('execute', ['GetItem', 'UpdateItem'], jobsTable);
     allow('execute', ['GetItem'], clientsTable);
+    // A message it cannot hand back (ChangeMessageVisibility failing) it sends again, due then.
+    queue.jobs.grantSendMessages(fn.execute);
     // notify: signs the callback with the client's secrets, leases and records its outcome.
     allow('notify', ['GetItem', 'UpdateItem'], jobsTable);
     allow('notify', ['GetItem'], clientsTable);
+    queue.callbacks.grantSendMessages(fn.notify);
     // deadLetter: settles a given-up job as failed and still tells its callback.
     allow('deadLetter', ['GetItem', 'UpdateItem'], jobsTable);
     queue.callbacks.grantSendMessages(fn.deadLetter);

@@ -1,18 +1,28 @@
 /**
  * The local stand-in for API Gateway's HTTP API: each HTTP request becomes a payload-format-2.0
- * event for the api handler, and its result becomes the HTTP response. Like API Gateway it
- * routes only the stack's routes and refuses bodies over its own payload limit.
+ * event for the api function, and its result becomes the HTTP response. Like API Gateway it
+ * routes only the stack's routes, refuses bodies over its own payload limit, and answers 503
+ * for an invocation that timed out and 500 for one that failed. `GET /health` answers 503 while
+ * the local storage is down, so that nothing looks ready that cannot accept a job.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { randomUUID } from 'node:crypto';
 import { functions, jobLimits, routes } from '../lib/definitions.ts';
-import { invoke } from './invocations.ts';
-import { lambdaContext } from './poller.ts';
-import type { Context } from 'aws-lambda';
+import { FunctionTimedOut } from './runtime.ts';
 
-export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+/** An invocation of the api function (a LocalFunction's `invoke`). */
+export type InvokeApi = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+
+export interface FrontOptions {
+  invoke: InvokeApi;
+  host: string;
+  port: number;
+  /** Whether the stack can take jobs now (its storage is up); `/health` says so. */
+  healthy?: () => boolean;
+  onError?: (error: unknown) => void;
+}
 
 /** API Gateway's own limit on a request payload. */
 const gatewayPayloadBytes = 10 * 1024 * 1024;
@@ -84,7 +94,8 @@ export interface Front {
   close(): Promise<void>;
 }
 
-export async function startFront(handler: ApiHandler, host: string, port: number, onError?: (error: unknown) => void): Promise<Front> {
+export async function startFront(options: FrontOptions): Promise<Front> {
+  const { invoke, host, port, onError } = options;
   const known = new Set(routes.map((route) => `${route.method} ${route.path}`));
   const server = createServer(async (request, response) => {
     const send = (status: number, body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) => {
@@ -102,7 +113,15 @@ export async function startFront(handler: ApiHandler, host: string, port: number
         throw error;
       }
       if (!known.has(routeKey)) return send(404, JSON.stringify({ message: 'Not Found' }));
-      const result = await invoke('api', handler, toEvent(request, body, routeKey), lambdaContext('api', functions.api.timeoutSeconds));
+      if (routeKey === 'GET /health' && options.healthy && !options.healthy()) return send(503, JSON.stringify({ status: 'unavailable' }), { 'content-type': 'application/json', 'retry-after': '1' });
+      let result: APIGatewayProxyStructuredResultV2;
+      try {
+        result = await invoke(toEvent(request, body, routeKey));
+      } catch (error) {
+        // What API Gateway answers when the function timed out.
+        if (error instanceof FunctionTimedOut) return send(503, JSON.stringify({ message: 'Service Unavailable' }));
+        throw error;
+      }
       const headers: Record<string, string> = {};
       for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);
       send(result.statusCode ?? 200, result.body ?? '', headers);
@@ -122,10 +141,15 @@ export async function startFront(handler: ApiHandler, host: string, port: number
   return {
     server,
     url: `http://${shownHost}:${address.port}`,
+    // Takes no new request; those in flight are answered (within the api function's timeout), then every connection closes.
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
+        const cut = setTimeout(() => server.closeAllConnections(), (functions.api.timeoutSeconds + 1) * 1_000);
+        server.close(() => {
+          clearTimeout(cut);
+          resolve();
+        });
+        server.closeIdleConnections();
       }),
   };
 }

@@ -1,16 +1,17 @@
 /**
  * The local stand-in for Lambda's SQS event source mapping: long-polls a queue, hands each batch
- * to the queue's handler as an SQS event, deletes what the handler did not report as failed, and
- * leaves the rest to reappear after its visibility timeout (or the delay the handler set), and to
- * be redriven to the dead-letter queue by SQS itself after maxReceiveCount receives.
+ * to the queue's function as an SQS event, deletes what the function did not report as failed,
+ * and leaves the rest to reappear after its visibility timeout (or the delay the handler set),
+ * and to be redriven to the dead-letter queue by SQS itself after maxReceiveCount receives. It
+ * receives in as many loops as the mapping's maximum concurrency: while batches run, the others
+ * keep receiving and start more invocations, as Lambda scales its pollers out. A timed-out
+ * invocation (the runtime abandons it) counts as failed: nothing of its batch is deleted.
  */
-import { randomUUID } from 'node:crypto';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import type { FunctionName } from '../lib/definitions.ts';
-import { invoke } from './invocations.ts';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 
-export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>;
+/** An invocation of the queue's function (a LocalFunction's `invoke`). */
+export type InvokeFunction = (event: SQSEvent) => Promise<SQSBatchResponse | void>;
 
 /** A received message, as ReceiveMessage answers it. */
 export type SqsMessage = Pick<Message, 'MessageId' | 'ReceiptHandle' | 'Body' | 'MD5OfBody' | 'Attributes'>;
@@ -19,14 +20,13 @@ export interface PollerOptions {
   sqs: Pick<SQSClient, 'send'>;
   queueUrl: string;
   queueArn: string;
-  functionName: FunctionName;
-  handler: SqsHandler;
+  invoke: InvokeFunction;
   batchSize: number;
   waitSeconds: number;
-  /** Like Lambda's timeout: a batch still running then counts as failed (nothing is deleted). */
-  timeoutSeconds: number;
-  /** Concurrent receive loops: how far Lambda would scale out. */
+  /** Batches in flight at most: the event source mapping's maximum concurrency. */
   concurrency: number;
+  /** Receive loops (default: `startingPollers`, or fewer if the concurrency is lower). */
+  pollers?: number;
   onError?: (error: unknown) => void;
 }
 
@@ -49,23 +49,13 @@ export function toRecord(message: SqsMessage, queueArn: string): SQSRecord {
   };
 }
 
-export function lambdaContext(functionName: string, timeoutSeconds: number): Context {
-  const deadline = Date.now() + timeoutSeconds * 1000;
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${functionName}`,
-    memoryLimitInMB: '512',
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: 'local',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
+/**
+ * Lambda's SQS event source mapping starts with five pollers and adds more while messages keep
+ * coming; five, each receiving again as soon as it has handed a batch on, keep twenty local
+ * invocations busy. More would only be more long polls in hand, each answered (empty) whenever
+ * any message arrives (the local SQS wakes every waiting receive).
+ */
+export const startingPollers = 5;
 
 /** What a wait cut short by stop() resolves to. */
 const stopped = Symbol('stopped');
@@ -73,8 +63,14 @@ const stopped = Symbol('stopped');
 export class QueuePoller {
   private running = false;
   private loops: Promise<void>[] = [];
-  /** Waits in hand (long polls, pauses) that stop() ends at once. */
+  /** Batches being delivered (handed over, then deleted). */
+  private readonly deliveries = new Set<Promise<void>>();
+  /** Waits in hand (long polls, pauses, waits for a slot) that stop() ends at once. */
   private readonly waits = new Set<() => void>();
+  /** Slots taken: receives in hand and batches being delivered, at most the concurrency. */
+  private taken = 0;
+  /** Pollers waiting for a slot. */
+  private readonly slotWaiters: Array<() => void> = [];
   /** Batches handed to the handler and not yet finished. */
   inFlight = 0;
 
@@ -82,7 +78,8 @@ export class QueuePoller {
 
   start(): void {
     this.running = true;
-    for (let i = 0; i < this.options.concurrency; i++) this.loops.push(this.loop());
+    const pollers = Math.max(1, Math.min(this.options.concurrency, this.options.pollers ?? startingPollers));
+    for (let i = 0; i < pollers; i++) this.loops.push(this.loop());
   }
 
   /**
@@ -96,6 +93,7 @@ export class QueuePoller {
     this.waits.clear();
     await Promise.allSettled(this.loops);
     this.loops = [];
+    await Promise.allSettled([...this.deliveries]);
   }
 
   /**
@@ -121,9 +119,25 @@ export class QueuePoller {
     });
   }
 
+  /** A slot for one more batch: at once while fewer than the concurrency are taken, else when one is given back. */
+  private async slot(): Promise<boolean> {
+    while (this.taken >= this.options.concurrency) {
+      const freed = await this.untilStopped(new Promise<void>((resolve) => this.slotWaiters.push(resolve)));
+      if (freed === stopped) return false;
+    }
+    this.taken++;
+    return true;
+  }
+
+  private giveBack(): void {
+    this.taken--;
+    this.slotWaiters.shift()?.();
+  }
+
   private async loop(): Promise<void> {
     const { sqs, queueUrl, batchSize, waitSeconds } = this.options;
     while (this.running) {
+      if (!(await this.slot())) return;
       let messages: SqsMessage[];
       try {
         const received = await this.untilStopped(
@@ -137,36 +151,41 @@ export class QueuePoller {
             }),
           ),
         );
-        if (received === stopped) return;
+        if (received === stopped) return this.giveBack();
         messages = received.Messages ?? [];
       } catch (error) {
+        this.giveBack();
         if (!this.running) return;
         this.options.onError?.(error);
         await this.untilStopped(new Promise((resolve) => setTimeout(resolve, 250)));
         continue;
       }
-      if (messages.length > 0) await this.deliver(messages);
+      if (messages.length === 0) {
+        this.giveBack();
+        continue;
+      }
+      // Handed on, not waited for: the poller receives again while the batch runs.
+      const delivery = this.deliver(messages).finally(() => {
+        this.deliveries.delete(delivery);
+        this.giveBack();
+      });
+      this.deliveries.add(delivery);
     }
   }
 
   private async deliver(messages: SqsMessage[]): Promise<void> {
-    const { sqs, queueUrl, queueArn, handler, functionName, timeoutSeconds } = this.options;
+    const { sqs, queueUrl, queueArn, invoke } = this.options;
     const event: SQSEvent = { Records: messages.map((message) => toRecord(message, queueArn)) };
     let failed: Set<string>;
     this.inFlight++;
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${functionName} timed out after ${timeoutSeconds} s`)), timeoutSeconds * 1000);
-      });
-      const response = await Promise.race([invoke(functionName, handler, event, lambdaContext(functionName, timeoutSeconds)), timeout]);
+      const response = await invoke(event);
       failed = new Set((response?.batchItemFailures ?? []).map((failure) => failure.itemIdentifier));
     } catch (error) {
-      // As on Lambda: a failed invocation deletes nothing; the batch comes back.
+      // As on Lambda: a failed or timed-out invocation deletes nothing; the batch comes back.
       this.options.onError?.(error);
       failed = new Set(messages.map((message) => message.MessageId ?? ''));
     } finally {
-      clearTimeout(timer);
       this.inFlight--;
     }
     const done = messages.filter((message) => !failed.has(message.MessageId ?? ''));

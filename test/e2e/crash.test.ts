@@ -4,7 +4,9 @@
  * (at-least-once allows them; the Idempotency-Key and webhook-id let receivers drop them).
  */
 import { afterAll, expect, it } from 'vitest';
-import { basic, call, demo, removeDir, startStack, startTarget, tempDataDir, waitFor, type RunningStack, type Target } from './harness.ts';
+import { attemptLeaseMs } from '../../lambdas/core/job.ts';
+import { jobLimits } from '../../lib/definitions.ts';
+import { basic, call, demo, duplicates, removeDir, startStack, startTarget, tearDown, tempDataDir, waitFor, type RunningStack, type Target } from './harness.ts';
 
 const jobCount = 300;
 let service: Target;
@@ -12,22 +14,7 @@ let callbacks: Target;
 let stack: RunningStack | undefined;
 const dataDir = tempDataDir();
 
-afterAll(async () => {
-  await stack?.stop();
-  await service?.close();
-  await callbacks?.close();
-  removeDir(dataDir);
-});
-
-function duplicates(keys: string[]): number {
-  const seen = new Set<string>();
-  let extra = 0;
-  for (const key of keys) {
-    if (seen.has(key)) extra++;
-    seen.add(key);
-  }
-  return extra;
-}
+afterAll(() => tearDown(dataDir, stack, service, callbacks));
 
 it(`completes and calls back every accepted job across a kill -9 (${jobCount} jobs)`, async () => {
   service = await startTarget((_, response) => {
@@ -40,8 +27,9 @@ it(`completes and calls back every accepted job across a kill -9 (${jobCount} jo
 
   const accepted: string[] = [];
   let next = 0;
+  let crashed = false;
   const submitter = async () => {
-    while (next < jobCount) {
+    while (next < jobCount && !crashed) {
       next++;
       try {
         const answer = await call(stack!.url, 'POST', '/webhook', { service: `${service.url}/work`, callback: `${callbacks.url}/cb` }, auth);
@@ -51,12 +39,13 @@ it(`completes and calls back every accepted job across a kill -9 (${jobCount} jo
       }
     }
   };
-  await Promise.all(Array.from({ length: 10 }, submitter));
-  // Crash while jobs are queued, running, and being called back.
+  const submitting = Promise.all(Array.from({ length: 10 }, submitter));
+  // Crash while jobs are being submitted, queued, running, and called back.
   await waitFor(() => (service.received.length >= jobCount / 3 ? true : undefined), 60_000, 'a third of the jobs to run');
   await stack.crash();
-  const beforeCrash = { service: service.received.length, callbacks: callbacks.received.length };
-
+  crashed = true;
+  await submitting;
+  const beforeCrash = { service: service.received.length, callbacks: callbacks.received.length, submitted: next };
   const restartedAt = Date.now();
   stack = await startStack({ dataDir });
   const acceptedSet = new Set(accepted);
@@ -82,7 +71,7 @@ it(`completes and calls back every accepted job across a kill -9 (${jobCount} jo
   console.log(
     JSON.stringify({
       crashTest: {
-        submitted: next,
+        submitted: beforeCrash.submitted,
         accepted: accepted.length,
         serviceCallsBeforeCrash: beforeCrash.service,
         callbacksBeforeCrash: beforeCrash.callbacks,
@@ -94,11 +83,14 @@ it(`completes and calls back every accepted job across a kill -9 (${jobCount} jo
       },
     }),
   );
-  expect(accepted.length).toBe(jobCount);
-  expect(beforeCrash.callbacks).toBeLessThan(jobCount);
+  // The crash came while submissions were still arriving: some never got an answer.
+  expect(beforeCrash.submitted).toBeLessThan(jobCount);
+  expect(accepted.length).toBeGreaterThan(jobCount / 3);
+  expect(beforeCrash.callbacks).toBeLessThan(accepted.length);
   expect(completed).toBe(accepted.length);
   expect(calledBack().size).toBe(accepted.length);
-  expect(recoveryMs).toBeLessThan(60_000);
+  // Well under a lease's length: recovery does not wait the leases taken before the crash out.
+  expect(recoveryMs).toBeLessThan(attemptLeaseMs({ timeoutMs: jobLimits.timeoutMs.default }) / 2);
 }, 180_000);
 
 it('a crash while the callbacks are slow repeats no service call that answered: each answer is recorded before its callback', async () => {

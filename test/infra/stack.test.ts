@@ -204,7 +204,7 @@ describe('SQS queues', () => {
 });
 
 describe('Lambda functions', () => {
-  it('feeds each queue to its consumer in batches that report partial failures', () => {
+  it('feeds each queue to its consumer in batches that report partial failures, at most the concurrency of definitions (the local stack\'s too)', () => {
     const mappings = ofType('AWS::Lambda::EventSourceMapping');
     expect(mappings).toHaveLength(queueNames.length);
     for (const name of queueNames) {
@@ -214,7 +214,15 @@ describe('Lambda functions', () => {
         FunctionName: ref(stack.functions[spec.consumer]),
         BatchSize: spec.batchSize,
         FunctionResponseTypes: ['ReportBatchItemFailures'],
+        ScalingConfig: { MaximumConcurrency: spec.maxConcurrency },
       });
+      // Lambda's bounds for an SQS mapping; the local stack runs the consumer in enough environments.
+      expect(spec.maxConcurrency).toBeGreaterThanOrEqual(2);
+      expect(spec.maxConcurrency).toBeLessThanOrEqual(1000);
+    }
+    for (const name of functionNames) {
+      const consumed = queueNames.filter((queue) => queues[queue].consumer === name).reduce((sum, queue) => sum + queues[queue].maxConcurrency, 0);
+      expect(functions[name].localConcurrency, name).toBeGreaterThanOrEqual(consumed);
     }
   });
 
@@ -321,11 +329,10 @@ describe('IAM', () => {
     expect(actionsOn('api', stack.queues.callbacks)).toEqual([]);
   });
 
-  it('lets execute consume jobs (postponing included) and read signing secrets, and send nothing: its retries are the message in hand', () => {
+  it('lets execute consume jobs (postponing, or sending a copy when it cannot, included) and read signing secrets, and send no callback message', () => {
     expect(actionsOn('execute', stack.queues.jobs)).toEqual(
-      expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility']),
+      expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:SendMessage']),
     );
-    expect(actionsOn('execute', stack.queues.jobs)).not.toContain('sqs:SendMessage');
     expect(actionsOn('execute', stack.queues.callbacks)).toEqual([]);
     expect(actionsOn('execute', stack.tables.jobs)).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
     expect(actionsOn('execute', stack.tables.clients)).toEqual(['dynamodb:GetItem']);

@@ -2,14 +2,13 @@
  * The local SQS event source against the AWS SDK's SQS client, mocked with aws-sdk-client-mock:
  * receive → handler → delete what did not fail, as Lambda's event source mapping does.
  */
-import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient, type DeleteMessageBatchCommandInput, type ReceiveMessageCommandInput, type ReceiveMessageCommandOutput } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { toHaveReceivedCommand, toHaveReceivedCommandExactlyOnceWith, toHaveReceivedCommandTimes, type CustomMatcher } from 'aws-sdk-client-mock-vitest';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { invocationChannel, type InvocationReport } from '../../local/invocations.ts';
-import { QueuePoller, toRecord, type PollerOptions, type SqsHandler, type SqsMessage } from '../../local/poller.ts';
+import { QueuePoller, startingPollers, toRecord, type InvokeFunction, type PollerOptions, type SqsMessage } from '../../local/poller.ts';
+import { FunctionTimedOut } from '../../local/runtime.ts';
 import { deferred } from '../support/memory.ts';
 
 expect.extend({ toHaveReceivedCommand, toHaveReceivedCommandExactlyOnceWith, toHaveReceivedCommandTimes });
@@ -77,16 +76,14 @@ function fakeQueue(batches: Array<SqsMessage[] | Error>) {
 }
 
 const pollers: QueuePoller[] = [];
-function poller(handler: SqsHandler, more: Partial<PollerOptions> = {}): QueuePoller {
+function poller(invoke: InvokeFunction, more: Partial<PollerOptions> = {}): QueuePoller {
   const created = new QueuePoller({
     sqs,
     queueUrl,
     queueArn,
-    functionName: 'execute',
-    handler,
+    invoke,
     batchSize: 10,
     waitSeconds: 1,
-    timeoutSeconds: 30,
     concurrency: 1,
     ...more,
   });
@@ -182,28 +179,38 @@ describe('QueuePoller', () => {
     expect(errors).toEqual([failure]);
   });
 
-  it('a batch still running at the function timeout counts as failed: nothing is deleted', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  it('a batch whose invocation timed out (the runtime abandoned it) counts as failed: nothing is deleted', async () => {
     const queue = fakeQueue([[message(1)]]);
     const errors: unknown[] = [];
-    const handed = deferred();
-    const p = poller(
-      () => {
-        handed.resolve();
-        return new Promise(() => undefined);
-      },
-      { timeoutSeconds: 5, onError: (error) => errors.push(error) },
-    );
+    const p = poller(async () => Promise.reject(new FunctionTimedOut('the invocation timed out after 90 s')), { onError: (error) => errors.push(error) });
     p.start();
-    await handed.promise;
-    expect(p.inFlight).toBe(1);
-    await vi.advanceTimersByTimeAsync(4_999);
-    expect(p.inFlight).toBe(1);
-    await vi.advanceTimersByTimeAsync(1);
-    await queue.receivesReach(2);
+    await within(queue.receivesReach(2), 'the next receive');
     expect(p.inFlight).toBe(0);
     expect(sqsMock).not.toHaveReceivedCommand(DeleteMessageBatchCommand);
-    expect(String(errors[0])).toMatch(/timed out after 5 s/);
+    expect(errors).toEqual([expect.any(FunctionTimedOut)]);
+  });
+
+  it('keeps receiving while batches run, up to its concurrency: a slow batch does not hold the others up', async () => {
+    const queue = fakeQueue([[message(1)], [message(2)], [message(3)]]);
+    const slow = deferred();
+    const handed: string[] = [];
+    const p = poller(
+      async (event) => {
+        const jobId = String(JSON.parse(event.Records[0]?.body ?? '{}').jobId);
+        handed.push(jobId);
+        if (jobId === 'job-1') await slow.promise;
+      },
+      { concurrency: 2 },
+    );
+    p.start();
+    // The first batch hangs; the second loop still receives, and hands on, the two others.
+    await within(queue.receivesReach(4), 'the fourth receive');
+    expect(handed).toEqual(['job-1', 'job-2', 'job-3']);
+    expect(deletedHandles().sort()).toEqual(['r2', 'r3']);
+    expect(p.inFlight).toBe(1);
+    slow.resolve();
+    await within(queue.receivesReach(5), 'the fifth receive');
+    expect(deletedHandles().sort()).toEqual(['r1', 'r2', 'r3']);
   });
 
   it('receives with the batch size and wait time it was given, and every system attribute (ApproximateReceiveCount, SentTimestamp)', async () => {
@@ -214,7 +221,49 @@ describe('QueuePoller', () => {
     expect(receiveInputs()).toEqual([{ QueueUrl: queueUrl, MaxNumberOfMessages: 7, WaitTimeSeconds: 3, MessageSystemAttributeNames: ['All'] }]);
   });
 
-  it('runs as many receive loops as its concurrency', async () => {
+  it('long-polls with five receives however high its concurrency, as Lambda\'s mapping starts', async () => {
+    const queue = fakeQueue([]);
+    const p = poller(async () => undefined, { concurrency: 20 });
+    p.start();
+    await within(queue.receivesReach(startingPollers), 'five receives');
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(startingPollers).toBe(5);
+    expect(queue.receives).toBe(5);
+  });
+
+  it('keeps up to its concurrency of batches in flight with fewer pollers, and receives no more until one ends', async () => {
+    const queue = fakeQueue(Array.from({ length: 12 }, (_, i) => [message(i + 1)]));
+    const gates = new Map<string, () => void>();
+    let released = false;
+    const p = poller(
+      (event) =>
+        new Promise<void>((resolve) => {
+          if (released) resolve();
+          else gates.set(event.Records[0]?.messageId ?? '', resolve);
+        }),
+      { concurrency: 8, pollers: 2 },
+    );
+    p.start();
+    await within(queue.receivesReach(8), 'eight receives');
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(p.inFlight).toBe(8);
+    expect(queue.receives).toBe(8);
+
+    gates.get('m3')?.();
+    await within(queue.receivesReach(9), 'the ninth receive');
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(queue.receives).toBe(9);
+    expect(p.inFlight).toBe(8);
+    expect(deletedHandles()).toEqual(['r3']);
+    released = true;
+    for (const open of gates.values()) open();
+    // Every batch handed out, the pollers long-poll the empty queue.
+    await within(queue.receivesReach(14), 'the long polls of an empty queue');
+    await within(p.stop(), 'stop()');
+    expect(deletedHandles().sort()).toEqual(Array.from({ length: 12 }, (_, i) => `r${i + 1}`).sort());
+  });
+
+  it('runs as many receive loops as its concurrency, when that is under five', async () => {
     const queue = fakeQueue([]);
     const p = poller(async () => undefined, { concurrency: 3 });
     p.start();
@@ -301,31 +350,6 @@ describe('QueuePoller', () => {
     expect(queue.receives).toBe(1);
   });
 
-  it('invokes the handler as Lambda would: a context naming the function, and a report on the invocation channel', async () => {
-    const queue = fakeQueue([[message(1)]]);
-    const reports: InvocationReport[] = [];
-    const listen = (report: unknown) => void reports.push(report as InvocationReport);
-    subscribe(invocationChannel, listen);
-    try {
-      let remaining = 0;
-      let name = '';
-      const p = poller(
-        async (_event, context) => {
-          remaining = context.getRemainingTimeInMillis();
-          name = context.functionName;
-        },
-        { functionName: 'notify', timeoutSeconds: 30 },
-      );
-      p.start();
-      await within(queue.deleted, 'the delete');
-      expect(name).toBe('notify');
-      expect(remaining).toBeGreaterThan(25_000);
-      expect(remaining).toBeLessThanOrEqual(30_000);
-      expect(reports).toEqual([{ functionName: 'notify', durationMs: expect.any(Number) }]);
-    } finally {
-      unsubscribe(invocationChannel, listen);
-    }
-  });
 });
 
 describe('toRecord', () => {
