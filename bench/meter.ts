@@ -67,6 +67,13 @@ export type MeterSnapshot = Record<string, OperationStats>;
 export interface CallMeterOptions {
   /** Per table, the GSIs and their partition-key attribute: a write that sets or removes it also writes the index. */
   indexKeys?: Record<string, Record<string, string>>;
+  /**
+   * Whether an item the meter has not seen written has the index key, for billing its removal
+   * (default true: it came from before the meter started, and may). One meter of several, each
+   * seeing only its own environment's writes, says false: the others wrote the item, and the
+   * bench's load gives no job the key when it is made.
+   */
+  unseenItemsIndexed?: boolean;
 }
 
 /** The operations that take ReturnConsumedCapacity. */
@@ -245,8 +252,11 @@ export class CallMeter {
   /** This meter's middleware names and its slot in the SDK's handler context. */
   private readonly name = `benchCallMeter${++meters}`;
 
+  private readonly unseenItemsIndexed: boolean;
+
   constructor(options: CallMeterOptions = {}) {
     this.indexKeys = options.indexKeys ?? {};
+    this.unseenItemsIndexed = options.unseenItemsIndexed ?? true;
   }
 
   /** True once `attach` has been called with this client (or one that shares its stack). */
@@ -352,7 +362,7 @@ export class CallMeter {
    * written only for items that have its key before or after the write, so the meter keeps, per
    * item it saw written, whether it has the key: removing a key the item never had (a job's
    * final write removes `sweep` whether or not a retry set it) writes no index entry. For an
-   * item it has not seen written (from before the meter started), a removal is billed.
+   * item it has not seen written, a removal is billed if `unseenItemsIndexed`.
    */
   private recordIndexWrites(operation: string, input: Input, caller: string): void {
     const table = tableOf(input);
@@ -379,7 +389,7 @@ export class CallMeter {
           writes = 1;
           this.hasIndexKey.set(id, true);
         } else if (removed.includes(attribute)) {
-          if (this.hasIndexKey.get(id) !== false) writes = 1;
+          if (this.hasIndexKey.get(id) ?? this.unseenItemsIndexed) writes = 1;
           this.hasIndexKey.set(id, false);
         }
       }
@@ -440,6 +450,23 @@ export class CallMeter {
 }
 
 const counters = ['calls', 'failures', 'attempts', 'requestBytes', 'responseBytes', 'capacityUnits', 'estimatedUnits', 'billedRequests', 'messages', 'returned'] as const;
+
+/** Several meters' snapshots as one: their counts added up, call by call. */
+export function mergeSnapshots(snapshots: MeterSnapshot[]): MeterSnapshot {
+  const result: MeterSnapshot = {};
+  for (const snapshot of snapshots) {
+    for (const [key, stats] of Object.entries(snapshot)) {
+      const sum = result[key];
+      if (!sum) {
+        result[key] = { ...stats, errors: { ...stats.errors } };
+        continue;
+      }
+      for (const counter of counters) sum[counter] += stats[counter];
+      for (const [name, count] of Object.entries(stats.errors)) sum.errors[name] = (sum.errors[name] ?? 0) + count;
+    }
+  }
+  return result;
+}
 
 /** What happened between two snapshots. */
 export function diffSnapshots(before: MeterSnapshot, after: MeterSnapshot): MeterSnapshot {

@@ -29,3 +29,11 @@ export type FromChild =
   | { type: 'itemSizes'; id: number; items: Array<{ sk: string; bytes: number }> }
   | { type: 'error'; message: string }
   | { type: 'fatal'; message: string };
+
+/**
+ * The BroadcastChannel between the local Lambda environments (bench/environment-meter.ts, in
+ * their worker threads) and the stack process: it asks, they tell their meters.
+ */
+export const meterChannel = 'waas:bench:meter';
+
+export type MeterMessage = { type: 'ask'; request: number } | { type: 'meter'; threadId: number; request: number | undefined; meter: MeterSnapshot };

@@ -8,11 +8,12 @@ import { defaultRetentionDays } from '../lib/definitions.ts';
 import type { ColdStart } from './bundles.ts';
 import type { CostEstimate, JobUsage, Service } from './cost.ts';
 import type { ProfileSummary } from './profile.ts';
+import type { IdleResult, PerProcess } from './stack-process.ts';
 import type { Summary } from './stats.ts';
 import { fixed, kib, mark, mb, renderTable, triple, usd } from './table.ts';
 import type { OperationPerJob, PhaseUsage } from './usage.ts';
 
-/** The issue's targets (issue 9), printed beside the figures. */
+/** The issues' targets (issues 9 and 10), printed beside the figures. */
 export const targets = {
   /** Light load: submit → callback minus the service's own time, p50. */
   lightOverheadP50Ms: 15,
@@ -24,6 +25,8 @@ export const targets = {
   costOnDemand: 4.5,
   /** Each function's median fresh-process import, the SDK bundled. */
   coldImportMs: 100,
+  /** At rest (issue 10): the stack's and its storage's CPU together, percent of one core, in every idle window. */
+  idleCpuPercent: 0.3,
 } as const;
 
 /** A target checked against this run; `pass` is undefined where the run's settings do not test it. */
@@ -42,6 +45,10 @@ export interface Options {
   body: BodyKind;
   lightJobs: number;
   importRuns: number;
+  /** Seconds measured at rest, after start and after heavy load; 0: not measured. */
+  idleS: number;
+  /** Seconds left alone before each of those windows. */
+  settleS: number;
   out: string;
   profile: boolean;
 }
@@ -62,7 +69,8 @@ export interface LoadResult {
   jobsPerSecond: number;
   latency: { submit: Summary; toService: Summary; toCallback: Summary; overhead: Summary; acceptedToService: Summary; service: Summary; serviceToCallback: Summary };
   samples: { toService: number[]; toCallback: number[] };
-  peakRss: { stack?: number; bench?: number; stackSinceStart: boolean };
+  /** Each process's peak in the phase (VmHWM); total: the stack's and the storage's added. */
+  peakRss: PerProcess & { bench?: number; stackSinceStart: boolean };
 }
 
 export interface PhaseCost {
@@ -84,6 +92,8 @@ export interface ReportInput {
   light: LoadResult;
   heavy: LoadResult;
   ceiling: Record<'light' | 'heavy', { concurrency: number; requests: number; errors: number; jobsPerSecond: number; latency: Summary }>;
+  /** The stack at rest, right after it started and after heavy load (absent with --idle-s 0). */
+  idle: { afterStart?: IdleResult; afterHeavy?: IdleResult };
   lightCost: PhaseCost;
   heavyCost: PhaseCost;
   scaleCost: ScaleCost;
@@ -110,7 +120,8 @@ export function report(input: ReportInput): string {
   );
 
   // Load.
-  const rssCell = (r: LoadResult) => `${mb(r.peakRss.stack)}${r.peakRss.stackSinceStart ? '*' : ''} / ${mb(r.peakRss.bench)}`;
+  const since = (r: LoadResult) => (r.peakRss.stackSinceStart ? '*' : '');
+  const rssCell = (r: LoadResult) => `${mb(r.peakRss.stack)} + ${mb(r.peakRss.storage)} + ${mb(r.peakRss.others)} = ${mb(r.peakRss.total)}${since(r)} / ${mb(r.peakRss.bench)}`;
   out.push(
     renderTable(
       ['LOAD', 'light (1 at a time)', `heavy (${options.concurrency} submitters)`],
@@ -129,7 +140,7 @@ export function report(input: ReportInput): string {
         ['                 the service itself', triple(light.latency.service), triple(heavy.latency.service)],
         ['                 service answer → callback', triple(light.latency.serviceToCallback), triple(heavy.latency.serviceToCallback)],
         ['  ceiling: direct request', triple(ceiling.light.latency), triple(ceiling.heavy.latency)],
-        ['peak RSS: stack / bench', rssCell(light), rssCell(heavy)],
+        ['peak RSS: stack + storage + others = total / bench', rssCell(light), rssCell(heavy)],
         ['failed jobs · extra service calls', `${light.failedJobs} · ${light.extraServiceCalls}`, `${heavy.failedJobs} · ${heavy.extraServiceCalls}`],
       ],
     ),
@@ -140,6 +151,28 @@ export function report(input: ReportInput): string {
   if (input.stackErrors.length) out.push(`stack errors (${input.stackErrors.length}): ${input.stackErrors.slice(0, 3).join(' | ')}`);
   if (heavy.submitErrors.length) out.push(`submit errors: ${heavy.submitErrors.join(' | ')}`);
   out.push('');
+
+  // At rest.
+  const windows = (['afterStart', 'afterHeavy'] as const).flatMap((name) => (input.idle[name] ? [{ name, result: input.idle[name] }] : []));
+  if (windows.length) {
+    const heading = { afterStart: 'right after start', afterHeavy: 'after heavy load' };
+    const percent = (value: number | undefined) => (value === undefined ? '–' : `${value.toFixed(2)}%`);
+    const restCpuCell = ({ cpuPercent: cpu }: IdleResult) => `${percent(cpu.stack)} + ${percent(cpu.storage)} + ${percent(cpu.others)} = ${percent(cpu.total)} ${mark(idleCpuPass(cpu))}`;
+    const restRssCell = ({ rss }: IdleResult) => `${mb(rss.stack)} + ${mb(rss.storage)} + ${mb(rss.others)} = ${mb(rss.total)}`;
+    out.push(
+      renderTable(
+        [`AT REST (left alone ${fixed(windows[0]?.result.settleS, 0)} s, then measured ${fixed(windows[0]?.result.windowS, 0)} s)`, ...windows.map(({ name }) => heading[name])],
+        [
+          ['CPU, % of one core: stack + storage + others = total', ...windows.map(({ result }) => restCpuCell(result))],
+          ['RSS at the end: stack + storage + others = total', ...windows.map(({ result }) => restRssCell(result))],
+        ],
+      ),
+    );
+    out.push(
+      `CPU: each thread's run time (/proc schedstat) over the wall time; target ≤ ${targets.idleCpuPercent}% in total. others: the stack's other descendants (tsx's esbuild service). \`npm start\` adds npm's own wrapper process, not here.`,
+    );
+    out.push('');
+  }
 
   // Per-job usage and cost, itemised: heavy load's calls, priced at scale.
   const rows: string[][] = [];
@@ -241,8 +274,13 @@ export function report(input: ReportInput): string {
     out.push('');
   }
 
-  out.push('TARGETS (issue 9)');
+  out.push('TARGETS (issues 9 and 10)');
   for (const verdict of input.verdicts) out.push(`  ${mark(verdict.pass)}  ${verdict.target}: ${verdict.value}`);
   out.push('', `results: ${input.files.join(', ')}`, '');
   return out.join('\n');
+}
+
+/** The idle target, for one window: undefined where the total is not known. */
+export function idleCpuPass(cpu: PerProcess): boolean | undefined {
+  return cpu.total === undefined ? undefined : cpu.total <= targets.idleCpuPercent;
 }

@@ -4,14 +4,16 @@
  *
  *   1. cold start: every function bundled as the CDK stack bundles it; size and fresh-process
  *      import time, against a minimal handler;
- *   2. the local stack in a child process (bench/stack-child.ts), metered;
+ *   2. the local stack in a child process (bench/stack-child.ts), metered; its CPU and memory
+ *      at rest, right after it started;
  *   3. light load (one job at a time, submit then wait for its callback), then heavy load
- *      (--concurrency submitters, --jobs jobs), each measured and its AWS usage metered;
+ *      (--concurrency submitters, --jobs jobs), each measured and its AWS usage metered; then
+ *      the stack at rest again;
  *   4. the ceiling: the same target called directly at the same concurrency;
  *   5. the summary on stdout, bench/results/<time>.json and latest.json, latest.svg.
  *
  * Progress goes to stderr. Flags: --jobs --concurrency --latency-ms --payload-bytes --light-jobs
- * --out --profile (see --help).
+ * --idle-s --settle-s --out --profile (see --help).
  */
 import { cpus, totalmem } from 'node:os';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,11 +26,11 @@ import { bodyOf, CallbackReceiver, directLoad, runConcurrently, startTarget, Sub
 import { findProfile, readProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
 import { Progress } from './progress.ts';
 import type { Snapshot } from './protocol.ts';
-import { readPeakRss, resetPeakRss, StackProcess } from './stack-process.ts';
+import { readPeakRss, resetPeakRss, StackProcess, type IdleResult } from './stack-process.ts';
 import { rounded, summarize } from './stats.ts';
-import { report, targets, type LoadResult, type Options, type PhaseCost, type ScaleCost, type Verdict } from './report.ts';
+import { idleCpuPass, report, targets, type LoadResult, type Options, type PhaseCost, type ScaleCost, type Verdict } from './report.ts';
 import { cdfChart } from './svg.ts';
-import { fixed, kib, usd } from './table.ts';
+import { fixed, kib, mb, usd } from './table.ts';
 import { atScale, diffPhase, usagePerJob } from './usage.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -44,6 +46,10 @@ const usage = `npm run bench -- [flags]
   --body event|random what they hold: an order event, as services send (default), or random
                       letters and digits, which no compression shrinks (the worst case for cost)
   --import-runs N     fresh-process imports per bundle; the median counts (default 5)
+  --idle-s N          at rest, after start and after heavy load: seconds the stack's idle CPU
+                      and memory are measured over; 0 leaves them out (default 10)
+  --settle-s N        at rest: seconds the stack is left alone before that, for what start-up
+                      and the load leave behind (GC, V8's memory reducer) to pass (default 20)
   --out DIR           where results go (default bench/results)
   --profile           CPU-profile the stack process; print the top self-time functions of the heavy run
 `;
@@ -60,6 +66,8 @@ function readOptions(argv = process.argv.slice(2)): Options {
       body: { type: 'string' },
       'light-jobs': { type: 'string' },
       'import-runs': { type: 'string' },
+      'idle-s': { type: 'string' },
+      'settle-s': { type: 'string' },
       out: { type: 'string' },
       profile: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -83,6 +91,8 @@ function readOptions(argv = process.argv.slice(2)): Options {
     body: bodyKind(values.body),
     lightJobs: int('light-jobs', values['light-jobs'], 40, 1, 100_000),
     importRuns: int('import-runs', values['import-runs'], 5, 1, 100),
+    idleS: int('idle-s', values['idle-s'], 10, 0, 3600),
+    settleS: int('settle-s', values['settle-s'], 20, 0, 3600),
     out: resolve(values.out ?? join(root, 'bench', 'results')),
     profile: values.profile ?? false,
   };
@@ -191,6 +201,22 @@ async function settle(stack: StackProcess, quietMs = 300, limitMs = 10_000): Pro
   return last;
 }
 
+/** The idle target: every window's total CPU of the stack's processes. */
+function idleVerdict(idle: { afterStart?: IdleResult; afterHeavy?: IdleResult }, options: Options): Verdict {
+  const target = `at rest: the stack's processes' CPU ≤ ${targets.idleCpuPercent}% of a core in total, ${options.idleS} s after ${options.settleS} s alone, after start and after heavy load`;
+  const windows = [
+    ['after start', idle.afterStart],
+    ['after heavy load', idle.afterHeavy],
+  ] as const;
+  const measured = windows.flatMap(([name, result]) => (result?.cpuPercent.total !== undefined ? [{ name, cpu: result.cpuPercent }] : []));
+  if (measured.length === 0) return { target, value: options.idleS === 0 ? 'not measured (--idle-s 0)' : 'not measured (no /proc)', pass: undefined };
+  return {
+    target,
+    value: measured.map(({ name, cpu }) => `${name} ${fixed(cpu.total, 2)}% (stack ${fixed(cpu.stack, 2)}%, storage ${fixed(cpu.storage, 2)}%, others ${fixed(cpu.others, 2)}%)`).join('; '),
+    pass: measured.every(({ cpu }) => idleCpuPass(cpu)),
+  };
+}
+
 // ---- the run ---------------------------------------------------------------------------------
 
 function costOf(delta: ReturnType<typeof diffPhase>, jobs: number, requestBytes: number): PhaseCost {
@@ -240,7 +266,17 @@ async function main(): Promise<number> {
     progress.start('starting the local stack (child process)');
     stack = new StackProcess({ root, ...(profileDir ? { profileDir } : {}), onError: (message) => stackErrors.push(message) });
     await stack.start();
-    progress.done(`${stack.url} (pid ${stack.pid})`);
+    progress.done(`${stack.url} (${stack.processes().map(({ role, pid }) => `${role} pid ${pid}`).join(', ')})`);
+    const idle: { afterStart?: IdleResult; afterHeavy?: IdleResult } = {};
+    const rest = async (name: keyof typeof idle, what: string) => {
+      if (!stack || options.idleS === 0) return;
+      progress.start(`at rest ${what}: ${options.settleS} s left alone, then ${options.idleS} s measured`);
+      const result = await stack.idle(options.idleS * 1000, options.settleS * 1000);
+      idle[name] = result;
+      const cpu = result.cpuPercent;
+      progress.done(`CPU ${fixed(cpu.total, 2)}% of a core (stack ${fixed(cpu.stack, 2)}%, storage ${fixed(cpu.storage, 2)}%, others ${fixed(cpu.others, 2)}%), RSS ${mb(result.rss.total)}`);
+    };
+    await rest('afterStart', 'right after start');
     const job = { service: `${target.url}/service`, callback: `${receiver.url}/callback`, data: body };
     const single = new Submitter(stack.url, 1, job, demo);
     const many = new Submitter(stack.url, options.concurrency, job, demo);
@@ -274,7 +310,7 @@ async function main(): Promise<number> {
     }
     const lightAfter = await settle(stack);
     const light = measure('light', 1, lightSubmissions, target, receiver);
-    light.peakRss = { stack: stack.peakRss(), bench: readPeakRss('self'), stackSinceStart: !lightRssReset };
+    light.peakRss = { ...stack.peakRss(), bench: readPeakRss('self'), stackSinceStart: !lightRssReset };
     progress.done(`p50 submit→callback ${fixed(light.latency.toCallback.p50)} ms, ${fixed(light.jobsPerSecond)} jobs/s`);
 
     // 3b. Heavy load: many submitters, then every callback.
@@ -314,9 +350,10 @@ async function main(): Promise<number> {
     await submitting;
     const heavyAfter = await settle(stack);
     const heavy = measure('heavy', options.concurrency, heavySubmissions, target, receiver);
-    heavy.peakRss = { stack: stack.peakRss(), bench: readPeakRss('self'), stackSinceStart: !heavyRssReset };
+    heavy.peakRss = { ...stack.peakRss(), bench: readPeakRss('self'), stackSinceStart: !heavyRssReset };
     if (heavy.accepted === 0) throw new Error(`heavy load: no job was accepted: ${heavy.submitErrors.join(' | ')}`);
     progress.done(`${fixed(heavy.jobsPerSecond)} jobs/s end to end, ${fixed(heavy.submitRate)} submits/s`);
+    await rest('afterHeavy', 'after heavy load');
 
     // Item sizes of a finished job, for the storage estimate and the reading of write units.
     const sampleIds = heavySubmissions.filter((s) => s?.jobId).slice(0, 3).map((s) => s.jobId as string);
@@ -390,6 +427,7 @@ async function main(): Promise<number> {
         value: `${usd(scaleCost.onDemand.total)} (measured light: ${usd(lightCost.onDemand.total)}, heavy: ${usd(heavyCost.onDemand.total)}; provisioned at 70%: ${usd(scaleCost.provisioned.total)})${defaultBody ? '' : ` with a ${options.payloadBytes} B ${options.body} body: not this target`}`,
         pass: defaultBody ? scaleCost.onDemand.total <= targets.costOnDemand : undefined,
       },
+      idleVerdict(idle, options),
       {
         target: `each cold import ≤ ${targets.coldImportMs} ms, the SDK bundled (median of ${options.importRuns}, node ${process.version})`,
         value: `slowest: ${slowestImport.name} ${fixed(slowestImport.importMedianMs)} ms (minimal handler ${fixed(cold.minimal.importMedianMs)} ms)`,
@@ -409,6 +447,7 @@ async function main(): Promise<number> {
       machine: { node: process.version, platform: `${process.platform} ${process.arch}`, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', memoryBytes: totalmem() },
       options: { ...options, out: shown(options.out) },
       load: { light: strip(light), heavy: strip(heavy) },
+      idle: { note: 'each window: left alone settleS, then CPU in percent of one core over windowS, RSS (bytes) at its end; by role (others: tsx\'s esbuild service)', targetCpuPercent: targets.idleCpuPercent, ...idle },
       ceiling: {
         light: { ...ceiling.light, latency: rounded(ceiling.light.latency), ratio: light.jobsPerSecond / ceiling.light.jobsPerSecond },
         heavy: { ...ceiling.heavy, latency: rounded(ceiling.heavy.latency), ratio: heavy.jobsPerSecond / ceiling.heavy.jobsPerSecond },
@@ -447,7 +486,7 @@ async function main(): Promise<number> {
     );
 
     process.stdout.write(
-      report({ options, startedAt, light, heavy, ceiling, lightCost, heavyCost, scaleCost, storage, itemBytes, cold, profile, verdicts, stackErrors, files: [`${stamp}.json`, 'latest.json', 'latest.svg'].map((name) => shown(join(options.out, name))) }),
+      report({ options, startedAt, light, heavy, ceiling, idle, lightCost, heavyCost, scaleCost, storage, itemBytes, cold, profile, verdicts, stackErrors, files: [`${stamp}.json`, 'latest.json', 'latest.svg'].map((name) => shown(join(options.out, name))) }),
     );
     return 0;
   } finally {

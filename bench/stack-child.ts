@@ -1,9 +1,10 @@
 /**
  * The local stack, in a process of its own, metered from outside: every AWS call the handlers
  * (and the local event source pollers) make, by SDK middleware the bench adds to their clients
- * (meter.ts), and every handler invocation with its duration, from the diagnostics channel the
- * local stack publishes them on (local/invocations.ts). The bench asks for snapshots over IPC
- * and diffs them per phase.
+ * (meter.ts; in the handlers' environments, which are worker threads, by environment-meter.ts,
+ * which the stack preloads there), and every handler invocation with its duration, from the
+ * diagnostics channel the local stack publishes them on (local/invocations.ts). The bench asks
+ * for snapshots over IPC and diffs them per phase.
  *
  * Why a child process: the load generator, the target and the callback receiver must not share
  * an event loop with the stack, or the bench would measure its own queueing; and a process of its
@@ -11,10 +12,11 @@
  */
 import '../local/quiet.ts';
 import { subscribe } from 'node:diagnostics_channel';
+import { BroadcastChannel } from 'node:worker_threads';
 import type { InvocationReport } from '../local/invocations.ts';
-import type { FromChild, Invocations, ToChild } from './protocol.ts';
+import { meterChannel, type FromChild, type Invocations, type MeterMessage, type ToChild } from './protocol.ts';
 import { billedMs } from './cost.ts';
-import { CallMeter } from './meter.ts';
+import { CallMeter, mergeSnapshots, type MeterSnapshot } from './meter.ts';
 
 // The handlers log as they would on Lambda, where nothing sets a level (Powertools: INFO), so the
 // log volume measured is the one CloudWatch would ingest.
@@ -59,22 +61,46 @@ const stack = await startLocalStack({
   host: '127.0.0.1',
   port: 0,
   egressAllowCidrs: process.env['EGRESS_ALLOW_CIDRS'] ?? '127.0.0.0/8,::1/128',
+  preload: [new URL('./environment-meter.ts', import.meta.url).href],
   onError: (error) => {
     errors++;
     if (errors <= 20) send({ type: 'error', message: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
   },
 });
 
-// The handlers' clients, one set for the process (the document client shares the DynamoDB
-// client's middleware stack), and the event source mappings' own SQS client: ReceiveMessage and
-// DeleteMessageBatch, what Lambda's event source mapping makes on AWS, billed to the account.
-// The stack's start-up calls (provisioning, the demo client, re-queueing) came before: unmetered.
+// The handlers' clients are in their environments (worker threads), metered there: each tells
+// its meter on a BroadcastChannel, every second and when asked; the latest word of each counts,
+// so an environment the runtime has retired still does. The event source mappings' own SQS
+// client is here: ReceiveMessage and DeleteMessageBatch, what Lambda's event source mapping
+// makes on AWS, billed to the account. The stack's start-up calls (provisioning, the demo
+// client, re-queueing) came before: unmetered.
 const index = tables.jobs.unsettledIndex;
 const meter = new CallMeter({ indexKeys: { [localTableNames.jobs]: { [index.name]: index.partitionKey } } });
-const { services } = await import('../lambdas/adapters/wiring.ts');
-meter.attach(services().aws.dynamodb, 'handlers');
-meter.attach(services().aws.sqs, 'handlers');
 meter.attach(stack.eventSource, 'event source');
+const environments = new Map<number, MeterSnapshot>();
+const channel = new BroadcastChannel(meterChannel);
+channel.unref();
+let asked = 0;
+const answered = new Set<number>();
+channel.onmessage = (event) => {
+  const message = (event as { data: MeterMessage }).data;
+  if (message.type !== 'meter') return;
+  environments.set(message.threadId, message.meter);
+  if (message.request === asked) answered.add(message.threadId);
+};
+
+/** Every environment's meter and the event source's, as they are now (each environment asked, for at most 500 ms). */
+async function meterSnapshot(): Promise<MeterSnapshot> {
+  asked++;
+  answered.clear();
+  channel.postMessage({ type: 'ask', request: asked } satisfies MeterMessage);
+  const deadline = Date.now() + 500;
+  const alive = stack.threadIds();
+  while (Date.now() < deadline && alive.some((thread) => !answered.has(thread))) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return mergeSnapshots([meter.snapshot(), ...environments.values()]);
+}
 
 // The bench's own reads, to size items: a client of its own, not metered. Built once the stack
 // has set the environment (endpoint, credentials).
@@ -97,7 +123,9 @@ async function stop(code: number): Promise<never> {
 
 process.on('message', (raw: ToChild) => {
   if (raw.type === 'snapshot') {
-    send({ type: 'snapshot', id: raw.id, meter: meter.snapshot(), invocations: structuredClone(invocations), logBytes, errors, hrtimeUs: Number(process.hrtime.bigint() / 1000n) });
+    void meterSnapshot().then((snapshot) =>
+      send({ type: 'snapshot', id: raw.id, meter: snapshot, invocations: structuredClone(invocations), logBytes, errors, hrtimeUs: Number(process.hrtime.bigint() / 1000n) }),
+    );
   } else if (raw.type === 'itemSizes') {
     void (async () => {
       const { dynamoItemSize } = await import('./cost.ts');

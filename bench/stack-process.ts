@@ -1,13 +1,54 @@
 /**
  * The bench's handle on the stack process: starts bench/stack-child.ts with a temporary
- * DATA_DIR, waits (bounded) until it is ready, asks it for snapshots, reads its peak RSS, and
- * always stops it — gracefully first (so a --cpu-prof profile is written), then with SIGKILL.
+ * DATA_DIR, waits (bounded) until it is ready, asks it for snapshots, reads its and its storage
+ * process's peak RSS and CPU from /proc, and always stops it — gracefully first (so a --cpu-prof
+ * profile is written), then with SIGKILL.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { childrenOf, commandLine, cpuPercent, readCpu, readPeakRss, readRss, resetPeakRss, total } from './proc.ts';
 import type { FromChild, Snapshot, ToChild } from './protocol.ts';
+
+export { readPeakRss, resetPeakRss } from './proc.ts';
+
+/**
+ * The processes of a local stack: the handlers' (stack), dynalite's and fauxqs's (storage), and
+ * any other descendant (others: tsx's esbuild service, started by `--import tsx` in either).
+ */
+export type Role = 'stack' | 'storage' | 'others';
+
+/** A figure per role and their sum; undefined where /proc did not say. */
+export interface PerProcess {
+  stack?: number;
+  storage?: number;
+  others?: number;
+  total?: number;
+}
+
+/** The stack at rest: nothing submitted, nothing asked of it. */
+export interface IdleResult {
+  /** Seconds left alone before the window (start-up's and the load's after-effects: GC, V8's memory reducer). */
+  settleS: number;
+  /** Seconds measured. */
+  windowS: number;
+  /** CPU over the window, percent of one core (as top shows it). */
+  cpuPercent: PerProcess;
+  /** Resident memory at the end of the window (VmRSS). */
+  rss: PerProcess;
+  /** The processes measured at the window's end. */
+  processes: Array<{ role: Role; pid: number; command: string }>;
+}
+
+/** Adds figures up by role; `total` is their sum. */
+export function byRole(figures: Array<{ role: Role; value: number | undefined }>): PerProcess {
+  const sums: PerProcess = {};
+  for (const { role, value } of figures) if (value !== undefined) sums[role] = (sums[role] ?? 0) + value;
+  const sum = total([sums.stack, sums.storage, sums.others]);
+  if (sum !== undefined) sums.total = sum;
+  return sums;
+}
 
 export interface StackProcessOptions {
   root: string;
@@ -40,7 +81,8 @@ export class StackProcess {
     args.push('bench/stack-child.ts');
     const child = spawn(process.execPath, args, {
       cwd: this.options.root,
-      env: { ...process.env, DATA_DIR: this.dataDir, EGRESS_ALLOW_CIDRS: process.env['EGRESS_ALLOW_CIDRS'] ?? '127.0.0.0/8,::1/128' },
+      // The load submits as the demo client, whatever the shell says of it.
+      env: { ...process.env, DATA_DIR: this.dataDir, EGRESS_ALLOW_CIDRS: process.env['EGRESS_ALLOW_CIDRS'] ?? '127.0.0.0/8,::1/128', WAAS_DEMO_CLIENT: 'on' },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     this.child = child;
@@ -84,6 +126,54 @@ export class StackProcess {
     this.pid = ready.pid;
   }
 
+  /** The stack's process and its descendants, as /proc shows them now. */
+  processes(): Array<{ role: Role; pid: number; command: string }> {
+    if (!this.pid) return [];
+    const found: Array<{ role: Role; pid: number; command: string }> = [{ role: 'stack', pid: this.pid, command: commandLine(this.pid) }];
+    const walk = (parent: number, depth: number) => {
+      if (depth > 4) return;
+      for (const pid of childrenOf(parent)) {
+        const command = commandLine(pid);
+        found.push({ role: command.includes('storage-child') ? 'storage' : 'others', pid, command });
+        walk(pid, depth + 1);
+      }
+    };
+    walk(this.pid, 0);
+    return found;
+  }
+
+  /**
+   * CPU and memory at rest: left alone for `settleMs` (what start-up or a load leaves behind —
+   * V8's memory reducer, the last GCs — fades within about 30 s), then each process's CPU time
+   * (per-thread schedstat, else utime + stime) over `windowMs` of wall time, then its RSS.
+   * Nothing is asked of the stack meanwhile (a snapshot would wake it); only whether it is still
+   * alive is checked.
+   */
+  async idle(windowMs: number, settleMs = 0): Promise<IdleResult> {
+    const wait = async (ms: number) => {
+      const end = performance.now() + ms;
+      while (performance.now() < end) {
+        await new Promise((done) => setTimeout(done, Math.min(500, Math.max(0, end - performance.now()))));
+        this.assertAlive();
+      }
+    };
+    await wait(settleMs);
+    const before = new Map(this.processes().map(({ pid }) => [pid, readCpu(pid)]));
+    const started = performance.now();
+    await wait(windowMs);
+    const processes = this.processes();
+    const cpu = byRole(
+      processes.map(({ role, pid }) => {
+        const after = readCpu(pid);
+        if (!after) return { role, value: undefined };
+        // A process born during the window counts whole, from the window's start.
+        const from = before.get(pid) ?? { pid, at: started, statNs: 0, ...(after.threads ? { threads: {} } : {}) };
+        return { role, value: cpuPercent(from, after) };
+      }),
+    );
+    return { settleS: settleMs / 1000, windowS: windowMs / 1000, cpuPercent: cpu, rss: byRole(processes.map(({ role, pid }) => ({ role, value: readRss(pid) }))), processes };
+  }
+
   private request<T extends FromChild>(message: { type: 'snapshot' } | { type: 'itemSizes'; jobIds: string[] }, timeoutMs = 15_000): Promise<T> {
     const child = this.child;
     if (!child?.connected) return Promise.reject(new Error('the stack process is not running'));
@@ -122,14 +212,18 @@ export class StackProcess {
     if (this.failure) throw this.failure;
   }
 
-  /** Peak resident set size (VmHWM) in bytes, or undefined where /proc is not there. */
-  peakRss(): number | undefined {
-    return this.pid ? readPeakRss(this.pid) : undefined;
+  /**
+   * Peak resident set size (VmHWM) in bytes, added up by role, and in total (each process's own
+   * peak: an upper bound of them all at once), undefined where /proc is not there.
+   */
+  peakRss(): PerProcess {
+    return byRole(this.processes().map(({ role, pid }) => ({ role, value: readPeakRss(pid) })));
   }
 
-  /** Resets the peak RSS counter (Linux: clear_refs 5), so a phase measures its own peak. */
+  /** Resets the processes' peak RSS counters (Linux: clear_refs 5), so a phase measures its own peak; false if any refused. */
   resetPeakRss(): boolean {
-    return this.pid ? resetPeakRss(this.pid) : false;
+    const processes = this.processes();
+    return processes.length > 0 && processes.map(({ pid }) => resetPeakRss(pid)).every(Boolean);
   }
 
   /** Stops it: asks, then SIGTERM, then SIGKILL; removes the DATA_DIR. Safe to call twice. */
@@ -152,23 +246,5 @@ export class StackProcess {
     const child = this.child;
     if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     rmSync(this.dataDir, { recursive: true, force: true });
-  }
-}
-
-export function readPeakRss(pid: number | 'self'): number | undefined {
-  try {
-    const match = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmHWM:\s+(\d+)\s+kB/m);
-    return match?.[1] ? Number(match[1]) * 1024 : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-export function resetPeakRss(pid: number | 'self'): boolean {
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5');
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -14,7 +14,7 @@ import { buildApp } from 'fauxqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lambdaSystemLogLevel, tables } from '../../lib/definitions.ts';
 import { localTableNames, provisionTables } from '../../local/provision.ts';
-import { CallMeter, describeUpdate, diffSnapshots, type OperationStats } from '../../bench/meter.ts';
+import { CallMeter, describeUpdate, diffSnapshots, mergeSnapshots, type OperationStats } from '../../bench/meter.ts';
 import { summarizeProfile, type CpuProfile } from '../../bench/profile.ts';
 import type { Snapshot } from '../../bench/protocol.ts';
 import { percentile, summarize } from '../../bench/stats.ts';
@@ -145,6 +145,33 @@ describe('the call meter on DynamoDB (dynalite)', () => {
     expect(snapshot['DynamoDB index write waas-jobs index unsettled (UpdateItem)']).toMatchObject({ calls: 3, capacityUnits: 3 });
     expect(snapshot['DynamoDB index write waas-jobs index unsettled (PutItem)']).toMatchObject({ calls: 1, capacityUnits: 1 });
     expect(snapshot['DynamoDB index write waas-jobs index unsettled (DeleteItem)']).toMatchObject({ calls: 1, capacityUnits: 1 });
+  });
+
+  it('one meter of several (unseenItemsIndexed: false) bills no removal from an item another one saw made', async () => {
+    const { dynamodb, documents } = clients();
+    const meter = new CallMeter({ indexKeys, unseenItemsIndexed: false });
+    meter.attach(dynamodb);
+    const settle = (pk: string, expression: string) =>
+      documents.send(new UpdateCommand({ TableName: jobsTable, Key: { pk, sk: 'job' }, UpdateExpression: expression, ExpressionAttributeNames: { '#sweep': 'sweep', ...(expression.includes('#status') ? { '#status': 'status' } : {}) }, ...(expression.includes(':') ? { ExpressionAttributeValues: { ':sweep': '3', ':status': 'x' } } : {}) }));
+    await settle('seen-elsewhere', 'REMOVE #sweep');
+    expect(meter.snapshot()['DynamoDB index write waas-jobs index unsettled (UpdateItem)']).toBeUndefined();
+    // What it saw set, it bills the removal of.
+    await settle('seen-here', 'SET #sweep = :sweep, #status = :status');
+    await settle('seen-here', 'REMOVE #sweep');
+    expect(meter.snapshot()['DynamoDB index write waas-jobs index unsettled (UpdateItem)']).toMatchObject({ calls: 2, capacityUnits: 2 });
+  });
+
+  it('merges several meters\' snapshots call by call, their counts and errors added up', () => {
+    const one = new CallMeter();
+    const other = new CallMeter();
+    const call = (error?: Error) => ({ service: 'DynamoDB' as const, operation: 'GetItem', caller: 'handlers', input: { TableName: jobsTable, Key: { pk: 'a', sk: 'job' } }, output: error ? undefined : { ConsumedCapacity: { CapacityUnits: 1 } }, error, attempts: 1, requestBytes: 10, responseBytes: 20 });
+    one.record(call());
+    other.record(call());
+    other.record(call(Object.assign(new Error('x'), { name: 'ProvisionedThroughputExceededException' })));
+    const merged = mergeSnapshots([one.snapshot(), other.snapshot()]);
+    expect(merged['DynamoDB GetItem waas-jobs sk=job']).toMatchObject({ calls: 3, failures: 1, capacityUnits: 2, requestBytes: 30, errors: { ProvisionedThroughputExceededException: 1 } });
+    // The inputs are left as they were.
+    expect(one.snapshot()['DynamoDB GetItem waas-jobs sk=job']).toMatchObject({ calls: 1 });
   });
 
   it('counts the items a Query of the index and a BatchGetItem return, as the sweeper makes them', async () => {
