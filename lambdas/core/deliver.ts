@@ -19,6 +19,7 @@ import {
   type DeliveryFacts,
   type HttpClient,
   type JobChanges,
+  type JobCondition,
   type JobStore,
   type QueueMessage,
   type WorkQueue,
@@ -86,14 +87,8 @@ export async function runJobAttempt(deps: DeliveryDeps, jobId: string, message: 
     if (held.callback) Object.assign(changes, { notifyAttempts: 1, notifyLeaseUntil });
     else changes.remove?.push('sweep');
   }
-  try {
-    await deps.jobs.update(jobId, changes, { expect: { leaseUntil } });
-  } catch (error) {
-    if (!(error instanceof ConditionFailed)) throw error;
-    // Our lease ran out and another worker took the attempt over: its result stands. Unless
-    // the write refused is our own, landed, whose answer was lost: then go on as it succeeded.
-    if (!(await landed(deps, jobId, changes))) return done;
-  }
+  // Refused: our lease ran out and another worker took the attempt over; its result stands.
+  if (!(await recordUnderLease(deps, jobId, changes, { leaseUntil }))) return done;
   if (verdict.kind === 'retry') return later(verdict.delayMs);
   if (!held.callback) return done;
   const settled: Job = { ...held, status: changes.status, output, lastUpdate: iso(finished), notifyAttempts: 1, notifyLeaseUntil };
@@ -161,6 +156,20 @@ async function leaseAttempt(deps: DeliveryDeps, jobId: string, message: JobMessa
 }
 
 /**
+ * Records an attempt's `changes` under the lease `held` names; whether they stand: written, or
+ * refused only because they had landed already (see `landed`).
+ */
+async function recordUnderLease(deps: DeliveryDeps, jobId: string, changes: JobChanges, held: JobCondition['expect']): Promise<boolean> {
+  try {
+    await deps.jobs.update(jobId, changes, { expect: held });
+    return true;
+  } catch (error) {
+    if (!(error instanceof ConditionFailed)) throw error;
+    return landed(deps, jobId, changes);
+  }
+}
+
+/**
  * Whether a write refused by its condition is our own that landed: the store's client retried a
  * write whose answer was lost, and the retry found the condition spent by the first. The job
  * then shows what the write set, to the millisecond of the attempt's end, which no other
@@ -222,13 +231,8 @@ async function callBack(deps: DeliveryDeps, job: Job, attempt: number, notifyLea
     changes.notified = call.verdict.kind === 'success' ? 'true' : 'notification failed';
     changes.remove?.push('sweep');
   }
-  try {
-    await deps.jobs.update(job.jobId, changes, { expect: { notifyLeaseUntil } });
-  } catch (error) {
-    // Our lease ran out and another worker took the attempt over: its result stands.
-    if (error instanceof ConditionFailed) return done;
-    throw error;
-  }
+  // Refused: our lease ran out and another worker took the attempt over; its result stands.
+  if (!(await recordUnderLease(deps, job.jobId, changes, { notifyLeaseUntil }))) return done;
   return call.verdict.kind === 'retry' ? later(call.verdict.delayMs) : done;
 }
 

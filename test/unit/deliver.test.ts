@@ -1017,6 +1017,14 @@ describe('a write whose answer was lost', () => {
     expect(await job(jobId)).toMatchObject({ status: 'running', attempts: 1 });
   });
 
+  it('scheduling a callback retry: the message still comes back for it, rather than being left to the sweeper', async () => {
+    const { deps, newJob, job, jobs } = setup(replies([answer(200)], [answer(503), answer(200)]));
+    const jobId = await newJob({ callback });
+    loseTheAnswerOfTheNextWrite(jobs, (changes) => changes.nextNotifyAt !== undefined);
+    expect(await runJobAttempt(deps, jobId)).toEqual({ done: false, retryAfterMs: firstRetryMs });
+    expect(await job(jobId)).toMatchObject({ status: 'completed', notifyAttempts: 1 });
+  });
+
   it('another worker\'s write is not taken for ours: a worker whose lease was taken over still writes nothing more', async () => {
     const late = deferred<AttemptOutput>();
     const { deps, newJob, job, clock, http } = setup((request, index) => (index === 0 ? late.promise : answer(200, 'second worker')));
