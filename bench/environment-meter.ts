@@ -24,13 +24,11 @@ meter.attach(services().aws.sqs, 'handlers');
 
 const channel = new BroadcastChannel(meterChannel);
 channel.unref();
-let told = '';
+let told = 0;
 function tell(request?: number): void {
-  const snapshot = meter.snapshot();
-  const text = JSON.stringify(snapshot);
-  if (request === undefined && text === told) return;
-  told = text;
-  channel.postMessage({ type: 'meter', threadId, request, meter: snapshot } satisfies MeterMessage);
+  if (request === undefined && meter.recorded === told) return;
+  told = meter.recorded;
+  channel.postMessage({ type: 'meter', threadId, request, meter: meter.snapshot() } satisfies MeterMessage);
 }
 channel.onmessage = (event) => {
   const message = (event as { data: MeterMessage }).data;

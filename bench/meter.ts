@@ -253,6 +253,8 @@ export class CallMeter {
   private readonly name = `benchCallMeter${++meters}`;
 
   private readonly unseenItemsIndexed: boolean;
+  /** Calls counted so far: a snapshot is new only if this has moved. */
+  recorded = 0;
 
   constructor(options: CallMeterOptions = {}) {
     this.indexKeys = options.indexKeys ?? {};
@@ -321,6 +323,7 @@ export class CallMeter {
 
   /** Counts one call (exposed for tests; the middleware calls it). */
   record(call: MeteredCall): void {
+    this.recorded++;
     const { service, operation, caller, input, output, error } = call;
     const detail = service === 'SQS' ? queueName(input['QueueUrl']) : describeDynamoCall(operation, input);
     if (service === 'SQS') return this.recordSqs(call, detail);

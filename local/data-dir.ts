@@ -12,6 +12,11 @@ import * as nodeFs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 
+/** The local stack's DATA_DIR: the variable's, or the contract's default (an empty one counts as unset). */
+export function dataDirFromEnv(env: Record<string, string | undefined> = process.env): string {
+  return env['DATA_DIR'] || './.waas';
+}
+
 /** The file-system calls the check makes (a test can inject failures). */
 export type DataDirFs = Pick<typeof nodeFs, 'statSync' | 'lstatSync' | 'mkdirSync' | 'writeFileSync' | 'unlinkSync' | 'readdirSync'>;
 

@@ -1,7 +1,8 @@
 // One Lambda execution environment of the local stack, in a worker thread of its own (see
-// local/runtime.ts): it loads its function's handler module once (the cold start), then runs one
-// invocation at a time, as Lambda does. The local runtime terminates the thread when an
-// invocation outlives its function's timeout: the work in it is abandoned, as on Lambda.
+// local/runtime.ts): it loads its function's handler module once (the cold start), then runs the
+// invocations the runtime gives it, each in a context of its own. The local runtime terminates
+// the thread when an invocation outlives its function's timeout: the work in it is abandoned, as
+// on Lambda.
 // Plain JavaScript, so that it can register the TypeScript loader before it imports the handler.
 import { parentPort, workerData } from 'node:worker_threads';
 import { InvokeStore, InvokeStoreBase } from '@aws/lambda-invoke-store';

@@ -1,9 +1,10 @@
 /**
  * The local stand-in for Lambda's execution environments. Each function runs in worker threads,
  * each thread one environment: its own module state (SDK clients, caches, the limiter, the
- * metrics buffer, as each Lambda instance has its own), one invocation at a time. Invocations
- * beyond the function's maximum concurrency wait for an environment to come free; an
- * environment is made on demand (a cold start) and retired after it has been idle a while. An
+ * metrics buffer, as each Lambda instance has its own), running `perEnvironment` invocations at
+ * once (one, as Lambda's classic environments; more, as Managed Instances). Invocations beyond
+ * the function's maximum concurrency wait for a slot to come free; an environment is made on
+ * demand (a cold start) and retired after it has been idle a while. An
  * invocation still running at its function's timeout is abandoned as Lambda abandons it: its
  * thread is terminated, so whatever it was doing stops mid-way, and the caller is told it timed out.
  *

@@ -5,14 +5,14 @@
  */
 import './quiet.ts';
 import { functions } from '../lib/definitions.ts';
-import { checkDataDir } from './data-dir.ts';
+import { checkDataDir, dataDirFromEnv } from './data-dir.ts';
 import { demoClientLines, demoClientMode, type DemoClientMode } from './demo.ts';
 import { startLocalStack } from './stack.ts';
 
 const started = Date.now();
 const host = process.env['HOST'] || '127.0.0.1';
 const port = Number(process.env['PORT'] ?? 3000);
-const dataDir = process.env['DATA_DIR'] || './.waas';
+const dataDir = dataDirFromEnv();
 let demoMode: DemoClientMode;
 try {
   // One line naming the real cause, before anything starts: a DATA_DIR that is a file, or read-only, or a bad setting.

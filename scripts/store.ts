@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { awsClients, closeAwsClients } from '../lambdas/adapters/aws.ts';
+import { dataDirFromEnv } from '../local/data-dir.ts';
 import { localTableNames } from '../local/provision.ts';
 import { stackFileName, type StackFile } from '../local/stack-file.ts';
 import { startStorage } from '../local/storage.ts';
@@ -79,7 +80,7 @@ export async function openStore(options: StoreOptions, which: keyof typeof outpu
     return { documents: aws.documents, table, close: async () => closeAwsClients(aws) };
   }
 
-  const dataDir = resolve(options['data-dir'] ?? process.env['DATA_DIR'] ?? './.waas');
+  const dataDir = resolve(options['data-dir'] ?? dataDirFromEnv());
   // Never a store of our own in the wrong folder: a client made there is one the stack rejects.
   if (!hasStackData(dataDir)) throw new Refusal(`${dataDir} holds no waas data: start the local stack there first (npm start), or name its DATA_DIR with --data-dir`);
   const local = { region: 'us-east-1' };
