@@ -16,6 +16,7 @@ function apiDeps(): ApiDeps {
     retentionDays: s.config.retentionDays,
     indexEveryJob: s.config.indexEveryJob,
     refuse: refusalAtSubmit(s.egress),
+    telemetry: s.telemetry,
   };
   return deps;
 }

@@ -2,9 +2,9 @@
  * Lambda: both dead-letter queues. A message SQS gave up on settles its job (failed, then its
  * callback) or its callback (notification failed), so nothing waits forever unseen.
  */
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { metricNames } from '../lib/definitions.ts';
 import { queueFunction } from './adapters/queue-handler.ts';
-import { logger, metrics, services } from './adapters/wiring.ts';
+import { logger, services } from './adapters/wiring.ts';
 import { settleDeadLetter } from './core/deliver.ts';
 
 export const handler = queueFunction({
@@ -12,8 +12,10 @@ export const handler = queueFunction({
   run: async (message) => {
     logger.warn('settling a dead-lettered message', { kind: message.kind, jobId: message.jobId });
     await settleDeadLetter(services(), message.kind, message.jobId);
-    metrics.addMetric('DeadLettersSettled', MetricUnit.Count, 1);
+    // What the dead-letter alarms count: a dead-letter queue this function drains shows no depth.
+    services().telemetry.count(metricNames.deadLettersSettled);
     return { done: true };
   },
-  // No queue to hand back to: a message whose settling threw comes back after its visibility timeout.
+  // A message whose settling threw goes back to the dead-letter queue it came from, soon.
+  queueUrl: (record) => services().config.deadLetterQueueUrl(record.eventSourceARN),
 });

@@ -129,12 +129,33 @@ export const functions = {
 /**
  * Dead-lettering is for poison messages only: attempts are counted in the job record. A job's
  * message carries every attempt of its service call and then of its callback, and is also
- * handed back without an attempt (a lease held, a job not stored yet, a deadline too near, a
- * failure of the store), so the receive count runs ahead of the attempts: the headroom keeps a
- * job that still has attempts from being given up on.
+ * handed back without an attempt, each time one receive more. The headroom is that arithmetic,
+ * so that a job that still has attempts is never given up on (test/unit/retry.test.ts checks
+ * each figure against the waits core/retry.ts makes):
  */
-const receiveHeadroom = 20;
-const maxReceiveCount = jobLimits.maxAttempts.max + jobLimits.callbackMaxAttempts.max + receiveHeadroom;
+export const receiveHeadroom = {
+  /** A first delivery before its job is written: back after 1, 2, 4, 8 and 8 s, until submitWriteWindowMs has passed. */
+  earlyDeliveries: 6,
+  /** Per attempt, once for a lease another worker holds and once for a deadline too near to start it. */
+  perAttempt: 2,
+  /**
+   * Handling that throws (the store or the queue unavailable or throttled) comes back after a
+   * growing wait (afterFailureMs): this many receives ride out a two-hour outage of either.
+   */
+  outage: 60,
+  /**
+   * An invocation Lambda throttles (the account's pool exhausted elsewhere) returns its batch
+   * after the visibility timeout: an hour of that, for the jobs queue.
+   */
+  throttled: 8,
+} as const;
+
+/** The outage `receiveHeadroom.outage` is sized for. */
+export const outageRiddenOutMs = 2 * 60 * 60 * 1_000;
+
+const attemptsAtMost = jobLimits.maxAttempts.max + jobLimits.callbackMaxAttempts.max;
+const maxReceiveCount =
+  attemptsAtMost * (1 + receiveHeadroom.perAttempt) + receiveHeadroom.earlyDeliveries + receiveHeadroom.outage + receiveHeadroom.throttled;
 
 export const queues = {
   jobs: {
@@ -182,11 +203,47 @@ export const env = {
   clientsTable: 'CLIENTS_TABLE',
   jobsQueueUrl: 'JOBS_QUEUE_URL',
   callbacksQueueUrl: 'CALLBACKS_QUEUE_URL',
+  /** The dead-letter consumer hands a message whose settling threw back to its queue, soon. */
+  jobsDeadLetterQueueUrl: 'JOBS_DEAD_LETTER_QUEUE_URL',
+  callbacksDeadLetterQueueUrl: 'CALLBACKS_DEAD_LETTER_QUEUE_URL',
   retentionDays: 'JOB_RETENTION_DAYS',
   egressAllowCidrs: 'EGRESS_ALLOW_CIDRS',
   /** "true" where the queue loses its messages on a restart (the local stack): see SubmitDeps.indexEveryJob. */
   indexEveryJob: 'WAAS_INDEX_EVERY_JOB',
 } as const;
+
+/**
+ * What the functions count, as CloudWatch metrics (Powertools Metrics, the embedded metric
+ * format) in the `metricsNamespace`, with one dimension, `service`: the stack's name. The
+ * dashboard and the alarms read these names; the core tells them through its Telemetry port.
+ */
+export const metricsNamespace = 'waas';
+export const metricNames = {
+  /** api: a new job stored and queued (a repeat of an Idempotency-Key is not one). */
+  jobsAccepted: 'JobsAccepted',
+  /** A job became final: completed, failed (an answer, attempts exhausted, or dead-lettered), or cancelled. */
+  jobsCompleted: 'JobsCompleted',
+  jobsFailed: 'JobsFailed',
+  jobsCancelled: 'JobsCancelled',
+  /** The service call of an attempt, in milliseconds (as the job record's output says). */
+  attemptDuration: 'AttemptDuration',
+  /** An attempt of a service call or a callback that will be tried again. */
+  retriesScheduled: 'RetriesScheduled',
+  callbacksDelivered: 'CallbacksDelivered',
+  /** A callback attempt that did not get a 2xx; `CallbacksAbandoned` once it is given up on. */
+  callbackFailures: 'CallbackFailures',
+  callbacksAbandoned: 'CallbacksAbandoned',
+  /** deadLetter: a message SQS gave up on, settled (its job failed, or its callback given up on). */
+  deadLettersSettled: 'DeadLettersSettled',
+  /** A queue message whose handling threw (it comes back soon: the store or queue failing). */
+  messagesFailed: 'MessagesFailed',
+  messagesReceived: 'MessagesReceived',
+  /** sweeper: runs, and the work it found without a message and queued again. */
+  sweeps: 'Sweeps',
+  sweptJobs: 'SweptJobs',
+  sweptCallbacks: 'SweptCallbacks',
+} as const;
+export type MetricName = (typeof metricNames)[keyof typeof metricNames];
 
 /** How long an attempt's lease outlives its timeout, so a slow write-back is not taken over. */
 export const leaseMarginMs = 15_000;

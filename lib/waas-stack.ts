@@ -21,7 +21,8 @@ import { env, queues, sweep, tables as tablesSpec, type FunctionName, type Queue
 import { readSettings } from './settings.ts';
 import { Functions } from './constructs/functions.ts';
 import { HttpFront } from './constructs/http-front.ts';
-import { QueueAlarms } from './constructs/queue-alarms.ts';
+import { Alarms } from './constructs/alarms.ts';
+import { OperationsDashboard } from './constructs/dashboard.ts';
 import { Tables } from './constructs/tables.ts';
 import { WorkQueues } from './constructs/work-queues.ts';
 
@@ -30,6 +31,7 @@ export class WaasStack extends Stack {
   readonly queues: Readonly<Record<QueueName, Queue>>;
   readonly functions: Readonly<Record<FunctionName, NodejsFunction>>;
   readonly api: HttpFront;
+  readonly alarms: Alarms;
 
   constructor(scope: Construct, id: string, props?: StackProps) {
     super(scope, id, { description: 'waas: webhooks as a service', ...props });
@@ -46,19 +48,32 @@ export class WaasStack extends Stack {
       [env.clientsTable]: tables.clients.tableName,
       [env.jobsQueueUrl]: queue.jobs.queueUrl,
       [env.callbacksQueueUrl]: queue.callbacks.queueUrl,
+      [env.jobsDeadLetterQueueUrl]: queue.jobsDeadLetter.queueUrl,
+      [env.callbacksDeadLetterQueueUrl]: queue.callbacksDeadLetter.queueUrl,
       [env.retentionDays]: String(settings.retentionDays),
       // On AWS no private address is ever a legitimate target.
       [env.egressAllowCidrs]: '',
       // SQS keeps its messages: only work waiting on a retry needs the sweeper's index.
       [env.indexEveryJob]: 'false',
     };
-    const fn = new Functions(this, 'Functions', { environment, logRetention: settings.logRetention }).byName;
+    const service = this.stackName;
+    const fn = new Functions(this, 'Functions', {
+      environment,
+      logRetention: settings.logRetention,
+      service,
+      tracing: settings.tracing,
+      // Submissions keep their share of the account's concurrency whatever the queues do.
+      reservedConcurrency: { api: settings.apiReservedConcurrency },
+    }).byName;
 
-    // Each queue feeds its consumer, in batches whose failed messages alone come back.
-    // Binding the event source also grants the consumer receive, delete and change-visibility.
+    // Each queue feeds its consumer, in batches whose failed messages alone come back, with at
+    // most its maximum concurrency of batches in flight: a backlog behind a slow target waits
+    // in its queue instead of taking the account's whole Lambda pool. Binding the event source
+    // also grants the consumer receive, delete and change-visibility.
+    const maxConcurrency = (name: QueueName): number => (name === 'jobs' || name === 'callbacks' ? settings.maxConcurrency[name] : queues[name].maxConcurrency);
     for (const [name, spec] of Object.entries(queues) as Array<[QueueName, (typeof queues)[QueueName]]>) {
       fn[spec.consumer].addEventSource(
-        new SqsEventSource(queue[name], { batchSize: spec.batchSize, reportBatchItemFailures: true, maxConcurrency: spec.maxConcurrency }),
+        new SqsEventSource(queue[name], { batchSize: spec.batchSize, reportBatchItemFailures: true, maxConcurrency: maxConcurrency(name) }),
       );
     }
 
@@ -87,6 +102,9 @@ export class WaasStack extends Stack {
     // deadLetter: settles a given-up job as failed and still tells its callback.
     allow('deadLetter', ['GetItem', 'UpdateItem'], jobsTable);
     queue.callbacks.grantSendMessages(fn.deadLetter);
+    // A dead letter it cannot hand back soon (ChangeMessageVisibility failing) it sends again.
+    queue.jobsDeadLetter.grantSendMessages(fn.deadLetter);
+    queue.callbacksDeadLetter.grantSendMessages(fn.deadLetter);
     // sweeper: walks the unsettled index and re-queues what lost its message.
     allow('sweeper', ['Query'], [`${tables.jobs.tableArn}/index/${tablesSpec.jobs.unsettledIndex.name}`]);
     allow('sweeper', ['BatchGetItem', 'UpdateItem'], jobsTable);
@@ -100,8 +118,9 @@ export class WaasStack extends Stack {
       logRetention: settings.logRetention,
     });
 
-    // Someone should look: dead letters, or messages older than any retry explains.
-    new QueueAlarms(this, 'Alarms', { queues: queue });
+    // Someone should look: each alarm reaches the topic, and the README's runbook says what to do.
+    const alarms = new Alarms(this, 'Alarms', { queues: queue, functions: fn, api: api.api, service, email: settings.alarmEmail });
+    new OperationsDashboard(this, 'Dashboard', { queues: queue, functions: fn, api: api.api, service });
 
     // The safety net: on a schedule, the sweeper re-queues unsettled work that lost its message.
     new Rule(this, 'SweepSchedule', {
@@ -116,6 +135,7 @@ export class WaasStack extends Stack {
       value: tables.clients.tableName,
       description: 'Where `npm run clients -- create` adds clients for this deployment',
     });
+    new CfnOutput(this, 'AlarmTopicArn', { value: alarms.topic.topicArn, description: 'Where every alarm goes: subscribe a pager, chat or email to it' });
     new CfnOutput(this, 'JobsQueueUrl', { value: queue.jobs.queueUrl });
     new CfnOutput(this, 'CallbacksQueueUrl', { value: queue.callbacks.queueUrl });
 
@@ -123,5 +143,6 @@ export class WaasStack extends Stack {
     this.queues = queue;
     this.functions = fn;
     this.api = api;
+    this.alarms = alarms;
   }
 }

@@ -120,6 +120,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   Object.assign(process.env, {
     [env.jobsQueueUrl]: made.jobs.url,
     [env.callbacksQueueUrl]: made.callbacks.url,
+    [env.jobsDeadLetterQueueUrl]: made.jobsDeadLetter.url,
+    [env.callbacksDeadLetterQueueUrl]: made.callbacksDeadLetter.url,
   });
 
   // The stack's own work on the store (the demo client, recovery) runs the core here; the

@@ -15,7 +15,8 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { routeApi, type ApiDeps } from '../core/api.ts';
 import { answerFor, NotJson, Unavailable, type Answer } from '../core/errors.ts';
 import { isUnavailable } from './aws.ts';
-import { logger } from './wiring.ts';
+import { tracing } from './tracing.ts';
+import { logger, metrics, type WaasMetrics } from './wiring.ts';
 
 type Event = APIGatewayProxyEventV2;
 type Result = APIGatewayProxyStructuredResultV2;
@@ -71,6 +72,18 @@ export function seedAnswers(): MiddlewareObj<Event, Result> {
 /** JSON answers: an answer's body is an object, serialised once, here. */
 const json = httpResponseSerializer({ serializers: [{ regex: /^application\/json$/, serializer: ({ body }) => JSON.stringify(body) }], defaultContentType: 'application/json' });
 
+/**
+ * Publishes what the request counted, once it is answered (or cut off). Powertools' logMetrics
+ * would warn on each request that counted nothing (a GET /status): a line per request, paid for
+ * in CloudWatch Logs.
+ */
+export function publishCounted(target: WaasMetrics = metrics): MiddlewareObj<Event, Result> {
+  const flush = () => {
+    if (target.hasStoredMetrics()) target.publishStoredMetrics();
+  };
+  return { after: flush, onError: flush };
+}
+
 const asResult = (answer: Answer): Result => ({ statusCode: answer.statusCode, headers: { ...answer.headers }, body: answer.body as unknown as string });
 
 export function apiFunction(deps: () => ApiDeps): middy.MiddyfiedHandler<Event, Result, Error, Context> {
@@ -79,6 +92,8 @@ export function apiFunction(deps: () => ApiDeps): middy.MiddyfiedHandler<Event, 
     timeoutEarlyResponse: () => asResult(answerFor(new Unavailable('the request took too long; nothing half-done is kept, try again'))),
   })
     .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(tracing())
+    .use(metrics.publishing ? publishCounted() : [])
     .use(httpHeaderNormalizer())
     .use(textBody())
     .use(json)

@@ -17,10 +17,12 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { metricNames } from '../../lib/definitions.ts';
 import type { Outcome } from '../core/deliver.ts';
 import type { DeliveryFacts, QueueMessage } from '../core/ports.ts';
 import { afterFailureMs } from '../core/retry.ts';
 import { parseMessage, postpone, sendLater } from './sqs.ts';
+import { tracing } from './tracing.ts';
 import { logger, metrics, services, type WaasMetrics } from './wiring.ts';
 
 /** Thrown for a record that is not done yet: the batch processor reports it as failed. */
@@ -39,7 +41,7 @@ export interface QueueFunctionOptions {
   label: string;
   run: (message: QueueMessage, facts: DeliveryFacts) => Promise<Outcome>;
   /** The queue a record is handed back to; absent, one not done returns after its visibility timeout. */
-  queueUrl?: (record: SQSRecord) => string;
+  queueUrl?: (record: SQSRecord) => string | undefined;
   /** Default: SQS's ChangeMessageVisibility on the services' client. */
   postpone?: Postpone;
   /** Default: SQS's SendMessage with a delay, on the services' client. */
@@ -85,7 +87,7 @@ export function queueFunction(options: QueueFunctionOptions): middy.MiddyfiedHan
     } catch (error) {
       // Reported, never swallowed; back soon, not after the whole visibility timeout.
       log().error('a queue message failed', { error: describe(error) });
-      counts.addMetric('MessagesFailed', MetricUnit.Count, 1);
+      counts.addMetric(metricNames.messagesFailed, MetricUnit.Count, 1);
       outcome = { done: false, retryAfterMs: afterFailureMs(facts.receiveCount ?? 1) };
     }
     if (outcome.done) return;
@@ -115,11 +117,12 @@ export function queueFunction(options: QueueFunctionOptions): middy.MiddyfiedHan
     timeoutEarlyInMillis: 0,
   })
     .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(tracing())
     // Where metrics are off (the local stack) nothing is published: there, the pollers invoke
     // one module at once, which a process's one metrics buffer could not keep apart.
     .use(counts.publishing ? logMetrics(counts) : [])
     .handler(async (event, context) => {
-      counts.addMetric('MessagesReceived', MetricUnit.Count, event.Records.length);
+      counts.addMetric(metricNames.messagesReceived, MetricUnit.Count, event.Records.length);
       // A processor per invocation: it keeps the batch's outcomes while it runs, and the local
       // stack's pollers invoke one handler module concurrently (one Lambda environment never does).
       return processPartialResponse(event, (record: SQSRecord) => handleRecord(record, context), new BatchProcessor(EventType.SQS), {

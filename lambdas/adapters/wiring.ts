@@ -4,15 +4,16 @@
  * queues and HTTP client built once per process and shared by the handlers.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
-import { defaultRetentionDays, env } from '../../lib/definitions.ts';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { defaultRetentionDays, env, metricsNamespace } from '../../lib/definitions.ts';
 import { Authenticator, FailureLimiter } from '../core/auth.ts';
 import { EgressPolicy, EgressRefused, resolveChecked } from '../core/egress.ts';
-import { systemClock, type Client, type ClientStore, type Clock } from '../core/ports.ts';
+import { silentTelemetry, systemClock, type Client, type ClientStore, type Clock, type Telemetry } from '../core/ports.ts';
 import { awsClients } from './aws.ts';
 import { DynamoClientStore, DynamoJobStore } from './dynamo.ts';
 import { NodeHttpClient } from './http.ts';
 import { SqsWorkQueue } from './sqs.ts';
+import { traceClients } from './tracing.ts';
 
 export interface Config {
   jobsTable: string;
@@ -23,6 +24,14 @@ export interface Config {
   egressAllowCidrs: string;
   /** See SubmitDeps.indexEveryJob: the local stack sets it, AWS does not. */
   indexEveryJob: boolean;
+  /** The URL of the dead-letter queue a record came from (by its event source ARN), if known. */
+  deadLetterQueueUrl(eventSourceArn: string | undefined): string | undefined;
+}
+
+/** A queue's ARN and its URL both end in its name. */
+export function queueUrlForArn(urls: Array<string | undefined>, arn: string | undefined): string | undefined {
+  const name = arn?.split(':').pop();
+  return name ? urls.find((url) => url !== undefined && url.split('/').pop() === name) : undefined;
 }
 
 function required(vars: NodeJS.ProcessEnv, name: string): string {
@@ -41,10 +50,14 @@ export function readConfig(vars: NodeJS.ProcessEnv = process.env): Config {
     retentionDays: Number.isFinite(retention) && retention > 0 ? retention : defaultRetentionDays,
     egressAllowCidrs: vars[env.egressAllowCidrs] ?? '',
     indexEveryJob: vars[env.indexEveryJob] === 'true',
+    deadLetterQueueUrl: (arn) => queueUrlForArn([vars[env.jobsDeadLetterQueueUrl], vars[env.callbacksDeadLetterQueueUrl]], arn),
   };
 }
 
-export const logger = new Logger({ serviceName: 'waas' });
+/** The `service` of every log line and metric: the stack's name on AWS (its functions' environment), else waas. */
+export const serviceName = process.env['POWERTOOLS_SERVICE_NAME'] || 'waas';
+
+export const logger = new Logger({ serviceName });
 
 /** Powertools Metrics that can say whether they publish (POWERTOOLS_METRICS_DISABLED, as Powertools reads it). */
 export class WaasMetrics extends Metrics {
@@ -54,7 +67,16 @@ export class WaasMetrics extends Metrics {
 }
 
 /** CloudWatch metrics in the embedded metric format, namespace `waas`: published once per invocation. */
-export const metrics = new WaasMetrics({ namespace: 'waas', serviceName: 'waas' });
+export const metrics = new WaasMetrics({ namespace: metricsNamespace, serviceName });
+
+/** The core's Telemetry as these metrics; where they are not published, nothing is kept. */
+export function metricsTelemetry(target: WaasMetrics = metrics): Telemetry {
+  if (!target.publishing) return silentTelemetry;
+  return {
+    count: (metric, value = 1) => target.addMetric(metric, MetricUnit.Count, value),
+    duration: (metric, ms) => target.addMetric(metric, MetricUnit.Milliseconds, ms),
+  };
+}
 
 /** How long a submission waits for DNS before leaving the verdict to delivery. */
 const submitLookupMs = 2_000;
@@ -84,6 +106,7 @@ function build() {
   // One SDK client per service for the process, its region, endpoint and credentials from the
   // environment: Lambda's, or the local stack's.
   const aws = awsClients();
+  traceClients(aws);
   const db = aws.documents;
   const jobs = new DynamoJobStore(db, config.jobsTable);
   const clients = new DynamoClientStore(db, config.clientsTable);
@@ -106,6 +129,7 @@ function build() {
     http: new NodeHttpClient({ policy: egress, clock }),
     auth,
     limiter: new FailureLimiter(clock),
+    telemetry: metricsTelemetry(),
   };
 }
 

@@ -9,7 +9,7 @@
  * the work is handed back to its queue, due then (retry.ts says how long). A job's message
  * carries its service call and, once the job is final, its callback's retries too.
  */
-import { jobLimits, retryTiming, submitWriteWindowMs } from '../../lib/definitions.ts';
+import { jobLimits, metricNames, retryTiming, submitWriteWindowMs } from '../../lib/definitions.ts';
 import { activeSecrets, callbackBody, signCallback } from './callback.ts';
 import { attemptLeaseMs, callbackLeaseMs, isFinal, notifyText, summarize, sweepShard, type AttemptOutput, type Job, type JobRequest } from './job.ts';
 import {
@@ -22,6 +22,7 @@ import {
   type JobCondition,
   type JobStore,
   type QueueMessage,
+  type Telemetry,
   type WorkQueue,
 } from './ports.ts';
 import { earlyMessageRereadsMs, judge, missingJobRetryMs, untilMs, type RetryTiming } from './retry.ts';
@@ -36,6 +37,7 @@ export interface DeliveryDeps {
   random?: () => number;
   /** Waits `ms` (default: a timer); tests inject one that moves their clock. */
   sleep?: (ms: number) => Promise<void>;
+  telemetry?: Telemetry;
 }
 
 const timerSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -89,6 +91,8 @@ export async function runJobAttempt(deps: DeliveryDeps, jobId: string, message: 
   }
   // Refused: our lease ran out and another worker took the attempt over; its result stands.
   if (!(await recordUnderLease(deps, jobId, changes, { leaseUntil }))) return done;
+  deps.telemetry?.duration(metricNames.attemptDuration, output.durationMs);
+  deps.telemetry?.count(verdict.kind === 'retry' ? metricNames.retriesScheduled : verdict.kind === 'success' ? metricNames.jobsCompleted : metricNames.jobsFailed);
   if (verdict.kind === 'retry') return later(verdict.delayMs);
   if (!held.callback) return done;
   const settled: Job = { ...held, status: changes.status, output, lastUpdate: iso(finished), notifyAttempts: 1, notifyLeaseUntil };
@@ -233,7 +237,15 @@ async function callBack(deps: DeliveryDeps, job: Job, attempt: number, notifyLea
   }
   // Refused: our lease ran out and another worker took the attempt over; its result stands.
   if (!(await recordUnderLease(deps, job.jobId, changes, { notifyLeaseUntil }))) return done;
+  tellCallback(deps.telemetry, call.verdict.kind);
   return call.verdict.kind === 'retry' ? later(call.verdict.delayMs) : done;
+}
+
+function tellCallback(telemetry: Telemetry | undefined, verdict: CallbackCall['verdict']['kind']): void {
+  if (!telemetry) return;
+  if (verdict === 'success') return telemetry.count(metricNames.callbacksDelivered);
+  telemetry.count(metricNames.callbackFailures);
+  telemetry.count(verdict === 'retry' ? metricNames.retriesScheduled : metricNames.callbacksAbandoned);
 }
 
 /** Runs the settled job's next callback attempt, if one is due and nobody else holds it. */
@@ -281,7 +293,7 @@ async function afterLostRace(deps: DeliveryDeps, jobId: string, lease: 'leaseUnt
  * so that it ends, visibly, rather than waiting forever. A job's message may have been carrying
  * its callback's retries: then it is the callback that is given up on.
  */
-export async function settleDeadLetter(deps: Pick<DeliveryDeps, 'jobs' | 'queue' | 'clock'>, kind: 'job' | 'callback', jobId: string): Promise<void> {
+export async function settleDeadLetter(deps: Pick<DeliveryDeps, 'jobs' | 'queue' | 'clock' | 'telemetry'>, kind: 'job' | 'callback', jobId: string): Promise<void> {
   const now = deps.clock.now();
   const reason = `abandoned: the ${kind} message was dead-lettered after repeated failed deliveries`;
   try {
@@ -299,6 +311,7 @@ export async function settleDeadLetter(deps: Pick<DeliveryDeps, 'jobs' | 'queue'
         },
         { statusIn: nonFinal },
       );
+      deps.telemetry?.count(metricNames.jobsFailed);
       // The job's message is gone: its callback gets one of its own.
       if (job.callback) await deps.queue.send({ kind: 'callback', jobId });
     } else if (job.notified === 'no') {
@@ -307,6 +320,7 @@ export async function settleDeadLetter(deps: Pick<DeliveryDeps, 'jobs' | 'queue'
         { notified: 'notification failed', notifyoutput: reason, remove: ['notifyLeaseUntil', 'nextNotifyAt', 'sweep'] },
         { expect: { notified: 'no' } },
       );
+      deps.telemetry?.count(metricNames.callbacksAbandoned);
     }
   } catch (error) {
     // Already settled meanwhile: nothing to do.

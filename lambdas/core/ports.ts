@@ -2,6 +2,7 @@
  * What the core needs from the world. lambdas/adapters/ implements these on DynamoDB, SQS and
  * node:http; tests implement them in memory. Nothing here imports the AWS SDK.
  */
+import type { MetricName } from '../../lib/definitions.ts';
 import type { AttemptOutput, Job, JobRequest } from './job.ts';
 
 export interface Clock {
@@ -9,6 +10,20 @@ export interface Clock {
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
+
+/**
+ * What the core tells as it works: the adapters publish it as metrics (lib/definitions.ts
+ * names them and says what each counts). Told once per thing that happened, after the write
+ * that made it so: an attempt whose record another worker won is not counted twice.
+ */
+export interface Telemetry {
+  count(metric: MetricName, value?: number): void;
+  /** A duration, in milliseconds. */
+  duration(metric: MetricName, ms: number): void;
+}
+
+/** Tells nothing: where no one counts (tests, the local stack's own recovery). */
+export const silentTelemetry: Telemetry = { count: () => undefined, duration: () => undefined };
 
 export interface Client {
   clientId: string;

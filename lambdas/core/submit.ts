@@ -3,10 +3,10 @@
  * run; nothing answered 503 is left behind.
  */
 import { randomUUID } from 'node:crypto';
-import { idempotencyWindowMs, jobLimits, submitWriteWindowMs } from '../../lib/definitions.ts';
+import { idempotencyWindowMs, jobLimits, metricNames, submitWriteWindowMs } from '../../lib/definitions.ts';
 import { InvalidRequest, KeyInProgress, Unavailable } from './errors.ts';
 import { attemptLeaseMs, isFinal, sweepShard, type Job, type JobRequest } from './job.ts';
-import type { Client, Clock, IdempotencyRecord, JobStore, WorkQueue } from './ports.ts';
+import type { Client, Clock, IdempotencyRecord, JobStore, Telemetry, WorkQueue } from './ports.ts';
 import { keyInProgressRereadsMs } from './retry.ts';
 import { parse, submitSchema, type SubmitRequest } from './schemas.ts';
 
@@ -26,6 +26,7 @@ export interface SubmitDeps {
   newId?: () => string;
   /** Waits `ms` (default: a timer); tests inject one that moves their clock. */
   sleep?: (ms: number) => Promise<void>;
+  telemetry?: Telemetry;
 }
 
 export interface Accepted {
@@ -124,6 +125,7 @@ export async function submit(deps: SubmitDeps, client: Client, payload: Record<s
     if (key !== undefined) await deps.jobs.releaseIdempotent(client.clientId, key, jobId).catch(() => undefined);
     throw new Unavailable('could not store and queue the job; nothing was kept, try again', { cause: error });
   }
+  deps.telemetry?.count(metricNames.jobsAccepted);
   // Should this fail, the key stays pending; the next repeat finds the job and settles it.
   if (key !== undefined) await deps.jobs.settleIdempotent(client.clientId, key, jobId).catch(() => undefined);
   return accepted;

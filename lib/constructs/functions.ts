@@ -6,11 +6,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, LoggingFormat, Runtime, SystemLogLevel } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, LoggingFormat, Runtime, SystemLogLevel, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { functions, lambdaSystemLogLevel, type FunctionName, type FunctionSpec } from '../definitions.ts';
+import { functions, lambdaSystemLogLevel, metricsNamespace, type FunctionName, type FunctionSpec } from '../definitions.ts';
 
 /** The project root: entries in definitions.ts are relative to it, and so is the lock file. */
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -22,6 +22,12 @@ export interface FunctionsProps {
   /** The same for every function: the config module reads all of it at once. */
   environment: Record<string, string>;
   logRetention: RetentionDays;
+  /** Logs' and metrics' `service`: the stack's name, so that two deployments in one account stay apart. */
+  service: string;
+  /** Active X-Ray tracing, and Powertools Tracer in the functions (lambdas/adapters/tracing.ts). */
+  tracing: boolean;
+  /** Reserved concurrency by function; a function not named (or 0) takes from the account's unreserved pool. */
+  reservedConcurrency: Partial<Record<FunctionName, number>>;
 }
 
 export class Functions extends Construct {
@@ -44,6 +50,7 @@ export class Functions extends Construct {
       description: `waas ${name} function`,
     });
     logGroup.grantWrite(role);
+    const reserved = props.reservedConcurrency[name];
 
     return new NodejsFunction(this, name, {
       entry: join(projectRoot, spec.entry),
@@ -55,10 +62,17 @@ export class Functions extends Construct {
       timeout: Duration.seconds(spec.timeoutSeconds),
       role,
       logGroup,
+      ...(reserved ? { reservedConcurrentExecutions: reserved } : {}),
+      tracing: props.tracing ? Tracing.ACTIVE : Tracing.DISABLED,
       // JSON lines (Powertools writes JSON already), so that Lambda can filter its own by level.
       loggingFormat: LoggingFormat.JSON,
       systemLogLevelV2: SystemLogLevel[lambdaSystemLogLevel],
-      environment: { ...props.environment, POWERTOOLS_SERVICE_NAME: 'waas', POWERTOOLS_METRICS_NAMESPACE: 'waas' },
+      environment: {
+        ...props.environment,
+        POWERTOOLS_SERVICE_NAME: props.service,
+        POWERTOOLS_METRICS_NAMESPACE: metricsNamespace,
+        POWERTOOLS_TRACE_ENABLED: String(props.tracing),
+      },
       bundling: {
         format: OutputFormat.ESM,
         target: 'node24',

@@ -58,11 +58,13 @@ describe('cdk-nag AWS Solutions checks', () => {
     expect(findings.filter((f) => f.severity !== 'error')).toEqual([]);
   });
 
-  it('acknowledges only the missing API Gateway authorizer, on the API, with its reason', () => {
+  it('acknowledges only the missing API Gateway authorizer, on the API, and the alarm topic\'s AWS-managed encryption, each with its reason', () => {
     const acknowledged = acknowledgments();
     expect(acknowledged.map(({ rule, path }) => ({ rule, path }))).toEqual([
       { rule: 'AwsSolutions-APIG4', path: 'Waas/Api/HttpApi' },
+      { rule: 'AwsSolutions-SNS2', path: 'Waas/Alarms/Topic' },
     ]);
     expect(acknowledged[0]?.reason).toMatch(/verify_token/);
+    expect(acknowledged[1]?.reason).toMatch(/no job data nor credentials/);
   });
 });

@@ -9,12 +9,31 @@ import { readSettings } from '../../lib/settings.ts';
 import { WaasStack } from '../../lib/waas-stack.ts';
 
 describe('settings', () => {
-  it('defaults to the retention of definitions, a 200/100 throttle and a month of logs', () => {
+  it('defaults to the retention of definitions, a 200/100 throttle, a month of logs, the local stack\'s concurrency, 50 reserved for the api, no email and no tracing', () => {
     expect(readSettings(new App())).toEqual({
       retentionDays: defaultRetentionDays,
       throttle: { burstLimit: 200, rateLimit: 100 },
       logRetention: RetentionDays.ONE_MONTH,
+      maxConcurrency: { jobs: definitions.queues.jobs.maxConcurrency, callbacks: definitions.queues.callbacks.maxConcurrency },
+      apiReservedConcurrency: 50,
+      alarmEmail: undefined,
+      tracing: false,
     });
+  });
+
+  it('reads the operating settings, as strings from the command line', () => {
+    const app = new App({ context: { jobsMaxConcurrency: '200', callbacksMaxConcurrency: 10, apiReservedConcurrency: '0', alarmEmail: 'ops@example.com', tracing: 'true' } });
+    expect(readSettings(app)).toMatchObject({ maxConcurrency: { jobs: 200, callbacks: 10 }, apiReservedConcurrency: 0, alarmEmail: 'ops@example.com', tracing: true });
+  });
+
+  it.each([
+    ['jobsMaxConcurrency', '1', /jobsMaxConcurrency must be an integer from 2 to 1000/],
+    ['callbacksMaxConcurrency', '1001', /callbacksMaxConcurrency must be an integer from 2 to 1000/],
+    ['apiReservedConcurrency', '-1', /apiReservedConcurrency must be an integer from 0/],
+    ['alarmEmail', 'ops', /alarmEmail must be an email address/],
+    ['tracing', 'yes', /tracing must be true or false/],
+  ])('refuses %s=%s, naming the rule', (key, value, rule) => {
+    expect(() => readSettings(new App({ context: { [key]: value } }))).toThrow(rule);
   });
 
   it('reads numbers given on the command line as strings', () => {

@@ -1041,3 +1041,69 @@ describe('a write whose answer was lost', () => {
     expect(http.requests).toHaveLength(2);
   });
 });
+
+describe('what the core tells (its Telemetry: the functions\' metrics)', () => {
+  /** Every count and duration told, in order. */
+  const recorder = () => {
+    const told: string[] = [];
+    const telemetry = {
+      count: (metric: string, value = 1) => void told.push(`${metric} ${value}`),
+      duration: (metric: string, ms: number) => void told.push(`${metric} ${ms}ms`),
+    };
+    return { told, telemetry };
+  };
+
+  it('a job accepted, called twice (a retry, then a 200) and called back: each thing once, after its write', async () => {
+    const { told, telemetry } = recorder();
+    const world = setup(replies([answer(503), answer(200)]));
+    const jobId = await world.newJob({ callback });
+    world.deps.telemetry = telemetry;
+    await runJobAttempt(world.deps, jobId);
+    world.clock.advance(firstRetryMs);
+    await runJobAttempt(world.deps, jobId);
+    expect(told).toEqual(['AttemptDuration 12ms', 'RetriesScheduled 1', 'AttemptDuration 12ms', 'JobsCompleted 1', 'CallbacksDelivered 1']);
+  });
+
+  it('counts JobsAccepted for a new job, not for a repeat of its Idempotency-Key', async () => {
+    const { told, telemetry } = recorder();
+    const { jobs, queue, clock, alice } = setup();
+    const deps = { jobs, queue, clock, retentionDays: 30, refuse: async () => undefined, telemetry };
+    await submit(deps, alice.client, { service }, 'key-1');
+    await submit(deps, alice.client, { service }, 'key-1');
+    expect(told).toEqual(['JobsAccepted 1']);
+  });
+
+  it('a callback that fails then is given up on, and a job failed by its answer', async () => {
+    const { told, telemetry } = recorder();
+    const world = setup(replies([answer(404)], [answer(500)]));
+    const jobId = await world.newJob({ callback, callback_max_attempts: 2 });
+    world.deps.telemetry = telemetry;
+    await runJobAttempt(world.deps, jobId);
+    world.clock.advance(firstRetryMs);
+    await runJobAttempt(world.deps, jobId);
+    expect(told).toEqual(['AttemptDuration 12ms', 'JobsFailed 1', 'CallbackFailures 1', 'RetriesScheduled 1', 'CallbackFailures 1', 'CallbacksAbandoned 1']);
+  });
+
+  it('a worker whose lease was taken over tells nothing: the attempt that stands was told once', async () => {
+    const { told, telemetry } = recorder();
+    const hung = deferred<AttemptOutput>();
+    const world = setup((_, index) => (index === 0 ? hung.promise : answer(200)));
+    const jobId = await world.newJob({ timeout_ms: 1000 });
+    world.deps.telemetry = telemetry;
+    const crashed = runJobAttempt(world.deps, jobId);
+    await settle();
+    world.clock.set(((await world.job(jobId)).leaseUntil ?? 0) + 1);
+    await runJobAttempt(world.deps, jobId);
+    hung.resolve(answer(500, 'late'));
+    await crashed;
+    expect(told).toEqual(['AttemptDuration 12ms', 'JobsCompleted 1']);
+  });
+
+  it('a dead-lettered job counts as failed', async () => {
+    const { told, telemetry } = recorder();
+    const world = setup();
+    const jobId = await world.newJob();
+    await settleDeadLetter({ ...world.deps, telemetry }, 'job', jobId);
+    expect(told).toEqual(['JobsFailed 1']);
+  });
+});

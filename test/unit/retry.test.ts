@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { AttemptOutput } from '../../lambdas/core/job.ts';
 import { afterFailureMs, afterFailureTiming, backoffMs, judge, missingJobRetryMs, retryAfterMs, untilMs, type RetryTiming } from '../../lambdas/core/retry.ts';
-import { retryTiming, visibilityTimeoutSeconds } from '../../lib/definitions.ts';
+import { jobLimits, outageRiddenOutMs, queues, receiveHeadroom, retryTiming, submitWriteWindowMs, visibilityTimeoutSeconds } from '../../lib/definitions.ts';
 import { answer, failure } from '../support/memory.ts';
 
 const runs = { numRuns: 200 };
@@ -286,5 +286,35 @@ describe('the other waits of a message', () => {
   it('the wait until an instant is never negative', () => {
     expect(untilMs(5_000, 2_000)).toBe(3_000);
     expect(untilMs(2_000, 5_000)).toBe(0);
+  });
+});
+
+describe('the receives a message may need beyond its attempts (lib/definitions.ts receiveHeadroom)', () => {
+  /** How many receives the waits make until `spanMs` has passed. */
+  const receivesWithin = (spanMs: number, wait: (receive: number) => number): number => {
+    let elapsed = 0;
+    let receive = 0;
+    while (elapsed < spanMs && receive < 10_000) elapsed += wait(++receive);
+    return receive;
+  };
+
+  it('covers a first delivery that arrives before its job, for as long as the API may still be writing it', () => {
+    expect(receivesWithin(submitWriteWindowMs, missingJobRetryMs)).toBeLessThanOrEqual(receiveHeadroom.earlyDeliveries);
+  });
+
+  it('rides out a two-hour outage of the store or the queue at the waits a failure makes, on average', () => {
+    // Full jitter: the mean wait is half the ceiling (random = 0.5), never under the floor.
+    expect(receivesWithin(outageRiddenOutMs, (receive) => afterFailureMs(receive, () => 0.5))).toBeLessThanOrEqual(receiveHeadroom.outage);
+  });
+
+  it('rides out an hour of throttled invocations, each batch back after the jobs queue\'s visibility timeout', () => {
+    expect(receivesWithin(60 * 60_000, () => visibilityTimeoutSeconds('jobs') * 1_000)).toBeLessThanOrEqual(receiveHeadroom.throttled);
+  });
+
+  it('adds up to the work queues\' maxReceiveCount, within the 1000 SQS allows', () => {
+    const attempts = jobLimits.maxAttempts.max + jobLimits.callbackMaxAttempts.max;
+    const expected = attempts * (1 + receiveHeadroom.perAttempt) + receiveHeadroom.earlyDeliveries + receiveHeadroom.outage + receiveHeadroom.throttled;
+    for (const queue of [queues.jobs, queues.callbacks]) expect(queue.deadLetter.maxReceiveCount).toBe(expected);
+    expect(expected).toBeLessThanOrEqual(1000);
   });
 });
