@@ -52,15 +52,16 @@ export const contextKeys = {
 export const unreservedMinimum = 100;
 
 export const settingDefaults = {
-  throttleBurst: 200,
+  /** No more requests at once than the api's reservation can serve at once: past it, a clear 429 rather than Lambda's throttle (a 500). */
+  throttleBurst: 100,
   throttleRate: 100,
   jobsMaxConcurrency: queues.jobs.maxConcurrency,
   callbacksMaxConcurrency: queues.callbacks.maxConcurrency,
   /**
    * The default stage's 100 requests a second, at the api's tens of milliseconds each, keep
-   * under 10 invocations busy; 50 also carries the 200-request burst at its usual pace.
+   * under 10 invocations busy; 100 carries the whole burst arriving at once.
    */
-  apiReservedConcurrency: 50,
+  apiReservedConcurrency: 100,
   tracing: false,
 } as const;
 

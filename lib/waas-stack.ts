@@ -9,7 +9,7 @@
  *
  * Shapes and numbers come from definitions.ts, which the local stack reads too.
  */
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
@@ -57,6 +57,12 @@ export class WaasStack extends Stack {
       [env.indexEveryJob]: 'false',
     };
     const service = this.stackName;
+    const { apiReservedConcurrency, throttle } = settings;
+    if (apiReservedConcurrency > 0 && apiReservedConcurrency < throttle.burstLimit) {
+      Annotations.of(this).addWarning(
+        `apiReservedConcurrency (${apiReservedConcurrency}) is below apiThrottleBurst (${throttle.burstLimit}): a burst the stage lets through can meet the api's throttle, which API Gateway answers 500, not 429`,
+      );
+    }
     const fn = new Functions(this, 'Functions', {
       environment,
       logRetention: settings.logRetention,

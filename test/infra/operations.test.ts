@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App, Stack, type CfnElement } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runbook } from '../../lib/constructs/alarms.ts';
@@ -37,11 +37,11 @@ beforeAll(() => {
 const functionNames = Object.keys(functions) as FunctionName[];
 
 describe('bounded concurrency', () => {
-  it('reserves the api function 50 of the account\'s concurrency, and no other function any', () => {
+  it('reserves the api function 100 of the account\'s concurrency, as many as the stage\'s burst, and no other function any', () => {
     const { resources, logicalId, stack } = base;
     for (const name of functionNames) {
       const reserved = resources[logicalId(stack.functions[name])]?.Properties['ReservedConcurrentExecutions'];
-      expect(reserved, name).toBe(name === 'api' ? 50 : undefined);
+      expect(reserved, name).toBe(name === 'api' ? 100 : undefined);
     }
   });
 
@@ -59,7 +59,15 @@ describe('bounded concurrency', () => {
   it('keeps the queues\' consumers within what the account has left after the api\'s reservation', () => {
     const consumers = (Object.keys(queues) as QueueName[]).reduce((sum, name) => sum + queues[name].maxConcurrency, 0);
     // The sweeper runs one at a time; Lambda keeps 100 unreserved.
-    expect(50 + consumers + 1).toBeLessThanOrEqual(1000 - 100);
+    expect(100 + consumers + 1).toBeLessThanOrEqual(1000 - 100);
+  });
+
+  it('warns when the api\'s reservation is below the burst the stage lets through', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [], apiReservedConcurrency: '20', apiThrottleBurst: '100' }, builtinCloudFormationValidation: false });
+    const stack = new WaasStack(app, 'Waas');
+    const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('apiReservedConcurrency \\(20\\) is below apiThrottleBurst \\(100\\)'));
+    expect(warnings).toHaveLength(1);
+    expect(Annotations.fromStack(base.stack).findWarning('*', Match.stringLikeRegexp('apiReservedConcurrency'))).toHaveLength(0);
   });
 });
 

@@ -9,13 +9,13 @@ import { readSettings } from '../../lib/settings.ts';
 import { WaasStack } from '../../lib/waas-stack.ts';
 
 describe('settings', () => {
-  it('defaults to the retention of definitions, a 200/100 throttle, a month of logs, the local stack\'s concurrency, 50 reserved for the api, no email and no tracing', () => {
+  it('defaults to the retention of definitions, a 100/100 throttle, a month of logs, the local stack\'s concurrency, 100 reserved for the api, no email and no tracing', () => {
     expect(readSettings(new App())).toEqual({
       retentionDays: defaultRetentionDays,
-      throttle: { burstLimit: 200, rateLimit: 100 },
+      throttle: { burstLimit: 100, rateLimit: 100 },
       logRetention: RetentionDays.ONE_MONTH,
       maxConcurrency: { jobs: definitions.queues.jobs.maxConcurrency, callbacks: definitions.queues.callbacks.maxConcurrency },
-      apiReservedConcurrency: 50,
+      apiReservedConcurrency: 100,
       alarmEmail: undefined,
       tracing: false,
     });

@@ -116,11 +116,11 @@ describe('HTTP API', () => {
     }
   });
 
-  it('throttles the default stage to a burst of 200 and 100 requests a second', () => {
+  it('throttles the default stage to a burst of 100 (what the api's reservation serves at once) and 100 requests a second', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       StageName: '$default',
       AutoDeploy: true,
-      DefaultRouteSettings: { ThrottlingBurstLimit: 200, ThrottlingRateLimit: 100 },
+      DefaultRouteSettings: { ThrottlingBurstLimit: 100, ThrottlingRateLimit: 100 },
     });
   });
 });
