@@ -116,7 +116,7 @@ describe('HTTP API', () => {
     }
   });
 
-  it('throttles the default stage to a burst of 100 (what the api's reservation serves at once) and 100 requests a second', () => {
+  it('throttles the default stage to a burst of 100 (what the api\'s reservation serves at once) and 100 requests a second', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       StageName: '$default',
       AutoDeploy: true,
