@@ -63,6 +63,17 @@ export const tables = {
      */
     unsettledIndex: { name: 'unsettled', partitionKey: 'sweep', sortKey: 'created' },
   },
+  /**
+   * Counters that must hold across every function instance, each item a counter of its own
+   * named by its key: failed authentications per source address and window now (core/auth.ts's
+   * FailureLimiter; adapters/limits.ts has the layout), later other limits of the same kind.
+   * Counters are short-lived: each item says, in its TTL, when it is no longer needed.
+   */
+  limits: {
+    id: 'LimitsTable',
+    partitionKey: 'key',
+    ttlAttribute: 'expiresAt',
+  },
 } as const;
 
 /** The unsettled index's partitions: a job's shard is the first hex digit of its id. */
@@ -201,6 +212,7 @@ export const routes = [
 export const env = {
   jobsTable: 'JOBS_TABLE',
   clientsTable: 'CLIENTS_TABLE',
+  limitsTable: 'LIMITS_TABLE',
   jobsQueueUrl: 'JOBS_QUEUE_URL',
   callbacksQueueUrl: 'CALLBACKS_QUEUE_URL',
   /** The dead-letter consumer hands a message whose settling threw back to its queue, soon. */

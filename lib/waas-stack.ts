@@ -1,7 +1,7 @@
 /**
  * The waas stack, read top to bottom as the diagram:
  *
- *   client ─HTTP─▶ API Gateway ─▶ api ─▶ jobs table, jobs queue
+ *   client ─HTTP─▶ API Gateway ─▶ api ─▶ jobs table, jobs queue; clients table (credentials), limits table (failures)
  *   jobs queue ─▶ execute ─▶ target service, then the callback URL; jobs table
  *   callbacks queue ─▶ notify ─▶ callback URL (signed with the clients table's secrets); jobs table
  *   either dead-letter queue ─▶ deadLetter ─▶ jobs table (failed), callbacks queue
@@ -46,6 +46,7 @@ export class WaasStack extends Stack {
     const environment: Record<(typeof env)[keyof typeof env], string> = {
       [env.jobsTable]: tables.jobs.tableName,
       [env.clientsTable]: tables.clients.tableName,
+      [env.limitsTable]: tables.limits.tableName,
       [env.jobsQueueUrl]: queue.jobs.queueUrl,
       [env.callbacksQueueUrl]: queue.callbacks.queueUrl,
       [env.jobsDeadLetterQueueUrl]: queue.jobsDeadLetter.queueUrl,
@@ -89,10 +90,13 @@ export class WaasStack extends Stack {
       fn[name].addToRolePolicy(new PolicyStatement({ actions: actions.map((a) => `dynamodb:${a}`), resources }));
     const jobsTable = [tables.jobs.tableArn];
     const clientsTable = [tables.clients.tableArn];
+    const limitsTable = [tables.limits.tableArn];
     // api: queues a job and stores it (its large request first, in an item of its own), claims,
     // settles and releases Idempotency-Keys, reads status and credentials.
     allow('api', ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'], jobsTable);
     allow('api', ['GetItem'], clientsTable);
+    // ...and reads and counts failed authentications per source, one item per window.
+    allow('api', ['GetItem', 'UpdateItem'], limitsTable);
     queue.jobs.grantSendMessages(fn.api);
     // execute: leases an attempt (the write returns the job and the request beside it; a large
     // request is read after), records its answer, makes the callback (signed with the client's
@@ -140,6 +144,10 @@ export class WaasStack extends Stack {
     new CfnOutput(this, 'ClientsTableName', {
       value: tables.clients.tableName,
       description: 'Where `npm run clients -- create` adds clients for this deployment',
+    });
+    new CfnOutput(this, 'LimitsTableName', {
+      value: tables.limits.tableName,
+      description: 'Where the failed authentications of each source address are counted, a minute to an item',
     });
     new CfnOutput(this, 'AlarmTopicArn', { value: alarms.topic.topicArn, description: 'Where every alarm goes: subscribe a pager, chat or email to it' });
     new CfnOutput(this, 'JobsQueueUrl', { value: queue.jobs.queueUrl });

@@ -6,7 +6,7 @@ import { CreateTableCommand, DescribeTableCommand, ResourceInUseException, type 
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { deadLetterRetentionDays, queues, tables, visibilityTimeoutSeconds, type QueueName } from '../lib/definitions.ts';
 
-export const localTableNames = { jobs: 'waas-jobs', clients: 'waas-clients' } as const;
+export const localTableNames = { jobs: 'waas-jobs', clients: 'waas-clients', limits: 'waas-limits' } as const;
 
 export interface LocalQueue {
   name: QueueName;
@@ -44,6 +44,11 @@ export async function provisionTables(db: DynamoDBClient): Promise<void> {
           Projection: { ProjectionType: 'KEYS_ONLY' },
         },
       ],
+    },
+    {
+      TableName: localTableNames.limits,
+      KeySchema: [{ AttributeName: tables.limits.partitionKey, KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: tables.limits.partitionKey, AttributeType: 'S' }],
     },
   ];
   for (const spec of specs) {

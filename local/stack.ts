@@ -106,6 +106,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     POWERTOOLS_METRICS_DISABLED: process.env['POWERTOOLS_METRICS_DISABLED'] ?? 'true',
     [env.jobsTable]: localTableNames.jobs,
     [env.clientsTable]: localTableNames.clients,
+    [env.limitsTable]: localTableNames.limits,
     [env.egressAllowCidrs]: options.egressAllowCidrs,
     [env.indexEveryJob]: String(options.indexEveryJob ?? true),
   });

@@ -48,7 +48,7 @@ export interface OpenStore {
 }
 
 /** The stack output that names each table. */
-const outputs = { clients: 'ClientsTableName', jobs: 'JobsTableName' } as const;
+const outputs = { clients: 'ClientsTableName', jobs: 'JobsTableName', limits: 'LimitsTableName' } as const;
 
 function alive(pid: number): boolean {
   try {
@@ -62,7 +62,7 @@ function alive(pid: number): boolean {
 /** Where a local stack keeps its tables: a DATA_DIR without it holds no stack data. */
 export const hasStackData = (dataDir: string): boolean => existsSync(join(dataDir, 'dynamodb'));
 
-/** The clients or jobs table to work on, and how to let go of it. */
+/** The clients, jobs or limits table to work on, and how to let go of it. */
 export async function openStore(options: StoreOptions, which: keyof typeof outputs): Promise<OpenStore> {
   if (options.table || options.stack) {
     const aws = awsClients(options.region ? { region: options.region } : {});

@@ -11,6 +11,7 @@ import { EgressPolicy, EgressRefused, resolveChecked } from '../core/egress.ts';
 import { silentTelemetry, systemClock, type Client, type ClientStore, type Clock, type Telemetry } from '../core/ports.ts';
 import { awsClients } from './aws.ts';
 import { DynamoClientStore, DynamoJobStore } from './dynamo.ts';
+import { DynamoFailureCounter } from './limits.ts';
 import { NodeHttpClient } from './http.ts';
 import { SqsWorkQueue } from './sqs.ts';
 import { traceClients } from './tracing.ts';
@@ -18,6 +19,7 @@ import { traceClients } from './tracing.ts';
 export interface Config {
   jobsTable: string;
   clientsTable: string;
+  limitsTable: string;
   jobsQueueUrl: string;
   callbacksQueueUrl: string;
   retentionDays: number;
@@ -45,6 +47,7 @@ export function readConfig(vars: NodeJS.ProcessEnv = process.env): Config {
   return {
     jobsTable: required(vars, env.jobsTable),
     clientsTable: required(vars, env.clientsTable),
+    limitsTable: required(vars, env.limitsTable),
     jobsQueueUrl: required(vars, env.jobsQueueUrl),
     callbacksQueueUrl: required(vars, env.callbacksQueueUrl),
     retentionDays: Number.isFinite(retention) && retention > 0 ? retention : defaultRetentionDays,
@@ -128,7 +131,12 @@ function build() {
     queue: new SqsWorkQueue(aws.sqs, { job: config.jobsQueueUrl, callback: config.callbacksQueueUrl }),
     http: new NodeHttpClient({ policy: egress, clock }),
     auth,
-    limiter: new FailureLimiter(clock),
+    limiter: new FailureLimiter(new DynamoFailureCounter(db, config.limitsTable), {
+      clock,
+      // The name and message alone: the call's input holds the client id tried.
+      onCounterFailed: (error, doing) =>
+        logger.warn(`the failure limiter goes on without its counter (${doing} failed)`, { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }),
+    }),
     telemetry: metricsTelemetry(),
   };
 }

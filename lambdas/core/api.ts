@@ -4,7 +4,7 @@
  * (adapters/api-function.ts) turns API Gateway's events into requests and failures into answers.
  */
 import { jobLimits } from '../../lib/definitions.ts';
-import { readCredentials, type Authenticator, type FailureLimiter } from './auth.ts';
+import { readCredentials, type Authenticator, type Credentials, type FailureLimiter } from './auth.ts';
 import { BadCredentials, JobNotFound, NotJson, PayloadTooLarge, RouteNotFound, type Answer } from './errors.ts';
 import { publicRecord } from './job.ts';
 import type { Client } from './ports.ts';
@@ -69,14 +69,24 @@ export async function routeApi(deps: ApiDeps, request: ApiRequest): Promise<Answ
   if (!route) throw new RouteNotFound(`no route for ${key}`);
   const body = readBody(request.body);
   const credentials = readCredentials(body, request.headers['authorization']);
-  const source = request.sourceIp ?? 'unknown';
-  deps.limiter?.check(source, credentials?.clientId);
-  let client: Client;
-  try {
-    client = await deps.auth.authenticate(credentials);
-  } catch (error) {
-    if (error instanceof BadCredentials) deps.limiter?.fail(source, credentials?.clientId);
-    throw error;
-  }
+  const source = request.sourceIp || 'unknown';
+  const client = await authenticate(deps, credentials, source);
   return route(deps, client, body ?? {}, request);
+}
+
+/**
+ * The client the credentials name, unless the source is over its failure limit: then 429, even
+ * for the right credentials (a guesser who found them learns nothing until the window turns).
+ * The limiter's read runs beside the credential check, not before it, so it adds no wait of
+ * its own; a failure is recorded before the 401 is answered, so the next try sees it.
+ */
+async function authenticate(deps: ApiDeps, credentials: Credentials | undefined, source: string): Promise<Client> {
+  const clientId = credentials?.clientId;
+  const [limit, authenticated] = await Promise.allSettled([deps.limiter?.check(source, clientId), deps.auth.authenticate(credentials)]);
+  if (limit.status === 'rejected') throw limit.reason;
+  if (authenticated.status === 'rejected') {
+    if (authenticated.reason instanceof BadCredentials) await deps.limiter?.fail(source, clientId);
+    throw authenticated.reason;
+  }
+  return authenticated.value;
 }

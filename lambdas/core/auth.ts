@@ -5,7 +5,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { credentialCacheMs } from '../../lib/definitions.ts';
 import { BadCredentials, TooManyFailures } from './errors.ts';
-import type { Client, ClientStore, Clock } from './ports.ts';
+import type { Client, ClientStore, Clock, CountWindow, FailureCount, FailureCounter } from './ports.ts';
 import { systemClock } from './ports.ts';
 
 export interface Credentials {
@@ -21,6 +21,12 @@ export function hashToken(token: string): string {
 export function newVerifyToken(): string {
   return randomBytes(24).toString('hex');
 }
+
+/**
+ * What every client id this service makes looks like: 14 digits (newClientId's, and the
+ * seed's demo client's). The failure limiter counts per client id only an id of this shape.
+ */
+export const clientIdShape = /^[0-9]{14}$/;
 
 /** A 14-digit id, like the seed's demo client's. */
 export function newClientId(): string {
@@ -154,43 +160,94 @@ export interface FailureLimits {
 
 export const defaultFailureLimits: FailureLimits = { perClient: 10, perSource: 1_000, windowMs: 60_000 };
 
+/** What the limiter tells whoever runs it: the counter failed, and the limiter went on without it. */
+export type CounterFailed = (error: unknown, doing: 'check' | 'record') => void;
+
+export interface FailureLimiterOptions {
+  clock?: Clock;
+  limits?: FailureLimits;
+  /** Told when the counter could not be read or written; it is never given credentials. */
+  onCounterFailed?: CounterFailed;
+}
+
 /**
  * Answers repeated authentication failures with 429 instead of another try. Keyed by the
  * caller's address (and the id it tries), so a guesser slows itself down, never the client
- * it impersonates, nor anyone else. It lives in one process: on AWS each function instance
- * keeps its own count, and the API stage's throttling bounds the whole.
+ * it impersonates, nor anyone else. The counts live in a FailureCounter that every function
+ * instance shares (the limits table), so the limits hold for the whole service, however many
+ * instances serve a guesser's requests; a count of one instance's own would multiply them by
+ * the instances.
+ *
+ * Fixed windows: a failure counts in the window it falls in, and the counts start again at 0
+ * when the window turns. Cheaper than a sliding window (one item read per request, one write
+ * per failure), at the price that a guesser who times it right gets up to twice a limit across a
+ * window's turn.
+ *
+ * Where the counter fails, the limiter fails open. The limiter is a brake on guessing, not the
+ * lock: the credential check is, and it holds alone (24 random bytes, compared as hashes in
+ * constant time). Failing closed would turn an outage of the limits table into an outage of
+ * the API for every client, legitimate ones first. So a count that cannot be read lets the
+ * request on to its credential check, and a failure that cannot be recorded is still a 401: a
+ * guesser gains only the tries the counter missed meanwhile, and the API stage's throttling
+ * still bounds those. Each is reported (`onCounterFailed`), for an operator to see.
+ *
+ * ```ts
+ * const limiter = new FailureLimiter(counter, { onCounterFailed: (error) => logger.warn(...) });
+ * await limiter.check(sourceIp, clientId); // throws TooManyFailures (429) when over a limit
+ * await limiter.fail(sourceIp, clientId); // after a BadCredentials
+ * ```
  */
 export class FailureLimiter {
-  private readonly counts = new Map<string, { window: number; failures: number }>();
+  private readonly clock: Clock;
+  private readonly limits: FailureLimits;
+  private readonly onCounterFailed: CounterFailed | undefined;
 
   constructor(
-    private readonly clock: Clock = systemClock,
-    private readonly limits: FailureLimits = defaultFailureLimits,
-  ) {}
+    private readonly counter: FailureCounter,
+    options: FailureLimiterOptions = {},
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.limits = options.limits ?? defaultFailureLimits;
+    this.onCounterFailed = options.onCounterFailed;
+  }
 
-  /** Throws TooManyFailures while the source (or source and id) is over its limit. */
-  check(source: string, clientId: string | undefined): void {
-    const window = this.window();
-    const over = (key: string, limit: number) => {
-      const entry = this.counts.get(key);
-      return entry !== undefined && entry.window === window && entry.failures >= limit;
-    };
-    if (over(source, this.limits.perSource) || (clientId !== undefined && over(`${source} ${clientId}`, this.limits.perClient))) {
-      const next = (window + 1) * this.limits.windowMs;
-      throw new TooManyFailures(Math.max(1, Math.ceil((next - this.clock.now()) / 1000)));
+  /** Throws TooManyFailures while the source (or the source against this id) is over its limit. */
+  async check(source: string, clientId: string | undefined): Promise<void> {
+    const now = this.clock.now();
+    const window = this.window(now);
+    let count: FailureCount;
+    try {
+      count = await this.counter.read(source, window, counted(clientId));
+    } catch (error) {
+      this.onCounterFailed?.(error, 'check');
+      return;
+    }
+    if (count.fromSource >= this.limits.perSource || count.againstClient >= this.limits.perClient) {
+      throw new TooManyFailures(Math.max(1, Math.ceil((window.end - now) / 1000)));
     }
   }
 
-  fail(source: string, clientId: string | undefined): void {
-    const window = this.window();
-    if (this.counts.size > 50_000) this.counts.clear();
-    for (const key of clientId === undefined ? [source] : [source, `${source} ${clientId}`]) {
-      const entry = this.counts.get(key);
-      this.counts.set(key, { window, failures: entry?.window === window ? entry.failures + 1 : 1 });
+  /** Counts a failed authentication from the source (and against the id, when it is one). */
+  async fail(source: string, clientId: string | undefined): Promise<void> {
+    try {
+      await this.counter.record(source, this.window(this.clock.now()), counted(clientId));
+    } catch (error) {
+      this.onCounterFailed?.(error, 'record');
     }
   }
 
-  private window(): number {
-    return Math.floor(this.clock.now() / this.limits.windowMs);
+  private window(now: number): CountWindow {
+    const start = Math.floor(now / this.limits.windowMs) * this.limits.windowMs;
+    return { start, end: start + this.limits.windowMs };
   }
+}
+
+/**
+ * The client id to count a failure against, when it has the shape of one. The id comes from the
+ * request, and each id counted is a counter of its own in the source's item: anything else
+ * (long, odd, made up to bloat the item) names no client this service made, so a guess at it
+ * can only fail, and the source's own count is enough to stop it.
+ */
+function counted(clientId: string | undefined): string | undefined {
+  return clientId !== undefined && clientIdShape.test(clientId) ? clientId : undefined;
 }

@@ -47,6 +47,32 @@ export interface ClientStore {
   revoke(clientId: string, at: string): Promise<boolean>;
 }
 
+/** A fixed window of time that counts are kept in: from `start` (included) to `end` (excluded), epoch ms. */
+export interface CountWindow {
+  start: number;
+  end: number;
+}
+
+/** Failed authentications from one source address in one window. */
+export interface FailureCount {
+  /** All of them, whatever client ids were tried. */
+  fromSource: number;
+  /** Those against the one client id asked about; 0 when none was. */
+  againstClient: number;
+}
+
+/**
+ * Failed authentications counted where every function instance sees the same numbers (on
+ * AWS and locally, the limits table): the FailureLimiter reads them before a request is let in
+ * and adds to them after a failure. Per client id only for the ids it is given.
+ */
+export interface FailureCounter {
+  /** The failures from `source` in `window`, and those of them against `clientId` when one is given. */
+  read(source: string, window: CountWindow, clientId: string | undefined): Promise<FailureCount>;
+  /** Counts one failure from `source` in `window`, and against `clientId` too when one is given. */
+  record(source: string, window: CountWindow, clientId: string | undefined): Promise<void>;
+}
+
 /** A conditional write lost its condition: someone else holds or has settled the job. */
 export class ConditionFailed extends Error {
   override name = 'ConditionFailed';

@@ -1,4 +1,4 @@
-/** The two DynamoDB tables, shaped by `tables` in definitions.ts. */
+/** The DynamoDB tables, shaped by `tables` in definitions.ts. */
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
@@ -18,6 +18,8 @@ export class Tables extends Construct {
   readonly clients: Table;
   /** Job records, their requests and Idempotency-Keys, forgotten by TTL. */
   readonly jobs: Table;
+  /** Counters every function instance shares (failed authentications per source), forgotten by TTL. */
+  readonly limits: Table;
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
@@ -39,6 +41,11 @@ export class Tables extends Construct {
       partitionKey: { name: unsettled.partitionKey, type: AttributeType.STRING },
       sortKey: { name: unsettled.sortKey, type: AttributeType.STRING },
       projectionType: ProjectionType.KEYS_ONLY,
+    });
+    this.limits = new Table(this, tables.limits.id, {
+      ...common,
+      partitionKey: { name: tables.limits.partitionKey, type: AttributeType.STRING },
+      timeToLiveAttribute: tables.limits.ttlAttribute,
     });
   }
 }

@@ -141,9 +141,18 @@ describe('DynamoDB tables', () => {
     expect(resources[logicalId(stack.tables.clients)]?.Properties['TimeToLiveSpecification']).toBeUndefined();
   });
 
-  it('bills both tables on demand, encrypts them, recovers them to a point in time, and keeps them on stack deletion', () => {
+  it('keys the limits table by key, with a TTL on expiresAt', () => {
+    expect(resources[logicalId(stack.tables.limits)]?.Properties).toMatchObject({
+      KeySchema: [{ AttributeName: tables.limits.partitionKey, KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: 'key', AttributeType: 'S' }],
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+    });
+    expect(resources[logicalId(stack.tables.limits)]?.Properties['GlobalSecondaryIndexes']).toBeUndefined();
+  });
+
+  it('bills every table on demand, encrypts it, recovers it to a point in time, and keeps it on stack deletion', () => {
     const all = ofType('AWS::DynamoDB::Table');
-    expect(all).toHaveLength(2);
+    expect(all).toHaveLength(3);
     for (const [, table] of all) {
       expect(table.Properties).toMatchObject({
         BillingMode: 'PAY_PER_REQUEST',
@@ -275,6 +284,7 @@ describe('Lambda functions', () => {
       expect(variables).toMatchObject({
         [env.jobsTable]: ref(stack.tables.jobs),
         [env.clientsTable]: ref(stack.tables.clients),
+        [env.limitsTable]: ref(stack.tables.limits),
         [env.jobsQueueUrl]: ref(stack.queues.jobs),
         [env.callbacksQueueUrl]: ref(stack.queues.callbacks),
         [env.retentionDays]: String(defaultRetentionDays),
@@ -371,6 +381,17 @@ describe('IAM', () => {
     expect(actionsOn('sweeper', stack.queues.callbacks)).toContain('sqs:SendMessage');
   });
 
+  it('lets the api alone read and count failed authentications in the limits table, item by item', () => {
+    expect(actionsOn('api', stack.tables.limits)).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    for (const name of functionNames.filter((each) => each !== 'api')) expect(actionsOn(name, stack.tables.limits), name).toEqual([]);
+    // Nor anything on an index of it, or on a pattern of names that would take it in.
+    const limitsArn = JSON.stringify(arnOf(stack.tables.limits));
+    for (const name of functionNames) {
+      const other = [...permissions(name).keys()].filter((resource) => resource.includes(logicalId(stack.tables.limits)) && resource !== limitsArn);
+      expect(other, name).toEqual([]);
+    }
+  });
+
   it('runs the sweeper on an EventBridge schedule', () => {
     template.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: `rate(${sweep.everyMinutes} minute${sweep.everyMinutes === 1 ? '' : 's'})`,
@@ -422,6 +443,7 @@ describe('alarms and outputs', () => {
     expect(JSON.stringify(template.findOutputs('ApiUrl'))).toContain(logicalId(stack.api.api));
     template.hasOutput('JobsTableName', { Value: ref(stack.tables.jobs) });
     template.hasOutput('ClientsTableName', { Value: ref(stack.tables.clients) });
+    template.hasOutput('LimitsTableName', { Value: ref(stack.tables.limits) });
     template.hasOutput('JobsQueueUrl', { Value: ref(stack.queues.jobs) });
     template.hasOutput('CallbacksQueueUrl', { Value: ref(stack.queues.callbacks) });
   });

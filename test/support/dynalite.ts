@@ -22,6 +22,8 @@ export interface LocalDynamo {
   table: string;
   /** The clients table's name. */
   clientsTable: string;
+  /** The limits table's name. */
+  limitsTable: string;
   endpoint: string;
   /** Stops the server and the clients, and gives the environment its credentials back. */
   close(): Promise<void>;
@@ -62,5 +64,5 @@ export async function startDynalite(): Promise<LocalDynamo> {
     await close();
     throw error;
   }
-  return { documents: aws.documents, table: localTableNames.jobs, clientsTable: localTableNames.clients, endpoint, close };
+  return { documents: aws.documents, table: localTableNames.jobs, clientsTable: localTableNames.clients, limitsTable: localTableNames.limits, endpoint, close };
 }

@@ -14,6 +14,9 @@ import {
   type Client,
   type ClientStore,
   type Clock,
+  type CountWindow,
+  type FailureCount,
+  type FailureCounter,
   type HttpClient,
   type IdempotencyRecord,
   type JobChanges,
@@ -282,6 +285,34 @@ export class MemoryClientStore implements ClientStore {
     if (!client) return false;
     client.revoked = at;
     return true;
+  }
+}
+
+/**
+ * Failure counts in a Map, as the limits table keeps them: by source and window, with a count per
+ * client id beside the source's. Several FailureLimiters given one counter share its counts, as
+ * function instances share the table. While `failure` is set, it throws that instead.
+ */
+export class MemoryFailureCounter implements FailureCounter {
+  /** By `source window-start`: the source's count and each client id's. */
+  readonly counts = new Map<string, { failures: number; clients: Map<string, number> }>();
+  failure: Error | undefined;
+  reads = 0;
+
+  async read(source: string, window: CountWindow, clientId: string | undefined): Promise<FailureCount> {
+    this.reads++;
+    if (this.failure) throw this.failure;
+    const entry = this.counts.get(`${source} ${window.start}`);
+    return { fromSource: entry?.failures ?? 0, againstClient: clientId === undefined ? 0 : (entry?.clients.get(clientId) ?? 0) };
+  }
+
+  async record(source: string, window: CountWindow, clientId: string | undefined): Promise<void> {
+    if (this.failure) throw this.failure;
+    const key = `${source} ${window.start}`;
+    const entry = this.counts.get(key) ?? { failures: 0, clients: new Map<string, number>() };
+    entry.failures++;
+    if (clientId !== undefined) entry.clients.set(clientId, (entry.clients.get(clientId) ?? 0) + 1);
+    this.counts.set(key, entry);
   }
 }
 

@@ -35,6 +35,7 @@ import { dynamoItemSize } from '../../lambdas/adapters/item-size.ts';
 import type { AttemptOutput, JobRequest } from '../../lambdas/core/job.ts';
 import { ConditionFailed, type Client, type IdempotencyRecord } from '../../lambdas/core/ports.ts';
 import { sweepShards, tables } from '../../lib/definitions.ts';
+import { expectPlaceholdersMatch } from '../support/expressions.ts';
 import { acceptedJob } from '../support/memory.ts';
 
 expect.extend({ toHaveReceivedCommand, toHaveReceivedCommandExactlyOnceWith, toHaveReceivedCommandTimes, toHaveReceivedCommandWith, toHaveReceivedNthCommandWith });
@@ -68,19 +69,6 @@ const inputs = <T extends object>(command: abstract new (...args: never[]) => { 
 
 /** The commands sent, by name, in order. */
 const sent = () => ddb.calls().map((call) => call.args[0].constructor.name);
-
-/**
- * DynamoDB refuses a request with a placeholder it does not define, or one it defines and does
- * not use: every `#name` and `:value` of the expressions is given, and every one given is used.
- */
-function expectPlaceholdersMatch(given: object | undefined) {
-  const input = (given ?? {}) as { ExpressionAttributeNames?: Record<string, string>; ExpressionAttributeValues?: Record<string, unknown> } & Record<string, unknown>;
-  const expressions = ['UpdateExpression', 'ConditionExpression', 'KeyConditionExpression', 'FilterExpression'].map((key) => input[key] ?? '').join(' ');
-  const used = (sigil: string) => [...new Set(expressions.match(new RegExp(`${sigil}[A-Za-z0-9_]+`, 'g')) ?? [])].sort();
-  expect(used('#')).toEqual(Object.keys(input.ExpressionAttributeNames ?? {}).sort());
-  expect(used(':')).toEqual(Object.keys(input.ExpressionAttributeValues ?? {}).sort());
-  if (input.ExpressionAttributeValues) expect(Object.keys(input.ExpressionAttributeValues).length).toBeGreaterThan(0);
-}
 
 /**
  * A table behind the mock: items by key, written and read as DynamoDB would (conditions of job

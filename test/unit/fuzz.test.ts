@@ -11,7 +11,7 @@ import { FailureLimiter } from '../../lambdas/core/auth.ts';
 import { EgressPolicy } from '../../lambdas/core/egress.ts';
 import type { Answer } from '../../lambdas/core/errors.ts';
 import { jobLimits } from '../../lib/definitions.ts';
-import { ManualClock, MemoryClientStore, memoryApiDeps, testClient } from '../support/memory.ts';
+import { ManualClock, MemoryClientStore, MemoryFailureCounter, memoryApiDeps, testClient } from '../support/memory.ts';
 import { ambiguousUrl, anyString, notJsonObjectText, parsesAsUrl } from '../support/hostile.ts';
 import { urlRules } from '../../lambdas/core/urls.ts';
 import { expectContractAnswer } from '../support/contract.ts';
@@ -34,7 +34,7 @@ function world() {
       const verdict = policy.checkUrl(url);
       return verdict.allowed ? undefined : verdict.reason;
     },
-    limiter: new FailureLimiter(clock),
+    limiter: new FailureLimiter(new MemoryFailureCounter(), { clock }),
   });
   const send = (request: Partial<ApiRequest>) => callApi(deps, { method: 'POST', path: '/webhook', query: {}, headers: {}, body: undefined, ...request });
   return { clock, jobs, queue, deps, send };

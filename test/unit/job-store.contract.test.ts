@@ -6,7 +6,7 @@
  * writes are conditional too, on both.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DynamoJobStore } from '../../lambdas/adapters/dynamo.ts';
 import { jobItem } from '../../lambdas/adapters/job-items.ts';
 import { settleDeadLetter } from '../../lambdas/core/deliver.ts';
@@ -14,40 +14,10 @@ import { sweepShard, type AttemptOutput, type Job, type JobRequest } from '../..
 import { ConditionFailed, type IdempotencyRecord, type JobChanges, type JobStore } from '../../lambdas/core/ports.ts';
 import { requeueUnsettled } from '../../lambdas/core/sweep.ts';
 import { jobLimits, sweep, sweepShards } from '../../lib/definitions.ts';
-import { startDynalite } from '../support/dynalite.ts';
 import { acceptedJob, ManualClock, MemoryJobStore, MemoryWorkQueue } from '../support/memory.ts';
+import { portSubjects, useSubject } from '../support/subjects.ts';
 
-interface Subject {
-  name: string;
-  open(): Promise<{ store: JobStore; close(): Promise<void> }>;
-}
-
-const subjects: Subject[] = [
-  { name: 'MemoryJobStore', open: async () => ({ store: new MemoryJobStore(), close: async () => undefined }) },
-  {
-    name: 'DynamoJobStore on dynalite',
-    open: async () => {
-      const dynamo = await startDynalite();
-      return { store: new DynamoJobStore(dynamo.documents, dynamo.table), close: dynamo.close };
-    },
-  },
-];
-
-/** A store of its own for each test (for dynalite, a fresh server in memory), closed after it. */
-function useStore(subject: Subject): () => JobStore {
-  let opened: Awaited<ReturnType<Subject['open']>> | undefined;
-  beforeEach(async () => {
-    opened = await subject.open();
-  });
-  afterEach(async () => {
-    await opened?.close();
-    opened = undefined;
-  });
-  return () => {
-    if (!opened) throw new Error('no store is open');
-    return opened.store;
-  };
-}
+const subjects = portSubjects<JobStore>('MemoryJobStore', () => new MemoryJobStore(), 'DynamoJobStore', (db) => new DynamoJobStore(db.documents, db.table));
 
 const now = Date.parse('2025-03-01T12:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -191,7 +161,7 @@ function answerAtLimits(started: number): AttemptOutput {
 const errorAtLimit = () => noise(1024);
 
 describe.each(subjects)('the job store contract: $name', (subject) => {
-  const store = useStore(subject);
+  const store = useSubject(subject);
 
   describe('writing and reading a job', () => {
     it('get returns a created job field for field: instants, the output with its long body and headers, the history, the callback', async () => {
@@ -627,7 +597,7 @@ describe.each(subjects)('the job store contract: $name', (subject) => {
 });
 
 describe.each(subjects)('the sweeper and the dead-letter settle on $name', (subject) => {
-  const store = useStore(subject);
+  const store = useSubject(subject);
   const world = () => ({ jobs: store(), queue: new MemoryWorkQueue(), clock: new ManualClock(now) });
   const abandoned = (kind: 'job' | 'callback') => `abandoned: the ${kind} message was dead-lettered after repeated failed deliveries`;
 

@@ -36,7 +36,7 @@ afterEach(() => {
 const created = () => dbMock.commandCalls(CreateTableCommand).map((call) => call.args[0].input);
 
 describe('provisionTables', () => {
-  it('creates the clients and jobs tables on demand, with the keys and the keys-only unsettled index of the definitions', async () => {
+  it('creates the clients, jobs and limits tables on demand, with the keys and the keys-only unsettled index of the definitions', async () => {
     dbMock.on(CreateTableCommand).resolves({});
     dbMock.on(DescribeTableCommand).resolves({ Table: { TableStatus: 'ACTIVE' } });
     await provisionTables(db);
@@ -71,6 +71,12 @@ describe('provisionTables', () => {
         ],
         BillingMode: 'PAY_PER_REQUEST',
       },
+      {
+        TableName: localTableNames.limits,
+        KeySchema: [{ AttributeName: 'key', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'key', AttributeType: 'S' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      },
     ]);
   });
 
@@ -78,7 +84,7 @@ describe('provisionTables', () => {
     dbMock.on(CreateTableCommand).rejects(new ResourceInUseException({ message: 'Table already exists', $metadata: {} }));
     dbMock.on(DescribeTableCommand).resolves({ Table: { TableStatus: 'ACTIVE' } });
     await expect(provisionTables(db)).resolves.toBeUndefined();
-    expect(dbMock).toHaveReceivedCommandTimes(CreateTableCommand, 2);
+    expect(dbMock).toHaveReceivedCommandTimes(CreateTableCommand, 3);
 
     const failure = new Error('AccessDeniedException');
     dbMock.on(CreateTableCommand).rejects(failure);
@@ -97,8 +103,8 @@ describe('provisionTables', () => {
     expect(done).toBe(false);
     await vi.advanceTimersByTimeAsync(50);
     await provisioning;
-    expect(dbMock).toHaveReceivedCommandTimes(CreateTableCommand, 2);
-    expect(dbMock.commandCalls(DescribeTableCommand).map((call) => call.args[0].input.TableName)).toEqual([localTableNames.clients, localTableNames.clients, localTableNames.jobs]);
+    expect(dbMock).toHaveReceivedCommandTimes(CreateTableCommand, 3);
+    expect(dbMock.commandCalls(DescribeTableCommand).map((call) => call.args[0].input.TableName)).toEqual([localTableNames.clients, localTableNames.clients, localTableNames.jobs, localTableNames.limits]);
   });
 });
 

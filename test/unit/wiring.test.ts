@@ -6,6 +6,7 @@ import { env } from '../../lib/definitions.ts';
 const base = {
   [env.jobsTable]: 'jobs',
   [env.clientsTable]: 'clients',
+  [env.limitsTable]: 'limits',
   [env.jobsQueueUrl]: 'https://sqs.eu-west-1.amazonaws.com/123456789012/Waas-JobsQueue-AB12',
   [env.callbacksQueueUrl]: 'https://sqs.eu-west-1.amazonaws.com/123456789012/Waas-CallbacksQueue-CD34',
 };
