@@ -33,11 +33,11 @@ export interface ScaleSettings {
   apiReservedConcurrency: number;
 }
 
-/** The defaults lib/settings.ts gives a deployment that sets nothing. */
+/** The defaults lib/settings.ts (`settingDefaults`) gives a deployment that sets nothing. */
 export const defaultSettings: ScaleSettings = {
-  throttle: { rateLimit: 100, burstLimit: 200 },
+  throttle: { rateLimit: 100, burstLimit: 100 },
   maxConcurrency: { jobs: queues.jobs.maxConcurrency, callbacks: queues.callbacks.maxConcurrency },
-  apiReservedConcurrency: 50,
+  apiReservedConcurrency: 100,
 };
 
 /** The CDK context key of each setting (lib/settings.ts `contextKeys`). */
@@ -129,7 +129,8 @@ export interface AccountQuotas {
   /**
    * One partition serves at most 3,000 read and 1,000 write units a second (fixed): the bound
    * of one partition key value, such as one sweep shard of the `unsettled` index or one client's
-   * item. Checked against "Understanding DynamoDB warm throughput in different scenarios".
+   * item, or one address's item in the limits table. Checked against "Understanding DynamoDB warm
+   * throughput in different scenarios".
    */
   dynamoPartition: { readUnits: number; writeUnits: number };
   /**
@@ -180,6 +181,8 @@ export interface Workload {
   statusRequestsPerJob: number;
   /** Share of callbacks the sweeper or a dead letter hands to the notify function. */
   handedOverFraction: number;
+  /** Client addresses the requests come from, evenly (the failure limiter keeps an item per address). */
+  sourceAddresses: number;
 }
 
 /** The bench's job (bench/README.md): a 100 ms service, 1 KiB order events both ways, every job called back. */
@@ -194,6 +197,7 @@ export const benchWorkload: Workload = {
   messagesPerBatch: 6,
   statusRequestsPerJob: 0,
   handedOverFraction: 0,
+  sourceAddresses: 1,
 };
 
 /**
@@ -231,8 +235,13 @@ export interface StackCosts {
   requestOverheadBytes: number;
   /** API request bytes beyond the body (JSON fields, credentials). */
   apiRequestOverheadBytes: number;
-  /** Read units per job (credential-cache misses on the clients table, re-reads): 0.1 measured. */
+  /** Read units per job on the jobs and clients tables (credential-cache misses, re-reads): 0.1 measured. */
   readUnitsPerJob: number;
+  /**
+   * Read units per API request on the limits table: the failure limiter's strongly consistent
+   * GetItem of its source address's item for the minute (lambdas/adapters/limits.ts), one unit.
+   */
+  limiterReadsPerRequest: number;
 }
 
 export const stackCosts: StackCosts = {
@@ -244,6 +253,7 @@ export const stackCosts: StackCosts = {
   requestOverheadBytes: 150,
   apiRequestOverheadBytes: 300,
   readUnitsPerJob: 0.1,
+  limiterReadsPerRequest: 1,
 };
 
 /** DynamoDB keeps one write unit per started KiB; a request beside the job must leave it in one. */
@@ -265,7 +275,10 @@ export interface JobProfile {
   batchSeconds: number;
   notifyBatchSeconds: number;
   writeUnits: { submit: number; lease: number; answer: number; callback: number; retry: number; index: number; total: number };
+  /** Read units on the jobs and clients tables. */
   readUnits: number;
+  /** Read units on the limits table. */
+  limiterReads: number;
   /** Writes to the `unsettled` index per job: one when a retry puts its shard, one when it settles. */
   indexWrites: number;
   /** Seconds the job's message is in flight: while a batch runs it, and while a retry waits. */
@@ -307,6 +320,7 @@ export function jobProfile(workload: Workload = defaultWorkload, stack: StackCos
     notifyBatchSeconds,
     writeUnits: { submit, lease, answer, callback, retry, index: indexWrites, total: submit + lease + answer + callback + retry + indexWrites },
     readUnits: stack.readUnitsPerJob + requestReads,
+    limiterReads: apiRequests * stack.limiterReadsPerRequest,
     indexWrites,
     inFlightSeconds: deliveries * batchSeconds + workload.retriesPerJob * workload.retryWaitSeconds,
     concurrency: {
@@ -331,6 +345,7 @@ export type BoundId =
   | 'dynamoTable'
   | 'unsettledIndex'
   | 'clientItem'
+  | 'limiter'
   | 'sqsInFlight';
 
 export interface Bound {
@@ -393,6 +408,9 @@ export function scaleModel(options: ModelOptions = {}): ScaleModel {
   if (consumersAtMost > pool) {
     issues.push(`the queue consumers may take ${consumersAtMost} concurrency, more than the ${pool} left unreserved`);
   }
+  if (reserved > 0 && reserved < settings.throttle.burstLimit) {
+    issues.push(`apiReservedConcurrency ${reserved} is below apiThrottleBurst ${settings.throttle.burstLimit}: a burst the stage lets through can meet the api's throttle, which API Gateway answers 500 (synth warns)`);
+  }
   if (settings.throttle.burstLimit > quotas.apiGatewayBurst) {
     issues.push(`apiThrottleBurst ${settings.throttle.burstLimit} is above the account's burst of ${quotas.apiGatewayBurst}: the account's bucket empties first`);
   }
@@ -418,6 +436,9 @@ export function scaleModel(options: ModelOptions = {}): ScaleModel {
   // One client's item, read (strongly consistent, 1 unit) by each api and execute environment once per cache period.
   const readsPerEnvironment = 1000 / credentialCacheMs;
   const clientItem = quotas.dynamoPartition.readUnits / (readsPerEnvironment * (profile.concurrency.api + profile.concurrency.execute));
+  // The failure limiter reads its source address's item for the minute on every request: one item per address.
+  const limiterReads = Math.min(quotas.dynamoPartition.readUnits * workload.sourceAddresses, quotas.dynamoOnDemandTable.readUnits);
+  const limiter = limiterReads / profile.limiterReads;
 
   const bounds: Bound[] = [
     { id: 'apiStage', name: 'API stage throttle', rule: `${fmt(settings.throttle.rateLimit)} requests/s ÷ ${num(profile.apiRequests)} per job`, jobsPerSecond: settings.throttle.rateLimit / profile.apiRequests, raisedBy: settingKeys.throttleRate },
@@ -442,6 +463,13 @@ export function scaleModel(options: ModelOptions = {}): ScaleModel {
     { id: 'dynamoTable', name: 'DynamoDB jobs table, on demand', rule: `${fmt(quotas.dynamoOnDemandTable.writeUnits)} WRU/s ÷ ${num(profile.writeUnits.total)} WRU per job, its index's included`, jobsPerSecond: dynamoTable, raisedBy: 'quota: DynamoDB table-level write throughput' },
     { id: 'unsettledIndex', name: 'DynamoDB `unsettled` index', rule: `${sweepShards.length} shards × ${fmt(quotas.dynamoPartition.writeUnits)} WCU ÷ ${num(profile.indexWrites)} index writes per job`, jobsPerSecond: unsettledIndex, raisedBy: 'fixed (per partition)' },
     { id: 'clientItem', name: "DynamoDB one client's item", rule: `${fmt(quotas.dynamoPartition.readUnits)} RCU ÷ (${num(readsPerEnvironment)} reads/s × ${num(profile.concurrency.api + profile.concurrency.execute, 4)} environments per job/s)`, jobsPerSecond: clientItem, raisedBy: 'fixed (per partition)' },
+    {
+      id: 'limiter',
+      name: 'DynamoDB failure limiter, an item per address',
+      rule: `min(${fmt(quotas.dynamoPartition.readUnits)} RCU × ${fmt(workload.sourceAddresses)} ${workload.sourceAddresses === 1 ? 'address' : 'addresses'}, ${fmt(quotas.dynamoOnDemandTable.readUnits)} RRU/s) ÷ ${num(profile.limiterReads)} RRU per job`,
+      jobsPerSecond: limiter,
+      raisedBy: 'fixed (per partition): more client addresses',
+    },
     { id: 'sqsInFlight', name: 'SQS jobs queue in flight', rule: `${fmt(quotas.sqsInFlight)} ÷ ${num(profile.inFlightSeconds)} s in flight per job`, jobsPerSecond: quotas.sqsInFlight / profile.inFlightSeconds, raisedBy: 'quota: SQS in-flight messages (support request)' },
   ];
   const least = bounds.reduce((min, bound) => (bound.jobsPerSecond < min.jobsPerSecond ? bound : min));
@@ -467,6 +495,7 @@ export function jobUsage(workload: Workload = defaultWorkload, stack: StackCosts
       { item: 'UpdateItem jobs (retries: lease and answer)', calls: 2 * workload.retriesPerJob, readUnits: 0, writeUnits: p.writeUnits.retry },
       { item: 'unsettled index writes', calls: p.indexWrites, readUnits: 0, writeUnits: p.indexWrites },
       { item: 'GetItem (clients, requests)', calls: p.readUnits, readUnits: p.readUnits, writeUnits: 0 },
+      { item: 'GetItem limits (the failure limiter)', calls: p.limiterReads, readUnits: p.limiterReads, writeUnits: 0 },
     ],
     sqs: [
       { item: 'SendMessage jobs', calls: 1, billedRequests: 1 },
@@ -525,6 +554,8 @@ export interface ScalePlan {
   deployCommand: string;
   /** Quotas to raise before the rate arrives (on-demand DynamoDB). */
   quotaRaises: QuotaRaise[];
+  /** What the traffic itself must be like (the model at the plan assumes it). */
+  requirements: string[];
   /** What provisioned DynamoDB at 70% would need instead. */
   provisioned: { writeCapacityUnits: number; readCapacityUnits: number; quotaRaises: QuotaRaise[] };
   /** The jobs table's warm throughput to set beforehand, or else the ramp in `rampNotes`. */
@@ -559,13 +590,24 @@ export function planFor(wanted: number, options: PlanOptions = {}): ScalePlan {
   const p = jobProfile(workload, stack);
   const perEnvironment = current.lambdaRequestsPerEnvironment;
 
+  // The failure limiter's item per address is a partition of its own: the traffic must be spread.
+  const requirements: string[] = [];
+  const addresses = Math.ceil((target * p.limiterReads) / current.dynamoPartition.readUnits);
+  const planned: Workload = addresses > workload.sourceAddresses ? { ...workload, sourceAddresses: addresses } : workload;
+  if (planned !== workload) {
+    requirements.push(
+      `requests from at least ${addresses} client addresses: the failure limiter reads its address's item on every request, strongly consistent, and one item serves ${fmt(current.dynamoPartition.readUnits)} reads a second (a code change, not a context value, lifts it)`,
+    );
+  }
+
   // Never below the defaults: a plan raises what a deployment gets, it does not take from it.
-  // The front door: the stage's rate, its burst as the defaults have it (twice the rate) up to the account's bucket.
-  const rateLimit = Math.max(defaultSettings.throttle.rateLimit, roundUp(target * p.apiRequests, 100));
-  const burstLimit = Math.max(defaultSettings.throttle.burstLimit, Math.min(2 * rateLimit, current.apiGatewayBurst));
   // The api: its reservation covers both its concurrency and its requests (10 a second per environment).
   const reservationFor = (rate: number) => Math.max(defaultSettings.apiReservedConcurrency, roundUp(rate * Math.max(p.concurrency.api, p.apiRequests / perEnvironment), 10));
   const apiReservedConcurrency = reservationFor(target);
+  // The front door: the stage's rate; its burst no more than the reservation serves at once (as
+  // the defaults have it: past it a clear 429, not Lambda's throttle), nor than the account's bucket.
+  const rateLimit = Math.max(defaultSettings.throttle.rateLimit, roundUp(target * p.apiRequests, 100));
+  const burstLimit = Math.max(defaultSettings.throttle.burstLimit, Math.min(apiReservedConcurrency, current.apiGatewayBurst));
   // Batches in flight, rounded up to 10 (to 2 for callbacks) within Lambda's range.
   const batchesFor = (need: number, step: number, floor: number) => Math.max(floor, Math.min(roundUp(need, step), Math.max(need, settingRanges.maxConcurrency.max)));
   const jobsNeed = target * eventSourceShare(p, perEnvironment).jobs;
@@ -603,7 +645,7 @@ export function planFor(wanted: number, options: PlanOptions = {}): ScalePlan {
   const tableWritesAt = (rate: number) => rate * p.writeUnits.total;
   const tableReadsAt = (rate: number) => rate * p.readUnits;
   raise('DynamoDB table-level write throughput (on demand, WRU/s)', current.dynamoOnDemandTable.writeUnits, tableWritesAt, 5_000, (n) => `${n} WRU/s`, (to) => (quotas.dynamoOnDemandTable.writeUnits = to));
-  raise('DynamoDB table-level read throughput (on demand, RRU/s)', current.dynamoOnDemandTable.readUnits, tableReadsAt, 5_000, (n) => `${n} RRU/s`, (to) => (quotas.dynamoOnDemandTable.readUnits = to));
+  raise('DynamoDB table-level read throughput (on demand, RRU/s)', current.dynamoOnDemandTable.readUnits, (rate) => Math.max(tableReadsAt(rate), rate * p.limiterReads), 5_000, (n) => `${n} RRU/s on the jobs or the limits table`, (to) => (quotas.dynamoOnDemandTable.readUnits = to));
   raise('SQS in-flight messages (jobs queue)', current.sqsInFlight, (rate) => rate * p.inFlightSeconds, 10_000, (n) => `${n} messages in flight`, (to) => (quotas.sqsInFlight = to));
   const tableWrites = tableWritesAt(target);
   const tableReads = tableReadsAt(target);
@@ -621,7 +663,7 @@ export function planFor(wanted: number, options: PlanOptions = {}): ScalePlan {
     provisionedRaises.push({ quota: 'DynamoDB account-level write throughput (provisioned, WCU)', from: current.dynamoProvisionedAccount.writeUnits, to: roundUp(wcu + indexWcu, 10_000), why: `${fmt(wcu + indexWcu)} WCU with the index`, atWanted: true });
   }
 
-  const model = scaleModel({ settings, quotas, workload, stack });
+  const model = scaleModel({ settings, quotas, workload: planned, stack });
   for (const [key, need] of [[settingKeys.jobsMaxConcurrency, jobsNeed], [settingKeys.callbacksMaxConcurrency, callbacksNeed]] as const) {
     if (need > settingRanges.maxConcurrency.max) {
       model.issues.push(`${key} would need ${fmt(Math.ceil(need))}, above Lambda's ${settingRanges.maxConcurrency.max}: the batches' time or size must change, not a context value`);
@@ -644,6 +686,7 @@ export function planFor(wanted: number, options: PlanOptions = {}): ScalePlan {
     context,
     deployCommand: `npx cdk deploy ${Object.entries(context).map(([key, value]) => `-c ${key}=${value}`).join(' ')}`,
     quotaRaises: raises,
+    requirements,
     provisioned: { writeCapacityUnits: wcu, readCapacityUnits: rcu, quotaRaises: provisionedRaises },
     warmThroughput: { writeUnitsPerSecond: warmWrites, readUnitsPerSecond: Math.max(current.dynamoNewTable.readUnits, roundUp(tableReads, 1_000)) },
     rampNotes: rampNotes(wanted, p, current),

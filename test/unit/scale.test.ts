@@ -16,6 +16,7 @@ import {
   defaultSettings,
   defaultWorkload,
   hoursPerMonth,
+  stackCosts,
   jobProfile,
   planFor,
   scaleCost,
@@ -30,7 +31,7 @@ import {
   type ScaleSettings,
   type Workload,
 } from '../../lib/scale.ts';
-import { contextKeys, readSettings } from '../../lib/settings.ts';
+import { contextKeys, maxConcurrencyRange, readSettings, settingDefaults, unreservedMinimum } from '../../lib/settings.ts';
 
 const bound = (model: ScaleModel, id: BoundId): number => {
   const found = model.bounds.find((b) => b.id === id);
@@ -47,10 +48,10 @@ describe('the stack with default settings and default quotas', () => {
     expect(today.issues).toEqual([]);
   });
 
-  it('would next be bound by the api reservation: 50 environments serve 10 requests a second each', () => {
+  it('would next be bound by execute\'s 20 batches, then by the api reservation: 100 environments serve 10 requests a second each', () => {
     const others = today.bounds.filter((b) => b.id !== 'apiStage').sort((a, b) => a.jobsPerSecond - b.jobsPerSecond);
-    expect(others[0]?.id).toBe('apiFunction');
-    expect(bound(today, 'apiFunction')).toBe(500);
+    expect(others.slice(0, 2).map((b) => b.id)).toEqual(['execute', 'apiFunction']);
+    expect(bound(today, 'apiFunction')).toBe(1_000);
   });
 
   it('works each bound out as the README says', () => {
@@ -65,13 +66,23 @@ describe('the stack with default settings and default quotas', () => {
     // 10 × 1,000 invocations a second ÷ (1 api + 1.05 / 6 execute + 0.01 / 6 notify).
     expect(bound(today, 'lambdaRequests')).toBeCloseTo(10_000 / (1 + 1.05 / 6 + 0.01 / 6), 6);
     expect(bound(today, 'apiAccount')).toBe(10_000);
+    // One consistent read of the limiter's item for the address, a request: 3,000 a second from one address.
+    expect(bound(today, 'limiter')).toBe(3_000);
   });
 
-  it('holds the defaults the stack deploys with', () => {
-    expect(readSettings(new App()).throttle).toEqual(defaultSettings.throttle);
-    expect(defaultSettings.maxConcurrency).toEqual({ jobs: queues.jobs.maxConcurrency, callbacks: queues.callbacks.maxConcurrency });
-    expect(settingKeys.throttleRate).toBe(contextKeys.throttleRate);
-    expect(settingKeys.throttleBurst).toBe(contextKeys.throttleBurst);
+  it('holds the defaults, keys and ranges lib/settings.ts deploys with', () => {
+    const { throttle, maxConcurrency, apiReservedConcurrency } = readSettings(new App());
+    expect({ throttle, maxConcurrency, apiReservedConcurrency }).toEqual(defaultSettings);
+    expect(defaultSettings.apiReservedConcurrency).toBe(settingDefaults.apiReservedConcurrency);
+    for (const key of Object.keys(settingKeys) as Array<keyof typeof settingKeys>) expect(settingKeys[key]).toBe(contextKeys[key]);
+    expect(settingRanges.maxConcurrency).toEqual(maxConcurrencyRange);
+    expect(defaultQuotas.lambdaUnreservedMinimum).toBe(unreservedMinimum);
+  });
+
+  it('reports a burst larger than the api reservation, as synth warns', () => {
+    const model = scaleModel({ settings: { ...defaultSettings, throttle: { rateLimit: 100, burstLimit: 200 } } });
+    expect(model.issues.join('\n')).toMatch(/apiReservedConcurrency 100 is below apiThrottleBurst 200/);
+    expect(scaleModel({ settings: { ...defaultSettings, apiReservedConcurrency: 0, throttle: { rateLimit: 100, burstLimit: 200 } } }).issues).toEqual([]);
   });
 
   it('carries nothing with a reservation that leaves Lambda less than 100 unreserved: AWS refuses it', () => {
@@ -97,12 +108,15 @@ describe("a job's units", () => {
   });
 
   it("prices the bench's job as the README does: $5.90 per million, Lambda $0.49, SQS $0.54, DynamoDB $3.77", () => {
-    const cost = scaleCost(5_000, benchWorkload).onDemand;
+    // The README's figures were measured before the failure limiter's read.
+    const cost = scaleCost(5_000, benchWorkload, { ...stackCosts, limiterReadsPerRequest: 0 }).onDemand;
     expect(cost.byService.Lambda).toBeCloseTo(0.49, 2);
     expect(cost.byService.SQS).toBeCloseTo(0.54, 1);
     expect(Math.abs(cost.byService.DynamoDB - 3.77)).toBeLessThan(0.01);
     expect(cost.byService['API Gateway']).toBeCloseTo(1, 10);
     expect(Math.abs(cost.total - 5.9)).toBeLessThan(0.02);
+    // The limiter's consistent read of the address's item: one read unit a request.
+    expect(scaleCost(5_000, benchWorkload).onDemand.total - cost.total).toBeCloseTo(perUnit(prices.dynamodb.readRequestUnits) * 1e6, 9);
   });
 });
 
@@ -117,8 +131,15 @@ describe('the plan for 5,000 jobs a second', () => {
   });
 
   it('sets these context values', () => {
-    expect(plan.context).toEqual({ apiThrottleRate: 7_500, apiThrottleBurst: 5_000, jobsMaxConcurrency: 180, callbacksMaxConcurrency: 2, apiReservedConcurrency: 750 });
-    expect(plan.deployCommand).toBe('npx cdk deploy -c apiThrottleRate=7500 -c apiThrottleBurst=5000 -c jobsMaxConcurrency=180 -c callbacksMaxConcurrency=2 -c apiReservedConcurrency=750');
+    expect(plan.context).toEqual({ apiThrottleRate: 7_500, apiThrottleBurst: 750, jobsMaxConcurrency: 180, callbacksMaxConcurrency: 2, apiReservedConcurrency: 750 });
+    expect(plan.deployCommand).toBe('npx cdk deploy -c apiThrottleRate=7500 -c apiThrottleBurst=750 -c jobsMaxConcurrency=180 -c callbacksMaxConcurrency=2 -c apiReservedConcurrency=750');
+  });
+
+  it('asks for requests from 3 client addresses or more: one address\'s limiter item serves 3,000 reads a second', () => {
+    expect(plan.requirements).toHaveLength(1);
+    expect(plan.requirements[0]).toMatch(/^requests from at least 3 client addresses/);
+    expect(plan.model.workload.sourceAddresses).toBe(3);
+    expect(bound(plan.model, 'limiter')).toBe(9_000);
   });
 
   it('keeps every setting within what AWS accepts, after the raises', () => {
@@ -132,6 +153,7 @@ describe('the plan for 5,000 jobs a second', () => {
     expect(consumers).toBeLessThanOrEqual(quotas.lambdaConcurrency - settings.apiReservedConcurrency);
     expect(settings.throttle.rateLimit).toBeLessThanOrEqual(quotas.apiGatewayRps);
     expect(settings.throttle.burstLimit).toBeLessThanOrEqual(quotas.apiGatewayBurst);
+    expect(settings.throttle.burstLimit).toBeLessThanOrEqual(settings.apiReservedConcurrency);
   });
 
   it('deploys through the context keys the stack reads', () => {
@@ -161,21 +183,21 @@ describe('the plan for 5,000 jobs a second', () => {
     expect(plan.rampNotes.join('\n')).toMatch(/118 batches in flight.*about 1 min/);
   });
 
-  it('costs $6.12 per million jobs and $80,445 a month on demand, priced from bench/prices.json', () => {
+  it('costs $6.25 per million jobs and $82,087 a month on demand, priced from bench/prices.json', () => {
     const wru = perUnit(prices.dynamodb.writeRequestUnits) * 1e6;
     const rru = perUnit(prices.dynamodb.readRequestUnits) * 1e6;
     const sqs = perUnit(prices.sqs.standardRequests) * 1e6;
     const { cost } = plan;
-    // 6.2 table units + 0.1 index units; 0.1 read units.
-    expect(cost.onDemand.byService.DynamoDB).toBeCloseTo(6.3 * wru + 0.1 * rru, 9);
+    // 6.2 table units + 0.1 index units; 0.1 read units, and the limiter's 1.
+    expect(cost.onDemand.byService.DynamoDB).toBeCloseTo(6.3 * wru + 1.1 * rru, 9);
     // SendMessage, receive and delete per 6 of 1.05 deliveries, 0.05 visibility changes, the handed-over callbacks.
     expect(cost.onDemand.byService.SQS).toBeCloseTo((1 + (2 * 1.05) / 6 + 0.05 + 0.01 + (2 * 0.01) / 6) * sqs, 9);
     expect(cost.onDemand.byService['API Gateway']).toBeCloseTo(perUnit(prices.apiGateway.httpApiRequests) * 1e6, 9);
-    expect(cost.onDemand.total).toBeCloseTo(6.12, 2);
+    expect(cost.onDemand.total).toBeCloseTo(6.25, 2);
     expect(cost.perMonth.onDemand).toBeCloseTo((cost.onDemand.total * 5_000 * 3600 * hoursPerMonth) / 1e6, 6);
-    expect(Math.round(cost.perMonth.onDemand)).toBe(80_445);
+    expect(Math.round(cost.perMonth.onDemand)).toBe(82_087);
     expect(cost.provisioned.total).toBeLessThan(cost.onDemand.total);
-    expect(cost.provisioned.total).toBeCloseTo(3.8, 2);
+    expect(cost.provisioned.total).toBeCloseTo(3.85, 2);
   });
 });
 
@@ -269,9 +291,9 @@ describe('the model is monotonic', () => {
       }),
     );
     // So a reservation is no free lunch: 900 of 1,000 leaves execute 95 environments.
-    expect(reached({ ...defaultSettings, throttle: { rateLimit: 10_000, burstLimit: 5_000 }, maxConcurrency: { jobs: 1_000, callbacks: 2 }, apiReservedConcurrency: 900 })).toBeLessThan(
-      reached({ ...defaultSettings, throttle: { rateLimit: 10_000, burstLimit: 5_000 }, maxConcurrency: { jobs: 1_000, callbacks: 2 }, apiReservedConcurrency: 500 }),
-    );
+    const open: ScaleSettings = { throttle: { rateLimit: 10_000, burstLimit: 500 }, maxConcurrency: { jobs: 1_000, callbacks: 2 }, apiReservedConcurrency: 500 };
+    const manyAddresses: Workload = { ...defaultWorkload, sourceAddresses: 100 };
+    expect(reached({ ...open, apiReservedConcurrency: 900 }, defaultQuotas, manyAddresses)).toBeLessThan(reached(open, defaultQuotas, manyAddresses));
   });
 
   it('plans more of every setting for a higher rate, never less than the defaults, and carries what it plans', () => {
@@ -319,9 +341,10 @@ describe("the README's tables", () => {
     expect(table).toContain('| API stage throttle | `apiThrottleRate` | **100** | **7,500** |');
     expect(table).toContain('| execute, jobs event source | `jobsMaxConcurrency` | 846 | 7,619 |');
     expect(table).toContain('| DynamoDB jobs table, on demand | quota: DynamoDB table-level write throughput | 6,349 | 7,936 |');
+    expect(table).toContain('| DynamoDB failure limiter, an item per address | fixed (per partition): more client addresses | 3,000 | 9,000 |');
   });
 
   it('lists the context values side by side', () => {
-    expect(settingsTable([{ title: 'default', settings: defaultSettings }, { title: '5,000 jobs/s', settings: plan.settings }])).toContain('| `apiReservedConcurrency` | 50 | 750 |');
+    expect(settingsTable([{ title: 'default', settings: defaultSettings }, { title: '5,000 jobs/s', settings: plan.settings }])).toContain('| `apiReservedConcurrency` | 100 | 750 |');
   });
 });
