@@ -130,6 +130,11 @@ export interface Answer {
 export async function call(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
   // undici's request, unlike fetch, sends a body with GET: the seed's clients do.
   const response = await request(`${base}${path}`, {
+    // A connection of its own, closed after the answer. A kept-alive one, which the stack
+    // closes after 5 s idle (its keepAliveTimeout), can be picked for a call just as it closes:
+    // on a loaded machine (the event loop held by a CLI run, other suites on the cores) that
+    // happens, and the call fails "other side closed" instead of being answered.
+    reset: true,
     method: method as Dispatcher.HttpMethod,
     headers: { 'content-type': 'application/json', ...headers },
     body: body === undefined ? null : typeof body === 'string' ? body : JSON.stringify(body),
