@@ -15,6 +15,7 @@
  * Every rate is jobs a second, steady, once the stack has scaled out; how long scaling out takes
  * from cold is `rampNotes`.
  */
+import { countFreshMs } from '../lambdas/core/auth.ts';
 import { credentialCacheMs, functions, lambdaSystemLogLevel, queues, sweepShards } from './definitions.ts';
 import { apiGatewayBilledRequests, estimateCost, million, prices as listPrices, readUnits, writeUnits, type CostEstimate, type JobUsage, type Prices } from '../bench/cost.ts';
 
@@ -238,10 +239,11 @@ export interface StackCosts {
   /** Read units per job on the jobs and clients tables (credential-cache misses, re-reads): 0.1 measured. */
   readUnitsPerJob: number;
   /**
-   * Read units per API request on the limits table: the failure limiter's strongly consistent
-   * GetItem of its source address's item for the minute (lambdas/adapters/limits.ts), one unit.
+   * Read units of one read of the limits table: the failure limiter's eventually consistent
+   * GetItem of its source address's item (lambdas/adapters/limits.ts), half a unit. Each api
+   * environment reads an address's item at most once per `countFreshMs` (lambdas/core/auth.ts).
    */
-  limiterReadsPerRequest: number;
+  limiterReadUnits: number;
 }
 
 export const stackCosts: StackCosts = {
@@ -253,7 +255,7 @@ export const stackCosts: StackCosts = {
   requestOverheadBytes: 150,
   apiRequestOverheadBytes: 300,
   readUnitsPerJob: 0.1,
-  limiterReadsPerRequest: 1,
+  limiterReadUnits: 0.5,
 };
 
 /** DynamoDB keeps one write unit per started KiB; a request beside the job must leave it in one. */
@@ -310,6 +312,8 @@ export function jobProfile(workload: Workload = defaultWorkload, stack: StackCos
   const notifyBatchSeconds = (workload.callbackMs + stack.notifyOverheadMs) / 1000;
   const handedOver = workload.callbackFraction * workload.handedOverFraction;
   const apiRequests = 1 + workload.statusRequestsPerJob;
+  // Environments the api keeps per job a second: its time, or Lambda's 10 requests a second each.
+  const apiEnvironmentsPerJob = Math.max(apiRequests * (stack.apiMs / 1000), apiRequests / defaultQuotas.lambdaRequestsPerEnvironment);
   const batch = queues.jobs.batchSize;
   const perBatch = Math.min(workload.messagesPerBatch, batch);
   const callbacksPerBatch = Math.min(workload.messagesPerBatch, queues.callbacks.batchSize);
@@ -320,7 +324,8 @@ export function jobProfile(workload: Workload = defaultWorkload, stack: StackCos
     notifyBatchSeconds,
     writeUnits: { submit, lease, answer, callback, retry, index: indexWrites, total: submit + lease + answer + callback + retry + indexWrites },
     readUnits: stack.readUnitsPerJob + requestReads,
-    limiterReads: apiRequests * stack.limiterReadsPerRequest,
+    // An environment reads an address's counts once per countFreshMs at most, not once a request.
+    limiterReads: stack.limiterReadUnits * Math.min(apiRequests, apiEnvironmentsPerJob * (1000 / countFreshMs)),
     indexWrites,
     inFlightSeconds: deliveries * batchSeconds + workload.retriesPerJob * workload.retryWaitSeconds,
     concurrency: {
@@ -436,7 +441,7 @@ export function scaleModel(options: ModelOptions = {}): ScaleModel {
   // One client's item, read (strongly consistent, 1 unit) by each api and execute environment once per cache period.
   const readsPerEnvironment = 1000 / credentialCacheMs;
   const clientItem = quotas.dynamoPartition.readUnits / (readsPerEnvironment * (profile.concurrency.api + profile.concurrency.execute));
-  // The failure limiter reads its source address's item for the minute on every request: one item per address.
+  // The failure limiter reads its source address's item once a second per api environment: one item per address.
   const limiterReads = Math.min(quotas.dynamoPartition.readUnits * workload.sourceAddresses, quotas.dynamoOnDemandTable.readUnits);
   const limiter = limiterReads / profile.limiterReads;
 
@@ -466,7 +471,7 @@ export function scaleModel(options: ModelOptions = {}): ScaleModel {
     {
       id: 'limiter',
       name: 'DynamoDB failure limiter, an item per address',
-      rule: `min(${fmt(quotas.dynamoPartition.readUnits)} RCU × ${fmt(workload.sourceAddresses)} ${workload.sourceAddresses === 1 ? 'address' : 'addresses'}, ${fmt(quotas.dynamoOnDemandTable.readUnits)} RRU/s) ÷ ${num(profile.limiterReads)} RRU per job`,
+      rule: `min(${fmt(quotas.dynamoPartition.readUnits)} RCU × ${fmt(workload.sourceAddresses)} ${workload.sourceAddresses === 1 ? 'address' : 'addresses'}, ${fmt(quotas.dynamoOnDemandTable.readUnits)} RRU/s) ÷ ${num(profile.limiterReads, 3)} RRU per job (a read per api environment a second)`,
       jobsPerSecond: limiter,
       raisedBy: 'fixed (per partition): more client addresses',
     },
@@ -596,7 +601,7 @@ export function planFor(wanted: number, options: PlanOptions = {}): ScalePlan {
   const planned: Workload = addresses > workload.sourceAddresses ? { ...workload, sourceAddresses: addresses } : workload;
   if (planned !== workload) {
     requirements.push(
-      `requests from at least ${addresses} client addresses: the failure limiter reads its address's item on every request, strongly consistent, and one item serves ${fmt(current.dynamoPartition.readUnits)} reads a second (a code change, not a context value, lifts it)`,
+      `requests from at least ${addresses} client addresses: each api environment reads its address's failure counts once a second, and one item serves ${fmt(current.dynamoPartition.readUnits)} read units a second`,
     );
   }
 

@@ -17,7 +17,7 @@
  * missing top-level number, but cannot add to an entry of a map that does not exist yet (nor can
  * SET make the map in the same expression: the paths overlap), so a map would cost a second
  * write, or a conditional retry, for each window's first failure. So one UpdateItem per
- * failure and one GetItem per check is all the limiter costs. The ids are bounded in shape (the
+ * failure and one GetItem per source a second in an instance is all the limiter costs. The ids are bounded in shape (the
  * limiter counts only 14-digit ids) and in number: a source is refused after `perSource`
  * failures a window, so an item holds about that many ids at most (1,000 attributes of some 24
  * bytes: 24 KB, far below DynamoDB's 400 KB). A write is billed by the item's size, so a source
@@ -41,8 +41,9 @@ export class DynamoFailureCounter implements FailureCounter {
   ) {}
 
   /**
-   * A consistent read, so a failure recorded a moment ago by another instance is seen: the
-   * limit is then exact (but for failures in flight at once), for one read unit.
+   * An eventually consistent read (half a read unit, and twice the reads a partition serves):
+   * the limiter trusts what it reads for a second anyway (FailureLimiter), and DynamoDB's
+   * replicas agree within about as long.
    */
   async read(source: string, window: CountWindow, clientId: string | undefined): Promise<FailureCount> {
     const names: Record<string, string> = { '#failures': 'failures' };
@@ -53,7 +54,7 @@ export class DynamoFailureCounter implements FailureCounter {
         Key: { key: failuresKey(source, window) },
         ProjectionExpression: Object.keys(names).join(', '),
         ExpressionAttributeNames: names,
-        ConsistentRead: true,
+        ConsistentRead: false,
       }),
     );
     return { fromSource: Number(Item?.['failures'] ?? 0), againstClient: clientId === undefined ? 0 : Number(Item?.[clientAttribute(clientId)] ?? 0) };

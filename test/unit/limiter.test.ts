@@ -4,7 +4,7 @@
  * it does when its counter fails; then the API (core/api.ts) in front of it.
  */
 import { describe, expect, it } from 'vitest';
-import { FailureLimiter, type CounterFailed } from '../../lambdas/core/auth.ts';
+import { countFreshMs, FailureLimiter, type CounterFailed } from '../../lambdas/core/auth.ts';
 import { TooManyFailures } from '../../lambdas/core/errors.ts';
 import type { FailureCounter } from '../../lambdas/core/ports.ts';
 import { callApi } from '../support/api.ts';
@@ -123,16 +123,29 @@ describe('the API under repeated failures', () => {
     expect((await request(client.token, '10.1.1.1')).statusCode).toBe(200);
   });
 
-  it('reads the counts once a request and writes once a failure: never for a success, nor for a 429', async () => {
+  it('reads the counts once a second per address and id, and writes once a failure: never for a success, nor for a 429', async () => {
     const counter = new MemoryFailureCounter();
-    const { client, request } = api(counter);
+    const { client, request, clock } = api(counter);
     for (let i = 0; i < 5; i++) await request(client.token, '6.6.6.6');
-    expect(counter.reads).toBe(5);
+    expect(counter.reads).toBe(1);
     expect(counter.counts.size).toBe(0);
+    clock.advance(countFreshMs);
     for (let i = 0; i < 5; i++) await request('guess', '6.6.6.6');
-    expect(counter.reads).toBe(10);
-    // Three 401s counted; the two 429s after them wrote nothing.
+    expect(counter.reads).toBe(2);
+    // Three 401s counted (this instance's own, in its copy at once); the two 429s after them wrote nothing.
     expect([...counter.counts.values()].map((entry) => entry.failures)).toEqual([3]);
+  });
+
+  it('sees another instance\'s failures within a second', async () => {
+    const counter = new MemoryFailureCounter();
+    const one = api(counter);
+    const other = api(counter);
+    expect((await other.request(other.client.token, '6.6.6.6')).statusCode).toBe(200);
+    for (let i = 0; i < 3; i++) expect((await one.request('guess', '6.6.6.6')).statusCode).toBe(401);
+    // The other instance read the counts before those failures: for a second it trusts that.
+    expect((await other.request(other.client.token, '6.6.6.6')).statusCode).toBe(200);
+    other.clock.advance(countFreshMs);
+    expect((await other.request(other.client.token, '6.6.6.6')).statusCode).toBe(429);
   });
 
   it('checks the credentials while the counts are read, not after', async () => {

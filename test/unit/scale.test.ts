@@ -66,8 +66,9 @@ describe('the stack with default settings and default quotas', () => {
     // 10 × 1,000 invocations a second ÷ (1 api + 1.05 / 6 execute + 0.01 / 6 notify).
     expect(bound(today, 'lambdaRequests')).toBeCloseTo(10_000 / (1 + 1.05 / 6 + 0.01 / 6), 6);
     expect(bound(today, 'apiAccount')).toBe(10_000);
-    // One consistent read of the limiter's item for the address, a request: 3,000 a second from one address.
-    expect(bound(today, 'limiter')).toBe(3_000);
+    // The limiter's item for the address, read (eventually consistent, half a unit) by each api
+    // environment once a second: 0.1 environments per job a second, 3,000 RCU ÷ 0.05.
+    expect(bound(today, 'limiter')).toBeCloseTo(60_000, 6);
   });
 
   it('holds the defaults, keys and ranges lib/settings.ts deploys with', () => {
@@ -109,14 +110,14 @@ describe("a job's units", () => {
 
   it("prices the bench's job as the README does: $5.90 per million, Lambda $0.49, SQS $0.54, DynamoDB $3.77", () => {
     // The README's figures were measured before the failure limiter's read.
-    const cost = scaleCost(5_000, benchWorkload, { ...stackCosts, limiterReadsPerRequest: 0 }).onDemand;
+    const cost = scaleCost(5_000, benchWorkload, { ...stackCosts, limiterReadUnits: 0 }).onDemand;
     expect(cost.byService.Lambda).toBeCloseTo(0.49, 2);
     expect(cost.byService.SQS).toBeCloseTo(0.54, 1);
     expect(Math.abs(cost.byService.DynamoDB - 3.77)).toBeLessThan(0.01);
     expect(cost.byService['API Gateway']).toBeCloseTo(1, 10);
     expect(Math.abs(cost.total - 5.9)).toBeLessThan(0.02);
-    // The limiter's consistent read of the address's item: one read unit a request.
-    expect(scaleCost(5_000, benchWorkload).onDemand.total - cost.total).toBeCloseTo(perUnit(prices.dynamodb.readRequestUnits) * 1e6, 9);
+    // The limiter's read of the address's item: half a unit, once a second per api environment.
+    expect(scaleCost(5_000, benchWorkload).onDemand.total - cost.total).toBeCloseTo(0.05 * perUnit(prices.dynamodb.readRequestUnits) * 1e6, 9);
   });
 });
 
@@ -135,11 +136,12 @@ describe('the plan for 5,000 jobs a second', () => {
     expect(plan.deployCommand).toBe('npx cdk deploy -c apiThrottleRate=7500 -c apiThrottleBurst=750 -c jobsMaxConcurrency=180 -c callbacksMaxConcurrency=2 -c apiReservedConcurrency=750');
   });
 
-  it('asks for requests from 3 client addresses or more: one address\'s limiter item serves 3,000 reads a second', () => {
-    expect(plan.requirements).toHaveLength(1);
-    expect(plan.requirements[0]).toMatch(/^requests from at least 3 client addresses/);
-    expect(plan.model.workload.sourceAddresses).toBe(3);
-    expect(bound(plan.model, 'limiter')).toBe(9_000);
+  it('carries it from one client address: the limiter reads an address\'s item once a second per api environment, not once a request', () => {
+    expect(plan.requirements).toEqual([]);
+    expect(plan.model.workload.sourceAddresses).toBe(1);
+    expect(bound(plan.model, 'limiter')).toBeCloseTo(60_000, 6);
+    // A planned address requirement appears only where the reads would pass what one item serves.
+    expect(planFor(5_000, { stack: { ...stackCosts, limiterReadUnits: 5 } }).requirements[0]).toMatch(/^requests from at least 2 client addresses/);
   });
 
   it('keeps every setting within what AWS accepts, after the raises', () => {
@@ -183,21 +185,21 @@ describe('the plan for 5,000 jobs a second', () => {
     expect(plan.rampNotes.join('\n')).toMatch(/118 batches in flight.*about 1 min/);
   });
 
-  it('costs $6.25 per million jobs and $82,087 a month on demand, priced from bench/prices.json', () => {
+  it('costs $6.13 per million jobs and $80,527 a month on demand, priced from bench/prices.json', () => {
     const wru = perUnit(prices.dynamodb.writeRequestUnits) * 1e6;
     const rru = perUnit(prices.dynamodb.readRequestUnits) * 1e6;
     const sqs = perUnit(prices.sqs.standardRequests) * 1e6;
     const { cost } = plan;
-    // 6.2 table units + 0.1 index units; 0.1 read units, and the limiter's 1.
-    expect(cost.onDemand.byService.DynamoDB).toBeCloseTo(6.3 * wru + 1.1 * rru, 9);
+    // 6.2 table units + 0.1 index units; 0.1 read units, and the limiter's 0.05.
+    expect(cost.onDemand.byService.DynamoDB).toBeCloseTo(6.3 * wru + 0.15 * rru, 9);
     // SendMessage, receive and delete per 6 of 1.05 deliveries, 0.05 visibility changes, the handed-over callbacks.
     expect(cost.onDemand.byService.SQS).toBeCloseTo((1 + (2 * 1.05) / 6 + 0.05 + 0.01 + (2 * 0.01) / 6) * sqs, 9);
     expect(cost.onDemand.byService['API Gateway']).toBeCloseTo(perUnit(prices.apiGateway.httpApiRequests) * 1e6, 9);
-    expect(cost.onDemand.total).toBeCloseTo(6.25, 2);
+    expect(cost.onDemand.total).toBeCloseTo(6.13, 2);
     expect(cost.perMonth.onDemand).toBeCloseTo((cost.onDemand.total * 5_000 * 3600 * hoursPerMonth) / 1e6, 6);
-    expect(Math.round(cost.perMonth.onDemand)).toBe(82_087);
+    expect(Math.round(cost.perMonth.onDemand)).toBe(80_527);
     expect(cost.provisioned.total).toBeLessThan(cost.onDemand.total);
-    expect(cost.provisioned.total).toBeCloseTo(3.85, 2);
+    expect(cost.provisioned.total).toBeCloseTo(3.80, 2);
   });
 });
 
@@ -341,7 +343,7 @@ describe("the README's tables", () => {
     expect(table).toContain('| API stage throttle | `apiThrottleRate` | **100** | **7,500** |');
     expect(table).toContain('| execute, jobs event source | `jobsMaxConcurrency` | 846 | 7,619 |');
     expect(table).toContain('| DynamoDB jobs table, on demand | quota: DynamoDB table-level write throughput | 6,349 | 7,936 |');
-    expect(table).toContain('| DynamoDB failure limiter, an item per address | fixed (per partition): more client addresses | 3,000 | 9,000 |');
+    expect(table).toContain('| DynamoDB failure limiter, an item per address | fixed (per partition): more client addresses | 60,000 | 60,000 |');
   });
 
   it('lists the context values side by side', () => {
