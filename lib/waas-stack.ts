@@ -87,9 +87,24 @@ export class WaasStack extends Stack {
     // deadLetter: settles a given-up job as failed and still tells its callback.
     allow('deadLetter', ['GetItem', 'UpdateItem'], jobsTable);
     queue.callbacks.grantSendMessages(fn.deadLetter);
-    // sweeper: walks the unsettled index and re-queues what lost its message.
-    allow('sweeper', ['Query'], [`${tables.jobs.tableArn}/index/${tablesSpec.jobs.unsettledIndex.name}`]);
-    allow('sweeper', ['BatchGetItem', 'UpdateItem'], jobsTable);
+    // sweeper: walks the unsettled index (what it decides on is in the index), takes settled
+    // jobs out of it, and re-queues what lost its message. An entry of a keys-only index (a
+    // local DATA_DIR's; on AWS the index carries them) is read from its job for the index's
+    // attributes alone, and the condition holds GetItem to those: it never reads a job's
+    // request or answer.
+    const unsettledIndex = tablesSpec.jobs.unsettledIndex;
+    allow('sweeper', ['Query'], [`${tables.jobs.tableArn}/index/${unsettledIndex.name}`]);
+    allow('sweeper', ['UpdateItem'], jobsTable);
+    fn.sweeper.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:GetItem'],
+        resources: jobsTable,
+        conditions: {
+          'ForAllValues:StringEquals': { 'dynamodb:Attributes': [tablesSpec.jobs.partitionKey, tablesSpec.jobs.sortKey, unsettledIndex.sortKey, ...unsettledIndex.projected] },
+          StringEqualsIfExists: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
+        },
+      }),
+    );
     queue.jobs.grantSendMessages(fn.sweeper);
     queue.callbacks.grantSendMessages(fn.sweeper);
 

@@ -61,8 +61,12 @@ export interface JobStore {
    * round trip when the store keeps it beside the state). It is absent only when its record is lost.
    */
   take(jobId: string, changes: JobChanges, condition: JobCondition): Promise<{ job: Job; request?: JobRequest }>;
-  /** Jobs not settled yet (non-final, or final with a pending callback): what a restart or sweep picks up. */
-  unsettled(): AsyncIterable<Job>;
+  /**
+   * One shard of the unsettled index: the jobs not settled yet (non-final, or final with a
+   * pending callback), what a restart or sweep picks up, in the index's order (by `created`),
+   * each as the index has it. `after`: only the entries past that one; `upTo`: none past it.
+   */
+  unsettled(shard: string, range?: { after?: IndexMark; upTo?: IndexMark }): AsyncIterable<UnsettledJob>;
   /**
    * Claims an Idempotency-Key for a new job: written as `pending` unless the key is held (not
    * expired at `now`, epoch ms) by another job. Returns undefined when the claim is ours (also
@@ -76,6 +80,15 @@ export interface JobStore {
   /** Lets go of a pending claim of this job (its submit failed): the key leads to nothing. */
   releaseIdempotent(clientId: string, key: string, jobId: string): Promise<void>;
 }
+
+/**
+ * A job as the unsettled index carries it: the fields the sweeper decides on and no more
+ * (lib/definitions.ts lists their attributes beside the index), so that no job is read whole.
+ */
+export type UnsettledJob = Pick<Job, 'jobId' | 'created' | 'status' | 'notified' | 'lastUpdate' | 'leaseUntil' | 'nextAttemptAt' | 'notifyLeaseUntil' | 'nextNotifyAt'>;
+
+/** A place in a shard of the unsettled index: the entry of this job (the index orders by `created`). */
+export type IndexMark = Pick<Job, 'created' | 'jobId'>;
 
 /** An Idempotency-Key: the job it leads to and the first answer, once that job exists. */
 export interface IdempotencyRecord {

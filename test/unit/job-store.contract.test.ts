@@ -11,11 +11,11 @@ import { DynamoJobStore } from '../../lambdas/adapters/dynamo.ts';
 import { jobItem } from '../../lambdas/adapters/job-items.ts';
 import { settleDeadLetter } from '../../lambdas/core/deliver.ts';
 import { sweepShard, type AttemptOutput, type Job, type JobRequest } from '../../lambdas/core/job.ts';
-import { ConditionFailed, type IdempotencyRecord, type JobChanges, type JobStore } from '../../lambdas/core/ports.ts';
+import { ConditionFailed, type IdempotencyRecord, type IndexMark, type JobChanges, type JobStore, type UnsettledJob } from '../../lambdas/core/ports.ts';
 import { requeueUnsettled } from '../../lambdas/core/sweep.ts';
 import { jobLimits, sweep, sweepShards } from '../../lib/definitions.ts';
 import { startDynalite } from '../support/dynalite.ts';
-import { acceptedJob, ManualClock, MemoryJobStore, MemoryWorkQueue } from '../support/memory.ts';
+import { acceptedJob, ManualClock, MemoryJobStore, MemoryWorkQueue, unsettledIds } from '../support/memory.ts';
 
 interface Subject {
   name: string;
@@ -145,12 +145,6 @@ const thrown = (write: Promise<unknown>): Promise<unknown> =>
     () => undefined,
     (reason: unknown) => reason,
   );
-
-async function unsettledIds(store: JobStore): Promise<string[]> {
-  const ids: string[] = [];
-  for await (const job of store.unsettled()) ids.push(job.jobId);
-  return ids.sort();
-}
 
 /** Random printable text (base64: brotli keeps three quarters of it), fit for a header value. */
 const noise = (chars: number) => randomBytes(Math.ceil((chars * 3) / 4)).toString('base64').slice(0, chars);
@@ -446,7 +440,14 @@ describe.each(subjects)('the job store contract: $name', (subject) => {
   });
 
   describe('the unsettled index', () => {
-    it('yields exactly the jobs carrying `sweep`, in every shard, each as it is when found', async () => {
+    /** One shard's entries, in the order the store gives them. */
+    const shardEntries = async (shard: string, range?: { after?: IndexMark; upTo?: IndexMark }) => {
+      const entries: UnsettledJob[] = [];
+      for await (const entry of store().unsettled(shard, range)) entries.push(entry);
+      return entries;
+    };
+
+    it('yields exactly the jobs carrying `sweep`, each in its own shard', async () => {
       const indexed: string[] = [];
       for (const shard of sweepShards) {
         const jobId = idIn(shard);
@@ -458,12 +459,48 @@ describe.each(subjects)('the job store contract: $name', (subject) => {
       await store().update(retrying.jobId, { nextAttemptAt: now + 1_000, sweep: sweepShard(retrying.jobId) }, {});
       indexed.push(retrying.jobId);
       expect(await unsettledIds(store())).toEqual(indexed.sort());
-      const seen: Job[] = [];
-      for await (const job of store().unsettled()) if (job.jobId === retrying.jobId) seen.push(job);
-      expect(seen).toStrictEqual([await found(store(), retrying.jobId)]);
+      for (const shard of sweepShards) {
+        expect((await shardEntries(shard)).every((entry) => sweepShard(entry.jobId) === shard), shard).toBe(true);
+      }
     });
 
-    it('yields every job of a shard that holds more than one batch read (100)', async () => {
+    it('yields each job with the fields the sweeper decides on, as it is when found, and no other', async () => {
+      const job = everyField(idIn('c'));
+      await store().create(job, smallRequest(job));
+      await store().update(job.jobId, { lastUpdate: iso(now), leaseUntil: now + 9_000 }, {});
+      // Every field UnsettledJob names (Required: none may be left out), as the write left it.
+      const expected: Required<UnsettledJob> = {
+        jobId: job.jobId,
+        created: job.created,
+        status: 'running',
+        notified: 'no',
+        lastUpdate: iso(now),
+        leaseUntil: now + 9_000,
+        nextAttemptAt: now + 30_000,
+        notifyLeaseUntil: now - 2_000,
+        nextNotifyAt: now + 1,
+      };
+      expect(await shardEntries('c')).toStrictEqual([expected]);
+    });
+
+    it('yields a shard in the index\'s order, past `after` and up to `upTo`, whether or not their jobs are still there', async () => {
+      const jobs: Job[] = [];
+      for (let i = 0; i < 6; i++) jobs.push(await created(store(), { jobId: idIn('b'), created: iso(now - 60_000 + i * 1_000), sweep: 'b' }));
+      const ids = (entries: UnsettledJob[]) => entries.map((entry) => entry.jobId);
+      const all = jobs.map((job) => job.jobId);
+      const mark = (i: number) => ({ created: jobs[i]!.created, jobId: jobs[i]!.jobId });
+      expect(ids(await shardEntries('b'))).toEqual(all);
+      expect(ids(await shardEntries('b', { after: mark(1) }))).toEqual(all.slice(2));
+      expect(ids(await shardEntries('b', { upTo: mark(3) }))).toEqual(all.slice(0, 4));
+      expect(ids(await shardEntries('b', { after: mark(0), upTo: mark(4) }))).toEqual(all.slice(1, 5));
+      // A mark is a place in the index, not a job: it holds when its job has left.
+      await store().update(jobs[2]!.jobId, { status: 'completed', remove: ['sweep'] }, {});
+      await store().remove(jobs[4]!.jobId);
+      expect(ids(await shardEntries('b', { after: mark(2) }))).toEqual([all[3], all[5]]);
+      expect(ids(await shardEntries('b', { upTo: mark(4) }))).toEqual([all[0], all[1], all[3]]);
+    });
+
+    it('yields every job of a shard that holds more than a hundred', async () => {
       const ids = Array.from({ length: 105 }, () => idIn('a'));
       for (const jobId of ids) await store().create(acceptedJob({ jobId, sweep: 'a' }), { url: service, method: 'POST', headers: {}, body: null });
       expect(await unsettledIds(store())).toEqual(ids.sort());

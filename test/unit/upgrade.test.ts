@@ -1,18 +1,25 @@
 /**
  * A DATA_DIR kept across upgrades: items as the first layout (session 1: every field plain, by
  * its camelCase name) and the packed layout (session 2: short names and brotli blobs) wrote
- * them are rewritten in today's readable layout by the local stack at start, and keep working.
+ * them are rewritten in today's readable layout by the local stack at start, and keep working;
+ * a jobs table whose unsettled index is keys-only (as every DATA_DIR made before the index
+ * carried the sweeper's attributes has it: dynalite cannot change an index) still sweeps.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brotliCompressSync } from 'node:zlib';
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { CreateTableCommand, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoJobStore } from '../../lambdas/adapters/dynamo.ts';
 import type { Job } from '../../lambdas/core/job.ts';
+import { requeueUnsettled } from '../../lambdas/core/sweep.ts';
+import { sweep, tables } from '../../lib/definitions.ts';
+import { localTableNames } from '../../local/provision.ts';
 import { layoutFileName, storeLayout, upgradeStore } from '../../local/upgrade.ts';
 import { startDynalite, type LocalDynamo } from '../support/dynalite.ts';
+import { acceptedJob, ManualClock, MemoryWorkQueue, unsettledIds } from '../support/memory.ts';
 
 let db: LocalDynamo;
 let dataDir: string;
@@ -89,5 +96,75 @@ describe('upgradeStore', () => {
   it('once the layout is recorded, a start reads nothing', async () => {
     await put({ pk: '6f666666-6666-4666-8666-666666666666', sk: 'job', u: created, s: 'accepted', a: 0, n: 'n/a', na: 0, created, expiresAt, spec: blob(spec) });
     expect(await upgradeStore(db.documents, db.table, dataDir)).toEqual({ jobs: 0, keys: 0 });
+  });
+});
+
+describe('a jobs table whose unsettled index is keys-only (a DATA_DIR made before the index carried the sweeper\'s attributes)', () => {
+  const index = tables.jobs.unsettledIndex;
+  let old: LocalDynamo;
+  let oldDir: string;
+  beforeAll(async () => {
+    // The jobs table as the earlier version made it; provisioning keeps it, as it keeps a DATA_DIR's.
+    old = await startDynalite({
+      beforeProvision: async (dynamodb) => {
+        await dynamodb.send(
+          new CreateTableCommand({
+            TableName: localTableNames.jobs,
+            BillingMode: 'PAY_PER_REQUEST',
+            KeySchema: [
+              { AttributeName: 'pk', KeyType: 'HASH' },
+              { AttributeName: 'sk', KeyType: 'RANGE' },
+            ],
+            AttributeDefinitions: ['pk', 'sk', index.partitionKey, index.sortKey].map((AttributeName) => ({ AttributeName, AttributeType: 'S' })),
+            GlobalSecondaryIndexes: [
+              {
+                IndexName: index.name,
+                KeySchema: [
+                  { AttributeName: index.partitionKey, KeyType: 'HASH' },
+                  { AttributeName: index.sortKey, KeyType: 'RANGE' },
+                ],
+                Projection: { ProjectionType: 'KEYS_ONLY' },
+              },
+            ],
+          }),
+        );
+      },
+    });
+    oldDir = mkdtempSync(join(tmpdir(), 'waas-keys-only-'));
+    const jobs = new DynamoJobStore(old.documents, old.table);
+    for (const job of [accepted, idle, callingBack, settled]) await jobs.create(job, { url: 'https://service.example.com', method: 'POST', headers: {}, body: null });
+  });
+  afterAll(async () => {
+    await old.close();
+    rmSync(oldDir, { recursive: true, force: true });
+  });
+
+  const now = Date.parse('2026-11-20T12:00:00.000Z');
+  const long = new Date(now - 2 * sweep.idleMs).toISOString();
+  const accepted = acceptedJob({ jobId: '0a000000-0000-4000-8000-000000000000', lastUpdate: long, created: long, sweep: '0' });
+  const idle = acceptedJob({ jobId: '1b111111-1111-4111-8111-111111111111', status: 'running', attempts: 1, lastUpdate: long, created: long, sweep: '1' });
+  const callingBack = acceptedJob({ jobId: '2c222222-2222-4222-8222-222222222222', status: 'completed', attempts: 1, callback: 'https://callback.example.com', notified: 'no', lastUpdate: long, created: long, sweep: '2' });
+  const settled = acceptedJob({ jobId: '3d333333-3333-4333-8333-333333333333', status: 'failed', attempts: 5, lastUpdate: long, created: long, sweep: '3' });
+
+  it('is kept as it is, and its entries carry no attribute but the keys', async () => {
+    const { Table } = await old.client.send(new DescribeTableCommand({ TableName: old.table }));
+    expect(Table?.GlobalSecondaryIndexes?.[0]?.Projection).toEqual({ ProjectionType: 'KEYS_ONLY' });
+    const { Items } = await old.documents.send(
+      new QueryCommand({ TableName: old.table, IndexName: index.name, KeyConditionExpression: '#shard = :shard', ProjectionExpression: '#pk, #status', ExpressionAttributeNames: { '#shard': index.partitionKey, '#pk': 'pk', '#status': 'status' }, ExpressionAttributeValues: { ':shard': '0' } }),
+    );
+    expect(Items).toEqual([{ pk: accepted.jobId }]);
+  });
+
+  it('still sweeps: each entry is read from its job, idle work is queued, settled work leaves the index', async () => {
+    const jobs = new DynamoJobStore(old.documents, old.table);
+    const queue = new MemoryWorkQueue();
+    const clock = new ManualClock(now);
+    expect(await requeueUnsettled({ jobs, queue, clock }, { idleMs: sweep.idleMs })).toEqual({ jobs: 2, callbacks: 1, leasesExpired: 0 });
+    expect(queue.sent).toEqual([
+      { kind: 'job', jobId: accepted.jobId },
+      { kind: 'job', jobId: idle.jobId },
+      { kind: 'callback', jobId: callingBack.jobId },
+    ]);
+    expect(await unsettledIds(jobs)).toEqual([accepted.jobId, idle.jobId, callingBack.jobId]);
   });
 });
