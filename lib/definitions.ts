@@ -89,6 +89,12 @@ export const tables = {
       sortKey: 'created',
       projected: ['status', 'notified', 'lastUpdate', 'lease_until', 'next_attempt_at', 'notify_lease_until', 'next_notify_at'],
     },
+    /**
+     * The sweeper's own item (not a job: no `sk` of a job, no `sweep`, so neither the index, the
+     * operator's `jobs list` nor the local upgrade sees it): where the last run stopped and the
+     * lease that keeps two runs apart, as plain attributes an operator can read.
+     */
+    sweeperState: { pk: 'sweeper', sk: 'state' },
   },
 } as const;
 
@@ -99,7 +105,17 @@ export const sweepShards = '0123456789abcdef'.split('');
  * The sweeper runs on this schedule and re-queues a job (or callback) that nothing has touched
  * for `idleMs` past the moment it was due: its message was lost, or its worker died.
  */
-export const sweep = { everyMinutes: 1, idleMs: 5 * 60_000 } as const;
+export const sweep = {
+  everyMinutes: 1,
+  idleMs: 5 * 60_000,
+  /**
+   * A run stops taking entries this long before its function's timeout, to send what it found
+   * and save where it stopped (a batch of sends and one write, each a few milliseconds; this
+   * leaves room for a slow one). A run cut off anyway saves nothing: its lease runs out and a
+   * later run goes on from where the last saved run stopped.
+   */
+  stopBeforeTimeoutMs: 15_000,
+} as const;
 
 export interface FunctionSpec {
   /** The entry module under lambdas/. */
@@ -217,6 +233,12 @@ export const env = {
 
 /** How long an attempt's lease outlives its timeout, so a slow write-back is not taken over. */
 export const leaseMarginMs = 15_000;
+
+/**
+ * How long a sweeper run holds the sweeper's lease: its function's timeout and a margin. A run
+ * cannot outlive its timeout, so past this a lease left by a run that died holds nothing up.
+ */
+export const sweeperLeaseMs = functions.sweeper.timeoutSeconds * 1_000 + leaseMarginMs;
 
 /**
  * Every DynamoDB and SQS call through the AWS SDK (lambdas/adapters/aws.ts): the SDK's standard

@@ -12,6 +12,7 @@ import { systemClock, type Client, type ClientStore, type Clock } from '../core/
 import { awsClients } from './aws.ts';
 import { DynamoClientStore, DynamoJobStore } from './dynamo.ts';
 import { NodeHttpClient } from './http.ts';
+import { DynamoSweepStateStore } from './sweep-state.ts';
 import { SqsWorkQueue } from './sqs.ts';
 
 export interface Config {
@@ -103,6 +104,7 @@ function build() {
     } satisfies ClientStore,
     egress,
     queue: new SqsWorkQueue(aws.sqs, { job: config.jobsQueueUrl, callback: config.callbacksQueueUrl }),
+    sweeps: new DynamoSweepStateStore(db, config.jobsTable),
     http: new NodeHttpClient({ policy: egress, clock }),
     auth,
     limiter: new FailureLimiter(clock),

@@ -359,7 +359,7 @@ describe('IAM', () => {
     expect(actionsOn('deadLetter', stack.tables.clients)).toEqual([]);
   });
 
-  it('lets the sweeper query only the unsettled index, update jobs, read a job only for the index\'s attributes, and queue both kinds of work', () => {
+  it('lets the sweeper query only the unsettled index, update jobs and its state, read a job only for the index\'s attributes, and queue both kinds of work', () => {
     const index = JSON.stringify({ 'Fn::Join': ['', [arnOf(stack.tables.jobs), `/index/${tables.jobs.unsettledIndex.name}`]] });
     const sweeper = permissions('sweeper');
     expect([...(sweeper.get(index) ?? [])]).toEqual(['dynamodb:Query']);
@@ -383,10 +383,21 @@ describe('IAM', () => {
     expect(actionsOn('sweeper', stack.queues.callbacks)).toContain('sqs:SendMessage');
   });
 
-  it('runs the sweeper on an EventBridge schedule', () => {
+  it('runs the sweeper on an EventBridge schedule that never retries an invocation', () => {
     template.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: `rate(${sweep.everyMinutes} minute${sweep.everyMinutes === 1 ? '' : 's'})`,
-      Targets: [Match.objectLike({ Arn: arnOf(stack.functions.sweeper) })],
+      Targets: [Match.objectLike({ Arn: arnOf(stack.functions.sweeper), RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: sweep.everyMinutes * 60 } })],
+    });
+  });
+
+  it('has Lambda neither retry a sweeper run that failed nor start one that waited past its minute', () => {
+    const configs = ofType('AWS::Lambda::EventInvokeConfig');
+    expect(configs).toHaveLength(1);
+    expect(configs[0]?.[1].Properties).toMatchObject({
+      FunctionName: ref(stack.functions.sweeper),
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: sweep.everyMinutes * 60,
     });
   });
 

@@ -22,6 +22,9 @@ import {
   type JobStore,
   type OutboundRequest,
   type QueueMessage,
+  type SweepClaim,
+  type SweepState,
+  type SweepStateStore,
   type UnsettledJob,
   type WorkQueue,
 } from '../../lambdas/core/ports.ts';
@@ -57,6 +60,24 @@ export async function unsettledIds(store: JobStore): Promise<string[]> {
   const ids: string[] = [];
   for (const shard of sweepShards) for await (const job of store.unsettled(shard)) ids.push(job.jobId);
   return ids.sort();
+}
+
+/** `jobs` whose walk of the unsettled index moves `clock` on by `stepMs` for each entry it yields. */
+export function ticking(jobs: JobStore, clock: ManualClock, stepMs: number): JobStore {
+  return new Proxy(jobs, {
+    get(target, property) {
+      if (property === 'unsettled') {
+        return async function* (...args: Parameters<JobStore['unsettled']>) {
+          for await (const entry of target.unsettled(...args)) {
+            clock.advance(stepMs);
+            yield entry;
+          }
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 /** A clock that moves only when told to. */
@@ -280,6 +301,28 @@ function holds(job: Job, condition: JobCondition): boolean {
     if (until !== undefined && until > instant(condition.leaseFree.now)) return false;
   }
   return true;
+}
+
+/**
+ * The sweeper's state item in memory, as the adapter keeps it: the lease is free when absent or
+ * run out (instants to the millisecond), and only its holder saves and lets it go.
+ */
+export class MemorySweepStateStore implements SweepStateStore {
+  state: SweepState = { unfinished: false };
+  lease: { heldBy: string; heldUntil: number } | undefined;
+
+  async claim(run: string, now: number, until: number): Promise<SweepClaim> {
+    if (this.lease && this.lease.heldUntil > instant(now)) return { held: { ...this.lease } };
+    this.lease = { heldBy: run, heldUntil: instant(until) };
+    return { state: structuredClone(this.state) };
+  }
+
+  async release(run: string, state: SweepState, _now: number): Promise<boolean> {
+    if (this.lease?.heldBy !== run) return false;
+    this.state = stored(structuredClone(state));
+    this.lease = undefined;
+    return true;
+  }
 }
 
 export class MemoryClientStore implements ClientStore {

@@ -30,6 +30,7 @@ import {
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { documentOptions } from '../../lambdas/adapters/aws.ts';
 import { DynamoClientStore, DynamoJobStore, updateParts } from '../../lambdas/adapters/dynamo.ts';
+import { DynamoSweepStateStore } from '../../lambdas/adapters/sweep-state.ts';
 import { dynamoItemSize } from '../../lambdas/adapters/item-size.ts';
 import type { AttemptOutput, JobRequest } from '../../lambdas/core/job.ts';
 import { ConditionFailed, type Client, type IdempotencyRecord } from '../../lambdas/core/ports.ts';
@@ -445,6 +446,60 @@ describe('DynamoJobStore.unsettled', () => {
       ProjectionExpression: inputs(QueryCommand)[0]?.ProjectionExpression,
       ExpressionAttributeNames: Object.fromEntries(Object.entries(inputs(QueryCommand)[0]?.ExpressionAttributeNames ?? {}).filter(([placeholder]) => placeholder !== '#shard')),
     });
+  });
+});
+
+describe('DynamoSweepStateStore', () => {
+  const now = Date.parse('2026-01-01T00:00:00.000Z');
+  const key = { pk: 'sweeper', sk: 'state' };
+  const sweeps = () => new DynamoSweepStateStore(documents, table);
+
+  it('takes the lease in one conditional write that returns the state the last run left', async () => {
+    ddb.on(UpdateCommand).resolves({ Attributes: { ...key, resume_shard: '9', resume_after_created: '2025-12-31T23:00:00.000Z', resume_after_job: '9abc', last_run_unfinished: true, lease_holder: 'run-2' } });
+    expect(await sweeps().claim('run-2', now, now + 75_000)).toEqual({ state: { resumeAt: { shard: '9', after: { created: '2025-12-31T23:00:00.000Z', jobId: '9abc' } }, unfinished: true } });
+    const [write] = inputs(UpdateCommand);
+    expect(write).toEqual({
+      TableName: table,
+      Key: key,
+      UpdateExpression: 'SET lease_holder = :run, lease_until = :until',
+      ConditionExpression: 'attribute_not_exists(lease_until) OR lease_until <= :now',
+      ExpressionAttributeValues: { ':run': 'run-2', ':until': '2026-01-01T00:01:15.000Z', ':now': '2026-01-01T00:00:00.000Z' },
+      ReturnValues: 'ALL_NEW',
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    });
+    expectPlaceholdersMatch(write);
+  });
+
+  it('a first run finds no state: it starts at the first shard', async () => {
+    ddb.on(UpdateCommand).resolves({ Attributes: { ...key, lease_holder: 'run-1', lease_until: '2026-01-01T00:01:15.000Z' } });
+    expect(await sweeps().claim('run-1', now, now + 75_000)).toEqual({ state: { unfinished: false } });
+  });
+
+  it('a lease held says by whom and until when, as the refusal tells; a refusal without the item still says held', async () => {
+    ddb.on(UpdateCommand).rejectsOnce(conditionalCheckFailed({ ...key, lease_holder: 'run-1', lease_until: '2026-01-01T00:00:30.000Z' })).rejectsOnce(conditionalCheckFailed());
+    expect(await sweeps().claim('run-2', now, now + 75_000)).toEqual({ held: { heldBy: 'run-1', heldUntil: Date.parse('2026-01-01T00:00:30.000Z') } });
+    expect(await sweeps().claim('run-2', now, now + 75_000)).toEqual({ held: {} });
+    ddb.on(UpdateCommand).rejects(throttled());
+    await expect(sweeps().claim('run-2', now, now + 75_000)).rejects.toBeInstanceOf(ProvisionedThroughputExceededException);
+  });
+
+  it('saves where the next run starts and lets the lease go, in one write conditional on holding it', async () => {
+    const items = emulatedTable();
+    items.set('sweeper|state', { ...key, lease_holder: 'run-3', lease_until: '2026-01-01T00:01:15.000Z', resume_shard: '2', resume_after_created: 'x', resume_after_job: 'y' });
+    expect(await sweeps().release('run-3', { resumeAt: { shard: 'c', after: { created: '2025-12-31T22:00:00.000Z', jobId: 'c123' } }, unfinished: true }, now)).toBe(true);
+    expect(items.get('sweeper|state')).toEqual({ ...key, resume_shard: 'c', resume_after_created: '2025-12-31T22:00:00.000Z', resume_after_job: 'c123', last_run_unfinished: true, last_run: 'run-3', last_saved: '2026-01-01T00:00:00.000Z' });
+    expect(inputs(UpdateCommand)[0]).toMatchObject({ Key: key, ConditionExpression: 'lease_holder = :run', ExpressionAttributeValues: { ':run': 'run-3' } });
+
+    items.set('sweeper|state', { ...items.get('sweeper|state'), lease_holder: 'run-4', lease_until: '2026-01-01T00:02:15.000Z' });
+    expect(await sweeps().release('run-4', { resumeAt: { shard: '5' }, unfinished: false }, now + 60_000)).toBe(true);
+    expect(items.get('sweeper|state')).toEqual({ ...key, resume_shard: '5', last_run_unfinished: false, last_run: 'run-4', last_saved: '2026-01-01T00:01:00.000Z' });
+    for (const write of inputs(UpdateCommand)) expectPlaceholdersMatch(write);
+  });
+
+  it('a run whose lease another run took over saves nothing and says so', async () => {
+    ddb.on(UpdateCommand).rejectsOnce(conditionalCheckFailed()).rejects(throttled());
+    expect(await sweeps().release('run-3', { unfinished: false }, now)).toBe(false);
+    await expect(sweeps().release('run-3', { unfinished: false }, now)).rejects.toBeInstanceOf(ProvisionedThroughputExceededException);
   });
 });
 

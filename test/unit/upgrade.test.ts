@@ -5,7 +5,9 @@
  * a jobs table whose unsettled index is keys-only (as every DATA_DIR made before the index
  * carried the sweeper's attributes has it: dynalite cannot change an index) still sweeps.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brotliCompressSync } from 'node:zlib';
@@ -13,10 +15,12 @@ import { CreateTableCommand, DescribeTableCommand } from '@aws-sdk/client-dynamo
 import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoJobStore } from '../../lambdas/adapters/dynamo.ts';
+import { DynamoSweepStateStore } from '../../lambdas/adapters/sweep-state.ts';
 import type { Job } from '../../lambdas/core/job.ts';
-import { requeueUnsettled } from '../../lambdas/core/sweep.ts';
-import { sweep, tables } from '../../lib/definitions.ts';
+import { requeueUnsettled, scheduledSweep } from '../../lambdas/core/sweep.ts';
+import { sweep, sweeperLeaseMs, tables } from '../../lib/definitions.ts';
 import { localTableNames } from '../../local/provision.ts';
+import { stackFileName, type StackFile } from '../../local/stack-file.ts';
 import { layoutFileName, storeLayout, upgradeStore } from '../../local/upgrade.ts';
 import { startDynalite, type LocalDynamo } from '../support/dynalite.ts';
 import { acceptedJob, ManualClock, MemoryWorkQueue, unsettledIds } from '../support/memory.ts';
@@ -155,8 +159,9 @@ describe('a jobs table whose unsettled index is keys-only (a DATA_DIR made befor
     expect(Items).toEqual([{ pk: accepted.jobId }]);
   });
 
-  it('still sweeps: each entry is read from its job, idle work is queued, settled work leaves the index', async () => {
+  it('still sweeps: each entry is read from its job, idle work is queued, settled work leaves the index, and the runs resume', async () => {
     const jobs = new DynamoJobStore(old.documents, old.table);
+
     const queue = new MemoryWorkQueue();
     const clock = new ManualClock(now);
     expect(await requeueUnsettled({ jobs, queue, clock }, { idleMs: sweep.idleMs })).toEqual({ jobs: 2, callbacks: 1, leasesExpired: 0 });
@@ -166,5 +171,35 @@ describe('a jobs table whose unsettled index is keys-only (a DATA_DIR made befor
       { kind: 'callback', jobId: callingBack.jobId },
     ]);
     expect(await unsettledIds(jobs)).toEqual([accepted.jobId, idle.jobId, callingBack.jobId]);
+
+    queue.clear();
+    const sweeps = new DynamoSweepStateStore(old.documents, old.table);
+    const run = { idleMs: sweep.idleMs, run: 'run-1', leaseMs: sweeperLeaseMs, deadline: now + 45_000 };
+    expect(await scheduledSweep({ jobs, queue, clock, sweeps }, run)).toMatchObject({ skipped: false, jobs: 2, callbacks: 1, unfinished: false });
+    expect(queue.sent).toHaveLength(3);
+    // It went round from the first shard: the next run starts there again.
+    expect(await sweeps.claim('run-2', now + 60_000, now + 60_000 + sweeperLeaseMs)).toEqual({ state: { unfinished: false } });
+    await sweeps.release('run-2', { unfinished: false }, now + 60_000);
+  });
+
+  it('the sweeper\'s state item is no job: the operator\'s `jobs list` and the local upgrade pass it by', async () => {
+    const sweeps = new DynamoSweepStateStore(old.documents, old.table);
+    await sweeps.claim('run-2', now, now + sweeperLeaseMs);
+    expect(await sweeps.release('run-2', { resumeAt: { shard: '7', after: { created: long, jobId: '7e777777-7777-4777-8777-777777777777' } }, unfinished: true }, now)).toBe(true);
+    const state = await old.documents.send(new GetCommand({ TableName: old.table, Key: tables.jobs.sweeperState }));
+    // Plain attributes, as an operator reads them in the console.
+    expect(state.Item).toEqual({ ...tables.jobs.sweeperState, resume_shard: '7', resume_after_created: long, resume_after_job: '7e777777-7777-4777-8777-777777777777', last_run_unfinished: true, last_run: 'run-2', last_saved: new Date(now).toISOString() });
+
+    expect(await upgradeStore(old.documents, old.table, oldDir)).toEqual({ jobs: 0, keys: 0 });
+    expect((await old.documents.send(new GetCommand({ TableName: old.table, Key: tables.jobs.sweeperState }))).Item).toEqual(state.Item);
+
+    // The CLI finds this test's store as it finds a running local stack's: by the stack file.
+    mkdirSync(join(oldDir, 'dynamodb'), { recursive: true });
+    const file: StackFile = { pid: process.pid, url: 'http://127.0.0.1:1', dynamodbEndpoint: old.endpoint, sqsEndpoint: 'http://127.0.0.1:1', tables: localTableNames };
+    writeFileSync(join(oldDir, stackFileName), JSON.stringify(file));
+    // Run apart from this process's event loop, which serves the store the CLI reads.
+    const listed = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/jobs.ts', 'list', '--limit', '1000'], { cwd: join(import.meta.dirname, '..', '..'), env: { ...process.env, DATA_DIR: oldDir }, encoding: 'utf8', timeout: 30_000 });
+    const ids = (JSON.parse(listed.stdout) as Array<{ jobId: string }>).map((job) => job.jobId);
+    expect(ids.sort()).toEqual([accepted, idle, callingBack, settled].map((job) => job.jobId));
   });
 });
