@@ -105,8 +105,9 @@ export class WaasStack extends Stack {
         },
       }),
     );
-    queue.jobs.grantSendMessages(fn.sweeper);
-    queue.callbacks.grantSendMessages(fn.sweeper);
+    // SendMessage alone (it covers SendMessageBatch): grantSendMessages would add
+    // GetQueueAttributes and GetQueueUrl, which the sweeper never calls.
+    fn.sweeper.addToRolePolicy(new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [queue.jobs.queueArn, queue.callbacks.queueArn] }));
     // One run at a time: the sweeper's lease keeps them apart, and Lambda neither tries a failed
     // run again nor starts one that waited (throttled) past a minute: the next minute's run covers it.
     fn.sweeper.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.minutes(sweep.everyMinutes) });

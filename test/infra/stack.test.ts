@@ -359,7 +359,7 @@ describe('IAM', () => {
     expect(actionsOn('deadLetter', stack.tables.clients)).toEqual([]);
   });
 
-  it('lets the sweeper query only the unsettled index, update jobs and its state, read a job only for the index\'s attributes, and queue both kinds of work', () => {
+  it('lets the sweeper query only the unsettled index, update jobs and its state, read a job only for the index\'s attributes, and send to both work queues: no other action', () => {
     const index = JSON.stringify({ 'Fn::Join': ['', [arnOf(stack.tables.jobs), `/index/${tables.jobs.unsettledIndex.name}`]] });
     const sweeper = permissions('sweeper');
     expect([...(sweeper.get(index) ?? [])]).toEqual(['dynamodb:Query']);
@@ -379,8 +379,13 @@ describe('IAM', () => {
       'ForAllValues:StringEquals': { 'dynamodb:Attributes': ['pk', 'sk', 'created', ...tables.jobs.unsettledIndex.projected] },
       StringEqualsIfExists: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
     });
-    expect(actionsOn('sweeper', stack.queues.jobs)).toContain('sqs:SendMessage');
-    expect(actionsOn('sweeper', stack.queues.callbacks)).toContain('sqs:SendMessage');
+    expect(actionsOn('sweeper', stack.queues.jobs)).toEqual(['sqs:SendMessage']);
+    expect(actionsOn('sweeper', stack.queues.callbacks)).toEqual(['sqs:SendMessage']);
+    for (const name of deadLetterQueueNames) expect(actionsOn('sweeper', stack.queues[name]), name).toEqual([]);
+    // And nothing beyond its tables, its queues and its own log group.
+    const logGroup = { 'Fn::GetAtt': [resources[logicalId(stack.functions.sweeper)]?.Properties['LoggingConfig'].LogGroup.Ref, 'Arn'] };
+    const known = [arnOf(stack.tables.jobs), arnOf(stack.queues.jobs), arnOf(stack.queues.callbacks), logGroup].map((resource) => JSON.stringify(resource));
+    expect([...sweeper.keys()].filter((resource) => resource !== index && !known.includes(resource))).toEqual([]);
   });
 
   it('runs the sweeper on an EventBridge schedule that never retries an invocation', () => {
