@@ -18,7 +18,7 @@ import { meterChannel, type MeterMessage } from './protocol.ts';
 const index = tables.jobs.unsettledIndex;
 // A job is made in the api's environment and settled in another: what this one has not seen
 // written had no index key (see CallMeterOptions.unseenItemsIndexed).
-const meter = new CallMeter({ indexKeys: { [localTableNames.jobs]: { [index.name]: index.partitionKey } }, unseenItemsIndexed: false });
+const meter = new CallMeter({ indexKeys: { [localTableNames.jobs]: { [index.name]: { key: index.partitionKey, projected: index.projected } } }, unseenItemsIndexed: false });
 meter.attach(services().aws.dynamodb, 'handlers');
 meter.attach(services().aws.sqs, 'handlers');
 

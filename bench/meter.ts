@@ -7,7 +7,7 @@
  * inside the stack process; its snapshot goes to the bench over IPC.
  *
  * ```ts
- * const meter = new CallMeter({ indexKeys: { 'waas-jobs': { unsettled: 'sweep' } } });
+ * const meter = new CallMeter({ indexKeys: { 'waas-jobs': { unsettled: { key: 'sweep', projected: ['status'] } } } });
  * meter.attach(services().aws.dynamodb); // the document client shares this client's stack
  * meter.attach(stack.eventSource, 'event source');
  * meter.snapshot(); // { 'DynamoDB GetItem waas-jobs sk=job': { calls, capacityUnits, ... }, ... }
@@ -64,12 +64,19 @@ export interface OperationStats {
 
 export type MeterSnapshot = Record<string, OperationStats>;
 
+/**
+ * A GSI as the meter bills it: its partition-key attribute (a write that sets or removes it
+ * writes the index), and the non-key attributes it projects (a write that changes one of an
+ * item that has the key writes the index too).
+ */
+export type IndexKey = string | { key: string; projected: readonly string[] };
+
 export interface CallMeterOptions {
-  /** Per table, the GSIs and their partition-key attribute: a write that sets or removes it also writes the index. */
-  indexKeys?: Record<string, Record<string, string>>;
+  /** Per table, the GSIs and what makes a write write them. */
+  indexKeys?: Record<string, Record<string, IndexKey>>;
   /**
    * Whether an item the meter has not seen written has the index key, for billing its removal
-   * (default true: it came from before the meter started, and may). One meter of several, each
+   * or a change of a projected attribute (default true: it came from before the meter started, and may). One meter of several, each
    * seeing only its own environment's writes, says false: the others wrote the item, and the
    * bench's load gives no job the key when it is made.
    */
@@ -246,7 +253,7 @@ let meters = 0;
 export class CallMeter {
   private stats = new Map<string, OperationStats>();
   private readonly attached = new WeakSet<object>();
-  private readonly indexKeys: Record<string, Record<string, string>>;
+  private readonly indexKeys: Record<string, Record<string, IndexKey>>;
   /** Per table, index key and item: whether the item has the key (see recordIndexWrites). */
   private readonly hasIndexKey = new Map<string, boolean>();
   /** This meter's middleware names and its slot in the SDK's handler context. */
@@ -365,13 +372,15 @@ export class CallMeter {
    * written only for items that have its key before or after the write, so the meter keeps, per
    * item it saw written, whether it has the key: removing a key the item never had (a job's
    * final write removes `sweep` whether or not a retry set it) writes no index entry. For an
-   * item it has not seen written, a removal is billed if `unseenItemsIndexed`.
+   * item it has not seen written, a removal is billed if `unseenItemsIndexed`. An update that
+   * changes a projected attribute of an item with the key rewrites its entry.
    */
   private recordIndexWrites(operation: string, input: Input, caller: string): void {
     const table = tableOf(input);
     const indexes = this.indexKeys[table];
     if (!indexes) return;
-    for (const [index, attribute] of Object.entries(indexes)) {
+    for (const [index, spec] of Object.entries(indexes)) {
+      const { key: attribute, projected } = typeof spec === 'string' ? { key: spec, projected: [] } : spec;
       const state = (item: unknown) => `${table}\u0000${attribute}\u0000${itemId(item)}`;
       let writes = 0;
       if (operation === 'PutItem' || operation === 'DeleteItem') {
@@ -394,10 +403,12 @@ export class CallMeter {
         } else if (removed.includes(attribute)) {
           if (this.hasIndexKey.get(id) ?? this.unseenItemsIndexed) writes = 1;
           this.hasIndexKey.set(id, false);
+        } else if (projected.some((name) => set.includes(name) || removed.includes(name)) && (this.hasIndexKey.get(id) ?? this.unseenItemsIndexed)) {
+          writes = 1;
         }
       }
       if (writes > 0) {
-        // A keys-only index entry is far below 1 KB: one unit per entry written or deleted.
+        // An entry of keys and a few projected attributes is far below 1 KB: one unit per entry written or deleted.
         const stats = this.entry('DynamoDB', 'index write', `${table} index ${index} (${operation})`, caller);
         stats.calls += writes;
         stats.capacityUnits += writes;

@@ -79,8 +79,8 @@ export function usagePerJob(delta: PhaseDelta, jobs: number, requestBytes: numbe
   const background: Background = { sweeperInvocations: delta.invocations['sweeper']?.invocations ?? 0, calls: [] };
   const entries = Object.values(delta.meter).map((stats) => ({ ...stats }));
 
-  // The sweeper walks the unsettled index, then reads the jobs it lists in BatchGetItems: the
-  // only calls of either kind the handlers make, and a cost per minute, not per job.
+  // The sweeper's walks of the unsettled index (and BatchGetItems, which only the sweeper ever
+  // made): the only calls of either kind the handlers make, and a cost per minute, not per job.
   for (const stats of entries) {
     const sweeperQuery = stats.operation === 'Query' && stats.detail.includes(' index ');
     if (stats.service === 'DynamoDB' && (sweeperQuery || stats.operation === 'BatchGetItem') && stats.calls > 0) {

@@ -57,11 +57,44 @@ export const tables = {
     /**
      * A sparse index of the work that could lose its message: jobs waiting on a retry of their
      * call or callback carry their `sweep` shard until both are settled (on the local stack,
-     * whose queue lives in memory, every job does, from submit on). It holds keys only; a job
-     * that succeeds at once never enters it, so it costs nothing on the way most jobs go, and
-     * the sweeper's work grows with the work in flight, never with the jobs stored.
+     * whose queue lives in memory, every job does, from submit on). A job that succeeds at once
+     * never enters it, so it costs nothing on the way most jobs go, and the sweeper's work grows
+     * with the work in flight, never with the jobs stored.
+     *
+     * Besides its keys it carries `projected`: exactly the attributes the sweeper decides on
+     * (core/sweep.ts: settled or not, job or callback, the latest moment it was due, the leases
+     * it may expire), so the sweeper reads the index alone. The cost, against the keys-only
+     * index before it, whose every entry's job the sweeper then read whole (a consistent
+     * BatchGetItem: a read unit or more per indexed job per run, every minute it waits):
+     * - a write that changes a projected attribute of an indexed job writes its entry too (a
+     *   keys-only entry only when `sweep` comes or goes). On AWS only jobs waiting on a retry
+     *   are indexed; an attempt of one rewrites its entry about twice (its lease taken, its
+     *   answer recorded): an entry is ~200 bytes, one write unit each;
+     * - a Query is charged for the projected data it reads, summed and rounded up to 4 KB
+     *   (eventually consistent, as an index is: half a read unit), not per entry: about twenty
+     *   entries to a 4 KB unit.
+     * A write unit costs five read units (on-demand). A retry that comes within a few sweeps
+     * (most: the default five attempts are over within a minute) costs a few write units more;
+     * one that waits longer than about ten sweeps costs less. What it buys at scale is the bound:
+     * a sweep reads ~200 bytes per entry, never whole jobs (up to 64 KiB of answer each), and
+     * makes no read of the table, so one run covers many more entries in its minute.
+     *
+     * CloudFormation cannot change an existing index's projection: a stack deployed with the
+     * keys-only index drops it in one deploy (`-c withoutUnsettledIndex=true`, read by
+     * lib/constructs/tables.ts) and adds it back in the next.
      */
-    unsettledIndex: { name: 'unsettled', partitionKey: 'sweep', sortKey: 'created' },
+    unsettledIndex: {
+      name: 'unsettled',
+      partitionKey: 'sweep',
+      sortKey: 'created',
+      projected: ['status', 'notified', 'lastUpdate', 'lease_until', 'next_attempt_at', 'notify_lease_until', 'next_notify_at'],
+    },
+    /**
+     * The sweeper's own item (not a job: no `sk` of a job, no `sweep`, so neither the index, the
+     * operator's `jobs list` nor the local upgrade sees it): where the last run stopped and the
+     * lease that keeps two runs apart, as plain attributes an operator can read.
+     */
+    sweeperState: { pk: 'sweeper', sk: 'state' },
   },
   /**
    * Counters that must hold across every function instance, each item a counter of its own
@@ -83,7 +116,17 @@ export const sweepShards = '0123456789abcdef'.split('');
  * The sweeper runs on this schedule and re-queues a job (or callback) that nothing has touched
  * for `idleMs` past the moment it was due: its message was lost, or its worker died.
  */
-export const sweep = { everyMinutes: 1, idleMs: 5 * 60_000 } as const;
+export const sweep = {
+  everyMinutes: 1,
+  idleMs: 5 * 60_000,
+  /**
+   * A run stops taking entries this long before its function's timeout, to send what it found
+   * and save where it stopped (a batch of sends and one write, each a few milliseconds; this
+   * leaves room for a slow one). A run cut off anyway saves nothing: its lease runs out and a
+   * later run goes on from where the last saved run stopped.
+   */
+  stopBeforeTimeoutMs: 15_000,
+} as const;
 
 export interface FunctionSpec {
   /** The entry module under lambdas/. */
@@ -254,11 +297,21 @@ export const metricNames = {
   sweeps: 'Sweeps',
   sweptJobs: 'SweptJobs',
   sweptCallbacks: 'SweptCallbacks',
+  /** sweeper: a run that found another holding the lease; one that stopped short of its timeout; one that went on from such a stop. */
+  sweepSkipped: 'SweepSkipped',
+  sweepUnfinished: 'SweepUnfinished',
+  sweepResumed: 'SweepResumed',
 } as const;
 export type MetricName = (typeof metricNames)[keyof typeof metricNames];
 
 /** How long an attempt's lease outlives its timeout, so a slow write-back is not taken over. */
 export const leaseMarginMs = 15_000;
+
+/**
+ * How long a sweeper run holds the sweeper's lease: its function's timeout and a margin. A run
+ * cannot outlive its timeout, so past this a lease left by a run that died holds nothing up.
+ */
+export const sweeperLeaseMs = functions.sweeper.timeoutSeconds * 1_000 + leaseMarginMs;
 
 /**
  * Every DynamoDB and SQS call through the AWS SDK (lambdas/adapters/aws.ts): the SDK's standard

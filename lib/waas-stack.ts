@@ -5,7 +5,7 @@
  *   jobs queue ─▶ execute ─▶ target service, then the callback URL; jobs table
  *   callbacks queue ─▶ notify ─▶ callback URL (signed with the clients table's secrets); jobs table
  *   either dead-letter queue ─▶ deadLetter ─▶ jobs table (failed), callbacks queue
- *   every minute ─▶ sweeper ─▶ jobs table's unsettled index ─▶ jobs queue, callbacks queue
+ *   every minute ─▶ sweeper ─▶ jobs table's unsettled index (and its own state item) ─▶ jobs queue, callbacks queue
  *
  * Shapes and numbers come from definitions.ts, which the local stack reads too.
  */
@@ -115,11 +115,30 @@ export class WaasStack extends Stack {
     // A dead letter it cannot hand back soon (ChangeMessageVisibility failing) it sends again.
     queue.jobsDeadLetter.grantSendMessages(fn.deadLetter);
     queue.callbacksDeadLetter.grantSendMessages(fn.deadLetter);
-    // sweeper: walks the unsettled index and re-queues what lost its message.
-    allow('sweeper', ['Query'], [`${tables.jobs.tableArn}/index/${tablesSpec.jobs.unsettledIndex.name}`]);
-    allow('sweeper', ['BatchGetItem', 'UpdateItem'], jobsTable);
-    queue.jobs.grantSendMessages(fn.sweeper);
-    queue.callbacks.grantSendMessages(fn.sweeper);
+    // sweeper: walks the unsettled index (what it decides on is in the index), takes its lease
+    // and saves where it stopped (its state item), takes settled jobs out of the index, and
+    // re-queues what lost its message. An entry of a keys-only index (a local DATA_DIR's; on
+    // AWS the index carries them) is read from its job for the index's attributes alone, and
+    // the condition holds GetItem to those: it never reads a job's request or answer.
+    const unsettledIndex = tablesSpec.jobs.unsettledIndex;
+    allow('sweeper', ['Query'], [`${tables.jobs.tableArn}/index/${unsettledIndex.name}`]);
+    allow('sweeper', ['UpdateItem'], jobsTable);
+    fn.sweeper.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:GetItem'],
+        resources: jobsTable,
+        conditions: {
+          'ForAllValues:StringEquals': { 'dynamodb:Attributes': [tablesSpec.jobs.partitionKey, tablesSpec.jobs.sortKey, unsettledIndex.sortKey, ...unsettledIndex.projected] },
+          StringEqualsIfExists: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
+        },
+      }),
+    );
+    // SendMessage alone (it covers SendMessageBatch): grantSendMessages would add
+    // GetQueueAttributes and GetQueueUrl, which the sweeper never calls.
+    fn.sweeper.addToRolePolicy(new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [queue.jobs.queueArn, queue.callbacks.queueArn] }));
+    // One run at a time: the sweeper's lease keeps them apart, and Lambda neither tries a failed
+    // run again nor starts one that waited (throttled) past a minute: the next minute's run covers it.
+    fn.sweeper.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.minutes(sweep.everyMinutes) });
 
     // The front door.
     const api = new HttpFront(this, 'Api', {
@@ -136,7 +155,8 @@ export class WaasStack extends Stack {
     new Rule(this, 'SweepSchedule', {
       description: 'waas: re-queue unsettled jobs whose message was lost',
       schedule: Schedule.rate(Duration.minutes(sweep.everyMinutes)),
-      targets: [new LambdaFunction(fn.sweeper, { retryAttempts: 0 })],
+      // EventBridge's own retries of an invocation it could not hand to Lambda: none either.
+      targets: [new LambdaFunction(fn.sweeper, { retryAttempts: 0, maxEventAge: Duration.minutes(sweep.everyMinutes) })],
     });
 
     new CfnOutput(this, 'ApiUrl', { value: api.url, description: 'Base URL of the waas API' });

@@ -41,7 +41,9 @@ export async function provisionTables(db: DynamoDBClient): Promise<void> {
             { AttributeName: index.partitionKey, KeyType: 'HASH' },
             { AttributeName: index.sortKey, KeyType: 'RANGE' },
           ],
-          Projection: { ProjectionType: 'KEYS_ONLY' },
+          // A DATA_DIR made before the index carried them keeps its keys-only index (dynalite
+          // cannot change one): the jobs store reads what such an entry lacks from its job.
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...index.projected] },
         },
       ],
     },

@@ -131,6 +131,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const services = wiring.services();
   const demo = await ensureDemoClient(services.clients, options.demoClient ?? 'on');
   // Nothing is in flight yet: every lease found was taken before a crash, and queues start empty.
+  // The whole index in one go, with no deadline and no lease (the sweeper's schedule starts later).
   const recovered = await sweepCore.requeueUnsettled(services, { expireLeases: true });
   // In fault mode the handlers, and they alone, reach the storage through its fault proxies.
   if (storage.faulty) Object.assign(process.env, { AWS_ENDPOINT_URL_DYNAMODB: storage.faulty.dynamodbEndpoint, AWS_ENDPOINT_URL_SQS: storage.faulty.sqsEndpoint });

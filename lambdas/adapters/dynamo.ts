@@ -5,12 +5,12 @@
  * it; job-items.ts has the layout. Idempotency-Keys are items of their own in the same table.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { sweepShards, tables } from '../../lib/definitions.ts';
+import { tables } from '../../lib/definitions.ts';
 import type { Job, JobRequest } from '../core/job.ts';
-import { ConditionFailed, type Client, type ClientStore, type IdempotencyRecord, type JobChanges, type JobCondition, type JobStore } from '../core/ports.ts';
-import { JOB, jobFromItem, newJobItems, REQUEST, requestFromItem, storedChanges, storedConditionValue, storedName } from './job-items.ts';
+import { ConditionFailed, type Client, type ClientStore, type IdempotencyRecord, type IndexMark, type JobChanges, type JobCondition, type JobStore, type UnsettledJob } from '../core/ports.ts';
+import { JOB, jobFromItem, newJobItems, REQUEST, requestFromItem, storedChanges, storedConditionValue, storedName, unsettledAttributes, unsettledFromItem } from './job-items.ts';
 
 const IDEMPOTENCY = 'idem';
 
@@ -75,6 +75,12 @@ export function updateParts(changes: JobChanges, condition: JobCondition) {
   };
 }
 
+/** An unsettled job's attributes as a ProjectionExpression, each by a placeholder of its own name. */
+const unsettledProjection = {
+  expression: unsettledAttributes.map((attribute) => `#${attribute}`).join(', '),
+  names: Object.fromEntries(unsettledAttributes.map((attribute) => [`#${attribute}`, attribute])),
+};
+
 export class DynamoJobStore implements JobStore {
   constructor(
     private readonly db: Documents,
@@ -135,42 +141,50 @@ export class DynamoJobStore implements JobStore {
     return result.Attributes ?? {};
   }
 
-  /** Walks the sparse unsettled index, shard by shard; reads each job itself consistently. */
-  async *unsettled(): AsyncIterable<Job> {
+  /**
+   * One shard of the sparse unsettled index, page by page, reading only the attributes the
+   * index projects (ProjectionExpression): no job is read whole. An entry without them (a
+   * keys-only index, as a local DATA_DIR of an earlier version has it: dynalite cannot change
+   * an index) is read from its job item, for those attributes alone.
+   */
+  async *unsettled(shard: string, range: { after?: IndexMark; upTo?: IndexMark } = {}): AsyncIterable<UnsettledJob> {
     const index = tables.jobs.unsettledIndex;
-    for (const shard of sweepShards) {
-      let start: Item | undefined;
-      do {
-        const page = await this.db.send(
-          new QueryCommand({
-            TableName: this.table,
-            IndexName: index.name,
-            KeyConditionExpression: '#shard = :shard',
-            ExpressionAttributeNames: { '#shard': index.partitionKey },
-            ExpressionAttributeValues: { ':shard': shard },
-            ExclusiveStartKey: start,
-          }),
-        );
-        const ids = (page.Items ?? []).map((key) => String(key['pk']));
-        for (let i = 0; i < ids.length; i += 100) yield* await this.getMany(ids.slice(i, i + 100));
-        start = page.LastEvaluatedKey;
-      } while (start);
-    }
+    const { after, upTo } = range;
+    let start: Item | undefined = after ? { pk: after.jobId, sk: JOB, [index.partitionKey]: shard, [index.sortKey]: after.created } : undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: index.name,
+          KeyConditionExpression: `#shard = :shard${upTo ? ` AND #${index.sortKey} <= :upTo` : ''}`,
+          ProjectionExpression: unsettledProjection.expression,
+          ExpressionAttributeNames: { '#shard': index.partitionKey, ...unsettledProjection.names },
+          ExpressionAttributeValues: { ':shard': shard, ...(upTo ? { ':upTo': upTo.created } : {}) },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        const job = unsettledFromItem(item) ?? (await this.unsettledJob(String(item['pk'])));
+        if (job) yield job;
+        // Entries of the same instant come in no order we know: `upTo`'s own ends the range.
+        if (upTo && item['pk'] === upTo.jobId) return;
+      }
+      start = page.LastEvaluatedKey;
+    } while (start);
   }
 
-  /** Up to 100 jobs in one consistent BatchGetItem; what DynamoDB leaves unprocessed is asked for again. */
-  private async getMany(jobIds: string[]): Promise<Job[]> {
-    const found: Job[] = [];
-    let keys: Item[] = jobIds.map((jobId) => ({ pk: jobId, sk: JOB }));
-    for (let round = 0; keys.length > 0; round++) {
-      if (round >= 8) throw new Error('DynamoDB left reads unprocessed after 8 rounds');
-      // Unprocessed keys mean throttling: back off before asking again.
-      if (round > 0) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** round));
-      const result = await this.db.send(new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } } }));
-      found.push(...(result.Responses?.[this.table] ?? []).map(jobFromItem));
-      keys = result.UnprocessedKeys?.[this.table]?.Keys ?? [];
-    }
-    return found;
+  /** A job's unsettled fields, read consistently from its item (nothing else of it). */
+  private async unsettledJob(jobId: string): Promise<UnsettledJob | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: { pk: jobId, sk: JOB },
+        ConsistentRead: true,
+        ProjectionExpression: unsettledProjection.expression,
+        ExpressionAttributeNames: unsettledProjection.names,
+      }),
+    );
+    return Item ? unsettledFromItem(Item) : undefined;
   }
 
   async claimIdempotent(clientId: string, key: string, claim: IdempotencyRecord, now: number, replacing?: string): Promise<IdempotencyRecord | undefined> {

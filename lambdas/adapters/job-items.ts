@@ -13,8 +13,9 @@
  * The core sees none of this: jobs and requests come back as they went in.
  */
 import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
+import { tables } from '../../lib/definitions.ts';
 import { finalStatuses, type AttemptOutput, type Job, type JobRequest } from '../core/job.ts';
-import type { JobChanges } from '../core/ports.ts';
+import type { JobChanges, UnsettledJob } from '../core/ports.ts';
 import { dynamoItemSize } from './item-size.ts';
 
 export const JOB = 'job';
@@ -178,6 +179,24 @@ export function jobFromItem(item: Item): Job {
     if (field !== undefined) job[field] = fieldValue(field, value);
   }
   return job as unknown as Job;
+}
+
+/** The attributes an unsettled job is read by: its id, the index's sort key and what the index projects. */
+export const unsettledAttributes: readonly string[] = ['pk', tables.jobs.unsettledIndex.sortKey, ...tables.jobs.unsettledIndex.projected];
+
+/**
+ * An unsettled job from its index entry, or from its item read for those attributes alone.
+ * Undefined when an attribute every job has is missing: an entry of a keys-only index (as a
+ * local DATA_DIR of an earlier version has it), whose job must be read for them.
+ */
+export function unsettledFromItem(item: Item): UnsettledJob | undefined {
+  const entry: Record<string, unknown> = { jobId: String(item['pk']) };
+  for (const attribute of unsettledAttributes) {
+    const field = fieldOf.get(attribute);
+    if (field !== undefined && item[attribute] !== undefined) entry[field] = fieldValue(field, item[attribute]);
+  }
+  const complete = ['created', 'status', 'notified', 'lastUpdate'].every((field) => entry[field] !== undefined);
+  return complete ? (entry as unknown as UnsettledJob) : undefined;
 }
 
 /** The request in a state item (its `request` map) or in an item of its own, if it is there. */

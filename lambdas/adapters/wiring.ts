@@ -13,6 +13,7 @@ import { awsClients } from './aws.ts';
 import { DynamoClientStore, DynamoJobStore } from './dynamo.ts';
 import { DynamoFailureCounter } from './limits.ts';
 import { NodeHttpClient } from './http.ts';
+import { DynamoSweepStateStore } from './sweep-state.ts';
 import { SqsWorkQueue } from './sqs.ts';
 import { traceClients } from './tracing.ts';
 
@@ -129,6 +130,7 @@ function build() {
     } satisfies ClientStore,
     egress,
     queue: new SqsWorkQueue(aws.sqs, { job: config.jobsQueueUrl, callback: config.callbacksQueueUrl }),
+    sweeps: new DynamoSweepStateStore(db, config.jobsTable),
     http: new NodeHttpClient({ policy: egress, clock }),
     auth,
     limiter: new FailureLimiter(new DynamoFailureCounter(db, config.limitsTable), {

@@ -102,8 +102,12 @@ export interface JobStore {
    * round trip when the store keeps it beside the state). It is absent only when its record is lost.
    */
   take(jobId: string, changes: JobChanges, condition: JobCondition): Promise<{ job: Job; request?: JobRequest }>;
-  /** Jobs not settled yet (non-final, or final with a pending callback): what a restart or sweep picks up. */
-  unsettled(): AsyncIterable<Job>;
+  /**
+   * One shard of the unsettled index: the jobs not settled yet (non-final, or final with a
+   * pending callback), what a restart or sweep picks up, in the index's order (by `created`),
+   * each as the index has it. `after`: only the entries past that one; `upTo`: none past it.
+   */
+  unsettled(shard: string, range?: { after?: IndexMark; upTo?: IndexMark }): AsyncIterable<UnsettledJob>;
   /**
    * Claims an Idempotency-Key for a new job: written as `pending` unless the key is held (not
    * expired at `now`, epoch ms) by another job. Returns undefined when the claim is ours (also
@@ -116,6 +120,49 @@ export interface JobStore {
   settleIdempotent(clientId: string, key: string, jobId: string): Promise<void>;
   /** Lets go of a pending claim of this job (its submit failed): the key leads to nothing. */
   releaseIdempotent(clientId: string, key: string, jobId: string): Promise<void>;
+}
+
+/**
+ * A job as the unsettled index carries it: the fields the sweeper decides on and no more
+ * (lib/definitions.ts lists their attributes beside the index), so that no job is read whole.
+ */
+export type UnsettledJob = Pick<Job, 'jobId' | 'created' | 'status' | 'notified' | 'lastUpdate' | 'leaseUntil' | 'nextAttemptAt' | 'notifyLeaseUntil' | 'nextNotifyAt'>;
+
+/** A place in a shard of the unsettled index: the entry of this job (the index orders by `created`). */
+export type IndexMark = Pick<Job, 'created' | 'jobId'>;
+
+/** Where a walk of the unsettled index stands: a shard, and the last entry done in it (none: its start). */
+export interface SweepPosition {
+  shard: string;
+  after?: IndexMark;
+}
+
+/** What the last sweeper run left for the next. */
+export interface SweepState {
+  /** Where the next run starts (none: the first shard's start). */
+  resumeAt?: SweepPosition;
+  /** The last run stopped at its deadline before it had gone round the index. */
+  unfinished: boolean;
+}
+
+/**
+ * A claim of the sweeper's lease: ours, with the state the last run left; or held by another
+ * run (named, with its expiry in epoch ms, where the store's refusal tells them).
+ */
+export type SweepClaim = { state: SweepState } | { held: { heldBy?: string; heldUntil?: number } };
+
+/** The sweeper's own record: where a run stopped, and the lease that keeps two runs from overlapping. */
+export interface SweepStateStore {
+  /**
+   * Takes the lease for `run` until `until` (epoch ms), unless another run holds it past `now`:
+   * then nothing is written and the claim says it is held.
+   */
+  claim(run: string, now: number, until: number): Promise<SweepClaim>;
+  /**
+   * Saves `state` and lets the lease go, if `run` still holds it; false when it does not (its
+   * lease ran out and another run took it: that run's state stands).
+   */
+  release(run: string, state: SweepState, now: number): Promise<boolean>;
 }
 
 /** An Idempotency-Key: the job it leads to and the first answer, once that job exists. */

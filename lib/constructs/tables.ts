@@ -13,6 +13,13 @@ const common = {
   removalPolicy: RemovalPolicy.RETAIN,
 } as const;
 
+/**
+ * CDK context for a stack deployed while the unsettled index was keys-only: CloudFormation
+ * cannot change an index's projection in place, so one deploy with this set to true drops the
+ * index (the sweeper fails meanwhile), and the next, without it, adds it back as it is now.
+ */
+export const withoutUnsettledIndex = 'withoutUnsettledIndex';
+
 export class Tables extends Construct {
   /** Client records: token hashes and signing secrets. */
   readonly clients: Table;
@@ -33,19 +40,22 @@ export class Tables extends Construct {
       sortKey: { name: tables.jobs.sortKey, type: AttributeType.STRING },
       timeToLiveAttribute: tables.jobs.ttlAttribute,
     });
-    // Sparse and keys-only: an item is in it from submit until settled, and changes to any
-    // other attribute never write to it.
-    const unsettled = tables.jobs.unsettledIndex;
-    this.jobs.addGlobalSecondaryIndex({
-      indexName: unsettled.name,
-      partitionKey: { name: unsettled.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: unsettled.sortKey, type: AttributeType.STRING },
-      projectionType: ProjectionType.KEYS_ONLY,
-    });
     this.limits = new Table(this, tables.limits.id, {
       ...common,
       partitionKey: { name: tables.limits.partitionKey, type: AttributeType.STRING },
       timeToLiveAttribute: tables.limits.ttlAttribute,
+    });
+    // Sparse: a job is in it only while it waits on a retry. It carries the few attributes the
+    // sweeper decides on, so that the sweeper reads nothing else (definitions.ts weighs the cost).
+    const unsettled = tables.jobs.unsettledIndex;
+    const dropped: unknown = this.node.tryGetContext(withoutUnsettledIndex);
+    if (dropped === true || dropped === 'true') return;
+    this.jobs.addGlobalSecondaryIndex({
+      indexName: unsettled.name,
+      partitionKey: { name: unsettled.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: unsettled.sortKey, type: AttributeType.STRING },
+      projectionType: ProjectionType.INCLUDE,
+      nonKeyAttributes: [...unsettled.projected],
     });
   }
 }

@@ -22,6 +22,7 @@ import {
   type QueueName,
   type QueueSpec,
 } from '../../lib/definitions.ts';
+import { withoutUnsettledIndex } from '../../lib/constructs/tables.ts';
 import { WaasStack } from '../../lib/waas-stack.ts';
 
 type Resource = { Type: string; Properties: Record<string, any>; DeletionPolicy?: string; UpdateReplacePolicy?: string };
@@ -372,13 +373,33 @@ describe('IAM', () => {
     expect(actionsOn('deadLetter', stack.tables.clients)).toEqual([]);
   });
 
-  it('lets the sweeper query only the unsettled index, update jobs and queue both kinds of work', () => {
+  it('lets the sweeper query only the unsettled index, update jobs and its state, read a job only for the index\'s attributes, and send to both work queues: no other action', () => {
     const index = JSON.stringify({ 'Fn::Join': ['', [arnOf(stack.tables.jobs), `/index/${tables.jobs.unsettledIndex.name}`]] });
-    expect([...(permissions('sweeper').get(index) ?? [])]).toEqual(['dynamodb:Query']);
-    expect(actionsOn('sweeper', stack.tables.jobs)).toEqual(['dynamodb:BatchGetItem', 'dynamodb:UpdateItem']);
+    const sweeper = permissions('sweeper');
+    expect([...(sweeper.get(index) ?? [])]).toEqual(['dynamodb:Query']);
+    expect(actionsOn('sweeper', stack.tables.jobs)).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
     expect(actionsOn('sweeper', stack.tables.clients)).toEqual([]);
-    expect(actionsOn('sweeper', stack.queues.jobs)).toContain('sqs:SendMessage');
-    expect(actionsOn('sweeper', stack.queues.callbacks)).toContain('sqs:SendMessage');
+    // Nothing else of DynamoDB, anywhere: no BatchGetItem of whole jobs, no Scan, no PutItem.
+    const dynamodb = [...sweeper.values()].flatMap((actions) => [...actions]).filter((action) => action.startsWith('dynamodb:'));
+    expect([...new Set(dynamodb)].sort()).toEqual(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+    // Its GetItem reads a job's unsettled attributes alone (an entry of a keys-only index), never a request.
+    const statements = ofType('AWS::IAM::Policy')
+      .filter(([, policy]) => policy.Properties['Roles'].some((r: unknown) => JSON.stringify(r) === JSON.stringify(ref(stack.functions.sweeper.role!))))
+      .flatMap(([, policy]) => policy.Properties['PolicyDocument'].Statement as Array<Record<string, any>>);
+    const reads = statements.filter((statement) => [statement['Action']].flat().includes('dynamodb:GetItem'));
+    expect(reads).toHaveLength(1);
+    expect(reads[0]?.['Action']).toBe('dynamodb:GetItem');
+    expect(reads[0]?.['Condition']).toEqual({
+      'ForAllValues:StringEquals': { 'dynamodb:Attributes': ['pk', 'sk', 'created', ...tables.jobs.unsettledIndex.projected] },
+      StringEqualsIfExists: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
+    });
+    expect(actionsOn('sweeper', stack.queues.jobs)).toEqual(['sqs:SendMessage']);
+    expect(actionsOn('sweeper', stack.queues.callbacks)).toEqual(['sqs:SendMessage']);
+    for (const name of deadLetterQueueNames) expect(actionsOn('sweeper', stack.queues[name]), name).toEqual([]);
+    // And nothing beyond its tables, its queues and its own log group.
+    const logGroup = { 'Fn::GetAtt': [resources[logicalId(stack.functions.sweeper)]?.Properties['LoggingConfig'].LogGroup.Ref, 'Arn'] };
+    const known = [arnOf(stack.tables.jobs), arnOf(stack.queues.jobs), arnOf(stack.queues.callbacks), logGroup].map((resource) => JSON.stringify(resource));
+    expect([...sweeper.keys()].filter((resource) => resource !== index && !known.includes(resource))).toEqual([]);
   });
 
   it('lets the api alone read and count failed authentications in the limits table, item by item', () => {
@@ -392,15 +413,27 @@ describe('IAM', () => {
     }
   });
 
-  it('runs the sweeper on an EventBridge schedule', () => {
+  it('runs the sweeper on an EventBridge schedule that never retries an invocation', () => {
     template.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: `rate(${sweep.everyMinutes} minute${sweep.everyMinutes === 1 ? '' : 's'})`,
-      Targets: [Match.objectLike({ Arn: arnOf(stack.functions.sweeper) })],
+      Targets: [Match.objectLike({ Arn: arnOf(stack.functions.sweeper), RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: sweep.everyMinutes * 60 } })],
     });
   });
 
-  it('indexes unsettled jobs sparsely, keys only', () => {
+  it('has Lambda neither retry a sweeper run that failed nor start one that waited past its minute', () => {
+    const configs = ofType('AWS::Lambda::EventInvokeConfig');
+    expect(configs).toHaveLength(1);
+    expect(configs[0]?.[1].Properties).toMatchObject({
+      FunctionName: ref(stack.functions.sweeper),
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: sweep.everyMinutes * 60,
+    });
+  });
+
+  it('indexes unsettled jobs sparsely, with the attributes the sweeper decides on and no other', () => {
     const index = tables.jobs.unsettledIndex;
+    expect([...index.projected].sort()).toEqual(['lastUpdate', 'lease_until', 'next_attempt_at', 'next_notify_at', 'notified', 'notify_lease_until', 'status']);
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       GlobalSecondaryIndexes: [
         {
@@ -409,10 +442,20 @@ describe('IAM', () => {
             { AttributeName: index.partitionKey, KeyType: 'HASH' },
             { AttributeName: index.sortKey, KeyType: 'RANGE' },
           ],
-          Projection: { ProjectionType: 'KEYS_ONLY' },
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...index.projected] },
         },
       ],
     });
+  });
+
+  it('leaves the unsettled index out when told to: the first of the two deploys that change its projection', () => {
+    // Synthesized without bundling: only the table is looked at.
+    const app = new App({ context: { ...cdkJson.context, [withoutUnsettledIndex]: 'true', 'aws:cdk:bundling-stacks': [] } });
+    const without = Template.fromStack(new WaasStack(app, 'WaasWithoutIndex'));
+    const jobsTables = Object.values(without.findResources('AWS::DynamoDB::Table')).filter((table) => JSON.stringify(table.Properties.KeySchema).includes(tables.jobs.sortKey));
+    expect(jobsTables).toHaveLength(1);
+    expect(jobsTables[0]?.Properties.GlobalSecondaryIndexes).toBeUndefined();
+    expect(jobsTables[0]?.Properties.KeySchema).toEqual(resources[logicalId(stack.tables.jobs)]?.Properties['KeySchema']);
   });
 
   it('lets each function write only to its own log group', () => {

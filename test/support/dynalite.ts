@@ -10,12 +10,15 @@
  * ```
  */
 import type { AddressInfo } from 'node:net';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { awsClients, closeAwsClients } from '../../lambdas/adapters/aws.ts';
 import type { Documents } from '../../lambdas/adapters/dynamo.ts';
 import { localTableNames, provisionTables } from '../../local/provision.ts';
 
 export interface LocalDynamo {
+  /** The low-level client (tables, indexes). */
+  client: DynamoDBClient;
   /** The document client, as the stores take it. */
   documents: Documents;
   /** The jobs table's name. */
@@ -31,7 +34,15 @@ export interface LocalDynamo {
 
 const credentialNames = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] as const;
 
-export async function startDynalite(): Promise<LocalDynamo> {
+export interface DynaliteOptions {
+  /**
+   * Runs on the empty server before the tables are provisioned: a table it makes is kept, as a
+   * DATA_DIR's tables of an earlier run are.
+   */
+  beforeProvision?: (db: DynamoDBClient) => Promise<void>;
+}
+
+export async function startDynalite(options: DynaliteOptions = {}): Promise<LocalDynamo> {
   // dynalite checks no signature, but the SDK signs every call: any credentials do.
   const saved = credentialNames.map((name) => [name, process.env[name]] as const);
   for (const name of credentialNames) process.env[name] = 'local';
@@ -59,10 +70,11 @@ export async function startDynalite(): Promise<LocalDynamo> {
     restore();
   };
   try {
+    await options.beforeProvision?.(aws.dynamodb);
     await provisionTables(aws.dynamodb);
   } catch (error) {
     await close();
     throw error;
   }
-  return { documents: aws.documents, table: localTableNames.jobs, clientsTable: localTableNames.clients, limitsTable: localTableNames.limits, endpoint, close };
+  return { client: aws.dynamodb, documents: aws.documents, table: localTableNames.jobs, clientsTable: localTableNames.clients, limitsTable: localTableNames.limits, endpoint, close };
 }

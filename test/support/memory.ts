@@ -19,11 +19,16 @@ import {
   type FailureCounter,
   type HttpClient,
   type IdempotencyRecord,
+  type IndexMark,
   type JobChanges,
   type JobCondition,
   type JobStore,
   type OutboundRequest,
   type QueueMessage,
+  type SweepClaim,
+  type SweepState,
+  type SweepStateStore,
+  type UnsettledJob,
   type WorkQueue,
 } from '../../lambdas/core/ports.ts';
 import { sweepShards } from '../../lib/definitions.ts';
@@ -51,6 +56,31 @@ export function acceptedJob(fields: Partial<Job> & Pick<Job, 'jobId'>): Job {
     expiresAt: 1_738_000_000,
     ...fields,
   };
+}
+
+/** The ids of every job in the unsettled index, each shard walked whole, sorted. */
+export async function unsettledIds(store: JobStore): Promise<string[]> {
+  const ids: string[] = [];
+  for (const shard of sweepShards) for await (const job of store.unsettled(shard)) ids.push(job.jobId);
+  return ids.sort();
+}
+
+/** `jobs` whose walk of the unsettled index moves `clock` on by `stepMs` for each entry it yields. */
+export function ticking(jobs: JobStore, clock: ManualClock, stepMs: number): JobStore {
+  return new Proxy(jobs, {
+    get(target, property) {
+      if (property === 'unsettled') {
+        return async function* (...args: Parameters<JobStore['unsettled']>) {
+          for await (const entry of target.unsettled(...args)) {
+            clock.advance(stepMs);
+            yield entry;
+          }
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 /** A clock that moves only when told to. */
@@ -104,7 +134,8 @@ function validationError(message: string): Error {
  * - instants are kept to the millisecond (ISO-8601 text), and compared so in conditions;
  * - the write that makes a job final drops its request (the adapter drops the one beside the
  *   state; the port lets every store forget it), so nothing can lean on sending it again;
- * - `unsettled` finds the jobs whose `sweep` names a shard of the index, as they are when found.
+ * - `unsettled` finds a shard's jobs whose `sweep` names it, as they are when found, with the
+ *   fields the index projects alone.
  * Conditions are checked and writes made within one synchronous step, so two concurrent callers
  * race exactly as two conditional writes do.
  */
@@ -196,14 +227,19 @@ export class MemoryJobStore implements JobStore {
   }
 
   /**
-   * As the adapter's sparse index: the jobs that still carry their `sweep` shard, each as it is
-   * when it is found. The core removes it once a job and its callback are settled; a job without
-   * one, or with one that names no shard of the index, is never found.
+   * As the adapter's sparse index: one shard's jobs that still carry its `sweep` shard, in the
+   * index's order (`created`, then the id), each as it is when it is found, with the fields the
+   * index projects and no more. The core removes `sweep` once a job and its callback are
+   * settled; a job without one, or with one that names no shard of the index, is never found.
    */
-  async *unsettled(): AsyncIterable<Job> {
-    for (const jobId of [...this.jobs.keys()]) {
-      const job = this.jobs.get(jobId);
-      if (job?.sweep !== undefined && sweepShards.includes(job.sweep)) yield structuredClone(job);
+  async *unsettled(shard: string, range: { after?: IndexMark; upTo?: IndexMark } = {}): AsyncIterable<UnsettledJob> {
+    const inShard = (job: Job | undefined): job is Job => job?.sweep === shard && sweepShards.includes(shard);
+    const marks = [...this.jobs.values()].filter(inShard).map(({ created, jobId }) => ({ created, jobId })).sort(byIndexOrder);
+    for (const mark of marks) {
+      if (range.after && byIndexOrder(mark, range.after) <= 0) continue;
+      if (range.upTo && byIndexOrder(mark, range.upTo) > 0) return;
+      const job = this.jobs.get(mark.jobId);
+      if (inShard(job)) yield unsettledEntry(job);
     }
   }
 
@@ -232,6 +268,15 @@ export class MemoryJobStore implements JobStore {
 
 const idempotencyId = (clientId: string, key: string) => `${clientId}\u0000${key}`;
 
+/** The unsettled index's order within a shard. */
+const byIndexOrder = (a: IndexMark, b: IndexMark) => a.created.localeCompare(b.created) || a.jobId.localeCompare(b.jobId);
+
+/** A job as the unsettled index carries it: the fields UnsettledJob names, no other. */
+function unsettledEntry(job: Job): UnsettledJob {
+  const { jobId, created, status, notified, lastUpdate, leaseUntil, nextAttemptAt, notifyLeaseUntil, nextNotifyAt } = structuredClone(job);
+  return stored({ jobId, created, status, notified, lastUpdate, leaseUntil, nextAttemptAt, notifyLeaseUntil, nextNotifyAt });
+}
+
 /** The fields that hold an instant, which the adapter keeps as ISO-8601 text. */
 const instantFields: ReadonlySet<string> = new Set<keyof Job>(['nextAttemptAt', 'leaseUntil', 'notifyLeaseUntil', 'nextNotifyAt']);
 
@@ -259,6 +304,28 @@ function holds(job: Job, condition: JobCondition): boolean {
     if (until !== undefined && until > instant(condition.leaseFree.now)) return false;
   }
   return true;
+}
+
+/**
+ * The sweeper's state item in memory, as the adapter keeps it: the lease is free when absent or
+ * run out (instants to the millisecond), and only its holder saves and lets it go.
+ */
+export class MemorySweepStateStore implements SweepStateStore {
+  state: SweepState = { unfinished: false };
+  lease: { heldBy: string; heldUntil: number } | undefined;
+
+  async claim(run: string, now: number, until: number): Promise<SweepClaim> {
+    if (this.lease && this.lease.heldUntil > instant(now)) return { held: { ...this.lease } };
+    this.lease = { heldBy: run, heldUntil: instant(until) };
+    return { state: structuredClone(this.state) };
+  }
+
+  async release(run: string, state: SweepState, _now: number): Promise<boolean> {
+    if (this.lease?.heldBy !== run) return false;
+    this.state = stored(structuredClone(state));
+    this.lease = undefined;
+    return true;
+  }
 }
 
 export class MemoryClientStore implements ClientStore {

@@ -18,6 +18,7 @@ import {
   MemoryWorkQueue,
   ScriptedHttp,
   testClient,
+  unsettledIds,
   type Script,
 } from '../support/memory.ts';
 
@@ -824,11 +825,7 @@ describe('requeueUnsettled after a crash', () => {
   it('settled work leaves the unsettled set; work with a pending callback stays in it', async () => {
     // Callback calls: calledBack's inline attempt fails, deliveredAtOnce's succeeds, calledBack's retries fail.
     const { deps, newJob, jobs, clock } = setup(replies([answer(200)], [answer(500), answer(200), answer(500)]), volatileQueue);
-    const found = async () => {
-      const ids: string[] = [];
-      for await (const job of jobs.unsettled()) ids.push(job.jobId);
-      return ids.sort();
-    };
+    const found = () => unsettledIds(jobs);
     const plain = await newJob();
     const calledBack = await newJob({ callback, callback_max_attempts: 2 });
     const deliveredAtOnce = await newJob({ callback });
@@ -863,12 +860,6 @@ function storedJob(jobId: string, now: number): Job {
 }
 
 describe('a queue that keeps its messages (SQS)', () => {
-  const unsettled = async (jobs: MemoryJobStore) => {
-    const ids: string[] = [];
-    for await (const job of jobs.unsettled()) ids.push(job.jobId);
-    return ids;
-  };
-
   it('a first delivery takes the first attempt in one conditional write, without reading the job first', async () => {
     const { deps, newJob, jobs } = setup();
     const jobId = await newJob();
@@ -882,12 +873,12 @@ describe('a queue that keeps its messages (SQS)', () => {
   it('a job that succeeds at once never enters the sweeper\'s index; one waiting on a retry does, until it settles', async () => {
     const { deps, newJob, jobs, clock } = setup(replies([answer(503), answer(200)]));
     const jobId = await newJob();
-    expect(await unsettled(jobs)).toEqual([]);
+    expect(await unsettledIds(jobs)).toEqual([]);
     const first = await runJobAttempt(deps, jobId);
-    expect(await unsettled(jobs)).toEqual([jobId]);
+    expect(await unsettledIds(jobs)).toEqual([jobId]);
     clock.advance(first.done ? 0 : first.retryAfterMs);
     expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
-    expect(await unsettled(jobs)).toEqual([]);
+    expect(await unsettledIds(jobs)).toEqual([]);
   });
 
   it('the sweeper re-queues a job waiting on a retry whose message was lost, once it is overdue', async () => {

@@ -6,7 +6,6 @@
 import { randomBytes } from 'node:crypto';
 import { ConditionalCheckFailedException, DynamoDBClient, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import {
-  BatchGetCommand,
   BatchWriteCommand,
   DeleteCommand,
   DynamoDBDocumentClient,
@@ -31,10 +30,11 @@ import {
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { documentOptions } from '../../lambdas/adapters/aws.ts';
 import { DynamoClientStore, DynamoJobStore, updateParts } from '../../lambdas/adapters/dynamo.ts';
+import { DynamoSweepStateStore } from '../../lambdas/adapters/sweep-state.ts';
 import { dynamoItemSize } from '../../lambdas/adapters/item-size.ts';
 import type { AttemptOutput, JobRequest } from '../../lambdas/core/job.ts';
 import { ConditionFailed, type Client, type IdempotencyRecord } from '../../lambdas/core/ports.ts';
-import { sweepShards, tables } from '../../lib/definitions.ts';
+import { tables } from '../../lib/definitions.ts';
 import { expectPlaceholdersMatch } from '../support/expressions.ts';
 import { acceptedJob } from '../support/memory.ts';
 
@@ -348,83 +348,146 @@ function acceptedJobItem(): Item {
 }
 
 describe('DynamoJobStore.unsettled', () => {
-  /** Collects what the walk yields, running the store's back-off timers as they come. */
-  async function walk(): Promise<string[]> {
-    vi.useFakeTimers();
-    const found = (async () => {
-      const ids: string[] = [];
-      for await (const unsettled of store().unsettled()) ids.push(unsettled.jobId);
-      return ids;
-    })();
-    let finished = false;
-    found.then(
-      () => (finished = true),
-      () => (finished = true),
-    );
-    for (let steps = 0; !finished; steps++) {
-      if (steps > 1000) throw new Error('the walk did not finish');
-      await vi.advanceTimersToNextTimerAsync();
-    }
+  const index = tables.jobs.unsettledIndex;
+  const created = '2026-01-01T00:00:00.000Z';
+  /** An index entry as DynamoDB returns it for the adapter's projection. */
+  const entry = (pk: string, fields: Item = {}): Item => ({ pk, created, status: 'running', notified: 'no', lastUpdate: created, next_attempt_at: '2026-01-01T00:00:05.000Z', ...fields });
+  /** What the walk of one shard yields. */
+  async function walk(shard: string, range?: Parameters<ReturnType<typeof store>['unsettled']>[1]) {
+    const found = [];
+    for await (const unsettled of store().unsettled(shard, range)) found.push(unsettled);
     return found;
   }
 
-  it('walks every shard of the sparse index page by page, and reads the jobs consistently in BatchGets of at most 100, asking again for what DynamoDB left unprocessed', async () => {
-    const keys = (prefix: string, from: number, count: number) => Array.from({ length: count }, (_, i) => ({ pk: `${prefix}-${String(from + i).padStart(3, '0')}`, sk: 'job', sweep: prefix, created: job.created }));
-    const pages: Record<string, Item[][]> = {
-      '3': [[{ pk: '3a', sk: 'job', sweep: '3', created: job.created }], [{ pk: '3b', sk: 'job' }, { pk: '3-gone', sk: 'job' }]],
-      '5': [keys('5', 0, 150), keys('5', 150, 60)],
-      f: [[{ pk: 'f0', sk: 'job' }]],
-    };
-    ddb.on(QueryCommand).callsFake((input: { ExpressionAttributeValues: Item; ExclusiveStartKey?: Item }) => {
-      const shardPages = pages[input.ExpressionAttributeValues[':shard']] ?? [[]];
-      const page = input.ExclusiveStartKey ? 1 : 0;
-      const Items = shardPages[page] ?? [];
-      return page + 1 < shardPages.length ? { Items, LastEvaluatedKey: Items.at(-1) } : { Items };
-    });
-    let leftOne = false;
-    ddb.on(BatchGetCommand).callsFake((input: { RequestItems: Record<string, { Keys: Item[] }> }) => {
-      const asked = input.RequestItems[table]?.Keys ?? [];
-      // The first read of 3b is left unprocessed, as under throttling.
-      const left = !leftOne && asked.some((key) => key['pk'] === '3b') ? asked.filter((key) => key['pk'] === '3b') : [];
-      if (left.length) leftOne = true;
-      const answered = asked.filter((key) => !left.includes(key) && key['pk'] !== '3-gone');
-      return {
-        Responses: { [table]: answered.map((key) => ({ ...acceptedJobItem(), pk: key['pk'], sk: 'job', status: 'running', next_attempt_at: '2026-01-01T00:00:00.000Z' })) },
-        ...(left.length ? { UnprocessedKeys: { [table]: { Keys: left, ConsistentRead: true } } } : {}),
-      };
-    });
+  it('queries one shard of the index page by page for the attributes it projects, and reads no job', async () => {
+    const pages = [[entry('3a', { lease_until: '2026-01-01T00:01:00.000Z' })], [entry('3b', { status: 'completed', notified: 'no', notify_lease_until: '2026-01-01T00:02:00.000Z', next_notify_at: '2026-01-01T00:03:00.000Z' })]];
+    ddb.on(QueryCommand).callsFake((input: { ExclusiveStartKey?: Item }) => (input.ExclusiveStartKey ? { Items: pages[1] } : { Items: pages[0], LastEvaluatedKey: { pk: '3a', sk: 'job', sweep: '3', created } }));
 
-    const found = await walk();
-    expect(found).toEqual(['3a', '3b', ...keys('5', 0, 210).map((key) => key.pk), 'f0']);
-
+    expect(await walk('3')).toStrictEqual([
+      { jobId: '3a', created, status: 'running', notified: 'no', lastUpdate: created, nextAttemptAt: Date.parse('2026-01-01T00:00:05.000Z'), leaseUntil: Date.parse('2026-01-01T00:01:00.000Z') },
+      {
+        jobId: '3b',
+        created,
+        status: 'completed',
+        notified: 'no',
+        lastUpdate: created,
+        nextAttemptAt: Date.parse('2026-01-01T00:00:05.000Z'),
+        notifyLeaseUntil: Date.parse('2026-01-01T00:02:00.000Z'),
+        nextNotifyAt: Date.parse('2026-01-01T00:03:00.000Z'),
+      },
+    ]);
+    expect(sent()).toEqual(['QueryCommand', 'QueryCommand']);
     const queries = inputs(QueryCommand);
-    expect(queries.map((input) => input.ExpressionAttributeValues?.[':shard'])).toEqual(['0', '1', '2', '3', '3', '4', '5', '5', ...sweepShards.slice(6)]);
-    expect(sweepShards).toHaveLength(16);
-    expect(queries[0]).toMatchObject({ TableName: table, IndexName: tables.jobs.unsettledIndex.name, KeyConditionExpression: '#shard = :shard', ExpressionAttributeNames: { '#shard': 'sweep' } });
-    expect(queries[4]?.ExclusiveStartKey).toEqual({ pk: '3a', sk: 'job', sweep: '3', created: job.created });
-    expect(queries[7]?.ExclusiveStartKey).toEqual(keys('5', 149, 1)[0]);
+    expect(queries[0]).toEqual({
+      TableName: table,
+      IndexName: index.name,
+      KeyConditionExpression: '#shard = :shard',
+      ProjectionExpression: '#pk, #created, #status, #notified, #lastUpdate, #lease_until, #next_attempt_at, #notify_lease_until, #next_notify_at',
+      ExpressionAttributeNames: {
+        '#shard': 'sweep',
+        '#pk': 'pk',
+        '#created': 'created',
+        '#status': 'status',
+        '#notified': 'notified',
+        '#lastUpdate': 'lastUpdate',
+        '#lease_until': 'lease_until',
+        '#next_attempt_at': 'next_attempt_at',
+        '#notify_lease_until': 'notify_lease_until',
+        '#next_notify_at': 'next_notify_at',
+      },
+      ExpressionAttributeValues: { ':shard': '3' },
+      ExclusiveStartKey: undefined,
+    });
+    // Every attribute it asks for is one the index carries: none would come back from a table read.
+    const carried: readonly string[] = [tables.jobs.partitionKey, index.partitionKey, index.sortKey, ...index.projected];
+    expect(Object.values(queries[0]?.ExpressionAttributeNames ?? {}).filter((name) => !carried.includes(name))).toEqual([]);
+    expect(queries[1]?.ExclusiveStartKey).toEqual({ pk: '3a', sk: 'job', sweep: '3', created });
     for (const query of queries) expectPlaceholdersMatch(query);
-
-    const reads = inputs(BatchGetCommand).map((input) => input.RequestItems?.[table]);
-    expect(reads.map((read) => read?.Keys?.length)).toEqual([1, 2, 1, 100, 50, 60, 1]);
-    expect(reads[2]?.Keys).toEqual([{ pk: '3b', sk: 'job' }]);
-    expect(reads.flatMap((read) => read?.Keys ?? []).every((key) => Object.keys(key).join() === 'pk,sk' && key['sk'] === 'job')).toBe(true);
-    expect(reads.every((read) => read?.ConsistentRead === true)).toBe(true);
   });
 
-  it('yields each job as the core knows it', async () => {
-    ddb.on(QueryCommand).callsFake((input: { ExpressionAttributeValues: Item }) => ({ Items: input.ExpressionAttributeValues[':shard'] === '8' ? [{ pk: jobId, sk: 'job' }] : [] }));
-    ddb.on(BatchGetCommand).resolves({ Responses: { [table]: [{ pk: jobId, sk: 'job', ...acceptedJobItem(), status: 'running', attempts: 1, next_attempt_at: '2026-01-01T00:00:05.000Z', sweep: '8' }] } });
-    const found = [];
-    for await (const unsettled of store().unsettled()) found.push(unsettled);
-    expect(found).toEqual([{ ...job, status: 'running', attempts: 1, nextAttemptAt: Date.parse('2026-01-01T00:00:05.000Z'), sweep: '8' }]);
+  it('goes on past `after` (an index key of the entry) and ends with `upTo`\'s entry, asking for no page beyond it', async () => {
+    const after = { jobId: '7-after', created: '2026-01-01T00:00:01.000Z' };
+    const upTo = { jobId: '7-last', created: '2026-01-01T00:00:09.000Z' };
+    ddb.on(QueryCommand).resolves({ Items: [entry('7-x'), entry(upTo.jobId, { created: upTo.created }), entry('7-same-instant', { created: upTo.created })], LastEvaluatedKey: { pk: '7-same-instant', sk: 'job', sweep: '7', created: upTo.created } });
+    expect((await walk('7', { after, upTo })).map((found) => found.jobId)).toEqual(['7-x', upTo.jobId]);
+    const [query, ...more] = inputs(QueryCommand);
+    expect(more).toEqual([]);
+    expect(query).toMatchObject({
+      KeyConditionExpression: '#shard = :shard AND #created <= :upTo',
+      ExpressionAttributeValues: { ':shard': '7', ':upTo': upTo.created },
+      ExclusiveStartKey: { pk: after.jobId, sk: 'job', sweep: '7', created: after.created },
+    });
+    expectPlaceholdersMatch(query);
   });
 
-  it('gives up loudly when DynamoDB leaves reads unprocessed for 8 rounds', async () => {
-    ddb.on(QueryCommand).resolves({ Items: [{ pk: 'a', sk: 'job' }] });
-    ddb.on(BatchGetCommand).callsFake((input: { RequestItems: Item }) => ({ Responses: {}, UnprocessedKeys: input.RequestItems }));
-    await expect(walk()).rejects.toThrow(/unprocessed after 8 rounds/);
-    expect(ddb).toHaveReceivedCommandTimes(BatchGetCommand, 8);
+  it('reads an entry of a keys-only index (an earlier local DATA_DIR\'s) from its job, consistently, for the index\'s attributes alone', async () => {
+    ddb.on(QueryCommand).resolves({ Items: [{ pk: 'k-1', sk: 'job', sweep: 'k', created }, { pk: 'k-gone', sk: 'job', sweep: 'k', created }] });
+    ddb.on(GetCommand, { Key: { pk: 'k-1', sk: 'job' } }).resolves({ Item: entry('k-1', { status: 'accepted' }) });
+    ddb.on(GetCommand, { Key: { pk: 'k-gone', sk: 'job' } }).resolves({});
+    expect(await walk('k')).toStrictEqual([{ jobId: 'k-1', created, status: 'accepted', notified: 'no', lastUpdate: created, nextAttemptAt: Date.parse('2026-01-01T00:00:05.000Z') }]);
+    const reads = inputs(GetCommand);
+    expect(reads).toHaveLength(2);
+    expect(reads[0]).toEqual({
+      TableName: table,
+      Key: { pk: 'k-1', sk: 'job' },
+      ConsistentRead: true,
+      ProjectionExpression: inputs(QueryCommand)[0]?.ProjectionExpression,
+      ExpressionAttributeNames: Object.fromEntries(Object.entries(inputs(QueryCommand)[0]?.ExpressionAttributeNames ?? {}).filter(([placeholder]) => placeholder !== '#shard')),
+    });
+  });
+});
+
+describe('DynamoSweepStateStore', () => {
+  const now = Date.parse('2026-01-01T00:00:00.000Z');
+  const key = { pk: 'sweeper', sk: 'state' };
+  const sweeps = () => new DynamoSweepStateStore(documents, table);
+
+  it('takes the lease in one conditional write that returns the state the last run left', async () => {
+    ddb.on(UpdateCommand).resolves({ Attributes: { ...key, resume_shard: '9', resume_after_created: '2025-12-31T23:00:00.000Z', resume_after_job: '9abc', last_run_unfinished: true, lease_holder: 'run-2' } });
+    expect(await sweeps().claim('run-2', now, now + 75_000)).toEqual({ state: { resumeAt: { shard: '9', after: { created: '2025-12-31T23:00:00.000Z', jobId: '9abc' } }, unfinished: true } });
+    const [write] = inputs(UpdateCommand);
+    expect(write).toEqual({
+      TableName: table,
+      Key: key,
+      UpdateExpression: 'SET lease_holder = :run, lease_until = :until',
+      ConditionExpression: 'attribute_not_exists(lease_until) OR lease_until <= :now',
+      ExpressionAttributeValues: { ':run': 'run-2', ':until': '2026-01-01T00:01:15.000Z', ':now': '2026-01-01T00:00:00.000Z' },
+      ReturnValues: 'ALL_NEW',
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    });
+    expectPlaceholdersMatch(write);
+  });
+
+  it('a first run finds no state: it starts at the first shard', async () => {
+    ddb.on(UpdateCommand).resolves({ Attributes: { ...key, lease_holder: 'run-1', lease_until: '2026-01-01T00:01:15.000Z' } });
+    expect(await sweeps().claim('run-1', now, now + 75_000)).toEqual({ state: { unfinished: false } });
+  });
+
+  it('a lease held says by whom and until when, as the refusal tells; a refusal without the item still says held', async () => {
+    ddb.on(UpdateCommand).rejectsOnce(conditionalCheckFailed({ ...key, lease_holder: 'run-1', lease_until: '2026-01-01T00:00:30.000Z' })).rejectsOnce(conditionalCheckFailed());
+    expect(await sweeps().claim('run-2', now, now + 75_000)).toEqual({ held: { heldBy: 'run-1', heldUntil: Date.parse('2026-01-01T00:00:30.000Z') } });
+    expect(await sweeps().claim('run-2', now, now + 75_000)).toEqual({ held: {} });
+    ddb.on(UpdateCommand).rejects(throttled());
+    await expect(sweeps().claim('run-2', now, now + 75_000)).rejects.toBeInstanceOf(ProvisionedThroughputExceededException);
+  });
+
+  it('saves where the next run starts and lets the lease go, in one write conditional on holding it', async () => {
+    const items = emulatedTable();
+    items.set('sweeper|state', { ...key, lease_holder: 'run-3', lease_until: '2026-01-01T00:01:15.000Z', resume_shard: '2', resume_after_created: 'x', resume_after_job: 'y' });
+    expect(await sweeps().release('run-3', { resumeAt: { shard: 'c', after: { created: '2025-12-31T22:00:00.000Z', jobId: 'c123' } }, unfinished: true }, now)).toBe(true);
+    expect(items.get('sweeper|state')).toEqual({ ...key, resume_shard: 'c', resume_after_created: '2025-12-31T22:00:00.000Z', resume_after_job: 'c123', last_run_unfinished: true, last_run: 'run-3', last_saved: '2026-01-01T00:00:00.000Z' });
+    expect(inputs(UpdateCommand)[0]).toMatchObject({ Key: key, ConditionExpression: 'lease_holder = :run', ExpressionAttributeValues: { ':run': 'run-3' } });
+
+    items.set('sweeper|state', { ...items.get('sweeper|state'), lease_holder: 'run-4', lease_until: '2026-01-01T00:02:15.000Z' });
+    expect(await sweeps().release('run-4', { resumeAt: { shard: '5' }, unfinished: false }, now + 60_000)).toBe(true);
+    expect(items.get('sweeper|state')).toEqual({ ...key, resume_shard: '5', last_run_unfinished: false, last_run: 'run-4', last_saved: '2026-01-01T00:01:00.000Z' });
+    for (const write of inputs(UpdateCommand)) expectPlaceholdersMatch(write);
+  });
+
+  it('a run whose lease another run took over saves nothing and says so', async () => {
+    ddb.on(UpdateCommand).rejectsOnce(conditionalCheckFailed()).rejects(throttled());
+    expect(await sweeps().release('run-3', { unfinished: false }, now)).toBe(false);
+    await expect(sweeps().release('run-3', { unfinished: false }, now)).rejects.toBeInstanceOf(ProvisionedThroughputExceededException);
   });
 });
 

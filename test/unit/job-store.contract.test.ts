@@ -6,18 +6,56 @@
  * writes are conditional too, on both.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DynamoJobStore } from '../../lambdas/adapters/dynamo.ts';
+import { DynamoSweepStateStore } from '../../lambdas/adapters/sweep-state.ts';
 import { jobItem } from '../../lambdas/adapters/job-items.ts';
 import { settleDeadLetter } from '../../lambdas/core/deliver.ts';
 import { sweepShard, type AttemptOutput, type Job, type JobRequest } from '../../lambdas/core/job.ts';
-import { ConditionFailed, type IdempotencyRecord, type JobChanges, type JobStore } from '../../lambdas/core/ports.ts';
-import { requeueUnsettled } from '../../lambdas/core/sweep.ts';
+import { ConditionFailed, type IdempotencyRecord, type IndexMark, type JobChanges, type JobStore, type SweepState, type SweepStateStore, type UnsettledJob } from '../../lambdas/core/ports.ts';
+import { requeueUnsettled, scheduledSweep } from '../../lambdas/core/sweep.ts';
 import { jobLimits, sweep, sweepShards } from '../../lib/definitions.ts';
-import { acceptedJob, ManualClock, MemoryJobStore, MemoryWorkQueue } from '../support/memory.ts';
-import { portSubjects, useSubject } from '../support/subjects.ts';
+import { startDynalite } from '../support/dynalite.ts';
+import { acceptedJob, ManualClock, MemoryJobStore, MemorySweepStateStore, MemoryWorkQueue, ticking, unsettledIds } from '../support/memory.ts';
 
-const subjects = portSubjects<JobStore>('MemoryJobStore', () => new MemoryJobStore(), 'DynamoJobStore', (db) => new DynamoJobStore(db.documents, db.table));
+interface Subject {
+  name: string;
+  /** A job store, and the sweeper's state store beside it (on DynamoDB, in the same table). */
+  open(): Promise<{ store: JobStore; sweeps: SweepStateStore; close(): Promise<void> }>;
+}
+
+const subjects: Subject[] = [
+  { name: 'MemoryJobStore', open: async () => ({ store: new MemoryJobStore(), sweeps: new MemorySweepStateStore(), close: async () => undefined }) },
+  {
+    name: 'DynamoJobStore on dynalite',
+    open: async () => {
+      const dynamo = await startDynalite();
+      return { store: new DynamoJobStore(dynamo.documents, dynamo.table), sweeps: new DynamoSweepStateStore(dynamo.documents, dynamo.table), close: dynamo.close };
+    },
+  },
+];
+
+/** Stores of their own for each test (for dynalite, a fresh server in memory), closed after it. */
+function useStores(subject: Subject): () => Awaited<ReturnType<Subject['open']>> {
+  let opened: Awaited<ReturnType<Subject['open']>> | undefined;
+  beforeEach(async () => {
+    opened = await subject.open();
+  });
+  afterEach(async () => {
+    await opened?.close();
+    opened = undefined;
+  });
+  return () => {
+    if (!opened) throw new Error('no store is open');
+    return opened;
+  };
+}
+
+/** A job store of its own for each test. */
+function useStore(subject: Subject): () => JobStore {
+  const stores = useStores(subject);
+  return () => stores().store;
+}
 
 const now = Date.parse('2025-03-01T12:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -116,12 +154,6 @@ const thrown = (write: Promise<unknown>): Promise<unknown> =>
     (reason: unknown) => reason,
   );
 
-async function unsettledIds(store: JobStore): Promise<string[]> {
-  const ids: string[] = [];
-  for await (const job of store.unsettled()) ids.push(job.jobId);
-  return ids.sort();
-}
-
 /** Random printable text (base64: brotli keeps three quarters of it), fit for a header value. */
 const noise = (chars: number) => randomBytes(Math.ceil((chars * 3) / 4)).toString('base64').slice(0, chars);
 /** Text as hard to compress as text gets: random 7-bit characters, control characters too (brotli keeps 7/8 of it). */
@@ -161,7 +193,8 @@ function answerAtLimits(started: number): AttemptOutput {
 const errorAtLimit = () => noise(1024);
 
 describe.each(subjects)('the job store contract: $name', (subject) => {
-  const store = useSubject(subject);
+  const stores = useStores(subject);
+  const store = () => stores().store;
 
   describe('writing and reading a job', () => {
     it('get returns a created job field for field: instants, the output with its long body and headers, the history, the callback', async () => {
@@ -416,7 +449,14 @@ describe.each(subjects)('the job store contract: $name', (subject) => {
   });
 
   describe('the unsettled index', () => {
-    it('yields exactly the jobs carrying `sweep`, in every shard, each as it is when found', async () => {
+    /** One shard's entries, in the order the store gives them. */
+    const shardEntries = async (shard: string, range?: { after?: IndexMark; upTo?: IndexMark }) => {
+      const entries: UnsettledJob[] = [];
+      for await (const entry of store().unsettled(shard, range)) entries.push(entry);
+      return entries;
+    };
+
+    it('yields exactly the jobs carrying `sweep`, each in its own shard', async () => {
       const indexed: string[] = [];
       for (const shard of sweepShards) {
         const jobId = idIn(shard);
@@ -428,12 +468,48 @@ describe.each(subjects)('the job store contract: $name', (subject) => {
       await store().update(retrying.jobId, { nextAttemptAt: now + 1_000, sweep: sweepShard(retrying.jobId) }, {});
       indexed.push(retrying.jobId);
       expect(await unsettledIds(store())).toEqual(indexed.sort());
-      const seen: Job[] = [];
-      for await (const job of store().unsettled()) if (job.jobId === retrying.jobId) seen.push(job);
-      expect(seen).toStrictEqual([await found(store(), retrying.jobId)]);
+      for (const shard of sweepShards) {
+        expect((await shardEntries(shard)).every((entry) => sweepShard(entry.jobId) === shard), shard).toBe(true);
+      }
     });
 
-    it('yields every job of a shard that holds more than one batch read (100)', async () => {
+    it('yields each job with the fields the sweeper decides on, as it is when found, and no other', async () => {
+      const job = everyField(idIn('c'));
+      await store().create(job, smallRequest(job));
+      await store().update(job.jobId, { lastUpdate: iso(now), leaseUntil: now + 9_000 }, {});
+      // Every field UnsettledJob names (Required: none may be left out), as the write left it.
+      const expected: Required<UnsettledJob> = {
+        jobId: job.jobId,
+        created: job.created,
+        status: 'running',
+        notified: 'no',
+        lastUpdate: iso(now),
+        leaseUntil: now + 9_000,
+        nextAttemptAt: now + 30_000,
+        notifyLeaseUntil: now - 2_000,
+        nextNotifyAt: now + 1,
+      };
+      expect(await shardEntries('c')).toStrictEqual([expected]);
+    });
+
+    it('yields a shard in the index\'s order, past `after` and up to `upTo`, whether or not their jobs are still there', async () => {
+      const jobs: Job[] = [];
+      for (let i = 0; i < 6; i++) jobs.push(await created(store(), { jobId: idIn('b'), created: iso(now - 60_000 + i * 1_000), sweep: 'b' }));
+      const ids = (entries: UnsettledJob[]) => entries.map((entry) => entry.jobId);
+      const all = jobs.map((job) => job.jobId);
+      const mark = (i: number) => ({ created: jobs[i]!.created, jobId: jobs[i]!.jobId });
+      expect(ids(await shardEntries('b'))).toEqual(all);
+      expect(ids(await shardEntries('b', { after: mark(1) }))).toEqual(all.slice(2));
+      expect(ids(await shardEntries('b', { upTo: mark(3) }))).toEqual(all.slice(0, 4));
+      expect(ids(await shardEntries('b', { after: mark(0), upTo: mark(4) }))).toEqual(all.slice(1, 5));
+      // A mark is a place in the index, not a job: it holds when its job has left.
+      await store().update(jobs[2]!.jobId, { status: 'completed', remove: ['sweep'] }, {});
+      await store().remove(jobs[4]!.jobId);
+      expect(ids(await shardEntries('b', { after: mark(2) }))).toEqual([all[3], all[5]]);
+      expect(ids(await shardEntries('b', { upTo: mark(4) }))).toEqual([all[0], all[1], all[3]]);
+    });
+
+    it('yields every job of a shard that holds more than a hundred', async () => {
       const ids = Array.from({ length: 105 }, () => idIn('a'));
       for (const jobId of ids) await store().create(acceptedJob({ jobId, sweep: 'a' }), { url: service, method: 'POST', headers: {}, body: null });
       expect(await unsettledIds(store())).toEqual(ids.sort());
@@ -597,7 +673,8 @@ describe.each(subjects)('the job store contract: $name', (subject) => {
 });
 
 describe.each(subjects)('the sweeper and the dead-letter settle on $name', (subject) => {
-  const store = useSubject(subject);
+  const stores = useStores(subject);
+  const store = () => stores().store;
   const world = () => ({ jobs: store(), queue: new MemoryWorkQueue(), clock: new ManualClock(now) });
   const abandoned = (kind: 'job' | 'callback') => `abandoned: the ${kind} message was dead-lettered after repeated failed deliveries`;
 
@@ -772,5 +849,84 @@ describe.each(subjects)('the sweeper and the dead-letter settle on $name', (subj
       );
       expect(job.leaseUntil).toBe(now + 12_000);
     });
+
+    it('a run stopped by its deadline saves where; the next goes on from there round to there, so each round visits every job once', async () => {
+      const clock = new ManualClock(now);
+      // Each entry the walk takes costs a second: the deadline stops a run after so many.
+      const jobs = ticking(store(), clock, 1_000);
+      const deps = { jobs, queue: new MemoryWorkQueue(), clock, sweeps: stores().sweeps };
+      const ring: string[] = [];
+      for (const shard of ['0', '5', 'a', 'f']) {
+        for (let i = 0; i < 2; i++) ring.push((await inIndex(store(), { jobId: idIn(shard), created: iso(now - 3 * idle + i), status: 'running', attempts: 1, lastUpdate: iso(now - 2 * idle) })).jobId);
+      }
+      const run = async (name: string, entries: number) => {
+        deps.queue.clear();
+        const report = await scheduledSweep(deps, { idleMs: idle, deadline: clock.now() + entries * 1_000 + 500, run: name, leaseMs: 75_000 });
+        return { report, sent: deps.queue.sent.map((message) => message.jobId) };
+      };
+
+      const first = await run('run-1', 3);
+      expect(first.sent).toEqual(ring.slice(0, 3));
+      expect(first.report).toMatchObject({ jobs: 3, skipped: false, resumed: false, unfinished: true, leaseLost: false, resumeAt: { shard: '5', after: { jobId: ring[2] } } });
+      const second = await run('run-2', 100);
+      expect(second.sent).toEqual([...ring.slice(3), ...ring.slice(0, 3)]);
+      expect(second.report).toMatchObject({ jobs: 8, resumed: true, unfinished: false });
+      // Together, the round that run 1 began: every job once.
+      expect([...first.sent, ...second.sent.slice(0, ring.length - first.sent.length)]).toEqual(ring);
+      // A run that went round leaves the next to start where it started.
+      const third = await run('run-3', 100);
+      expect(third.sent).toEqual(second.sent);
+      expect(third.report).toMatchObject({ resumed: false, unfinished: false });
+    });
+
+    it('a run finds the lease another run holds and does nothing; once that lease has run out, a run takes it', async () => {
+      const deps = { ...world(), sweeps: stores().sweeps };
+      const job = await inIndex(deps.jobs, { status: 'running', attempts: 1, lastUpdate: iso(now - 2 * idle) });
+      expect('state' in (await deps.sweeps.claim('crashed-run', now, now + 75_000))).toBe(true);
+      const options = { idleMs: idle, deadline: now + 45_000, run: 'run-2', leaseMs: 75_000 };
+      expect(await scheduledSweep(deps, options)).toMatchObject({ skipped: true, jobs: 0, callbacks: 0 });
+      expect(deps.queue.sent).toEqual([]);
+      deps.clock.set(now + 75_000);
+      expect(await scheduledSweep(deps, { ...options, deadline: now + 120_000 })).toMatchObject({ skipped: false, jobs: 1 });
+      expect(deps.queue.sent).toEqual([{ kind: 'job', jobId: job.jobId }]);
+    });
+  });
+});
+
+describe.each(subjects)('the sweeper\'s state on $name', (subject) => {
+  const stores = useStores(subject);
+  const sweeps = () => stores().sweeps;
+
+  it('a first claim takes the lease and finds no state: the walk starts at the first shard', async () => {
+    expect(await sweeps().claim('run-1', now, now + 75_000)).toEqual({ state: { unfinished: false } });
+  });
+
+  it('while a run holds the lease, a claim is refused and writes nothing; from its expiry on, it is taken', async () => {
+    await sweeps().claim('run-1', now, now + 75_000);
+    expect(await sweeps().claim('run-2', now + 74_999, now + 150_000)).toHaveProperty('held');
+    expect(await sweeps().release('run-2', { resumeAt: { shard: '3' }, unfinished: true }, now)).toBe(false);
+    expect(await sweeps().claim('run-2', now + 75_000, now + 150_000)).toEqual({ state: { unfinished: false } });
+  });
+
+  it('its holder saves where the next run starts as it lets the lease go: the next claim gets both at once', async () => {
+    const states: SweepState[] = [
+      { resumeAt: { shard: 'c', after: { created: iso(now - 60_000), jobId: idIn('c') } }, unfinished: true },
+      { resumeAt: { shard: '5' }, unfinished: false },
+      { unfinished: false },
+    ];
+    await sweeps().claim('run-0', now, now + 75_000);
+    for (const [i, state] of states.entries()) {
+      expect(await sweeps().release(`run-${i}`, state, now + i)).toBe(true);
+      expect(await sweeps().claim(`run-${i + 1}`, now + i + 1, now + 75_000)).toEqual({ state });
+    }
+  });
+
+  it('a run whose lease ran out and was taken over can neither save over the newer run\'s state nor let its lease go', async () => {
+    await sweeps().claim('run-1', now, now + 10_000);
+    await sweeps().claim('run-2', now + 10_000, now + 85_000);
+    expect(await sweeps().release('run-1', { resumeAt: { shard: '1' }, unfinished: true }, now + 20_000)).toBe(false);
+    expect(await sweeps().claim('run-3', now + 20_000, now + 95_000)).toHaveProperty('held');
+    expect(await sweeps().release('run-2', { resumeAt: { shard: '2' }, unfinished: true }, now + 20_000)).toBe(true);
+    expect(await sweeps().claim('run-3', now + 20_000, now + 95_000)).toEqual({ state: { resumeAt: { shard: '2' }, unfinished: true } });
   });
 });

@@ -36,7 +36,7 @@ afterEach(() => {
 const created = () => dbMock.commandCalls(CreateTableCommand).map((call) => call.args[0].input);
 
 describe('provisionTables', () => {
-  it('creates the clients, jobs and limits tables on demand, with the keys and the keys-only unsettled index of the definitions', async () => {
+  it('creates the clients, jobs and limits tables on demand, with the keys, and the unsettled index carrying the attributes the sweeper decides on', async () => {
     dbMock.on(CreateTableCommand).resolves({});
     dbMock.on(DescribeTableCommand).resolves({ Table: { TableStatus: 'ACTIVE' } });
     await provisionTables(db);
@@ -66,7 +66,7 @@ describe('provisionTables', () => {
               { AttributeName: 'sweep', KeyType: 'HASH' },
               { AttributeName: 'created', KeyType: 'RANGE' },
             ],
-            Projection: { ProjectionType: 'KEYS_ONLY' },
+            Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['status', 'notified', 'lastUpdate', 'lease_until', 'next_attempt_at', 'notify_lease_until', 'next_notify_at'] },
           },
         ],
         BillingMode: 'PAY_PER_REQUEST',

@@ -1,18 +1,29 @@
 /**
  * A DATA_DIR kept across upgrades: items as the first layout (session 1: every field plain, by
  * its camelCase name) and the packed layout (session 2: short names and brotli blobs) wrote
- * them are rewritten in today's readable layout by the local stack at start, and keep working.
+ * them are rewritten in today's readable layout by the local stack at start, and keep working;
+ * a jobs table whose unsettled index is keys-only (as every DATA_DIR made before the index
+ * carried the sweeper's attributes has it: dynalite cannot change an index) still sweeps.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brotliCompressSync } from 'node:zlib';
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { CreateTableCommand, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoJobStore } from '../../lambdas/adapters/dynamo.ts';
+import { DynamoSweepStateStore } from '../../lambdas/adapters/sweep-state.ts';
 import type { Job } from '../../lambdas/core/job.ts';
+import { requeueUnsettled, scheduledSweep } from '../../lambdas/core/sweep.ts';
+import { sweep, sweeperLeaseMs, tables } from '../../lib/definitions.ts';
+import { localTableNames } from '../../local/provision.ts';
+import { stackFileName, type StackFile } from '../../local/stack-file.ts';
 import { layoutFileName, storeLayout, upgradeStore } from '../../local/upgrade.ts';
 import { startDynalite, type LocalDynamo } from '../support/dynalite.ts';
+import { acceptedJob, ManualClock, MemoryWorkQueue, unsettledIds } from '../support/memory.ts';
 
 let db: LocalDynamo;
 let dataDir: string;
@@ -89,5 +100,106 @@ describe('upgradeStore', () => {
   it('once the layout is recorded, a start reads nothing', async () => {
     await put({ pk: '6f666666-6666-4666-8666-666666666666', sk: 'job', u: created, s: 'accepted', a: 0, n: 'n/a', na: 0, created, expiresAt, spec: blob(spec) });
     expect(await upgradeStore(db.documents, db.table, dataDir)).toEqual({ jobs: 0, keys: 0 });
+  });
+});
+
+describe('a jobs table whose unsettled index is keys-only (a DATA_DIR made before the index carried the sweeper\'s attributes)', () => {
+  const index = tables.jobs.unsettledIndex;
+  let old: LocalDynamo;
+  let oldDir: string;
+  beforeAll(async () => {
+    // The jobs table as the earlier version made it; provisioning keeps it, as it keeps a DATA_DIR's.
+    old = await startDynalite({
+      beforeProvision: async (dynamodb) => {
+        await dynamodb.send(
+          new CreateTableCommand({
+            TableName: localTableNames.jobs,
+            BillingMode: 'PAY_PER_REQUEST',
+            KeySchema: [
+              { AttributeName: 'pk', KeyType: 'HASH' },
+              { AttributeName: 'sk', KeyType: 'RANGE' },
+            ],
+            AttributeDefinitions: ['pk', 'sk', index.partitionKey, index.sortKey].map((AttributeName) => ({ AttributeName, AttributeType: 'S' })),
+            GlobalSecondaryIndexes: [
+              {
+                IndexName: index.name,
+                KeySchema: [
+                  { AttributeName: index.partitionKey, KeyType: 'HASH' },
+                  { AttributeName: index.sortKey, KeyType: 'RANGE' },
+                ],
+                Projection: { ProjectionType: 'KEYS_ONLY' },
+              },
+            ],
+          }),
+        );
+      },
+    });
+    oldDir = mkdtempSync(join(tmpdir(), 'waas-keys-only-'));
+    const jobs = new DynamoJobStore(old.documents, old.table);
+    for (const job of [accepted, idle, callingBack, settled]) await jobs.create(job, { url: 'https://service.example.com', method: 'POST', headers: {}, body: null });
+  });
+  afterAll(async () => {
+    await old.close();
+    rmSync(oldDir, { recursive: true, force: true });
+  });
+
+  const now = Date.parse('2026-11-20T12:00:00.000Z');
+  const long = new Date(now - 2 * sweep.idleMs).toISOString();
+  const accepted = acceptedJob({ jobId: '0a000000-0000-4000-8000-000000000000', lastUpdate: long, created: long, sweep: '0' });
+  const idle = acceptedJob({ jobId: '1b111111-1111-4111-8111-111111111111', status: 'running', attempts: 1, lastUpdate: long, created: long, sweep: '1' });
+  const callingBack = acceptedJob({ jobId: '2c222222-2222-4222-8222-222222222222', status: 'completed', attempts: 1, callback: 'https://callback.example.com', notified: 'no', lastUpdate: long, created: long, sweep: '2' });
+  const settled = acceptedJob({ jobId: '3d333333-3333-4333-8333-333333333333', status: 'failed', attempts: 5, lastUpdate: long, created: long, sweep: '3' });
+
+  it('is kept as it is, and its entries carry no attribute but the keys', async () => {
+    const { Table } = await old.client.send(new DescribeTableCommand({ TableName: old.table }));
+    expect(Table?.GlobalSecondaryIndexes?.[0]?.Projection).toEqual({ ProjectionType: 'KEYS_ONLY' });
+    const { Items } = await old.documents.send(
+      new QueryCommand({ TableName: old.table, IndexName: index.name, KeyConditionExpression: '#shard = :shard', ProjectionExpression: '#pk, #status', ExpressionAttributeNames: { '#shard': index.partitionKey, '#pk': 'pk', '#status': 'status' }, ExpressionAttributeValues: { ':shard': '0' } }),
+    );
+    expect(Items).toEqual([{ pk: accepted.jobId }]);
+  });
+
+  it('still sweeps: each entry is read from its job, idle work is queued, settled work leaves the index, and the runs resume', async () => {
+    const jobs = new DynamoJobStore(old.documents, old.table);
+
+    const queue = new MemoryWorkQueue();
+    const clock = new ManualClock(now);
+    expect(await requeueUnsettled({ jobs, queue, clock }, { idleMs: sweep.idleMs })).toEqual({ jobs: 2, callbacks: 1, leasesExpired: 0 });
+    expect(queue.sent).toEqual([
+      { kind: 'job', jobId: accepted.jobId },
+      { kind: 'job', jobId: idle.jobId },
+      { kind: 'callback', jobId: callingBack.jobId },
+    ]);
+    expect(await unsettledIds(jobs)).toEqual([accepted.jobId, idle.jobId, callingBack.jobId]);
+
+    queue.clear();
+    const sweeps = new DynamoSweepStateStore(old.documents, old.table);
+    const run = { idleMs: sweep.idleMs, run: 'run-1', leaseMs: sweeperLeaseMs, deadline: now + 45_000 };
+    expect(await scheduledSweep({ jobs, queue, clock, sweeps }, run)).toMatchObject({ skipped: false, jobs: 2, callbacks: 1, unfinished: false });
+    expect(queue.sent).toHaveLength(3);
+    // It went round from the first shard: the next run starts there again.
+    expect(await sweeps.claim('run-2', now + 60_000, now + 60_000 + sweeperLeaseMs)).toEqual({ state: { unfinished: false } });
+    await sweeps.release('run-2', { unfinished: false }, now + 60_000);
+  });
+
+  it('the sweeper\'s state item is no job: the operator\'s `jobs list` and the local upgrade pass it by', async () => {
+    const sweeps = new DynamoSweepStateStore(old.documents, old.table);
+    await sweeps.claim('run-2', now, now + sweeperLeaseMs);
+    expect(await sweeps.release('run-2', { resumeAt: { shard: '7', after: { created: long, jobId: '7e777777-7777-4777-8777-777777777777' } }, unfinished: true }, now)).toBe(true);
+    const state = await old.documents.send(new GetCommand({ TableName: old.table, Key: tables.jobs.sweeperState }));
+    // Plain attributes, as an operator reads them in the console.
+    expect(state.Item).toEqual({ ...tables.jobs.sweeperState, resume_shard: '7', resume_after_created: long, resume_after_job: '7e777777-7777-4777-8777-777777777777', last_run_unfinished: true, last_run: 'run-2', last_saved: new Date(now).toISOString() });
+
+    expect(await upgradeStore(old.documents, old.table, oldDir)).toEqual({ jobs: 0, keys: 0 });
+    expect((await old.documents.send(new GetCommand({ TableName: old.table, Key: tables.jobs.sweeperState }))).Item).toEqual(state.Item);
+
+    // The CLI finds this test's store as it finds a running local stack's: by the stack file.
+    mkdirSync(join(oldDir, 'dynamodb'), { recursive: true });
+    const file: StackFile = { pid: process.pid, url: 'http://127.0.0.1:1', dynamodbEndpoint: old.endpoint, sqsEndpoint: 'http://127.0.0.1:1', tables: localTableNames };
+    writeFileSync(join(oldDir, stackFileName), JSON.stringify(file));
+    // Run apart from this process's event loop, which serves the store the CLI reads.
+    const listed = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/jobs.ts', 'list', '--limit', '1000'], { cwd: join(import.meta.dirname, '..', '..'), env: { ...process.env, DATA_DIR: oldDir }, encoding: 'utf8', timeout: 30_000 });
+    const ids = (JSON.parse(listed.stdout) as Array<{ jobId: string }>).map((job) => job.jobId);
+    expect(ids.sort()).toEqual([accepted, idle, callingBack, settled].map((job) => job.jobId));
   });
 });
