@@ -281,7 +281,7 @@ export interface JobProfile {
   readUnits: number;
   /** Read units on the limits table. */
   limiterReads: number;
-  /** Writes to the `unsettled` index per job: one when a retry puts its shard, one when it settles. */
+  /** Writes to the `unsettled` index per job: each write of a job while it waits on a retry, from the one that puts its shard to the one that settles it. */
   indexWrites: number;
   /** Seconds the job's message is in flight: while a batch runs it, and while a retry waits. */
   inFlightSeconds: number;
@@ -305,7 +305,10 @@ export function jobProfile(workload: Workload = defaultWorkload, stack: StackCos
   // A retry's lease and answer find the earlier answer, and the request beside it, in the item.
   const retried = answered + (besideJob ? request : 0);
   const retry = workload.retriesPerJob * 2 * writeUnits(retried);
-  const indexWrites = workload.retriesPerJob * 2;
+  // The index carries the attributes the sweeper decides on (INCLUDE), so each write of an
+  // indexed job writes it: the answer that schedules the retry (the job enters), the retry's
+  // lease, its answer, and the callback's outcome that settles it (the job leaves).
+  const indexWrites = workload.retriesPerJob * 4;
   const deliveries = 1 + workload.retriesPerJob;
   const requestReads = besideJob ? 0 : deliveries * readUnits(request, true);
   const batchSeconds = (workload.serviceMs + workload.callbackFraction * workload.callbackMs + stack.executeOverheadMs) / 1000;

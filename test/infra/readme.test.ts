@@ -18,6 +18,7 @@ import {
   submitWriteWindowMs,
   sweep,
 } from '../../lib/definitions.ts';
+import { costTable, planFor, scaleModel, scaleTable } from '../../lib/scale.ts';
 
 const readme = readFileSync(join(import.meta.dirname, '..', '..', 'README.md'), 'utf8').replace(/\s+/g, ' ');
 
@@ -78,5 +79,13 @@ describe('the README states the numbers the code runs on', () => {
     expect(stated(/\((\d+) s for execute: a \d+ s call, a \d+ s callback, the writes\)/)).toBe(functions.execute.timeoutSeconds);
     expect(stated(/\(\d+ s for execute: a (\d+) s call/) * 1_000).toBe(jobLimits.timeoutMs.max);
     expect(stated(/The api function answers 503 a second before its (\d+) s timeout/)).toBe(functions.api.timeoutSeconds);
+  });
+
+  it('the scale model\'s tables, as lib/scale.ts works them out, and the plan\'s deploy command', () => {
+    const plan = planFor(5_000);
+    const flat = (text: string) => text.replace(/\s+/g, ' ');
+    expect(readme).toContain(flat(scaleTable([{ title: 'defaults', model: scaleModel() }, { title: '5,000 jobs/s plan', model: plan.model }])));
+    expect(readme).toContain(flat(costTable(plan.cost)));
+    expect(readme).toContain(flat(plan.deployCommand.replace(' -c jobsMaxConcurrency', ' \\ -c jobsMaxConcurrency')));
   });
 });
