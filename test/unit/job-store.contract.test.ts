@@ -6,7 +6,7 @@
  * writes are conditional too, on both.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DynamoJobStore } from '../../lambdas/adapters/dynamo.ts';
 import { DynamoSweepStateStore } from '../../lambdas/adapters/sweep-state.ts';
 import { jobItem } from '../../lambdas/adapters/job-items.ts';
@@ -15,47 +15,24 @@ import { sweepShard, type AttemptOutput, type Job, type JobRequest } from '../..
 import { ConditionFailed, type IdempotencyRecord, type IndexMark, type JobChanges, type JobStore, type SweepState, type SweepStateStore, type UnsettledJob } from '../../lambdas/core/ports.ts';
 import { requeueUnsettled, scheduledSweep } from '../../lambdas/core/sweep.ts';
 import { jobLimits, sweep, sweepShards } from '../../lib/definitions.ts';
-import { startDynalite } from '../support/dynalite.ts';
 import { acceptedJob, ManualClock, MemoryJobStore, MemorySweepStateStore, MemoryWorkQueue, ticking, unsettledIds } from '../support/memory.ts';
+import { portSubjects, useSubject, type Subject } from '../support/subjects.ts';
 
-interface Subject {
-  name: string;
-  /** A job store, and the sweeper's state store beside it (on DynamoDB, in the same table). */
-  open(): Promise<{ store: JobStore; sweeps: SweepStateStore; close(): Promise<void> }>;
+/** A job store, and the sweeper's state store beside it (on DynamoDB, in the same table). */
+interface Stores {
+  store: JobStore;
+  sweeps: SweepStateStore;
 }
 
-const subjects: Subject[] = [
-  { name: 'MemoryJobStore', open: async () => ({ store: new MemoryJobStore(), sweeps: new MemorySweepStateStore(), close: async () => undefined }) },
-  {
-    name: 'DynamoJobStore on dynalite',
-    open: async () => {
-      const dynamo = await startDynalite();
-      return { store: new DynamoJobStore(dynamo.documents, dynamo.table), sweeps: new DynamoSweepStateStore(dynamo.documents, dynamo.table), close: dynamo.close };
-    },
-  },
-];
+const subjects = portSubjects<Stores>(
+  'MemoryJobStore',
+  () => ({ store: new MemoryJobStore(), sweeps: new MemorySweepStateStore() }),
+  'DynamoJobStore',
+  (db) => ({ store: new DynamoJobStore(db.documents, db.table), sweeps: new DynamoSweepStateStore(db.documents, db.table) }),
+);
 
 /** Stores of their own for each test (for dynalite, a fresh server in memory), closed after it. */
-function useStores(subject: Subject): () => Awaited<ReturnType<Subject['open']>> {
-  let opened: Awaited<ReturnType<Subject['open']>> | undefined;
-  beforeEach(async () => {
-    opened = await subject.open();
-  });
-  afterEach(async () => {
-    await opened?.close();
-    opened = undefined;
-  });
-  return () => {
-    if (!opened) throw new Error('no store is open');
-    return opened;
-  };
-}
-
-/** A job store of its own for each test. */
-function useStore(subject: Subject): () => JobStore {
-  const stores = useStores(subject);
-  return () => stores().store;
-}
+const useStores = (subject: Subject<Stores>): (() => Stores) => useSubject(subject);
 
 const now = Date.parse('2025-03-01T12:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
