@@ -1,8 +1,8 @@
 /**
  * The scale model: per region, what bounds the jobs a second the AWS stack carries, which bound
  * binds, and the context values and quota raises that carry a wanted rate, with its cost.
- * Arithmetic only, pinned by test/unit/scale.test.ts; it imports nothing from aws-cdk-lib, so the
- * README's table can be rendered (and tested) without synthesising the stack.
+ * Arithmetic only, pinned by test/unit/scale.test.ts; it synthesises nothing, so the README's
+ * table can be rendered (and tested) without the stack. Its defaults are lib/settings.ts's.
  *
  * ```ts
  * const today = scaleModel();                        // default settings, default quotas
@@ -17,6 +17,7 @@
  */
 import { countFreshMs } from '../lambdas/core/auth.ts';
 import { credentialCacheMs, functions, lambdaSystemLogLevel, queues, sweepShards } from './definitions.ts';
+import { contextKeys, maxConcurrencyRange, settingDefaults } from './settings.ts';
 import { apiGatewayBilledRequests, estimateCost, million, prices as listPrices, readUnits, writeUnits, type CostEstimate, type JobUsage, type Prices } from '../bench/cost.ts';
 
 // ---- inputs ------------------------------------------------------------------------------------
@@ -34,26 +35,26 @@ export interface ScaleSettings {
   apiReservedConcurrency: number;
 }
 
-/** The defaults lib/settings.ts (`settingDefaults`) gives a deployment that sets nothing. */
+/** The defaults lib/settings.ts gives a deployment that sets nothing. */
 export const defaultSettings: ScaleSettings = {
-  throttle: { rateLimit: 100, burstLimit: 100 },
-  maxConcurrency: { jobs: queues.jobs.maxConcurrency, callbacks: queues.callbacks.maxConcurrency },
-  apiReservedConcurrency: 100,
+  throttle: { rateLimit: settingDefaults.throttleRate, burstLimit: settingDefaults.throttleBurst },
+  maxConcurrency: { jobs: settingDefaults.jobsMaxConcurrency, callbacks: settingDefaults.callbacksMaxConcurrency },
+  apiReservedConcurrency: settingDefaults.apiReservedConcurrency,
 };
 
-/** The CDK context key of each setting (lib/settings.ts `contextKeys`). */
+/** The CDK context key of each setting the model raises (lib/settings.ts `contextKeys`). */
 export const settingKeys = {
-  throttleRate: 'apiThrottleRate',
-  throttleBurst: 'apiThrottleBurst',
-  jobsMaxConcurrency: 'jobsMaxConcurrency',
-  callbacksMaxConcurrency: 'callbacksMaxConcurrency',
-  apiReservedConcurrency: 'apiReservedConcurrency',
+  throttleRate: contextKeys.throttleRate,
+  throttleBurst: contextKeys.throttleBurst,
+  jobsMaxConcurrency: contextKeys.jobsMaxConcurrency,
+  callbacksMaxConcurrency: contextKeys.callbacksMaxConcurrency,
+  apiReservedConcurrency: contextKeys.apiReservedConcurrency,
 } as const;
 
-/** AWS's ranges for the settings. */
+/** AWS's ranges for the settings, as lib/settings.ts checks them. */
 export const settingRanges = {
   /** An SQS event source mapping's MaximumConcurrency (CloudFormation "AWS::Lambda::EventSourceMapping ScalingConfig"). */
-  maxConcurrency: { min: 2, max: 1_000 },
+  maxConcurrency: maxConcurrencyRange,
 } as const;
 
 /**
