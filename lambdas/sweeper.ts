@@ -7,11 +7,10 @@
  * such a stop).
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { metricNames, sweep, sweeperLeaseMs } from '../lib/definitions.ts';
+import { metricNames, sweep, sweeperLeaseMs, type MetricName } from '../lib/definitions.ts';
 import { tracing } from './adapters/tracing.ts';
 import { logger, metrics, services } from './adapters/wiring.ts';
 import { scheduledSweep, type ScheduledSweepReport } from './core/sweep.ts';
@@ -28,7 +27,7 @@ export const handler = middy<unknown, ScheduledSweepReport, Error, Context>()
       run: context.awsRequestId,
       leaseMs: sweeperLeaseMs,
     });
-    const counts: Array<[string, number]> = [
+    const counts: Array<[MetricName, number]> = [
       [metricNames.sweeps, 1],
       [metricNames.sweptJobs, report.jobs],
       [metricNames.sweptCallbacks, report.callbacks],
@@ -36,7 +35,7 @@ export const handler = middy<unknown, ScheduledSweepReport, Error, Context>()
       [metricNames.sweepUnfinished, report.unfinished ? 1 : 0],
       [metricNames.sweepResumed, report.resumed ? 1 : 0],
     ];
-    for (const [name, value] of counts) metrics.addMetric(name, MetricUnit.Count, value);
+    for (const [name, value] of counts) deps.telemetry.count(name, value);
     if (report.skipped) logger.warn('another sweeper run holds the lease: this one does nothing', { ...report });
     if (report.unfinished) logger.warn('the sweep stopped before its timeout; the next run goes on from where it stopped', { ...report });
     if (report.leaseLost) logger.warn('the sweeper lease ran out during the run: where it stopped was not saved', { ...report });

@@ -22,7 +22,8 @@ const loaded = tracingEnabled
   : undefined;
 
 export const tracer: Tracer | undefined = loaded
-  ? new loaded[0].Tracer({ serviceName: process.env['POWERTOOLS_SERVICE_NAME'] || 'waas', captureHTTPsRequests: false })
+  ? // Its service is POWERTOOLS_SERVICE_NAME, which the stack sets (the stack's name), as for logs and metrics.
+    new loaded[0].Tracer({ captureHTTPsRequests: false })
   : undefined;
 
 /** The handler's segment (cold start annotated, errors captured, the response not); none where tracing is off. */
