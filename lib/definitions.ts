@@ -232,6 +232,11 @@ export const queues = {
   callbacksDeadLetter: { id: 'CallbacksDeadLetterQueue', consumer: 'deadLetter', batchSize: 10, waitSeconds: 20, maxConcurrency: 2 },
 } as const satisfies Record<QueueName, QueueSpec>;
 
+const queueNames = Object.keys(queues) as QueueName[];
+/** The queues that carry work (each with its dead-letter queue), and the dead-letter queues. */
+export const workQueueNames = queueNames.filter((name) => 'deadLetter' in queues[name]);
+export const deadLetterQueueNames = queueNames.filter((name) => !('deadLetter' in queues[name]));
+
 /**
  * AWS's guidance for a queue that triggers Lambda: a visibility timeout of at least six times
  * the consumer's timeout, so a message is not handed out again while a throttled batch waits.

@@ -4,7 +4,7 @@
  */
 import { CreateTableCommand, DescribeTableCommand, ResourceInUseException, type CreateTableCommandInput, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { deadLetterRetentionDays, queues, tables, visibilityTimeoutSeconds, type QueueName } from '../lib/definitions.ts';
+import { deadLetterQueueNames, deadLetterRetentionDays, queues, tables, visibilityTimeoutSeconds, workQueueNames, type QueueName } from '../lib/definitions.ts';
 
 export const localTableNames = { jobs: 'waas-jobs', clients: 'waas-clients', limits: 'waas-limits' } as const;
 
@@ -70,8 +70,7 @@ export async function provisionTables(db: DynamoDBClient): Promise<void> {
 
 /** Dead-letter queues first, so the work queues can name them in their redrive policies. */
 export async function provisionQueues(sqs: SQSClient, prefix = 'waas'): Promise<Record<QueueName, LocalQueue>> {
-  const names = Object.keys(queues) as QueueName[];
-  const ordered = [...names.filter((name) => !('deadLetter' in queues[name])), ...names.filter((name) => 'deadLetter' in queues[name])];
+  const ordered = [...deadLetterQueueNames, ...workQueueNames];
   const made = {} as Record<QueueName, LocalQueue>;
   for (const name of ordered) {
     const spec = queues[name];

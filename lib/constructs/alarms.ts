@@ -18,7 +18,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { metricNames, retryTiming, type FunctionName, type QueueName } from '../definitions.ts';
+import { deadLetterQueueNames, metricNames, retryTiming, workQueueNames, type FunctionName, type QueueName } from '../definitions.ts';
 import { waasMetric } from './metrics.ts';
 
 /**
@@ -66,7 +66,7 @@ export class Alarms extends Construct {
 
     const q = props.queues;
     const minutes = (n: number) => Duration.minutes(n);
-    for (const name of ['jobsDeadLetter', 'callbacksDeadLetter'] as const) {
+    for (const name of deadLetterQueueNames) {
       this.add(`${name}Received`, runbook.deadLetters, `A message reached the ${name} queue: a job or callback was given up on after maxReceiveCount receives, and settled as failed.`, {
         metric: q[name].metricNumberOfMessagesReceived({ period: minutes(5), statistic: 'Sum' }),
         threshold: 0,
@@ -76,7 +76,7 @@ export class Alarms extends Construct {
         threshold: 15 * 60,
       });
     }
-    for (const name of ['jobs', 'callbacks'] as const) {
+    for (const name of workQueueNames) {
       this.add(`${name}OldestMessage`, runbook.queueBacklog, `A message has waited in the ${name} queue for over ${oldestMessageAlarmSeconds} s: its consumer is stuck, failing or at its maximum concurrency.`, {
         metric: q[name].metricApproximateAgeOfOldestMessage({ period: minutes(5), statistic: 'Maximum' }),
         threshold: oldestMessageAlarmSeconds,

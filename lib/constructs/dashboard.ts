@@ -9,7 +9,7 @@ import { Dashboard, GraphWidget, type IMetric, TextWidget } from 'aws-cdk-lib/aw
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { metricNames, type FunctionName, type MetricName, type QueueName } from '../definitions.ts';
+import { deadLetterQueueNames, metricNames, workQueueNames, type FunctionName, type MetricName, type QueueName } from '../definitions.ts';
 import { waasMetric } from './metrics.ts';
 
 export interface OperationsDashboardProps {
@@ -45,15 +45,15 @@ export class OperationsDashboard extends Construct {
     this.dashboard.addWidgets(
       graph(
         'Queue depth',
-        (['jobs', 'callbacks'] as const).flatMap((name) => [
+        workQueueNames.flatMap((name) => [
           q[name].metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum', label: `${name} waiting` }),
           q[name].metricApproximateNumberOfMessagesNotVisible({ period, statistic: 'Maximum', label: `${name} in flight or delayed` }),
         ]),
       ),
-      graph('Age of oldest message (s)', (['jobs', 'callbacks', 'jobsDeadLetter', 'callbacksDeadLetter'] as const).map((name) => q[name].metricApproximateAgeOfOldestMessage({ period, statistic: 'Maximum', label: name }))),
+      graph('Age of oldest message (s)', [...workQueueNames, ...deadLetterQueueNames].map((name) => q[name].metricApproximateAgeOfOldestMessage({ period, statistic: 'Maximum', label: name }))),
       graph(
         'Dead letters',
-        (['jobsDeadLetter', 'callbacksDeadLetter'] as const).map((name) => q[name].metricNumberOfMessagesReceived({ period, statistic: 'Sum', label: `${name} received` })),
+        deadLetterQueueNames.map((name) => q[name].metricNumberOfMessagesReceived({ period, statistic: 'Sum', label: `${name} received` })),
         ours([metricNames.deadLettersSettled]),
       ),
     );
