@@ -438,20 +438,20 @@ describe('the inline callback of a job that becomes final', () => {
   });
 });
 
-describe('leases', () => {
-  /** A job whose first attempt a worker holds and never finishes (it crashed). */
-  async function heldByACrashedWorker(more: Script = () => answer(200, 'second worker')) {
-    const hung = deferred<AttemptOutput>();
-    const world = setup((request, index) => (index === 0 ? hung.promise : more(request, index)));
-    const jobId = await world.newJob({ timeout_ms: 1000 });
-    const crashed = runJobAttempt(world.deps, jobId);
-    await settle();
-    expect(world.http.requests).toHaveLength(1);
-    const held = await world.job(jobId);
-    expect(held).toMatchObject({ status: 'started', attempts: 1, leaseUntil: world.clock.now() + 1000 + leaseMarginMs });
-    return { ...world, jobId, hung, crashed, leaseUntil: held.leaseUntil ?? 0 };
-  }
+/** A job whose first attempt a worker holds and never finishes (it crashed). */
+async function heldByACrashedWorker(more: Script = () => answer(200, 'second worker')) {
+  const hung = deferred<AttemptOutput>();
+  const world = setup((request, index) => (index === 0 ? hung.promise : more(request, index)));
+  const jobId = await world.newJob({ timeout_ms: 1000 });
+  const crashed = runJobAttempt(world.deps, jobId);
+  await settle();
+  expect(world.http.requests).toHaveLength(1);
+  const held = await world.job(jobId);
+  expect(held).toMatchObject({ status: 'started', attempts: 1, leaseUntil: world.clock.now() + 1000 + leaseMarginMs });
+  return { ...world, jobId, hung, crashed, leaseUntil: held.leaseUntil ?? 0 };
+}
 
+describe('leases', () => {
   it('the lease of a service call covers its timeout and the margin; the callback has a lease of its own, taken with the answer', async () => {
     const gate = deferred<AttemptOutput>();
     const hung = deferred<AttemptOutput>();
@@ -1077,14 +1077,10 @@ describe('what the core tells (its Telemetry: the functions\' metrics)', () => {
 
   it('a worker whose lease was taken over tells nothing: the attempt that stands was told once', async () => {
     const { told, telemetry } = recorder();
-    const hung = deferred<AttemptOutput>();
-    const world = setup((_, index) => (index === 0 ? hung.promise : answer(200)));
-    const jobId = await world.newJob({ timeout_ms: 1000 });
-    world.deps.telemetry = telemetry;
-    const crashed = runJobAttempt(world.deps, jobId);
-    await settle();
-    world.clock.set(((await world.job(jobId)).leaseUntil ?? 0) + 1);
-    await runJobAttempt(world.deps, jobId);
+    const { deps, jobId, clock, leaseUntil, hung, crashed } = await heldByACrashedWorker();
+    deps.telemetry = telemetry;
+    clock.set(leaseUntil + 1);
+    await runJobAttempt(deps, jobId);
     hung.resolve(answer(500, 'late'));
     await crashed;
     expect(told).toEqual(['AttemptDuration 12ms', 'JobsCompleted 1']);
