@@ -1017,17 +1017,12 @@ describe('a write whose answer was lost', () => {
   });
 
   it('another worker\'s write is not taken for ours: a worker whose lease was taken over still writes nothing more', async () => {
-    const late = deferred<AttemptOutput>();
-    const { deps, newJob, job, clock, http } = setup((request, index) => (index === 0 ? late.promise : answer(200, 'second worker')));
-    const jobId = await newJob({ timeout_ms: 1_000 });
-    const stalled = runJobAttempt(deps, jobId);
-    await settle();
-    const { leaseUntil = 0 } = await job(jobId);
+    const { deps, jobId, job, clock, http, leaseUntil, hung, crashed } = await heldByACrashedWorker();
     clock.set(leaseUntil + 1);
     expect(await runJobAttempt(deps, jobId)).toEqual({ done: true });
     const standing = await job(jobId);
-    late.resolve(answer(500, 'late'));
-    expect(await stalled).toEqual({ done: true });
+    hung.resolve(answer(500, 'late'));
+    expect(await crashed).toEqual({ done: true });
     expect(await job(jobId)).toEqual(standing);
     expect(http.requests).toHaveLength(2);
   });
