@@ -70,10 +70,18 @@ it('a storage process that dies: /health and submissions answer 503 with Retry-A
   const [storagePid] = childPids(w.stack.child.pid ?? 0);
   expect(storagePid).toBeDefined();
 
-  // Kill it, and keep its database locked for a while (the stack waits a second before it
-  // starts a new storage), so that the restart has to wait.
-  process.kill(storagePid ?? 0, 'SIGKILL');
-  const db = await holdDatabase(join(w.dataDir, 'dynamodb'));
+  // Kill it, and keep its database locked for a while, so that the restart has to wait. The
+  // stack is paused meanwhile: on a busy machine its restart (a second later) could otherwise
+  // take the lock before the holder has started.
+  const stackPid = w.stack.child.pid ?? 0;
+  process.kill(stackPid, 'SIGSTOP');
+  let db: { release(): Promise<void> };
+  try {
+    process.kill(storagePid ?? 0, 'SIGKILL');
+    db = await holdDatabase(join(w.dataDir, 'dynamodb'));
+  } finally {
+    process.kill(stackPid, 'SIGCONT');
+  }
   cleanups.push(() => db.release());
 
   const health = await waitFor(async () => {
