@@ -248,12 +248,17 @@ export function visibilityTimeoutSeconds(queue: QueueName): number {
 /** Dead-letter queues keep messages as long as SQS allows, 14 days. */
 export const deadLetterRetentionDays = 14;
 
-/** The HTTP routes, all served by the api function. */
+/**
+ * The HTTP API's routes, all served by the api function. v1 is one greedy route: the function
+ * routes it (core/v1.ts's `v1Routes`), so that a known path asked with another method gets v1's
+ * 405 with `Allow`, and an unknown one v1's problem, not the gateway's bare 404.
+ */
 export const routes = [
   { method: 'POST', path: '/webhook' },
   { method: 'GET', path: '/webhook' },
   { method: 'GET', path: '/status' },
   { method: 'GET', path: '/health' },
+  { method: 'ANY', path: '/v1/{proxy+}' },
 ] as const;
 
 /** Environment variable names the functions read (the stack sets them, so does the local stack). */

@@ -88,6 +88,21 @@ export function toEvent(request: IncomingMessage, body: Buffer, routeKey: string
   return event;
 }
 
+/**
+ * API Gateway's route selection over the stack's routes: a route of the path and method, else a
+ * greedy `{proxy+}` route whose prefix the path extends by at least one segment (of the method,
+ * or ANY). The route key it matched, or undefined (the gateway's 404).
+ */
+export function gatewayRoutes(table: ReadonlyArray<{ method: string; path: string }> = routes): (method: string, path: string) => string | undefined {
+  const exact = new Set(table.filter((route) => !route.path.endsWith('/{proxy+}')).map((route) => `${route.method} ${route.path}`));
+  const greedy = table.filter((route) => route.path.endsWith('/{proxy+}')).map((route) => ({ ...route, prefix: route.path.slice(0, -'{proxy+}'.length) }));
+  return (method, path) => {
+    if (exact.has(`${method} ${path}`)) return `${method} ${path}`;
+    const found = greedy.find((route) => (route.method === method || route.method === 'ANY') && path.startsWith(route.prefix) && path.length > route.prefix.length);
+    return found ? `${found.method} ${found.path}` : undefined;
+  };
+}
+
 export interface Front {
   server: Server;
   url: string;
@@ -96,7 +111,7 @@ export interface Front {
 
 export async function startFront(options: FrontOptions): Promise<Front> {
   const { invoke, host, port, onError } = options;
-  const known = new Set(routes.map((route) => `${route.method} ${route.path}`));
+  const routeOf = gatewayRoutes();
   const server = createServer(async (request, response) => {
     const send = (status: number, body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) => {
       response.writeHead(status, headers);
@@ -104,7 +119,7 @@ export async function startFront(options: FrontOptions): Promise<Front> {
     };
     try {
       const path = new URL(request.url ?? '/', 'http://local').pathname;
-      const routeKey = `${request.method} ${path}`;
+      const routeKey = routeOf(request.method ?? 'GET', path);
       let body: Buffer;
       try {
         body = await readBody(request);
@@ -112,7 +127,7 @@ export async function startFront(options: FrontOptions): Promise<Front> {
         if (error instanceof TooLarge) return send(413, JSON.stringify({ status: 'failed', message: `request body must be at most ${jobLimits.requestBodyBytes} bytes` }));
         throw error;
       }
-      if (!known.has(routeKey)) return send(404, JSON.stringify({ message: 'Not Found' }));
+      if (routeKey === undefined) return send(404, JSON.stringify({ message: 'Not Found' }));
       if (routeKey === 'GET /health' && options.healthy && !options.healthy()) return send(503, JSON.stringify({ status: 'unavailable' }), { 'content-type': 'application/json', 'retry-after': '1' });
       let result: APIGatewayProxyStructuredResultV2;
       try {

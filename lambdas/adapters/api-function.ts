@@ -13,7 +13,8 @@ import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import httpResponseSerializer from '@middy/http-response-serializer';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { routeApi, type ApiDeps } from '../core/api.ts';
-import { answerFor, NotJson, Unavailable, type Answer } from '../core/errors.ts';
+import { answerFor as seedAnswerFor, NotJson, problemFor, Unavailable, type Answer } from '../core/errors.ts';
+import { isV1Path } from '../core/v1.ts';
 import { isUnavailable } from './aws.ts';
 import { tracing } from './tracing.ts';
 import { logger, metrics, type WaasMetrics } from './wiring.ts';
@@ -60,6 +61,8 @@ export function textBody(): MiddlewareObj<Event, Result> {
 export function seedAnswers(): MiddlewareObj<Event, Result> {
   return {
     onError: (request) => {
+      // v1 answers problems (RFC 9457); the seed's paths keep the seed's bodies.
+      const answerFor = isV1Path(request.event.rawPath ?? '') ? problemFor : seedAnswerFor;
       // The store or the queue unavailable (down, throttled, timing out) is the contract's 503.
       const answer = answerFor(isUnavailable(request.error) ? new Unavailable('the service is unavailable for a moment; try again', { cause: request.error }) : request.error);
       // Never headers or bodies: they carry credentials and the clients' secrets.
@@ -84,12 +87,20 @@ export function publishCounted(target: WaasMetrics = metrics): MiddlewareObj<Eve
   return { after: flush, onError: flush };
 }
 
-const asResult = (answer: Answer): Result => ({ statusCode: answer.statusCode, headers: { ...answer.headers }, body: answer.body as unknown as string });
+/**
+ * The answer as API Gateway takes it. A JSON body is left to the serialiser (`json`, above),
+ * unless the answer names its own content-type (a problem's, a page's): then it is sent as it is.
+ */
+const asResult = (answer: Answer): Result => {
+  const headers = { ...answer.headers };
+  if (answer.text !== undefined) return { statusCode: answer.statusCode, headers, body: answer.text };
+  return { statusCode: answer.statusCode, headers, body: (headers['content-type'] ? JSON.stringify(answer.body) : answer.body) as unknown as string };
+};
 
 export function apiFunction(deps: () => ApiDeps): middy.MiddyfiedHandler<Event, Result, Error, Context> {
   return middy<Event, Result, Error, Context>({
     timeoutEarlyInMillis: apiTimeoutMarginMs,
-    timeoutEarlyResponse: () => asResult(answerFor(new Unavailable('the request took too long; nothing half-done is kept, try again'))),
+    timeoutEarlyResponse: () => asResult(seedAnswerFor(new Unavailable('the request took too long; nothing half-done is kept, try again'))),
   })
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(tracing())

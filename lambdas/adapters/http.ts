@@ -135,8 +135,8 @@ export class NodeHttpClient implements HttpClient {
     return new Promise<Answer>((resolve, reject) => {
       const url = new URL(request.url);
       const scheme = url.protocol === 'https:' ? 'https:' : 'http:';
-      const body = request.body ?? '';
-      const bodyBytes = Buffer.byteLength(body);
+      const body = Buffer.from(request.body ?? '', request.bodyEncoding === 'base64' ? 'base64' : 'utf8');
+      const bodyBytes = body.length;
 
       // Host first, as on the wire; then the caller's headers as given, repeats (by case) kept.
       const headers: OutgoingHttpHeaders = { host: url.host };

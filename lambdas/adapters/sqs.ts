@@ -44,6 +44,41 @@ export class SqsWorkQueue implements WorkQueue {
       }
     }
   }
+
+  /**
+   * The chunks side by side; an entry SQS refused (its `Failed`), or a chunk whose request
+   * failed after the SDK's retries, is reported unsent. A chunk whose answer was lost may have
+   * been sent: its messages then find no job and are dropped (core/deliver.ts, `missing`).
+   */
+  async sendBatch(messages: QueueMessage[]): Promise<boolean[]> {
+    const sent = messages.map(() => false);
+    const chunks: Array<{ from: number; kind: QueueMessage['kind']; entries: QueueMessage[] }> = [];
+    for (let i = 0; i < messages.length; i += maxBatchEntries) {
+      // One queue per request: a chunk is cut where the kind changes.
+      let from = i;
+      const slice = messages.slice(i, i + maxBatchEntries);
+      while (slice.length) {
+        const kind = slice[0]!.kind;
+        const run = slice.findIndex((message) => message.kind !== kind);
+        const entries = slice.splice(0, run < 0 ? slice.length : run);
+        chunks.push({ from, kind, entries });
+        from += entries.length;
+      }
+    }
+    await Promise.all(
+      chunks.map(async ({ from, kind, entries }) => {
+        try {
+          const { Successful = [] } = await this.sqs.send(
+            new SendMessageBatchCommand({ QueueUrl: this.urls[kind], Entries: entries.map((message, n) => ({ Id: String(n), MessageBody: JSON.stringify(message) })) }),
+          );
+          for (const ok of Successful) if (ok.Id !== undefined) sent[from + Number(ok.Id)] = true;
+        } catch {
+          // Every entry of the chunk stays unsent.
+        }
+      }),
+    );
+    return sent;
+  }
 }
 
 /** Makes a received message reappear after `delayMs`, rounded up to whole seconds (SQS's unit). */

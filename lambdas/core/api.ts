@@ -4,12 +4,13 @@
  * (adapters/api-function.ts) turns API Gateway's events into requests and failures into answers.
  */
 import { jobLimits } from '../../lib/definitions.ts';
-import { readCredentials, type Authenticator, type Credentials, type FailureLimiter } from './auth.ts';
-import { BadCredentials, JobNotFound, NotJson, PayloadTooLarge, RouteNotFound, type Answer } from './errors.ts';
+import { authenticate, readCredentials, type Authenticator, type FailureLimiter } from './auth.ts';
+import { JobNotFound, NotJson, PayloadTooLarge, RouteNotFound, type Answer } from './errors.ts';
 import { publicRecord } from './job.ts';
 import type { Client } from './ports.ts';
 import { jobIdPattern } from './schemas.ts';
 import { submit, type SubmitDeps } from './submit.ts';
+import { isV1Path, routeV1 } from './v1.ts';
 
 export interface ApiRequest {
   method: string;
@@ -63,6 +64,7 @@ const routes: Record<string, Route> = {
 };
 
 export async function routeApi(deps: ApiDeps, request: ApiRequest): Promise<Answer> {
+  if (isV1Path(request.path)) return routeV1(deps, request, readBody);
   const key = `${request.method.toUpperCase()} ${request.path.replace(/\/+$/, '') || '/'}`;
   if (key === 'GET /health') return { statusCode: 200, body: { status: 'ok' } };
   const route = routes[key];
@@ -74,19 +76,3 @@ export async function routeApi(deps: ApiDeps, request: ApiRequest): Promise<Answ
   return route(deps, client, body ?? {}, request);
 }
 
-/**
- * The client the credentials name, unless the source is over its failure limit: then 429, even
- * for the right credentials (a guesser who found them learns nothing until the window turns).
- * The limiter's read runs beside the credential check, not before it, so it adds no wait of
- * its own; a failure is recorded before the 401 is answered, so the next try sees it.
- */
-async function authenticate(deps: ApiDeps, credentials: Credentials | undefined, source: string): Promise<Client> {
-  const clientId = credentials?.clientId;
-  const [limit, authenticated] = await Promise.allSettled([deps.limiter?.check(source, clientId), deps.auth.authenticate(credentials)]);
-  if (limit.status === 'rejected') throw limit.reason;
-  if (authenticated.status === 'rejected') {
-    if (authenticated.reason instanceof BadCredentials) await deps.limiter?.fail(source, clientId);
-    throw authenticated.reason;
-  }
-  return authenticated.value;
-}

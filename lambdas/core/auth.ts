@@ -91,6 +91,32 @@ function fromBasic(authorization: string | undefined): Given {
 }
 
 /**
+ * `Bearer client_id:verify_token`, the pair Basic carries without its base64, or
+ * `Bearer client_id.verify_token`: RFC 6750's token syntax (b64token) has no colon, and a strict
+ * client or proxy may insist on it. A client id is digits and a token hex, so either separator
+ * is unambiguous.
+ */
+function fromBearer(authorization: string | undefined): Given {
+  if (authorization === undefined || !/^\s*bearer(\s|$)/i.test(authorization)) return 'absent';
+  const match = authorization.match(/^\s*bearer\s+([^\s:.]+)[:.](\S+)\s*$/i);
+  if (!match?.[1] || !match[2]) return 'unreadable';
+  return { clientId: match[1], token: match[2] };
+}
+
+/**
+ * v1's credentials: HTTP Basic or Bearer in `Authorization`, never in the body (v1's body is the
+ * job: a `client_id` there is an unknown field). Anything else, or nothing, gives none (a 401).
+ */
+export function readHeaderCredentials(authorization: string | undefined): Credentials | undefined {
+  for (const read of [fromBasic, fromBearer]) {
+    const given = read(authorization);
+    if (given === 'unreadable') return undefined;
+    if (given !== 'absent') return given;
+  }
+  return undefined;
+}
+
+/**
  * Credentials from the JSON body (`client_id`, `verify_token`, as the seed reads them) or from
  * HTTP Basic auth (`client_id:verify_token`, so `curl -u` works). Given in both places they must
  * be the same pair: credentials that disagree, or a place that holds something unreadable, give
@@ -283,4 +309,21 @@ export class FailureLimiter {
  */
 function counted(clientId: string | undefined): string | undefined {
   return clientId !== undefined && clientIdShape.test(clientId) ? clientId : undefined;
+}
+
+/**
+ * The client the credentials name, unless the source is over its failure limit: then 429, even
+ * for the right credentials (a guesser who found them learns nothing until the window turns).
+ * The limiter's read runs beside the credential check, not before it, so it adds no wait of
+ * its own; a failure is recorded before the 401 is answered, so the next try sees it.
+ */
+export async function authenticate(deps: { auth: Authenticator; limiter?: FailureLimiter | undefined }, credentials: Credentials | undefined, source: string): Promise<Client> {
+  const clientId = credentials?.clientId;
+  const [limit, authenticated] = await Promise.allSettled([deps.limiter?.check(source, clientId), deps.auth.authenticate(credentials)]);
+  if (limit.status === 'rejected') throw limit.reason;
+  if (authenticated.status === 'rejected') {
+    if (authenticated.reason instanceof BadCredentials) await deps.limiter?.fail(source, clientId);
+    throw authenticated.reason;
+  }
+  return authenticated.value;
 }

@@ -72,19 +72,82 @@ export class Unavailable extends ApiError {
   readonly statusCode = 503;
 }
 
+/** A known route asked with a method it does not take: v1 answers 405 with the methods it does. */
+export class MethodNotAllowed extends ApiError {
+  override name = 'MethodNotAllowed';
+  readonly statusCode = 405;
+  constructor(readonly allow: readonly string[], method: string, path: string) {
+    super(`${path} does not take ${method}; it takes ${allow.join(', ')}`);
+  }
+}
+
 export interface Answer {
   statusCode: number;
+  /** Sent as JSON (application/json, or the content-type in `headers`), unless `text` is given. */
   body: Record<string, unknown>;
+  /** Sent as it is instead of `body`, under the content-type in `headers` (a page, a document). */
+  text?: string;
   headers?: Record<string, string>;
 }
 
-/** Every error becomes an answer; one we did not expect is a 500 that says nothing inside. */
+/** The headers an error's answer carries, whichever API answers it. */
+function headersFor(error: ApiError): Record<string, string> | undefined {
+  if (error instanceof Unavailable || error instanceof KeyInProgress) return { 'retry-after': '1' };
+  if (error instanceof TooManyFailures) return { 'retry-after': String(error.retryAfterSeconds) };
+  if (error instanceof MethodNotAllowed) return { allow: error.allow.join(', ') };
+  if (error instanceof BadCredentials) return { 'www-authenticate': 'Bearer realm="waas"' };
+  return undefined;
+}
+
+/** Every error becomes the seed API's answer; one we did not expect is a 500 that says nothing inside. */
 export function answerFor(error: unknown): Answer {
   if (error instanceof ApiError) {
     const answer: Answer = { statusCode: error.statusCode, body: error.body() };
-    if (error instanceof Unavailable || error instanceof KeyInProgress) answer.headers = { 'retry-after': '1' };
-    if (error instanceof TooManyFailures) answer.headers = { 'retry-after': String(error.retryAfterSeconds) };
+    const headers = headersFor(error);
+    // The seed's 401 had no challenge header: v1's has one (problemFor).
+    if (headers && !(error instanceof BadCredentials)) answer.headers = headers;
     return answer;
   }
   return { statusCode: 500, body: { status: 'failed', message: 'internal error' } };
+}
+
+/**
+ * Each error's RFC 9457 problem type (a URN: it names the problem, it is not a page to fetch)
+ * and title; `detail` is the error's own message, naming the field and the rule.
+ */
+const problems: Record<string, { type: string; title: string; detail?: string }> = {
+  InvalidRequest: { type: 'invalid-request', title: 'The request is not valid' },
+  NotJson: { type: 'not-json', title: 'The body is not a JSON object', detail: 'the request body must be a JSON object (RFC 8259) in UTF-8' },
+  BadCredentials: {
+    type: 'bad-credentials',
+    title: 'Bad credentials',
+    detail: 'Authorization must hold a client id and its verify token: Basic base64(client_id:verify_token), or Bearer client_id:verify_token',
+  },
+  JobNotFound: { type: 'job-not-found', title: 'No job with that ID exists', detail: 'no job with that id exists for this client' },
+  RouteNotFound: { type: 'no-such-route', title: 'No such route' },
+  MethodNotAllowed: { type: 'method-not-allowed', title: 'Method not allowed' },
+  PayloadTooLarge: { type: 'payload-too-large', title: 'The request is too large' },
+  KeyInProgress: { type: 'idempotency-key-in-progress', title: 'A request with this Idempotency-Key is in progress' },
+  JobIsFinal: { type: 'job-is-final', title: 'The job is already final' },
+  TooManyFailures: { type: 'too-many-failures', title: 'Too many failed attempts to authenticate' },
+  Unavailable: { type: 'unavailable', title: 'The service is unavailable for a moment' },
+};
+
+export const problemContentType = 'application/problem+json';
+export const problemTypePrefix = 'urn:waas:problem:';
+
+/** The problem object of an error (RFC 9457), for an answer and for a batch job's refusal. */
+export function problemOf(error: unknown): { type: string; title: string; status: number; detail: string } {
+  if (error instanceof ApiError) {
+    const known = problems[error.name] ?? { type: 'error', title: 'Error' };
+    return { type: `${problemTypePrefix}${known.type}`, title: known.title, status: error.statusCode, detail: known.detail ?? error.message };
+  }
+  return { type: `${problemTypePrefix}internal`, title: 'Internal error', status: 500, detail: 'the request failed inside the service; nothing was kept, try again' };
+}
+
+/** Every error as v1 answers it: an RFC 9457 problem. */
+export function problemFor(error: unknown): Answer {
+  const problem = problemOf(error);
+  const headers = { 'content-type': problemContentType, ...(error instanceof ApiError ? headersFor(error) : undefined) };
+  return { statusCode: problem.status, headers, body: problem };
 }

@@ -27,6 +27,8 @@ export interface JobRequest {
   headers: Record<string, string>;
   /** The body as sent, or null for none. */
   body: string | null;
+  /** `base64`: the body is bytes (v1's `body_base64`), held as base64 text; absent: UTF-8 text. */
+  bodyEncoding?: 'base64';
 }
 
 /** What one attempt saw: an answer, or the error that prevented one. */

@@ -222,6 +222,11 @@ export interface WorkQueue {
   send(message: QueueMessage): Promise<void>;
   /** Queues many at once (the sweeper's and a restart's work arrives in bulk), due now. */
   sendMany(messages: QueueMessage[]): Promise<void>;
+  /**
+   * Queues many new jobs' messages, ten to a request, and says of each whether it is on its
+   * way (in `messages`' order): a batch submit refuses only the jobs whose message failed.
+   */
+  sendBatch(messages: QueueMessage[]): Promise<boolean[]>;
 }
 
 export interface OutboundRequest {
@@ -229,6 +234,8 @@ export interface OutboundRequest {
   method: string;
   headers: Record<string, string>;
   body: string | null;
+  /** `base64`: `body` holds bytes, as base64 text; absent: UTF-8 text. */
+  bodyEncoding?: 'base64';
   timeoutMs: number;
 }
 

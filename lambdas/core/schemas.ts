@@ -7,7 +7,7 @@ import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { jobLimits } from '../../lib/definitions.ts';
 import { InvalidRequest } from './errors.ts';
-import { methods, type Method } from './job.ts';
+import { jobStatuses, methods, type Method } from './job.ts';
 import { unambiguousUrl } from './urls.ts';
 
 const tokenPattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -90,21 +90,22 @@ const boundedInt = (field: string, range: { min: number; max: number }) => {
   return z.number({ error: message }).check(z.int(message), z.gte(range.min, message), z.lte(range.max, message));
 };
 
-const methodMessage = `methodtype must be one of ${methods.join(', ')}`;
+const methodMessage = (field: string) => `${field} must be one of ${methods.join(', ')}`;
 /**
  * ASCII letters only: `toUpperCase()` would also make "poſt" (long s) and "optıons" (dotless i)
  * POST and OPTIONS, a method the client never wrote.
  */
 const asciiUpperCase = (value: string) => value.replace(/[a-z]+/g, (letters) => letters.toUpperCase());
 // The refinement after the transform is what makes its cast true: whatever is not a Method fails there.
-const methodtype = z
-  .pipe(z.string({ error: methodMessage }), z.transform((value: string) => asciiUpperCase(value) as Method))
-  .check(z.refine((value: string) => (methods as readonly string[]).includes(value), methodMessage));
+const methodField = (field: string) =>
+  z
+    .pipe(z.string({ error: methodMessage(field) }), z.transform((value: string) => asciiUpperCase(value) as Method))
+    .check(z.refine((value: string) => (methods as readonly string[]).includes(value), methodMessage(field)));
 
 /** POST /webhook. */
 export const submitSchema = z.object({
   service: httpUrl('service'),
-  methodtype: z.optional(methodtype),
+  methodtype: z.optional(methodField('methodtype')),
   headers: z.optional(headers),
   callback: z.nullish(httpUrl('callback')),
   data: z.optional(z.unknown()),
@@ -115,16 +116,117 @@ export const submitSchema = z.object({
 
 export type SubmitRequest = z.infer<typeof submitSchema>;
 
+/**
+ * One job as v1 takes it (POST /v1/jobs, each of POST /v1/jobs/batch's): the seed's fields
+ * under plainer names, with the seed's rules, and nothing else: an unknown field is refused
+ * (the seed runs a job whose `calback` was misspelt, with no callback).
+ */
+const v1JobFields = {
+  url: httpUrl('url'),
+  method: z.optional(methodField('method')),
+  headers: z.optional(headers),
+  body: z.optional(z.unknown()),
+  body_base64: z.optional(
+    z.string({ error: 'body_base64 must be a string of base64 (RFC 4648) text' }).check(
+      z.refine((value: string) => /^[A-Za-z0-9+/]*={0,2}$/.test(value) && value.length % 4 === 0, 'body_base64 must be base64 (RFC 4648, padded) text'),
+    ),
+  ),
+  callback: z.nullish(httpUrl('callback')),
+  max_attempts: z.optional(boundedInt('max_attempts', jobLimits.maxAttempts)),
+  timeout_ms: z.optional(boundedInt('timeout_ms', jobLimits.timeoutMs)),
+  callback_max_attempts: z.optional(boundedInt('callback_max_attempts', jobLimits.callbackMaxAttempts)),
+};
+
+const notBodyAndBase64 = z.refine<{ body?: unknown; body_base64?: string | undefined }>(
+  (job) => !(job.body !== undefined && job.body_base64 !== undefined),
+  { message: 'body_base64: not with body (a job has one body: text or JSON in body, bytes in body_base64)', path: ['body_base64'] },
+);
+
+export const v1JobSchema = z.strictObject(v1JobFields).check(notBodyAndBase64);
+export type V1JobRequest = z.infer<typeof v1JobSchema>;
+
+/** Idempotency-Key's rule, for the header and for a batch job's `idempotency_key`. */
+export const idempotencyKeyRule = { minLength: 1, maxLength: 255, pattern: /^[\x21-\x7e]+$/ } as const;
+
+/** A job of a batch: a v1 job, and the Idempotency-Key it may carry in the body. */
+export const v1BatchJobSchema = z
+  .strictObject({
+    ...v1JobFields,
+    idempotency_key: z.optional(
+      z.string({ error: 'idempotency_key must be a string' }).check(
+        z.minLength(idempotencyKeyRule.minLength, 'idempotency_key must be 1 to 255 visible ASCII characters'),
+        z.maxLength(idempotencyKeyRule.maxLength, 'idempotency_key must be 1 to 255 visible ASCII characters'),
+        z.regex(idempotencyKeyRule.pattern, 'idempotency_key must be 1 to 255 visible ASCII characters'),
+      ),
+    ),
+  })
+  .check(notBodyAndBase64);
+
+/** POST /v1/jobs/batch: the envelope. Each job is judged on its own, so that one bad job refuses only itself. */
+export const batchLimits = { min: 1, max: 100 } as const;
+export const v1BatchSchema = z.strictObject({
+  jobs: z
+    .array(z.unknown(), { error: 'jobs must be an array of jobs' })
+    .check(
+      z.minLength(batchLimits.min, `jobs must hold ${batchLimits.min} to ${batchLimits.max} jobs`),
+      z.maxLength(batchLimits.max, `jobs must hold ${batchLimits.min} to ${batchLimits.max} jobs`),
+    ),
+});
+
+export const listLimits = { min: 1, max: 100, default: 20 } as const;
+
+/** GET /v1/jobs's query: strings in, as a query string has them. */
+export const v1ListQuerySchema = z.strictObject({
+  status: z.optional(z.enum(jobStatuses, { error: `status must be one of ${jobStatuses.join(', ')}` })),
+  limit: z.optional(
+    z.pipe(
+      z.string().check(z.regex(/^[0-9]{1,4}$/, `limit must be an integer from ${listLimits.min} to ${listLimits.max}`)),
+      z.transform((value: string) => Number(value)),
+    ).check(
+      z.gte(listLimits.min, `limit must be an integer from ${listLimits.min} to ${listLimits.max}`),
+      z.lte(listLimits.max, `limit must be an integer from ${listLimits.min} to ${listLimits.max}`),
+    ),
+  ),
+  cursor: z.optional(z.string().check(z.minLength(1, 'cursor must not be empty'), z.maxLength(2048, 'cursor must be at most 2048 characters'))),
+});
+export type V1ListQuery = z.infer<typeof v1ListQuerySchema>;
+
 /** Validates `input` against `schema`, or throws InvalidRequest naming the first field at fault. */
 export function parse<T extends z.ZodMiniType>(schema: T, input: unknown): z.infer<T> {
   const result = schema.safeParse(input, { reportInput: true });
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
+  // An unknown field first: a misspelt one is likely why another looks missing.
+  const issue = result.error.issues.find((found) => found.code === 'unrecognized_keys') ?? result.error.issues[0];
   const field = issue?.path.map(String).join('.') ?? '';
   let message = issue?.message ?? 'invalid request';
   if (issue?.code === 'invalid_type' && issue.input === undefined) message = `${field} is required`;
+  else if (issue?.code === 'unrecognized_keys') {
+    throw new InvalidRequest(unknownFieldsMessage(issue.keys, field));
+  }
   else if (field && !message.startsWith(field.split('.')[0] ?? field)) message = `${field}: ${message}`;
   throw new InvalidRequest(message);
+}
+
+/** Every field name v1 knows, for a suggestion when one is misspelt. */
+const knownFields = [...Object.keys(v1JobFields), 'idempotency_key', 'jobs', 'status', 'limit', 'cursor'];
+
+/** How many single-character edits make `a` into `b` (Levenshtein), for did-you-mean. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+function unknownFieldsMessage(keys: readonly string[], at: string): string {
+  const named = keys.map((key) => {
+    const near = knownFields.filter((known) => known !== key && editDistance(key.toLowerCase(), known) <= 2).sort((x, y) => editDistance(key, x) - editDistance(key, y))[0];
+    return `${JSON.stringify(key)}${near ? ` (did you mean ${JSON.stringify(near)}?)` : ''}`;
+  });
+  return `${at ? `${at}: ` : ''}unknown field${keys.length > 1 ? 's' : ''} ${named.join(', ')}: v1 takes only the fields it documents`;
 }
 
 /** A job id is a UUID; anything else cannot name a job. */

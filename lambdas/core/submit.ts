@@ -8,7 +8,7 @@ import { InvalidRequest, KeyInProgress, Unavailable } from './errors.ts';
 import { attemptLeaseMs, isFinal, sweepShard, type Job, type JobRequest } from './job.ts';
 import type { Client, Clock, IdempotencyRecord, JobStore, Telemetry, WorkQueue } from './ports.ts';
 import { keyInProgressRereadsMs } from './retry.ts';
-import { parse, submitSchema, type SubmitRequest } from './schemas.ts';
+import { parse, submitSchema, type SubmitRequest, type V1JobRequest } from './schemas.ts';
 
 export interface SubmitDeps {
   jobs: JobStore;
@@ -37,11 +37,31 @@ export interface Accepted {
 
 const hasHeader = (headers: Record<string, string>, name: string) => Object.keys(headers).some((key) => key.toLowerCase() === name);
 
+/**
+ * A job as the core takes it, whichever API it came through: the seed's fields (v1's are
+ * renamed to them, `toJobInput`), and v1's bytes body.
+ */
+export type JobInput = SubmitRequest & {
+  data_base64?: string | undefined;
+  /** What the caller calls `service`, for the messages that name it. */
+  urlField?: 'url';
+};
+
+/** A v1 job in the seed's names: one core behind both APIs. */
+export function toJobInput(job: V1JobRequest): JobInput {
+  const { url, method, body, body_base64, ...same } = job;
+  return { ...same, service: url, methodtype: method, data: body, urlField: 'url', ...(body_base64 !== undefined ? { data_base64: body_base64 } : {}) };
+}
+
 /** The request a job makes, built once: body encoding and the headers we add. */
-export function buildRequest(jobId: string, input: SubmitRequest): JobRequest {
+export function buildRequest(jobId: string, input: JobInput): JobRequest {
   const headers = { ...(input.headers ?? {}) };
   let body: string | null = null;
-  if (typeof input.data === 'string') body = input.data;
+  let bodyEncoding: 'base64' | undefined;
+  if (input.data_base64 !== undefined) {
+    body = input.data_base64;
+    bodyEncoding = 'base64';
+  } else if (typeof input.data === 'string') body = input.data;
   else if (input.data !== undefined && input.data !== null) {
     try {
       body = JSON.stringify(input.data);
@@ -52,7 +72,7 @@ export function buildRequest(jobId: string, input: SubmitRequest): JobRequest {
   }
   // Targets can drop duplicates of an at-least-once delivery by this key.
   if (!hasHeader(headers, 'idempotency-key')) headers['Idempotency-Key'] = jobId;
-  return { url: input.service, method: input.methodtype ?? 'POST', headers, body };
+  return { url: input.service, method: input.methodtype ?? 'POST', headers, body, ...(bodyEncoding ? { bodyEncoding } : {}) };
 }
 
 export function validIdempotencyKey(key: string): string {
@@ -62,15 +82,23 @@ export function validIdempotencyKey(key: string): string {
   return key;
 }
 
+/** POST /webhook: the seed's fields, validated, then accepted. */
 export async function submit(deps: SubmitDeps, client: Client, payload: Record<string, unknown>, idempotencyKey?: string): Promise<Accepted> {
   const input = parse(submitSchema, payload);
-  const key = idempotencyKey === undefined ? undefined : validIdempotencyKey(idempotencyKey);
-  for (const [field, url] of [['service', input.service], ['callback', input.callback]] as const) {
+  return accept(deps, client, input, idempotencyKey === undefined ? undefined : validIdempotencyKey(idempotencyKey));
+}
+
+/** The egress policy's verdict on the URLs known at submit: a 400 naming the field refused. */
+async function refuseTargets(deps: SubmitDeps, input: JobInput): Promise<void> {
+  for (const [field, url] of [[input.urlField ?? 'service', input.service], ['callback', input.callback]] as const) {
     if (!url) continue;
     const reason = await deps.refuse(url);
     if (reason) throw new InvalidRequest(`${field}: ${reason}`);
   }
+}
 
+/** A new job and its request, as submit stores them. */
+export function newJob(deps: Pick<SubmitDeps, 'clock' | 'retentionDays' | 'indexEveryJob' | 'newId'>, client: Client, input: JobInput): { job: Job; request: JobRequest } {
   const now = deps.clock.now();
   const jobId = (deps.newId ?? randomUUID)();
   const created = new Date(now).toISOString();
@@ -96,39 +124,162 @@ export async function submit(deps: SubmitDeps, client: Client, payload: Record<s
     expiresAt: Math.floor(now / 1000) + deps.retentionDays * 86_400,
     ...(deps.indexEveryJob ? { sweep: sweepShard(jobId) } : {}),
   };
-  const accepted: Accepted = { created, job_id: jobId, status: 'accepted' };
+  return { job, request };
+}
 
+const acceptedOf = (job: Job): Accepted => ({ created: job.created, job_id: job.jobId, status: 'accepted' });
+
+/** A claim of `key` for `job`, as claimKey writes it. */
+function claimFor(deps: SubmitDeps, job: Job): IdempotencyRecord {
+  const now = deps.clock.now();
+  return {
+    jobId: job.jobId,
+    answer: JSON.stringify(acceptedOf(job)),
+    state: 'pending',
+    claimUntil: now + submitWriteWindowMs,
+    expiresAt: Math.floor((now + idempotencyWindowMs) / 1000),
+  };
+}
+
+/** A validated job, accepted: its targets checked, its key claimed, stored and queued. */
+export async function accept(deps: SubmitDeps, client: Client, input: JobInput, key?: string): Promise<Accepted> {
+  await refuseTargets(deps, input);
+  const { job, request } = newJob(deps, client, input);
   if (key !== undefined) {
-    const claim: IdempotencyRecord = {
-      jobId,
-      answer: JSON.stringify(accepted),
-      state: 'pending',
-      claimUntil: now + submitWriteWindowMs,
-      expiresAt: Math.floor((now + idempotencyWindowMs) / 1000),
-    };
-    const earlier = await claimKey(deps, client.clientId, key, claim);
+    const earlier = await claimKey(deps, client.clientId, key, claimFor(deps, job));
     // A repeat: the first answer stands and nothing is created.
     if (earlier) return earlier;
   }
+  try {
+    await enqueue(deps, job, request);
+  } catch (error) {
+    if (key !== undefined) await deps.jobs.releaseIdempotent(client.clientId, key, job.jobId).catch(() => undefined);
+    throw error;
+  }
+  // Should this fail, the key stays pending; the next repeat finds the job and settles it.
+  if (key !== undefined) await deps.jobs.settleIdempotent(client.clientId, key, job.jobId).catch(() => undefined);
+  return acceptedOf(job);
+}
 
-  // The message first, then the job: a stored job always has a message on its way, so no
-  // accepted job waits on a sweeper to be found. A message whose job was never stored (this
-  // submit failed after sending it) finds nothing when it arrives and is dropped.
+/**
+ * Stores and queues a new job, or leaves nothing and throws Unavailable. The message first,
+ * then the job: a stored job always has a message on its way, so no accepted job waits on a
+ * sweeper to be found. A message whose job was never stored (this submit failed after sending
+ * it) finds nothing when it arrives and is dropped.
+ */
+export async function enqueue(deps: SubmitDeps, job: Job, request: JobRequest): Promise<void> {
   let sent = false;
   try {
-    await deps.queue.send({ kind: 'job', jobId, leaseMs: attemptLeaseMs(job) });
+    await deps.queue.send({ kind: 'job', jobId: job.jobId, leaseMs: attemptLeaseMs(job) });
     sent = true;
     await deps.jobs.create(job, request);
   } catch (error) {
     // A write that failed may still have landed: take it back, so that nothing runs unasked.
-    if (sent) await deps.jobs.remove(jobId).catch(() => undefined);
-    if (key !== undefined) await deps.jobs.releaseIdempotent(client.clientId, key, jobId).catch(() => undefined);
+    if (sent) await deps.jobs.remove(job.jobId).catch(() => undefined);
     throw new Unavailable('could not store and queue the job; nothing was kept, try again', { cause: error });
   }
   deps.telemetry?.count(metricNames.jobsAccepted);
-  // Should this fail, the key stays pending; the next repeat finds the job and settles it.
-  if (key !== undefined) await deps.jobs.settleIdempotent(client.clientId, key, jobId).catch(() => undefined);
-  return accepted;
+}
+
+/** One job of a batch: validated, or refused with the reason. */
+export type BatchEntry = { input: JobInput; key?: string | undefined } | { refused: unknown };
+
+/** A batch job's outcome, in the request's order: accepted (or a repeat's first answer), or refused. */
+export type BatchResult = { accepted: Accepted } | { refused: unknown };
+
+/** How many jobs of a batch are checked, claimed and written at once. */
+const batchConcurrency = 25;
+
+/**
+ * Many jobs in one go, each accepted or refused on its own: one SendMessageBatch per ten
+ * messages, then the jobs' conditional puts side by side. A job whose message or write failed
+ * is taken back and refused (503); the others stand. Nothing is half-accepted: a job is
+ * accepted only once it is stored and queued, as `accept` does for one.
+ *
+ * Why not BatchWriteItem: it takes no condition, and a put retried after its first try landed
+ * late would write an accepted job over a worker's progress (the message is already out). A
+ * conditional PutItem costs the same write units: DynamoDB bills writes per item, batched or not.
+ */
+export async function acceptBatch(deps: SubmitDeps, client: Client, entries: BatchEntry[]): Promise<BatchResult[]> {
+  const results: BatchResult[] = entries.map((entry) => ('refused' in entry ? { refused: entry.refused } : { refused: undefined }));
+  interface Pending {
+    index: number;
+    job: Job;
+    request: JobRequest;
+    key?: string | undefined;
+  }
+  const pending: Pending[] = [];
+  // A key given twice in one batch: the later ones answer as the first does.
+  const firstWithKey = new Map<string, number>();
+  const repeats: Array<{ index: number; of: number }> = [];
+  await eachLimited(entries.map((entry, index) => ({ entry, index })), batchConcurrency, async ({ entry, index }) => {
+    if ('refused' in entry) return;
+    try {
+      await refuseTargets(deps, entry.input);
+    } catch (error) {
+      results[index] = { refused: error };
+      return;
+    }
+    if (entry.key !== undefined) {
+      const first = firstWithKey.get(entry.key);
+      if (first !== undefined) return void repeats.push({ index, of: first });
+      firstWithKey.set(entry.key, index);
+    }
+    pending.push({ index, key: entry.key, ...newJob(deps, client, entry.input) });
+  });
+
+  // Keys first: a repeat of an earlier request's key answers with that request's job.
+  const fresh: Pending[] = [];
+  await eachLimited(pending, batchConcurrency, async (item) => {
+    if (item.key === undefined) return void fresh.push(item);
+    try {
+      const earlier = await claimKey(deps, client.clientId, item.key, claimFor(deps, item.job));
+      if (earlier) results[item.index] = { accepted: earlier };
+      else fresh.push(item);
+    } catch (error) {
+      results[item.index] = { refused: error };
+    }
+  });
+
+  const sent = await deps.queue.sendBatch(fresh.map(({ job }) => ({ kind: 'job', jobId: job.jobId, leaseMs: attemptLeaseMs(job) })));
+  const unavailable = (cause: unknown) => new Unavailable('could not store and queue the job; nothing was kept, try again', { cause });
+  await eachLimited(
+    fresh.map((item, n) => ({ item, sent: sent[n] ?? false })),
+    batchConcurrency,
+    async ({ item, sent: queued }) => {
+      const release = () => (item.key === undefined ? undefined : deps.jobs.releaseIdempotent(client.clientId, item.key, item.job.jobId).catch(() => undefined));
+      if (!queued) {
+        await release();
+        results[item.index] = { refused: unavailable(new Error('the queue refused the message')) };
+        return;
+      }
+      try {
+        await deps.jobs.create(item.job, item.request);
+      } catch (error) {
+        await deps.jobs.remove(item.job.jobId).catch(() => undefined);
+        await release();
+        results[item.index] = { refused: unavailable(error) };
+        return;
+      }
+      deps.telemetry?.count(metricNames.jobsAccepted);
+      if (item.key !== undefined) await deps.jobs.settleIdempotent(client.clientId, item.key, item.job.jobId).catch(() => undefined);
+      results[item.index] = { accepted: acceptedOf(item.job) };
+    },
+  );
+  for (const { index, of } of repeats) results[index] = results[of] ?? { refused: undefined };
+  return results;
+}
+
+/** Runs `work` over `items`, at most `limit` at a time. */
+async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /**

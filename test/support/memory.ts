@@ -397,6 +397,17 @@ export class MemoryWorkQueue implements WorkQueue {
     for (const message of messages) await this.send(message);
   }
 
+  /** Refuses the messages whose job ids `refusing` names (SQS's `Failed` entries), and all while `failure` is set. */
+  readonly refusing = new Set<string>();
+
+  async sendBatch(messages: QueueMessage[]): Promise<boolean[]> {
+    return messages.map((message) => {
+      if (this.failure || this.refusing.has(message.jobId)) return false;
+      this.sent.push({ ...message });
+      return true;
+    });
+  }
+
   /** Forgets what was queued so far. */
   clear(): void {
     this.sent.length = 0;

@@ -367,7 +367,11 @@ describe('Idempotency-Key on POST /webhook', () => {
 
   it('a repeat that arrives while the first submit runs gets the first 202 when that submit ends a moment later', async () => {
     const held = deferred();
-    const { post, jobs, queue } = setup({ sleep: async () => held.resolve() });
+    // The repeat's wait lets the first go on: its turns of the event loop pass meanwhile.
+    const { post, jobs, queue } = setup({ sleep: async () => {
+      held.resolve();
+      await new Promise((resolve) => setImmediate(resolve));
+    } });
     const { first } = await firstHeldAtItsQueue(post, jobs, queue, held.promise, 'order-12');
     // The repeat looks, waits (and the first goes on meanwhile), and looks again.
     const repeat = await post({ service }, undefined, { 'idempotency-key': 'order-12' });

@@ -1,0 +1,214 @@
+/**
+ * The v1 API, beside the seed's on the same core: jobs submitted one by one or by the hundred,
+ * listed, read, cancelled and replayed. Stricter than the seed: an unknown field is a 400 that
+ * names it, a known path asked with another method a 405 with `Allow`, and every failure an
+ * RFC 9457 problem (core/errors.ts, `problemFor`). Credentials come only from `Authorization`,
+ * Basic or Bearer.
+ *
+ * `v1Routes` is the one list of what v1 answers: the router reads it, and so does the OpenAPI
+ * document (every route in it, and nothing else).
+ */
+import * as z from 'zod/mini';
+import { authenticate, readHeaderCredentials } from './auth.ts';
+import { InvalidRequest, JobNotFound, MethodNotAllowed, problemOf, RouteNotFound, type Answer } from './errors.ts';
+import { publicRecord } from './job.ts';
+import { cancelJob, getJob, jobAttempts, listJobs, replayJob } from './manage.ts';
+import type { Client } from './ports.ts';
+import { jobIdPattern, listLimits, parse, v1BatchJobSchema, v1BatchSchema, v1JobSchema, v1ListQuerySchema } from './schemas.ts';
+import { accept, acceptBatch, toJobInput, validIdempotencyKey, type BatchEntry } from './submit.ts';
+import type { ApiDeps, ApiRequest } from './api.ts';
+
+export type V1Method = 'GET' | 'POST' | 'DELETE';
+
+/** What a route's handler is given: the caller (when the route is authenticated) and the request, its path parameters read. */
+export interface V1Call {
+  deps: ApiDeps;
+  client: Client;
+  request: ApiRequest;
+  params: Record<string, string>;
+  /** The body as a JSON object ({} when there is none). */
+  body: Record<string, unknown>;
+}
+
+export interface V1Route {
+  method: V1Method;
+  /** OpenAPI's path template: `{name}` is a path parameter. */
+  path: string;
+  /** Whether the route takes credentials (all but the documentation). */
+  auth: boolean;
+  /** The schema its JSON body must meet, if it takes one. */
+  body?: z.ZodMiniType;
+  /** The schema its query must meet; without one, a query parameter is an unknown field. */
+  query?: z.ZodMiniType;
+  /** Whether it reads an `Idempotency-Key` header. */
+  idempotencyKey?: boolean;
+  /** The success status, for the document. */
+  status: number;
+  summary: string;
+  run(call: V1Call): Promise<Answer>;
+}
+
+/** A job id in a path: a UUID, or no job (404) — never a 400: a malformed id names no job, as on GET /status. */
+function jobIdParam(params: Record<string, string>): string {
+  const jobId = params['job_id'] ?? '';
+  if (!jobIdPattern.test(jobId)) throw new JobNotFound();
+  return jobId.toLowerCase();
+}
+
+/** A body that must be empty or `{}`: anything in it is an unknown field. */
+const emptyBody = z.strictObject({});
+
+export const v1Routes: readonly V1Route[] = [
+  {
+    method: 'POST',
+    path: '/v1/jobs',
+    auth: true,
+    body: v1JobSchema,
+    idempotencyKey: true,
+    status: 202,
+    summary: 'Submit a job',
+    async run({ deps, client, body, request }) {
+      const job = parse(v1JobSchema, body);
+      const key = request.headers['idempotency-key'];
+      return { statusCode: 202, body: { ...(await accept(deps, client, toJobInput(job), key === undefined ? undefined : validIdempotencyKey(key))) } };
+    },
+  },
+  {
+    method: 'POST',
+    path: '/v1/jobs/batch',
+    auth: true,
+    body: v1BatchSchema,
+    status: 200,
+    summary: 'Submit up to 100 jobs at once; each is accepted or refused on its own',
+    async run({ deps, client, body }) {
+      const { jobs } = parse(v1BatchSchema, body);
+      const entries: BatchEntry[] = jobs.map((raw, index) => {
+        try {
+          const { idempotency_key: key, ...job } = parse(v1BatchJobSchema, raw);
+          return { input: toJobInput(job), key };
+        } catch (error) {
+          return { refused: error instanceof InvalidRequest ? new InvalidRequest(`jobs[${index}]: ${error.message}`) : error };
+        }
+      });
+      const results = await acceptBatch(deps, client, entries);
+      return { statusCode: 200, body: { results: results.map((result) => ('accepted' in result ? { ...result.accepted } : { error: problemOf(result.refused) })) } };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/jobs',
+    auth: true,
+    query: v1ListQuerySchema,
+    status: 200,
+    summary: "List the client's jobs, newest first, a page at a time",
+    async run({ deps, client, request }) {
+      const query = parse(v1ListQuerySchema, request.query);
+      const page = await listJobs(deps, client, {
+        limit: query.limit ?? listLimits.default,
+        ...(query.status !== undefined ? { status: query.status } : {}),
+        ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
+      });
+      return { statusCode: 200, body: { jobs: page.jobs.map(publicRecord), next_cursor: page.nextCursor } };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/jobs/{job_id}',
+    auth: true,
+    status: 200,
+    summary: "A job's record, as GET /status shows it",
+    async run({ deps, client, params }) {
+      return { statusCode: 200, body: publicRecord(await getJob(deps, client, jobIdParam(params))) };
+    },
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/jobs/{job_id}',
+    auth: true,
+    status: 200,
+    summary: 'Cancel a job: no attempt starts after the answer, and it gets no callback',
+    async run({ deps, client, params }) {
+      return { statusCode: 200, body: publicRecord(await cancelJob(deps, client, jobIdParam(params))) };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/jobs/{job_id}/attempts',
+    auth: true,
+    status: 200,
+    summary: "Every attempt of a job's service call, oldest first, each with its answer or error",
+    async run({ deps, client, params }) {
+      return { statusCode: 200, body: { attempts: await jobAttempts(deps, client, jobIdParam(params)) } };
+    },
+  },
+  {
+    method: 'POST',
+    path: '/v1/jobs/{job_id}/replay',
+    auth: true,
+    body: emptyBody,
+    status: 202,
+    summary: 'Run a job again, as a new job with the same request; the old one is untouched',
+    async run({ deps, client, params, body }) {
+      parse(emptyBody, body);
+      return { statusCode: 202, body: { ...(await replayJob(deps, client, jobIdParam(params))) } };
+    },
+  },
+];
+
+const segments = (path: string) => path.split('/').filter(Boolean);
+
+/** The path parameters of `path` under `template`, or undefined when it does not match. */
+function match(template: string, path: string): Record<string, string> | undefined {
+  const want = segments(template);
+  const got = segments(path);
+  if (want.length !== got.length) return undefined;
+  const params: Record<string, string> = {};
+  for (const [i, part] of want.entries()) {
+    const value = got[i] ?? '';
+    if (part.startsWith('{')) {
+      let decoded: string;
+      try {
+        decoded = decodeURIComponent(value);
+      } catch {
+        return undefined;
+      }
+      params[part.slice(1, -1)] = decoded;
+    } else if (part !== value) return undefined;
+  }
+  return params;
+}
+
+/** How many of a template's segments are literal: the more, the more specific (API Gateway's rule too). */
+const literals = (template: string) => segments(template).filter((part) => !part.startsWith('{')).length;
+
+/** The route for a request, or the reason there is none: no such path (404), or not this method (405). */
+export function findV1Route(method: string, path: string, routes: readonly V1Route[] = v1Routes): { route: V1Route; params: Record<string, string> } {
+  const matching = routes
+    .map((route) => ({ route, params: match(route.path, path) }))
+    .filter((found): found is { route: V1Route; params: Record<string, string> } => found.params !== undefined);
+  if (matching.length === 0) throw new RouteNotFound(`no route for ${method} ${path}`);
+  // The most specific path that matches decides: /v1/jobs/batch is not the job "batch".
+  const best = Math.max(...matching.map(({ route }) => literals(route.path)));
+  const onPath = matching.filter(({ route }) => literals(route.path) === best);
+  const found = onPath.find(({ route }) => route.method === method.toUpperCase());
+  if (!found) throw new MethodNotAllowed([...new Set(onPath.map(({ route }) => route.method))], method.toUpperCase(), onPath[0]?.route.path ?? path);
+  return found;
+}
+
+export const isV1Path = (path: string): boolean => path === '/v1' || path.startsWith('/v1/');
+
+/**
+ * Answers a v1 request, or throws an ApiError (answered as a problem by the api function).
+ * `readBody` is the api's: the seed's JSON object rules and size limit.
+ */
+export async function routeV1(deps: ApiDeps, request: ApiRequest, readBody: (body: string | undefined) => Record<string, unknown> | undefined): Promise<Answer> {
+  const { route, params } = findV1Route(request.method, request.path);
+  if (!route.query) {
+    const unknown = Object.keys(request.query);
+    if (unknown.length > 0) throw new InvalidRequest(`unknown query parameter${unknown.length > 1 ? 's' : ''} ${unknown.map((name) => JSON.stringify(name)).join(', ')}: ${route.method} ${route.path} takes none`);
+  }
+  const client = route.auth ? await authenticate(deps, readHeaderCredentials(request.headers['authorization']), request.sourceIp || 'unknown') : undefined;
+  // A body is read only where the route takes one: a GET's or DELETE's is not looked at.
+  const body = route.body ? (readBody(request.body) ?? {}) : {};
+  return route.run({ deps, client: client as Client, request, params, body });
+}
