@@ -13,8 +13,14 @@ export const jobLimits = {
   callbackMaxAttempts: { min: 1, max: 20, default: 5 },
   /** A callback attempt's timeout: not client-configurable. */
   callbackTimeoutMs: 10_000,
-  /** POST /webhook bodies larger than this are answered 413. */
+  /** POST /webhook bodies larger than this are answered 413; so is each job of a batch. */
   requestBodyBytes: 256 * 1024,
+  /**
+   * POST /v1/jobs/batch bodies larger than this are answered 413: Lambda takes a synchronous
+   * invocation's payload up to 6 MB, and the gateway's event wraps the body (JSON text is passed
+   * as it is, not base64).
+   */
+  batchBodyBytes: 5 * 1024 * 1024,
   urlChars: 2048,
   maxHeaders: 50,
   headerBytes: 16 * 1024,

@@ -98,10 +98,14 @@ const asResult = (answer: Answer): Result => {
 };
 
 export function apiFunction(deps: () => ApiDeps): middy.MiddyfiedHandler<Event, Result, Error, Context> {
+  // The path of the request in hand (an instance takes one at a time), for the early answer's style.
+  let path = '';
+  const tooLong = new Unavailable('the request took too long; nothing half-done is kept, try again');
   return middy<Event, Result, Error, Context>({
     timeoutEarlyInMillis: apiTimeoutMarginMs,
-    timeoutEarlyResponse: () => asResult(seedAnswerFor(new Unavailable('the request took too long; nothing half-done is kept, try again'))),
+    timeoutEarlyResponse: () => asResult(isV1Path(path) ? problemFor(tooLong) : seedAnswerFor(tooLong)),
   })
+    .use({ before: ({ event }) => void (path = event.rawPath ?? '') })
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(tracing())
     .use(metrics.publishing ? publishCounted() : [])

@@ -30,10 +30,10 @@ export interface ApiDeps extends SubmitDeps {
 }
 
 /** The body as a JSON object, undefined when there is none; anything else is the seed's 422. */
-function readBody(body: string | undefined): Record<string, unknown> | undefined {
+function readBody(body: string | undefined, limitBytes: number = jobLimits.requestBodyBytes): Record<string, unknown> | undefined {
   if (body === undefined || body.trim() === '') return undefined;
-  if (Buffer.byteLength(body) > jobLimits.requestBodyBytes) {
-    throw new PayloadTooLarge(`request body must be at most ${jobLimits.requestBodyBytes} bytes`);
+  if (Buffer.byteLength(body) > limitBytes) {
+    throw new PayloadTooLarge(`request body must be at most ${limitBytes} bytes`);
   }
   let value: unknown;
   try {

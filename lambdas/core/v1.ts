@@ -10,7 +10,8 @@
  */
 import * as z from 'zod/mini';
 import { authenticate, readHeaderCredentials } from './auth.ts';
-import { InvalidRequest, JobNotFound, MethodNotAllowed, problemOf, RouteNotFound, type Answer } from './errors.ts';
+import { jobLimits } from '../../lib/definitions.ts';
+import { InvalidRequest, JobNotFound, MethodNotAllowed, PayloadTooLarge, problemOf, RouteNotFound, type Answer } from './errors.ts';
 import { publicRecord } from './job.ts';
 import { cancelJob, getJob, jobAttempts, listJobs, replayJob } from './manage.ts';
 import type { Client } from './ports.ts';
@@ -40,6 +41,8 @@ export interface V1Route {
   body?: z.ZodMiniType;
   /** The schema its query must meet; without one, a query parameter is an unknown field. */
   query?: z.ZodMiniType;
+  /** Its body's limit, when not the seed's (jobLimits.requestBodyBytes). */
+  maxBodyBytes?: number;
   /** Whether it reads an `Idempotency-Key` header. */
   idempotencyKey?: boolean;
   /** The success status, for the document. */
@@ -78,11 +81,16 @@ export const v1Routes: readonly V1Route[] = [
     path: '/v1/jobs/batch',
     auth: true,
     body: v1BatchSchema,
+    maxBodyBytes: jobLimits.batchBodyBytes,
     status: 200,
     summary: 'Submit up to 100 jobs at once; each is accepted or refused on its own',
     async run({ deps, client, body }) {
       const { jobs } = parse(v1BatchSchema, body);
       const entries: BatchEntry[] = jobs.map((raw, index) => {
+        // Each job as large as POST /v1/jobs takes one, and no larger.
+        if (Buffer.byteLength(JSON.stringify(raw)) > jobLimits.requestBodyBytes) {
+          return { refused: new PayloadTooLarge(`jobs[${index}]: a job must be at most ${jobLimits.requestBodyBytes} bytes of JSON`) };
+        }
         try {
           const { idempotency_key: key, ...job } = parse(v1BatchJobSchema, raw);
           return { input: toJobInput(job), key };
@@ -201,7 +209,7 @@ export const isV1Path = (path: string): boolean => path === '/v1' || path.starts
  * Answers a v1 request, or throws an ApiError (answered as a problem by the api function).
  * `readBody` is the api's: the seed's JSON object rules and size limit.
  */
-export async function routeV1(deps: ApiDeps, request: ApiRequest, readBody: (body: string | undefined) => Record<string, unknown> | undefined): Promise<Answer> {
+export async function routeV1(deps: ApiDeps, request: ApiRequest, readBody: (body: string | undefined, limitBytes?: number) => Record<string, unknown> | undefined): Promise<Answer> {
   const { route, params } = findV1Route(request.method, request.path);
   if (!route.query) {
     const unknown = Object.keys(request.query);
@@ -209,6 +217,6 @@ export async function routeV1(deps: ApiDeps, request: ApiRequest, readBody: (bod
   }
   const client = route.auth ? await authenticate(deps, readHeaderCredentials(request.headers['authorization']), request.sourceIp || 'unknown') : undefined;
   // A body is read only where the route takes one: a GET's or DELETE's is not looked at.
-  const body = route.body ? (readBody(request.body) ?? {}) : {};
+  const body = route.body ? (readBody(request.body, route.maxBodyBytes) ?? {}) : {};
   return route.run({ deps, client: client as Client, request, params, body });
 }

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import type { ApiDeps, ApiRequest } from '../../lambdas/core/api.ts';
 import { problemContentType } from '../../lambdas/core/errors.ts';
 import { findV1Route } from '../../lambdas/core/v1.ts';
-import { callApi } from '../support/api.ts';
+import { apiTimeoutMarginMs } from '../../lambdas/adapters/api-function.ts';
+import { callApi, testContext } from '../support/api.ts';
 import { ManualClock, MemoryClientStore, memoryApiDeps, testClient, type TestClient } from '../support/memory.ts';
 
 const url = 'https://service.example.com/hook';
@@ -213,6 +214,16 @@ describe('POST /v1/jobs/batch', () => {
     expect(jobs.jobs.size).toBe(2);
   });
 
+  it('takes a batch larger than one job may be, and refuses only a job over that size, 413', async () => {
+    const { batch } = setup();
+    const big = 'x'.repeat(200 * 1024);
+    const answer = await batch({ jobs: [{ url, body: big }, { url, body: big }, { url, body: `${big}${big}` }] });
+    expect(answer.statusCode).toBe(200);
+    const results = answer.body['results'] as Array<Record<string, unknown>>;
+    expect(results.map((result) => result['status'] ?? (result['error'] as { status: number }).status)).toEqual(['accepted', 'accepted', 413]);
+    expect((results[2]?.['error'] as { detail: string }).detail).toBe('jobs[2]: a job must be at most 262144 bytes of JSON');
+  });
+
   it('refuses the whole request when it is not a batch of 1 to 100 jobs', async () => {
     const { batch } = setup();
     for (const [body, detail] of [
@@ -224,6 +235,21 @@ describe('POST /v1/jobs/batch', () => {
       const answer = await batch(body);
       expect(answer).toMatchObject({ statusCode: 400, body: { detail } });
     }
+  });
+});
+
+describe('v1 cut short', () => {
+  it('answers a request that would outlive the function with a 503 problem and Retry-After', async () => {
+    const { deps, basic, queue } = setup();
+    queue.send = () => new Promise<void>(() => undefined);
+    const answer = await callApi(
+      deps,
+      { method: 'POST', path: '/v1/jobs', query: {}, headers: { authorization: basic() }, body: JSON.stringify({ url }) },
+      testContext(apiTimeoutMarginMs + 50),
+    );
+    expect(answer.statusCode).toBe(503);
+    expect(answer.headers).toMatchObject({ 'content-type': problemContentType, 'retry-after': '1' });
+    expect(answer.body).toMatchObject({ type: 'urn:waas:problem:unavailable', status: 503 });
   });
 });
 
