@@ -3,6 +3,7 @@
  * Authorization only (Basic or Bearer), unknown fields refused by name, 405 with Allow, RFC 9457
  * problems, and batch submission that refuses only the jobs at fault.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ApiDeps, ApiRequest } from '../../lambdas/core/api.ts';
 import { problemContentType } from '../../lambdas/core/errors.ts';
@@ -263,5 +264,35 @@ describe('the local front routes v1 as API Gateway does', () => {
     expect(route('GET', '/v1')).toBeUndefined();
     expect(route('PUT', '/webhook')).toBeUndefined();
     expect(route('GET', '/v2/jobs')).toBeUndefined();
+  });
+});
+
+describe('v1 under arbitrary input', () => {
+  const known = ['url', 'method', 'headers', 'body', 'body_base64', 'callback', 'max_attempts', 'timeout_ms', 'callback_max_attempts'];
+  const key = fc.oneof(fc.constantFrom(...known), fc.constantFrom('calback', 'service', 'data', '__proto__', 'constructor', 'client_id'), fc.string({ maxLength: 8 }));
+  const value = fc.oneof(fc.constant(url), fc.jsonValue({ maxDepth: 2 }));
+  const job = fc.dictionary(key, value, { maxKeys: 6 });
+
+  it('never answers 5xx; every refusal is a problem; a job is accepted only with known fields, and an unknown one is named', async () => {
+    await fc.assert(
+      fc.asyncProperty(job, fc.boolean(), async (fields, batched) => {
+        const { submit, batch, jobs } = setup();
+        const answer = batched ? await batch({ jobs: [fields] }) : await submit(fields);
+        expect(answer.statusCode).toBeLessThan(500);
+        const outcome = batched ? ((answer.body['results'] as Array<Record<string, unknown>>)[0] ?? {}) : answer.body;
+        const problem = (batched ? outcome['error'] : answer.statusCode >= 400 ? answer.body : undefined) as Record<string, unknown> | undefined;
+        const unknown = Object.keys(fields).filter((name) => !known.includes(name));
+        if (problem === undefined) {
+          expect(unknown).toEqual([]);
+          expect(jobs.jobs.size).toBe(1);
+          return;
+        }
+        if (!batched) expect(answer.headers?.['content-type']).toBe(problemContentType);
+        expect(problem).toEqual({ type: expect.stringMatching(/^urn:waas:problem:/), title: expect.any(String), status: expect.any(Number), detail: expect.any(String) });
+        expect(jobs.jobs.size).toBe(0);
+        for (const name of unknown) expect(String(problem['detail'])).toContain(JSON.stringify(name));
+      }),
+      { numRuns: 300 },
+    );
   });
 });
