@@ -23,6 +23,8 @@ import {
   type QueueSpec,
 } from '../../lib/definitions.ts';
 import { withoutUnsettledIndex } from '../../lib/constructs/tables.ts';
+import { docsAssetDir, vendorAssets } from '../../lambdas/core/docs-assets.ts';
+import { vendorAssetPath } from '../../lambdas/core/docs.ts';
 import { WaasStack } from '../../lib/waas-stack.ts';
 
 type Resource = { Type: string; Properties: Record<string, any>; DeletionPolicy?: string; UpdateReplacePolicy?: string };
@@ -263,6 +265,18 @@ describe('Lambda functions', () => {
       expect(code, name).toContain(sdk.version);
       expect(code, name).not.toMatch(/(?<!\[)(?:from\s*|import\(|require\()["']@(?:aws-sdk|smithy)\//);
       expect(code.length, name).toBeLessThan(1024 * 1024);
+    }
+  });
+
+  it("ships the api function's documentation page with Swagger UI's files beside its bundle, not in it, and no other function with them", () => {
+    for (const name of functionNames) {
+      const key: string = resources[logicalId(stack.functions[name])]?.Properties['Code'].S3Key;
+      const assetDir = join(assemblyDir, `asset.${key.replace(/\.zip$/, '')}`);
+      for (const asset of vendorAssets) {
+        const copied = join(assetDir, docsAssetDir, asset.file);
+        expect(existsSync(copied), `${name}: ${asset.file}`).toBe(name === 'api');
+        if (name === 'api') expect(readFileSync(copied, 'utf8')).toBe(readFileSync(vendorAssetPath(asset), 'utf8'));
+      }
     }
   });
 
