@@ -65,6 +65,8 @@ const pageStyle = `body { margin: 0; background: #fafafa; }
 const contentTypes: Record<string, string> = { js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
 
 interface Asset {
+  /** Its file's name. */
+  file: string;
   /** The name it is served under: its file's stem, its content's hash, its extension. */
   name: string;
   text: string;
@@ -83,7 +85,7 @@ function asset(file: string, text: string): Asset {
   const dot = file.lastIndexOf('.');
   const ext = file.slice(dot + 1);
   const hash = createHash('sha256').update(text).digest('hex').slice(0, 16);
-  return { name: `${file.slice(0, dot)}.${hash}.${ext}`, text, contentType: contentTypes[ext] ?? 'application/octet-stream' };
+  return { file, name: `${file.slice(0, dot)}.${hash}.${ext}`, text, contentType: contentTypes[ext] ?? 'application/octet-stream' };
 }
 
 let assets: Promise<Map<string, Asset>> | undefined;
@@ -100,17 +102,20 @@ function pageAssets(): Promise<Map<string, Asset>> {
   return assets;
 }
 
-const served = (map: Map<string, Asset>, stem: string) => [...map.values()].find((each) => each.name.startsWith(`${stem}.`))?.name ?? '';
+/** The name a file is served under. */
+const served = (map: Map<string, Asset>, file: string) => [...map.values()].find((each) => each.file === file)?.name ?? '';
 
 /**
- * Scripts from this origin only, none inline, no eval; styles from it too, and inline style
- * attributes (Swagger UI's React sets some); images from it and data: URLs (its icons); requests
- * (the document, "Try it out") to it alone. Nothing may frame the page, nor send a form elsewhere.
+ * Everything from this origin only: scripts (none inline, no eval), style sheets (none inline:
+ * Swagger UI's React sets styles through the CSSOM, which CSP allows; headless Chromium renders
+ * the page, an operation opened, with no violation reported), images and fonts (and data: URLs,
+ * its icons), and requests (the document, "Try it out"). Nothing may frame the page, nor send a
+ * form elsewhere.
  */
 export const docsContentSecurityPolicy = [
   "default-src 'none'",
   "script-src 'self'",
-  "style-src 'self' 'unsafe-inline'",
+  "style-src 'self'",
   "img-src 'self' data:",
   "font-src 'self' data:",
   "connect-src 'self'",
@@ -125,22 +130,22 @@ const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.char
 export async function docsPage(path: string): Promise<Answer> {
   const map = await pageAssets();
   const base = path.endsWith('/') ? '' : 'docs/';
-  const href = (stem: string) => escapeHtml(`${base}${served(map, stem)}`);
+  const href = (file: string) => escapeHtml(`${base}${served(map, file)}`);
   const text = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>waas API reference</title>
-<link rel="stylesheet" href="${href('swagger-ui')}">
-<link rel="stylesheet" href="${href('docs')}">
+<link rel="stylesheet" href="${href('swagger-ui.css')}">
+<link rel="stylesheet" href="${href('docs.css')}">
 </head>
 <body>
 <div class="docs-header">waas API reference · the OpenAPI 3.1 document: <a href="${path.endsWith('/') ? '../' : ''}openapi.json">openapi.json</a></div>
 <noscript><p>This page renders the OpenAPI document with a script; without one, read <a href="${path.endsWith('/') ? '../' : ''}openapi.json">openapi.json</a>.</p></noscript>
 <div id="docs"></div>
-<script src="${href('swagger-ui-bundle')}"></script>
-<script src="${href('docs')}"></script>
+<script src="${href('swagger-ui-bundle.js')}"></script>
+<script src="${href('docs.js')}"></script>
 </body>
 </html>
 `;

@@ -196,12 +196,15 @@ const sharedParameters: Record<string, Json> = {
   },
 };
 
+/** A 202 says what it promises; any other success is what the route is for. */
+const successDescription = (status: number, summary: string) => (status === 202 ? 'Accepted: the job is stored and queued, and will run.' : summary);
+
 /** What each v1 route answers, its success first, then every failure it can give. */
 function v1Responses(route: V1Route): Json {
   const success =
     'contentType' in route.response
       ? { description: route.response.description, content: { [route.response.contentType]: { schema: route.response.contentType === 'application/json' ? { type: 'object' } : { type: 'string' } } } }
-      : { description: route.summary, content: json(schemaRef(route.response)) };
+      : { description: successDescription(route.status, route.summary), content: json(schemaRef(route.response)) };
   const out: Json = { [route.status]: success, 400: ref('responses', 'BadRequest') };
   if (route.auth) Object.assign(out, { 401: ref('responses', 'Unauthorized'), 429: ref('responses', 'TooManyRequests') });
   if (route.path.includes('{job_id}')) out[404] = ref('responses', 'JobNotFound');
@@ -261,7 +264,7 @@ function seedOperation(route: SeedRoute): Json {
   const parameters: Json[] = [];
   if (route.jobId) parameters.push({ name: 'job_id', in: 'query', required: false, description: 'The job, here or in the body.', schema: { type: 'string' } });
   if (route.idempotencyKey) parameters.push(ref('parameters', 'IdempotencyKey'));
-  const out: Json = { [route.status]: { description: route.summary, content: json(schemaRef(route.response)) } };
+  const out: Json = { [route.status]: { description: successDescription(route.status, route.summary), content: json(schemaRef(route.response)) } };
   if (route.body) out[400] = ref('responses', 'SeedBadRequest');
   out[401] = ref('responses', 'SeedUnauthorized');
   if (route.jobId) out[404] = ref('responses', 'SeedJobNotFound');

@@ -305,18 +305,21 @@ describe('the documentation routes', () => {
         expect(body?.trim()).toBe('');
       }
       expect(page.text).not.toMatch(/\son[a-z]+=/i);
-      const references = [...page.text.matchAll(/\b(?:src|href)="([^"]+)"/g)].map((match) => match[1] ?? '');
+      // Each reference, with what it must be: a script's, a style sheet's, or a link's.
+      const references = [...page.text.matchAll(/<(script|link|a)\b[^>]*\b(?:src|href)="([^"]+)"/g)].map(([, element, reference]) => ({ element, reference: reference ?? '' }));
       expect(references.length).toBeGreaterThanOrEqual(4);
-      for (const reference of references) {
+      const expectedType: Record<string, string> = { script: 'text/javascript; charset=utf-8', link: 'text/css; charset=utf-8', a: 'application/json' };
+      for (const { element = '', reference } of references) {
         const target = new URL(reference, `https://waas.example${path}`);
         expect(target.origin, reference).toBe('https://waas.example');
         const answer = await callRaw(deps, { path: target.pathname });
         expect(answer.statusCode, target.pathname).toBe(200);
-        if (target.pathname.endsWith('.js')) expect(answer.headers['content-type']).toBe('text/javascript; charset=utf-8');
-        if (target.pathname.endsWith('.css')) expect(answer.headers['content-type']).toBe('text/css; charset=utf-8');
-        if (target.pathname.startsWith('/v1/docs/')) expect(answer.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+        expect(answer.headers['content-type'], `<${element}> ${reference}`).toBe(expectedType[element]);
+        if (element !== 'a') expect(answer.headers['cache-control']).toBe('public, max-age=31536000, immutable');
       }
-      expect(references.filter((reference) => reference.includes('swagger-ui-bundle.'))).toHaveLength(1);
+      expect(references.filter(({ reference }) => reference.includes('swagger-ui-bundle.'))).toHaveLength(1);
+      const assets = references.filter(({ element }) => element !== 'a').map(({ reference }) => reference);
+      expect(new Set(assets).size, 'each asset named once').toBe(4);
     }
   });
 
