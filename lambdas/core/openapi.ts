@@ -68,6 +68,7 @@ const named: Record<string, z.ZodMiniType> = {
   JobPage: responses.jobPageSchema,
   BatchResult: responses.batchResultSchema,
   BatchResults: responses.batchResultsSchema,
+  Callback: responses.callbackSchema,
   Problem: responses.problemSchema,
   SeedFailure: responses.seedFailureSchema,
   SeedBadCredentials: responses.seedBadCredentialsSchema,
@@ -302,6 +303,32 @@ const healthOperation: Json = {
   },
 };
 
+/**
+ * The callback, as OpenAPI 3.1's `webhooks` say a request the API makes to its client: POST to
+ * the job's `callback`, signed per Standard Webhooks (callback.ts's `signCallback`).
+ */
+const callbackWebhook: Json = {
+  post: {
+    operationId: 'jobSettled',
+    summary: "A job's outcome, POSTed to its callback URL once it is completed or failed",
+    description:
+      'Signed per Standard Webhooks: verify webhook-signature (v1, base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}", keyed by the client\'s signing_secret, whsec_ and base64) over the raw body before reading it, with any Standard Webhooks library. Answer 2xx: anything else, or no answer within 10 s, is retried like a service call (callback_max_attempts).',
+    parameters: [
+      { name: 'webhook-id', in: 'header', required: true, description: 'The job id: the same on every retry, so duplicates can be dropped.', schema: inline(responses.jobIdSchema) },
+      { name: 'webhook-timestamp', in: 'header', required: true, description: "This attempt's time, in Unix seconds.", schema: { type: 'string', pattern: '^[0-9]+$' } },
+      {
+        name: 'webhook-signature',
+        in: 'header',
+        required: true,
+        description: 'v1,<base64 signature>: one per signing secret in use, space-separated (two for 24 hours after the secret is rotated).',
+        schema: { type: 'string', pattern: '^v1,[A-Za-z0-9+/=]+( v1,[A-Za-z0-9+/=]+)*$' },
+      },
+    ],
+    requestBody: { required: true, content: json(ref('schemas', 'Callback')) },
+    responses: { '2XX': { description: 'Received: the callback is settled ("notified": "true").' } },
+  },
+};
+
 const description = `A webhook as a service: it makes an HTTP request for you, from a queue, with retries, records the answer, and calls you back, signed (Standard Webhooks), with the outcome.
 
 Two APIs on the same jobs:
@@ -329,6 +356,7 @@ function build(): Json {
       { name: 'documentation', description: 'This document and the page that renders it; no credentials.' },
     ],
     paths,
+    webhooks: { jobSettled: callbackWebhook },
     components: {
       schemas: componentSchemas(),
       responses: sharedResponses,

@@ -132,6 +132,25 @@ export const attemptsSchema = z.object({
   attempts: z.array(attemptSchema).check(z.describe('Every attempt kept, oldest first.')),
 });
 
+/**
+ * The callback's body (callback.ts's `callbackBody`): the seed's names, and the structured
+ * output. Not an answer but a request waas makes: the document's `webhooks`.
+ */
+export const callbackSchema = z
+  .object({
+    jobId: jobIdSchema,
+    clientId: z.string(),
+    status: z.enum(['completed', 'failed']).check(z.describe('How the job ended: a callback is sent for completed and failed jobs (a cancelled one gets none).')),
+    created: instant('When the job was accepted.'),
+    lastUpdate: instant('When its record last changed.'),
+    service: z.string().check(z.meta({ format: 'uri' })),
+    methodtype: z.enum(methods),
+    attempts: count('Attempts of the service call.'),
+    job_output: z.nullable(z.string()).check(z.describe("The seed's one line of output: the answer's body as text, \"(N bytes of binary)\", or the error.")),
+    output: z.nullable(attemptOutputSchema).check(z.describe('The last attempt, structured.')),
+  })
+  .check(z.describe("What the callback URL is sent once a job is completed or failed. Never the service request's headers (they may hold the client's service credentials)."));
+
 // The seed API's bodies, word for word (errors.ts).
 export const seedFailureSchema = z.object({
   status: z.literal('failed'),

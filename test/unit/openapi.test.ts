@@ -16,6 +16,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { apiFunction } from '../../lambdas/adapters/api-function.ts';
 import { healthPath, seedRoutes, type ApiDeps, type ApiRequest } from '../../lambdas/core/api.ts';
 import { docsAssetDir, vendorAssets } from '../../lambdas/core/docs-assets.ts';
+import { callbackBody } from '../../lambdas/core/callback.ts';
 import { docsContentSecurityPolicy, vendorAssetPath } from '../../lambdas/core/docs.ts';
 import { problemContentType } from '../../lambdas/core/errors.ts';
 import { publicRecord, type Job, type JobStatus } from '../../lambdas/core/job.ts';
@@ -262,6 +263,19 @@ describe("the api function's answers, against the document", () => {
     expectDocumented('GET', '/v1/jobs/{job_id}/attempts', { statusCode: 200, body: { attempts } });
     expectDocumented('DELETE', '/v1/jobs/{job_id}', { statusCode: 200, body: publicRecord({ ...other, status: 'cancelled' as JobStatus }) });
     expectDocumented('POST', '/v1/jobs/{job_id}/replay', { statusCode: 202, body: { job_id: other.jobId, created: other.created, status: 'accepted', replay_of: job.jobId } });
+  });
+
+  it('the callback the core sends, as the document\'s webhook describes it', () => {
+    const job = acceptedJob({
+      jobId: '2b1e6bb8-2a61-4fc5-8c49-3f0ad9e3c111',
+      status: 'failed',
+      attempts: 1,
+      output: { started: '2026-12-02T03:04:06.000Z', durationMs: 3, error: 'egress policy: 10.0.0.1 is private' },
+    });
+    const webhook = document['webhooks']['jobSettled']['post'];
+    expect(webhook.requestBody.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Callback' });
+    expectSchema('Callback', JSON.parse(callbackBody(job)));
+    expectSchema('Callback', JSON.parse(callbackBody({ ...job, status: 'completed', output: { started: job.created, durationMs: 1, statusCode: 204, headers: {}, body: '', bodyEncoding: 'utf8', bodyBytes: 0, truncated: false } })));
   });
 
   it('refuses what the record does not hold: a field it does not name, a status it does not know', () => {
