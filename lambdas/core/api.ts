@@ -9,7 +9,7 @@ import { authenticate, readCredentials, type Authenticator, type FailureLimiter 
 import { JobNotFound, NotJson, PayloadTooLarge, RouteNotFound, type Answer } from './errors.ts';
 import { publicRecord } from './job.ts';
 import type { Client } from './ports.ts';
-import { acceptedSchema, jobRecordSchema, seedSuccessSchema } from './responses.ts';
+import type { ResponseName } from './responses.ts';
 import { jobIdPattern, submitSchema } from './schemas.ts';
 import { submit, type SubmitDeps } from './submit.ts';
 import { isV1Path, routeV1 } from './v1.ts';
@@ -60,9 +60,9 @@ export interface SeedRoute {
   method: 'GET' | 'POST';
   path: string;
   summary: string;
-  /** The success status and its body's schema. */
+  /** The success status, and its body's schema by its name in responses.ts (loaded with the document only). */
   status: number;
-  response: z.ZodMiniType;
+  response: ResponseName;
   /** The job fields its JSON body takes, beside the credentials, when it takes a job. */
   body?: z.ZodMiniType;
   /** Whether it reads a `job_id`, from the body or the query. */
@@ -79,7 +79,7 @@ export const seedRoutes: readonly SeedRoute[] = [
     path: '/webhook',
     summary: 'Submit a job (the seed API)',
     status: 202,
-    response: acceptedSchema,
+    response: 'Accepted',
     body: submitSchema,
     idempotencyKey: true,
     run: async (deps, client, body, request) => ({
@@ -93,7 +93,7 @@ export const seedRoutes: readonly SeedRoute[] = [
     path: '/webhook',
     summary: 'Check credentials (the seed API)',
     status: 200,
-    response: seedSuccessSchema,
+    response: 'SeedSuccess',
     run: async () => ({ statusCode: 200, body: { status: 'success' } }),
   },
   {
@@ -102,7 +102,7 @@ export const seedRoutes: readonly SeedRoute[] = [
     path: '/status',
     summary: "A job's record (the seed API)",
     status: 200,
-    response: jobRecordSchema,
+    response: 'JobRecord',
     jobId: true,
     run: async (deps, client, body, request) => {
       const jobId = body['job_id'] ?? request.query['job_id'];

@@ -58,24 +58,7 @@ const named: Record<string, z.ZodMiniType> = {
   Job: v1JobSchema,
   BatchJob: v1BatchJobSchema,
   Batch: v1BatchSchema,
-  Accepted: responses.acceptedSchema,
-  Replayed: responses.replayedSchema,
-  JobRecord: responses.jobRecordSchema,
-  AttemptOutput: responses.attemptOutputSchema,
-  AttemptSummary: responses.attemptSummarySchema,
-  Attempt: responses.attemptSchema,
-  Attempts: responses.attemptsSchema,
-  JobPage: responses.jobPageSchema,
-  BatchResult: responses.batchResultSchema,
-  BatchResults: responses.batchResultsSchema,
-  Callback: responses.callbackSchema,
-  Problem: responses.problemSchema,
-  SeedFailure: responses.seedFailureSchema,
-  SeedBadCredentials: responses.seedBadCredentialsSchema,
-  SeedJobNotFound: responses.seedJobNotFoundSchema,
-  SeedSuccess: responses.seedSuccessSchema,
-  Health: responses.healthSchema,
-  GatewayMessage: responses.gatewayMessageSchema,
+  ...responses.responseSchemas,
 };
 
 /** The list's `limit` as its query schema reads it: digits, then a number (schemas.ts). */
@@ -202,10 +185,11 @@ const successDescription = (status: number, summary: string) => (status === 202 
 
 /** What each v1 route answers, its success first, then every failure it can give. */
 function v1Responses(route: V1Route): Json {
+  const { response } = route;
   const success =
-    'contentType' in route.response
-      ? { description: route.response.description, content: { [route.response.contentType]: { schema: route.response.contentType === 'application/json' ? { type: 'object' } : { type: 'string' } } } }
-      : { description: successDescription(route.status, route.summary), content: json(schemaRef(route.response)) };
+    typeof response === 'string'
+      ? { description: successDescription(route.status, route.summary), content: json(ref('schemas', response)) }
+      : { description: response.description, content: { [response.contentType]: { schema: response.contentType === 'application/json' ? { type: 'object' } : { type: 'string' } } } };
   const out: Json = { [route.status]: success, 400: ref('responses', 'BadRequest') };
   if (route.auth) Object.assign(out, { 401: ref('responses', 'Unauthorized'), 429: ref('responses', 'TooManyRequests') });
   if (route.path.includes('{job_id}')) out[404] = ref('responses', 'JobNotFound');
@@ -265,7 +249,7 @@ function seedOperation(route: SeedRoute): Json {
   const parameters: Json[] = [];
   if (route.jobId) parameters.push({ name: 'job_id', in: 'query', required: false, description: 'The job, here or in the body.', schema: { type: 'string' } });
   if (route.idempotencyKey) parameters.push(ref('parameters', 'IdempotencyKey'));
-  const out: Json = { [route.status]: { description: successDescription(route.status, route.summary), content: json(schemaRef(route.response)) } };
+  const out: Json = { [route.status]: { description: successDescription(route.status, route.summary), content: json(ref('schemas', route.response)) } };
   if (route.body) out[400] = ref('responses', 'SeedBadRequest');
   out[401] = ref('responses', 'SeedUnauthorized');
   if (route.jobId) out[404] = ref('responses', 'SeedJobNotFound');

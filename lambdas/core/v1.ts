@@ -14,7 +14,7 @@ import { InvalidRequest, JobNotFound, MethodNotAllowed, problemOf, RouteNotFound
 import { publicRecord } from './job.ts';
 import { cancelJob, getJob, jobAttempts, listJobs, replayJob } from './manage.ts';
 import type { Client } from './ports.ts';
-import { acceptedSchema, attemptsSchema, batchResultsSchema, jobPageSchema, jobRecordSchema, replayedSchema } from './responses.ts';
+import type { ResponseName } from './responses.ts';
 import { jobIdPattern, listLimits, parse, v1BatchJobSchema, v1BatchSchema, v1JobSchema, v1ListQuerySchema } from './schemas.ts';
 import { accept, acceptBatch, toJobInput, validIdempotencyKey, type BatchEntry } from './submit.ts';
 import type { ApiDeps, ApiRequest } from './api.ts';
@@ -47,8 +47,11 @@ export interface V1Route {
   idempotencyKey?: boolean;
   /** The success status, for the document. */
   status: number;
-  /** The success answer's body, for the document: a schema of its JSON, or another media type (the documentation's). */
-  response: z.ZodMiniType | { contentType: string; description: string };
+  /**
+   * The success answer's body, for the document: its JSON's schema by its name in responses.ts
+   * (loaded with the document only, not at every cold start), or another media type (the documentation's).
+   */
+  response: ResponseName | { contentType: string; description: string };
   /**
    * Failures the document names beyond those it derives from the route (400 always; 401 and 429
    * with credentials; 404 with a job id; 413 and 422 with a body): status → when.
@@ -77,7 +80,7 @@ export const v1Routes: readonly V1Route[] = [
     body: v1JobSchema,
     idempotencyKey: true,
     status: 202,
-    response: acceptedSchema,
+    response: 'Accepted',
     errors: { 409: 'A request with this Idempotency-Key is still in progress: retry once it has been answered.' },
     summary: 'Submit a job',
     async run({ deps, client, body, request }) {
@@ -93,7 +96,7 @@ export const v1Routes: readonly V1Route[] = [
     auth: true,
     body: v1BatchSchema,
     status: 200,
-    response: batchResultsSchema,
+    response: 'BatchResults',
     summary: 'Submit up to 100 jobs at once; each is accepted or refused on its own',
     async run({ deps, client, body }) {
       const { jobs } = parse(v1BatchSchema, body);
@@ -116,7 +119,7 @@ export const v1Routes: readonly V1Route[] = [
     auth: true,
     query: v1ListQuerySchema,
     status: 200,
-    response: jobPageSchema,
+    response: 'JobPage',
     summary: "List the client's jobs, newest first, a page at a time",
     async run({ deps, client, request }) {
       const query = parse(v1ListQuerySchema, request.query);
@@ -134,7 +137,7 @@ export const v1Routes: readonly V1Route[] = [
     path: '/v1/jobs/{job_id}',
     auth: true,
     status: 200,
-    response: jobRecordSchema,
+    response: 'JobRecord',
     summary: "A job's record, as GET /status shows it",
     async run({ deps, client, params }) {
       return { statusCode: 200, body: publicRecord(await getJob(deps, client, jobIdParam(params))) };
@@ -146,7 +149,7 @@ export const v1Routes: readonly V1Route[] = [
     path: '/v1/jobs/{job_id}',
     auth: true,
     status: 200,
-    response: jobRecordSchema,
+    response: 'JobRecord',
     errors: { 409: 'The job is already final (completed, failed or cancelled).' },
     summary: 'Cancel a job: no attempt starts after the answer, and it gets no callback',
     async run({ deps, client, params }) {
@@ -159,7 +162,7 @@ export const v1Routes: readonly V1Route[] = [
     path: '/v1/jobs/{job_id}/attempts',
     auth: true,
     status: 200,
-    response: attemptsSchema,
+    response: 'Attempts',
     summary: "Every attempt of a job's service call, oldest first, each with its answer or error",
     async run({ deps, client, params }) {
       return { statusCode: 200, body: { attempts: await jobAttempts(deps, client, jobIdParam(params)) } };
@@ -172,7 +175,7 @@ export const v1Routes: readonly V1Route[] = [
     auth: true,
     body: emptyBody,
     status: 202,
-    response: replayedSchema,
+    response: 'Replayed',
     summary: 'Run a job again, as a new job with the same request; the old one is untouched',
     async run({ deps, client, params, body }) {
       parse(emptyBody, body);
