@@ -37,6 +37,8 @@ let template: Template;
 let resources: Record<string, Resource>;
 let assemblyDir: string;
 
+// Bundling the five functions takes some 20 s of CPU: on a machine whose two cores other suites
+// share, more than the default minute of wall time (a full run met it so).
 beforeAll(() => {
   const app = new App({ context: cdkJson.context });
   stack = new WaasStack(app, 'Waas');
@@ -45,7 +47,7 @@ beforeAll(() => {
   const json = assembly.getStackArtifact(stack.artifactId).template as { Resources: Record<string, Resource> };
   template = Template.fromJSON(json);
   resources = json.Resources;
-});
+}, 180_000);
 
 const logicalId = (construct: IConstruct): string => {
   const cfn = construct.node.defaultChild as CfnElement;
