@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    // The TypeScript client's tests too (a workspace: clients/typescript).
+    include: ['test/**/*.test.ts', 'clients/typescript/test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // End-to-end files each start their own local stack; two cores run two at a time.

@@ -3,12 +3,14 @@
  * answer out, or a failure thrown as one of errors.ts's classes. The api function
  * (adapters/api-function.ts) turns API Gateway's events into requests and failures into answers.
  */
+import type * as z from 'zod/mini';
 import { jobLimits } from '../../lib/definitions.ts';
 import { authenticate, readCredentials, type Authenticator, type FailureLimiter } from './auth.ts';
 import { JobNotFound, NotJson, PayloadTooLarge, RouteNotFound, type Answer } from './errors.ts';
 import { publicRecord } from './job.ts';
 import type { Client } from './ports.ts';
-import { jobIdPattern } from './schemas.ts';
+import type { ResponseName } from './responses.ts';
+import { jobIdPattern, submitSchema } from './schemas.ts';
 import { submit, type SubmitDeps } from './submit.ts';
 import { isV1Path, routeV1 } from './v1.ts';
 
@@ -47,27 +49,82 @@ function readBody(body: string | undefined, limitBytes: number = jobLimits.reque
 
 type Route = (deps: ApiDeps, client: Client, body: Record<string, unknown>, request: ApiRequest) => Promise<Answer>;
 
-const routes: Record<string, Route> = {
-  'POST /webhook': async (deps, client, body, request) => ({
-    statusCode: 202,
-    body: { ...(await submit(deps, client, body, request.headers['idempotency-key'])) },
-  }),
-  'GET /webhook': async () => ({ statusCode: 200, body: { status: 'success' } }),
-  'GET /status': async (deps, client, body, request) => {
-    const jobId = body['job_id'] ?? request.query['job_id'];
-    if (typeof jobId !== 'string' || !jobIdPattern.test(jobId)) throw new JobNotFound();
-    const job = await deps.jobs.get(jobId.toLowerCase());
-    // Another client's job does not exist, as far as this client can tell.
-    if (!job || job.clientId !== client.clientId) throw new JobNotFound();
-    return { statusCode: 200, body: publicRecord(job) };
+/**
+ * A seed route: what it runs, and what the OpenAPI document (core/openapi.ts) says of it. The
+ * seed's rules (credentials in the body or Basic, its bodies word for word) are the document's,
+ * not these entries'.
+ */
+export interface SeedRoute {
+  /** The operation's name in the document. */
+  id: string;
+  method: 'GET' | 'POST';
+  path: string;
+  summary: string;
+  /** The success status, and its body's schema by its name in responses.ts (loaded with the document only). */
+  status: number;
+  response: ResponseName;
+  /** The job fields its JSON body takes, beside the credentials, when it takes a job. */
+  body?: z.ZodMiniType;
+  /** Whether it reads a `job_id`, from the body or the query. */
+  jobId?: boolean;
+  /** Whether it reads an `Idempotency-Key` header. */
+  idempotencyKey?: boolean;
+  run: Route;
+}
+
+export const seedRoutes: readonly SeedRoute[] = [
+  {
+    id: 'seedSubmit',
+    method: 'POST',
+    path: '/webhook',
+    summary: 'Submit a job (the seed API)',
+    status: 202,
+    response: 'Accepted',
+    body: submitSchema,
+    idempotencyKey: true,
+    run: async (deps, client, body, request) => ({
+      statusCode: 202,
+      body: { ...(await submit(deps, client, body, request.headers['idempotency-key'])) },
+    }),
   },
-};
+  {
+    id: 'seedCheckCredentials',
+    method: 'GET',
+    path: '/webhook',
+    summary: 'Check credentials (the seed API)',
+    status: 200,
+    response: 'SeedSuccess',
+    run: async () => ({ statusCode: 200, body: { status: 'success' } }),
+  },
+  {
+    id: 'seedStatus',
+    method: 'GET',
+    path: '/status',
+    summary: "A job's record (the seed API)",
+    status: 200,
+    response: 'JobRecord',
+    jobId: true,
+    run: async (deps, client, body, request) => {
+      const jobId = body['job_id'] ?? request.query['job_id'];
+      if (typeof jobId !== 'string' || !jobIdPattern.test(jobId)) throw new JobNotFound();
+      const job = await deps.jobs.get(jobId.toLowerCase());
+      // Another client's job does not exist, as far as this client can tell.
+      if (!job || job.clientId !== client.clientId) throw new JobNotFound();
+      return { statusCode: 200, body: publicRecord(job) };
+    },
+  },
+];
+
+const routes = new Map<string, Route>(seedRoutes.map((route) => [`${route.method} ${route.path}`, route.run]));
+
+/** The health check: no credentials, no body read; the local stack's front answers 503 while its storage is down. */
+export const healthPath = '/health';
 
 export async function routeApi(deps: ApiDeps, request: ApiRequest): Promise<Answer> {
   if (isV1Path(request.path)) return routeV1(deps, request, readBody);
   const key = `${request.method.toUpperCase()} ${request.path.replace(/\/+$/, '') || '/'}`;
-  if (key === 'GET /health') return { statusCode: 200, body: { status: 'ok' } };
-  const route = routes[key];
+  if (key === `GET ${healthPath}`) return { statusCode: 200, body: { status: 'ok' } };
+  const route = routes.get(key);
   if (!route) throw new RouteNotFound(`no route for ${key}`);
   const body = readBody(request.body);
   const credentials = readCredentials(body, request.headers['authorization']);

@@ -23,6 +23,24 @@ export function isForbiddenHeader(name: string): boolean {
 // first use. Install it here so any message a schema below leaves to zod reads as it always has.
 z.config(en());
 
+/*
+ * The descriptions below are the OpenAPI document's (core/openapi.ts): metadata only, they change
+ * nothing a schema accepts. They say the rules that live in refinements, which JSON Schema cannot
+ * express; what it can (lengths, ranges, required, unknown fields) it reads from the checks.
+ */
+const urlDescription =
+  'An absolute http(s) URL with a host, at most 2048 characters, written exactly as WHATWG URL parsers write it so that every parser reads the same URL: ' +
+  'no whitespace, control characters, backslash or non-ASCII characters (an internationalised host in its xn-- form), none of " \' < > ^ ` { | }, % only as %XX, ' +
+  'exactly two slashes after the scheme, no credentials (user:password@), a port from 1 to 65535 without leading zeros, a host that is a DNS name, ' +
+  'a dotted-decimal IPv4 address or a bracketed IPv6 address written as WHATWG writes it (not 127.1 or 2130706433), not percent-encoded, and no "." or ".." path segments. ' +
+  'A URL whose host is or resolves to a private, loopback, link-local or reserved address is refused (400 at submit when known then, else a failed job), unless the deployment allows that range.';
+const headersDescription =
+  'Request headers to send, name to value. Names are RFC 9110 tokens; values hold only tabs, spaces, visible ASCII and U+0080-U+00FF (no CR, LF or NUL). ' +
+  `At most ${jobLimits.maxHeaders} headers and ${jobLimits.headerBytes} bytes in all. Host, Content-Length, Transfer-Encoding, Connection, Upgrade, TE, Trailer, Keep-Alive and Proxy-* are refused by name. ` +
+  'Idempotency-Key: <job_id> is added unless set here.';
+const methodDescription = (absent: string) => `One of ${methods.join(', ')}, in any letter case (ASCII); ${absent}. Anything else, "" included, is a 400.`;
+const attemptsDescription = (what: string, fallback: number) => `How many attempts ${what} may take, retries included (default ${fallback}).`;
+
 /**
  * `new URL(value)`, or undefined. Not `URL.canParse`: once V8 optimises it (Node 20), its fast path
  * reads a Latin-1 string as UTF-8 bytes, so it refuses `http://bücher.example/` and accepts
@@ -51,6 +69,7 @@ export const httpUrl = (field: string) =>
       const broken = unambiguousUrl(field, value);
       if (broken !== undefined) ctx.addIssue({ code: 'custom', message: broken });
     }),
+    z.meta({ format: 'uri', description: urlDescription }),
   );
 
 /** zod's record parser skips a `__proto__` key unseen: refuse it before it gets the chance. */
@@ -83,12 +102,21 @@ const headerRecord = z
     }),
   );
 // z.preprocess is z.pipe(z.transform(fn), schema); an issue from the transform stops the pipe.
-const headers = z.pipe(z.transform(noProtoKey), headerRecord);
+const headers = z.pipe(z.transform(noProtoKey), headerRecord).check(z.describe(headersDescription));
 
-const boundedInt = (field: string, range: { min: number; max: number }) => {
+const boundedInt = (field: string, range: { min: number; max: number; default: number }, description: string) => {
   const message = `${field} must be an integer from ${range.min} to ${range.max}`;
-  return z.number({ error: message }).check(z.int(message), z.gte(range.min, message), z.lte(range.max, message));
+  return z.number({ error: message }).check(z.int(message), z.gte(range.min, message), z.lte(range.max, message), z.meta({ description, default: range.default }));
 };
+const maxAttempts = () => boundedInt('max_attempts', jobLimits.maxAttempts, attemptsDescription('the service call', jobLimits.maxAttempts.default));
+const timeoutMs = () => boundedInt('timeout_ms', jobLimits.timeoutMs, `Each attempt's timeout, in milliseconds (default ${jobLimits.timeoutMs.default}).`);
+const callbackMaxAttempts = () => boundedInt('callback_max_attempts', jobLimits.callbackMaxAttempts, attemptsDescription('the callback', jobLimits.callbackMaxAttempts.default));
+const callbackField = () =>
+  z.nullish(httpUrl('callback')).check(
+    z.describe(
+      'Where the outcome is POSTed once the job is completed or failed, signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature); absent or null: no callback. The URL rules are those of the job\'s URL.',
+    ),
+  );
 
 const methodMessage = (field: string) => `${field} must be one of ${methods.join(', ')}`;
 /**
@@ -100,19 +128,28 @@ const asciiUpperCase = (value: string) => value.replace(/[a-z]+/g, (letters) => 
 const methodField = (field: string) =>
   z
     .pipe(z.string({ error: methodMessage(field) }), z.transform((value: string) => asciiUpperCase(value) as Method))
-    .check(z.refine((value: string) => (methods as readonly string[]).includes(value), methodMessage(field)));
+    .check(z.refine((value: string) => (methods as readonly string[]).includes(value), methodMessage(field)), z.meta({ description: methodDescription('absent means POST'), examples: ['POST'] }));
+
+const dataDescription = (field: string) =>
+  `The request body. Absent or null: none. A string: sent verbatim, no Content-Type added. Any other JSON value: its JSON text, with Content-Type: application/json unless headers sets one.${field === 'body' ? ' Not with body_base64.' : ''}`;
 
 /** POST /webhook. */
-export const submitSchema = z.object({
-  service: httpUrl('service'),
-  methodtype: z.optional(methodField('methodtype')),
-  headers: z.optional(headers),
-  callback: z.nullish(httpUrl('callback')),
-  data: z.optional(z.unknown()),
-  max_attempts: z.optional(boundedInt('max_attempts', jobLimits.maxAttempts)),
-  timeout_ms: z.optional(boundedInt('timeout_ms', jobLimits.timeoutMs)),
-  callback_max_attempts: z.optional(boundedInt('callback_max_attempts', jobLimits.callbackMaxAttempts)),
-});
+export const submitSchema = z
+  .object({
+    service: httpUrl('service'),
+    methodtype: z.optional(methodField('methodtype')),
+    headers: z.optional(headers),
+    callback: callbackField(),
+    data: z.optional(z.unknown().check(z.describe(dataDescription('data')))),
+    max_attempts: z.optional(maxAttempts()),
+    timeout_ms: z.optional(timeoutMs()),
+    callback_max_attempts: z.optional(callbackMaxAttempts()),
+  })
+  .check(
+    z.describe(
+      `A job, as the seed API takes it: the request to make (service, methodtype, headers, data) and where to call back. The body holds at most ${jobLimits.requestBodyBytes} bytes (413 beyond). Other fields are ignored (the seed's credentials, client_id and verify_token, may be among them).`,
+    ),
+  );
 
 export type SubmitRequest = z.infer<typeof submitSchema>;
 
@@ -125,24 +162,28 @@ const v1JobFields = {
   url: httpUrl('url'),
   method: z.optional(methodField('method')),
   headers: z.optional(headers),
-  body: z.optional(z.unknown()),
+  body: z.optional(z.unknown().check(z.describe(dataDescription('body')))),
   body_base64: z.optional(
     z.string({ error: 'body_base64 must be a string of base64 (RFC 4648) text' }).check(
       z.refine((value: string) => /^[A-Za-z0-9+/]*={0,2}$/.test(value) && value.length % 4 === 0, 'body_base64 must be base64 (RFC 4648, padded) text'),
+      z.meta({ contentEncoding: 'base64', description: 'The request body as bytes, in base64 (RFC 4648, padded), sent decoded; no Content-Type added. Not with body.' }),
     ),
   ),
-  callback: z.nullish(httpUrl('callback')),
-  max_attempts: z.optional(boundedInt('max_attempts', jobLimits.maxAttempts)),
-  timeout_ms: z.optional(boundedInt('timeout_ms', jobLimits.timeoutMs)),
-  callback_max_attempts: z.optional(boundedInt('callback_max_attempts', jobLimits.callbackMaxAttempts)),
+  callback: callbackField(),
+  max_attempts: z.optional(maxAttempts()),
+  timeout_ms: z.optional(timeoutMs()),
+  callback_max_attempts: z.optional(callbackMaxAttempts()),
 };
+
+const v1JobDescription =
+  `A job: the request to make (url, method, headers, and body or body_base64, not both) and where to call back. An unknown field is a 400 that names it. The request body holds at most ${jobLimits.requestBodyBytes} bytes (413 beyond).`;
 
 const notBodyAndBase64 = z.refine<{ body?: unknown; body_base64?: string | undefined }>(
   (job) => !(job.body !== undefined && job.body_base64 !== undefined),
   { message: 'body_base64: not with body (a job has one body: text or JSON in body, bytes in body_base64)', path: ['body_base64'] },
 );
 
-export const v1JobSchema = z.strictObject(v1JobFields).check(notBodyAndBase64);
+export const v1JobSchema = z.strictObject(v1JobFields).check(notBodyAndBase64, z.describe(v1JobDescription));
 export type V1JobRequest = z.infer<typeof v1JobSchema>;
 
 /** Idempotency-Key's rule, for the header and for a batch job's `idempotency_key`. */
@@ -157,10 +198,11 @@ export const v1BatchJobSchema = z
         z.minLength(idempotencyKeyRule.minLength, 'idempotency_key must be 1 to 255 visible ASCII characters'),
         z.maxLength(idempotencyKeyRule.maxLength, 'idempotency_key must be 1 to 255 visible ASCII characters'),
         z.regex(idempotencyKeyRule.pattern, 'idempotency_key must be 1 to 255 visible ASCII characters'),
+        z.describe("This job's Idempotency-Key, as POST /v1/jobs takes it in its header: a repeat with the same key within 24 hours gets the first job's result and creates nothing."),
       ),
     ),
   })
-  .check(notBodyAndBase64);
+  .check(notBodyAndBase64, z.describe(`${v1JobDescription} In a batch it may carry its idempotency_key.`));
 
 /** POST /v1/jobs/batch: the envelope. Each job is judged on its own, so that one bad job refuses only itself. */
 export const batchLimits = { min: 1, max: 100 } as const;
@@ -170,6 +212,7 @@ export const v1BatchSchema = z.strictObject({
     .check(
       z.minLength(batchLimits.min, `jobs must hold ${batchLimits.min} to ${batchLimits.max} jobs`),
       z.maxLength(batchLimits.max, `jobs must hold ${batchLimits.min} to ${batchLimits.max} jobs`),
+      z.describe(`${batchLimits.min} to ${batchLimits.max} jobs, each judged on its own: one that is not valid is refused in its result, the others are accepted.`),
     ),
 });
 
@@ -177,7 +220,7 @@ export const listLimits = { min: 1, max: 100, default: 20 } as const;
 
 /** GET /v1/jobs's query: strings in, as a query string has them. */
 export const v1ListQuerySchema = z.strictObject({
-  status: z.optional(z.enum(jobStatuses, { error: `status must be one of ${jobStatuses.join(', ')}` })),
+  status: z.optional(z.enum(jobStatuses, { error: `status must be one of ${jobStatuses.join(', ')}` }).check(z.describe('Only the jobs in this status.'))),
   limit: z.optional(
     z.pipe(
       z.string().check(z.regex(/^[0-9]{1,4}$/, `limit must be an integer from ${listLimits.min} to ${listLimits.max}`)),
@@ -185,9 +228,16 @@ export const v1ListQuerySchema = z.strictObject({
     ).check(
       z.gte(listLimits.min, `limit must be an integer from ${listLimits.min} to ${listLimits.max}`),
       z.lte(listLimits.max, `limit must be an integer from ${listLimits.min} to ${listLimits.max}`),
+      z.meta({ description: `How many jobs a page holds at most: an integer from ${listLimits.min} to ${listLimits.max} (default ${listLimits.default}).`, examples: [String(listLimits.default)] }),
     ),
   ),
-  cursor: z.optional(z.string().check(z.minLength(1, 'cursor must not be empty'), z.maxLength(2048, 'cursor must be at most 2048 characters'))),
+  cursor: z.optional(
+    z.string().check(
+      z.minLength(1, 'cursor must not be empty'),
+      z.maxLength(2048, 'cursor must be at most 2048 characters'),
+      z.describe("The page after the one whose next_cursor this is; absent: the first page. Opaque: pass it back as it came."),
+    ),
+  ),
 });
 export type V1ListQuery = z.infer<typeof v1ListQuerySchema>;
 

@@ -15,6 +15,7 @@ import { InvalidRequest, JobNotFound, MethodNotAllowed, PayloadTooLarge, problem
 import { publicRecord } from './job.ts';
 import { cancelJob, getJob, jobAttempts, listJobs, replayJob } from './manage.ts';
 import type { Client } from './ports.ts';
+import type { ResponseName } from './responses.ts';
 import { jobIdPattern, listLimits, parse, v1BatchJobSchema, v1BatchSchema, v1JobSchema, v1ListQuerySchema } from './schemas.ts';
 import { accept, acceptBatch, toJobInput, validIdempotencyKey, type BatchEntry } from './submit.ts';
 import type { ApiDeps, ApiRequest } from './api.ts';
@@ -32,6 +33,8 @@ export interface V1Call {
 }
 
 export interface V1Route {
+  /** The operation's name in the document (and in the clients generated from it). */
+  id: string;
   method: V1Method;
   /** OpenAPI's path template: `{name}` is a path parameter. */
   path: string;
@@ -47,6 +50,16 @@ export interface V1Route {
   idempotencyKey?: boolean;
   /** The success status, for the document. */
   status: number;
+  /**
+   * The success answer's body, for the document: its JSON's schema by its name in responses.ts
+   * (loaded with the document only, not at every cold start), or another media type (the documentation's).
+   */
+  response: ResponseName | { contentType: string; description: string };
+  /**
+   * Failures the document names beyond those it derives from the route (400 always; 401 and 429
+   * with credentials; 404 with a job id; 413 and 422 with a body): status → when.
+   */
+  errors?: Readonly<Record<number, string>>;
   summary: string;
   run(call: V1Call): Promise<Answer>;
 }
@@ -63,12 +76,15 @@ const emptyBody = z.strictObject({});
 
 export const v1Routes: readonly V1Route[] = [
   {
+    id: 'submitJob',
     method: 'POST',
     path: '/v1/jobs',
     auth: true,
     body: v1JobSchema,
     idempotencyKey: true,
     status: 202,
+    response: 'Accepted',
+    errors: { 409: 'A request with this Idempotency-Key is still in progress: retry once it has been answered.' },
     summary: 'Submit a job',
     async run({ deps, client, body, request }) {
       const job = parse(v1JobSchema, body);
@@ -77,12 +93,14 @@ export const v1Routes: readonly V1Route[] = [
     },
   },
   {
+    id: 'submitBatch',
     method: 'POST',
     path: '/v1/jobs/batch',
     auth: true,
     body: v1BatchSchema,
     maxBodyBytes: jobLimits.batchBodyBytes,
     status: 200,
+    response: 'BatchResults',
     summary: 'Submit up to 100 jobs at once; each is accepted or refused on its own',
     async run({ deps, client, body }) {
       const { jobs } = parse(v1BatchSchema, body);
@@ -103,11 +121,13 @@ export const v1Routes: readonly V1Route[] = [
     },
   },
   {
+    id: 'listJobs',
     method: 'GET',
     path: '/v1/jobs',
     auth: true,
     query: v1ListQuerySchema,
     status: 200,
+    response: 'JobPage',
     summary: "List the client's jobs, newest first, a page at a time",
     async run({ deps, client, request }) {
       const query = parse(v1ListQuerySchema, request.query);
@@ -120,45 +140,93 @@ export const v1Routes: readonly V1Route[] = [
     },
   },
   {
+    id: 'getJob',
     method: 'GET',
     path: '/v1/jobs/{job_id}',
     auth: true,
     status: 200,
+    response: 'JobRecord',
     summary: "A job's record, as GET /status shows it",
     async run({ deps, client, params }) {
       return { statusCode: 200, body: publicRecord(await getJob(deps, client, jobIdParam(params))) };
     },
   },
   {
+    id: 'cancelJob',
     method: 'DELETE',
     path: '/v1/jobs/{job_id}',
     auth: true,
     status: 200,
+    response: 'JobRecord',
+    errors: { 409: 'The job is already final (completed, failed or cancelled).' },
     summary: 'Cancel a job: no attempt starts after the answer, and it gets no callback',
     async run({ deps, client, params }) {
       return { statusCode: 200, body: publicRecord(await cancelJob(deps, client, jobIdParam(params))) };
     },
   },
   {
+    id: 'listAttempts',
     method: 'GET',
     path: '/v1/jobs/{job_id}/attempts',
     auth: true,
     status: 200,
+    response: 'Attempts',
     summary: "Every attempt of a job's service call, oldest first, each with its answer or error",
     async run({ deps, client, params }) {
       return { statusCode: 200, body: { attempts: await jobAttempts(deps, client, jobIdParam(params)) } };
     },
   },
   {
+    id: 'replayJob',
     method: 'POST',
     path: '/v1/jobs/{job_id}/replay',
     auth: true,
     body: emptyBody,
     status: 202,
+    response: 'Replayed',
     summary: 'Run a job again, as a new job with the same request; the old one is untouched',
     async run({ deps, client, params, body }) {
       parse(emptyBody, body);
       return { statusCode: 202, body: { ...(await replayJob(deps, client, jobIdParam(params))) } };
+    },
+  },
+  // The documentation, without credentials. Imported when first asked for (core/docs.ts): the
+  // document is built and the page's assets read then, not at every cold start.
+  {
+    id: 'openApiDocument',
+    method: 'GET',
+    path: '/v1/openapi.json',
+    auth: false,
+    status: 200,
+    response: { contentType: 'application/json', description: 'This document: OpenAPI 3.1, generated from the schemas that validate the requests.' },
+    summary: 'The OpenAPI 3.1 document of every route, seed and v1',
+    async run() {
+      return (await import('./docs.ts')).openApiAnswer();
+    },
+  },
+  {
+    id: 'docsPage',
+    method: 'GET',
+    path: '/v1/docs',
+    auth: false,
+    status: 200,
+    response: { contentType: 'text/html', description: 'A page that renders this document, its assets served under /v1/docs/.' },
+    summary: 'The API reference: a page that renders the OpenAPI document',
+    async run({ request }) {
+      return (await import('./docs.ts')).docsPage(request.path);
+    },
+  },
+  {
+    id: 'docsAsset',
+    method: 'GET',
+    path: '/v1/docs/{asset}',
+    auth: false,
+    status: 200,
+    response: { contentType: 'text/javascript', description: "One of the page's scripts or style sheets (text/javascript or text/css), named by its content's hash: cached for a year." },
+    errors: { 404: 'No such asset.' },
+    summary: "The reference page's scripts and style sheets",
+    async run({ params }) {
+      return (await import('./docs.ts')).docsAsset(params['asset'] ?? '');
     },
   },
 ];

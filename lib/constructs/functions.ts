@@ -2,18 +2,35 @@
  * The four Lambda functions, shaped by `functions` in definitions.ts: one bundled ESM entry each,
  * its own log group and its own role. Grants and event sources are the stack's arrows, not here.
  */
-import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, LoggingFormat, Runtime, SystemLogLevel, Tracing } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction, OutputFormat, type ICommandHooks } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { functions, lambdaSystemLogLevel, metricsNamespace, type FunctionName, type FunctionSpec } from '../definitions.ts';
+import { docsAssetDir, vendorAssets } from '../../lambdas/core/docs-assets.ts';
 
 /** The project root: entries in definitions.ts are relative to it, and so is the lock file. */
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/**
+ * The api function's documentation page loads Swagger UI's script and style sheet (1.9 MB): in
+ * its bundle they would be parsed at every cold start, so they are copied beside it instead and
+ * read when the page is first asked for (lambdas/core/docs.ts).
+ */
+const resolveFromRoot = createRequire(join(projectRoot, 'package.json'));
+const docsAssetHooks: ICommandHooks = {
+  beforeBundling: () => [],
+  beforeInstall: () => [],
+  afterBundling: (inputDir, outputDir) => [
+    `mkdir -p "${join(outputDir, docsAssetDir)}"`,
+    ...vendorAssets.map((asset) => `cp "${join(inputDir, relative(projectRoot, resolveFromRoot.resolve(asset.module)))}" "${join(outputDir, docsAssetDir, asset.file)}"`),
+  ],
+};
 
 /** The newest Node.js runtime this aws-cdk-lib knows (cdk-nag AwsSolutions-L1 checks for it). */
 const runtime = Runtime.NODEJS_24_X;
@@ -85,6 +102,7 @@ export class Functions extends Construct {
         // runtime: what is tested is what runs, and esbuild keeps only the commands used.
         bundleAwsSDK: true,
         externalModules: [],
+        ...(name === 'api' ? { commandHooks: docsAssetHooks } : {}),
       },
     });
   }

@@ -23,6 +23,8 @@ import {
   type QueueSpec,
 } from '../../lib/definitions.ts';
 import { withoutUnsettledIndex } from '../../lib/constructs/tables.ts';
+import { docsAssetDir, vendorAssets } from '../../lambdas/core/docs-assets.ts';
+import { vendorAssetPath } from '../../lambdas/core/docs.ts';
 import { WaasStack } from '../../lib/waas-stack.ts';
 
 type Resource = { Type: string; Properties: Record<string, any>; DeletionPolicy?: string; UpdateReplacePolicy?: string };
@@ -35,6 +37,8 @@ let template: Template;
 let resources: Record<string, Resource>;
 let assemblyDir: string;
 
+// Bundling the five functions takes some 20 s of CPU: on a machine whose two cores other suites
+// share, more than the default minute of wall time (a full run met it so).
 beforeAll(() => {
   const app = new App({ context: cdkJson.context });
   stack = new WaasStack(app, 'Waas');
@@ -43,7 +47,7 @@ beforeAll(() => {
   const json = assembly.getStackArtifact(stack.artifactId).template as { Resources: Record<string, Resource> };
   template = Template.fromJSON(json);
   resources = json.Resources;
-});
+}, 180_000);
 
 const logicalId = (construct: IConstruct): string => {
   const cfn = construct.node.defaultChild as CfnElement;
@@ -263,6 +267,18 @@ describe('Lambda functions', () => {
       expect(code, name).toContain(sdk.version);
       expect(code, name).not.toMatch(/(?<!\[)(?:from\s*|import\(|require\()["']@(?:aws-sdk|smithy)\//);
       expect(code.length, name).toBeLessThan(1024 * 1024);
+    }
+  });
+
+  it("ships the api function's documentation page with Swagger UI's files beside its bundle, not in it, and no other function with them", () => {
+    for (const name of functionNames) {
+      const key: string = resources[logicalId(stack.functions[name])]?.Properties['Code'].S3Key;
+      const assetDir = join(assemblyDir, `asset.${key.replace(/\.zip$/, '')}`);
+      for (const asset of vendorAssets) {
+        const copied = join(assetDir, docsAssetDir, asset.file);
+        expect(existsSync(copied), `${name}: ${asset.file}`).toBe(name === 'api');
+        if (name === 'api') expect(readFileSync(copied, 'utf8')).toBe(readFileSync(vendorAssetPath(asset), 'utf8'));
+      }
     }
   });
 
