@@ -365,14 +365,21 @@ describe.each(subjects)('the job store contract: $name', (subject) => {
       expect(await store().get(job.jobId)).toStrictEqual(bare);
     });
 
-    it.each(['completed', 'failed'] as const)('the write that makes a job %s drops its request: a later take returns none', async (status) => {
-      const job = await created(store());
-      await store().update(job.jobId, { status: 'running', attempts: 1 }, {});
-      expect((await store().take(job.jobId, { attempts: 2 }, {})).request).toStrictEqual(smallRequest(job));
-      await store().update(job.jobId, { status, attempts: 2, output: { started: iso(now), durationMs: 5, statusCode: 200 } }, {});
-      const after = await store().take(job.jobId, { lastUpdate: iso(now) }, {});
-      expect(after.request).toBeUndefined();
-      expect(after.job).toMatchObject({ status, attempts: 2 });
+    it.each(['completed', 'failed', 'cancelled'] as const)('a job made %s keeps its request, small or large, for a replay to send again', async (status) => {
+      const large = largeRequest({ jobId: randomUUID(), service, methodtype: 'POST' });
+      const small = await created(store());
+      for (const [job, request] of [[small, smallRequest(small)], [await created(store(), {}, large), large]] as const) {
+        await store().update(job.jobId, { status: 'running', attempts: 1 }, {});
+        await store().update(job.jobId, { status, attempts: 2, output: { started: iso(now), durationMs: 5, statusCode: 200 } }, {});
+        const after = await store().getWithRequest(job.jobId);
+        expect(after?.job).toStrictEqual({ ...job, status, attempts: 2, output: { started: iso(now), durationMs: 5, statusCode: 200 } });
+        expect(after?.request).toStrictEqual(request);
+        expect((await store().take(job.jobId, { lastUpdate: iso(now) }, {})).request).toStrictEqual(request);
+      }
+    });
+
+    it('getWithRequest of a job that is not there is undefined', async () => {
+      expect(await store().getWithRequest(randomUUID())).toBeUndefined();
     });
 
     it('a write that sets and removes nothing, or whose statusIn lists no status, is refused as an error, not as a lost condition', async () => {
