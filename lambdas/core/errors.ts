@@ -88,3 +88,12 @@ export function answerFor(error: unknown): Answer {
   }
   return { statusCode: 500, body: { status: 'failed', message: 'internal error' } };
 }
+
+/** DELETE /v1/jobs/{job_id} of a job that is already completed, failed or cancelled. */
+export class JobIsFinal extends ApiError {
+  override name = 'JobIsFinal';
+  readonly statusCode = 409;
+  constructor(readonly status: string) {
+    super(`the job is already ${status}; a final job cannot be cancelled`);
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * A client managing its jobs (the v1 API): read one, list them, list its attempts, cancel it,
+ * replay it. Each call sees the calling client's jobs alone: another client's job, like an unknown
+ * or malformed id, is JobNotFound, as GET /status has it.
+ *
+ * - cancel: one conditional write takes a job that is not final to `cancelled`, with no callback
+ *   to make; a worker that held the job's lease at that moment records its attempt under that
+ *   lease and leaves the job cancelled (core/deliver.ts), and no attempt is taken after it;
+ * - replay: a new job with the old one's request, stored and queued as submit does it; the old
+ *   job is left as it is, whatever its status.
+ */
+import { randomUUID } from 'node:crypto';
+import { metricNames } from '../../lib/definitions.ts';
+import { InvalidRequest, JobIsFinal, JobNotFound, Unavailable } from './errors.ts';
+import { attemptLeaseMs, isFinal, nonFinalStatuses, sweepShard, type Attempt, type Job, type JobRequest } from './job.ts';
+import { ConditionFailed, InvalidCursor, type Client, type JobPage, type ListQuery } from './ports.ts';
+import { jobIdPattern } from './schemas.ts';
+import type { SubmitDeps } from './submit.ts';
+
+/** What managing jobs needs: submit's dependencies (a replay is a submit). */
+export type ManageDeps = SubmitDeps;
+
+/** The answer to a replay: the new job's, and the job it replays. */
+export interface Replayed {
+  job_id: string;
+  created: string;
+  status: 'accepted';
+  replay_of: string;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The client's job of this id, or JobNotFound: unknown, malformed and another client's alike. */
+async function owned(deps: ManageDeps, client: Client, jobId: string): Promise<Job> {
+  if (!jobIdPattern.test(jobId)) throw new JobNotFound();
+  const job = await deps.jobs.get(jobId.toLowerCase());
+  // Another client's job does not exist, as far as this client can tell.
+  if (!job || job.clientId !== client.clientId) throw new JobNotFound();
+  return job;
+}
+
+/** GET /v1/jobs/{job_id}: the job as the store has it now. */
+export async function getJob(deps: ManageDeps, client: Client, jobId: string): Promise<Job> {
+  return owned(deps, client, jobId);
+}
+
+/** GET /v1/jobs: one page of the client's jobs, newest first (ports.ts's `JobStore.list` says what a page holds). */
+export async function listJobs(deps: ManageDeps, client: Client, query: ListQuery): Promise<JobPage> {
+  if (!Number.isInteger(query.limit) || query.limit < 1 || query.limit > 100) throw new InvalidRequest('limit: must be an integer from 1 to 100');
+  try {
+    return await deps.jobs.list(client.clientId, query);
+  } catch (error) {
+    if (error instanceof InvalidCursor) throw new InvalidRequest(`cursor: ${error.message}`);
+    throw error;
+  }
+}
+
+/** GET /v1/jobs/{job_id}/attempts: every attempt kept, oldest first. */
+export async function jobAttempts(deps: ManageDeps, client: Client, jobId: string): Promise<Attempt[]> {
+  const job = await owned(deps, client, jobId);
+  return deps.jobs.attempts(job.jobId);
+}
+
+/**
+ * DELETE /v1/jobs/{job_id}: the job cancelled, as written; JobIsFinal when it is final already
+ * (also when its worker's answer made it final a moment before: of the two writes, one wins).
+ */
+export async function cancelJob(deps: ManageDeps, client: Client, jobId: string): Promise<Job> {
+  const job = await owned(deps, client, jobId);
+  if (isFinal(job.status)) throw new JobIsFinal(job.status);
+  const lastUpdate = iso(deps.clock.now());
+  let cancelled: Job;
+  try {
+    // The lease stays: a worker holding it records its attempt under it (deliver.ts), and the
+    // job stays cancelled. Out of the sweeper's index: nothing is left to do for it.
+    cancelled = await deps.jobs.lease(
+      job.jobId,
+      { status: 'cancelled', notified: 'n/a', lastUpdate, remove: ['nextAttemptAt', 'nextNotifyAt', 'sweep'] },
+      { statusIn: nonFinalStatuses },
+    );
+  } catch (error) {
+    if (!(error instanceof ConditionFailed)) throw error;
+    const now = await deps.jobs.get(job.jobId);
+    if (!now) throw new JobNotFound();
+    // Our own write, landed although its answer was lost (the SDK retried it and found it spent).
+    if (now.status !== 'cancelled' || now.lastUpdate !== lastUpdate) throw new JobIsFinal(now.status);
+    cancelled = now;
+  }
+  deps.telemetry?.count(metricNames.jobsCancelled);
+  return cancelled;
+}
+
+/**
+ * POST /v1/jobs/{job_id}/replay: a new job with the job's request (url, method, headers, body),
+ * callback, attempts, timeout and callback attempts, stored and queued as submit does it; the old
+ * job is left as it is. Its Idempotency-Key header is the new job's id where the old one's was
+ * the one we added (the old job's id), and the client's own where the client set one.
+ */
+export async function replayJob(deps: ManageDeps, client: Client, jobId: string): Promise<Replayed> {
+  if (!jobIdPattern.test(jobId)) throw new JobNotFound();
+  const found = await deps.jobs.getWithRequest(jobId.toLowerCase());
+  if (!found || found.job.clientId !== client.clientId) throw new JobNotFound();
+  const { job: old, request: oldRequest } = found;
+  // Only a job finished before requests were kept for its whole retention can have lost it.
+  if (!oldRequest) throw new InvalidRequest('job_id: the job\'s request is no longer kept, so it cannot be replayed');
+  // The egress policy may have changed since: the same refusal as at submit.
+  for (const [field, url] of [['url', oldRequest.url], ['callback', old.callback]] as const) {
+    if (!url) continue;
+    const reason = await deps.refuse(url);
+    if (reason) throw new InvalidRequest(`${field}: ${reason}`);
+  }
+
+  const now = deps.clock.now();
+  const newId = (deps.newId ?? randomUUID)();
+  const created = iso(now);
+  const headers = Object.fromEntries(
+    Object.entries(oldRequest.headers).map(([name, value]) => [name, name.toLowerCase() === 'idempotency-key' && value === old.jobId ? newId : value]),
+  );
+  const request: JobRequest = { url: oldRequest.url, method: oldRequest.method, headers, body: oldRequest.body };
+  const job: Job = {
+    jobId: newId,
+    clientId: client.clientId,
+    created,
+    lastUpdate: created,
+    service: request.url,
+    methodtype: request.method,
+    callback: old.callback,
+    status: 'accepted',
+    attempts: 0,
+    maxAttempts: old.maxAttempts,
+    timeoutMs: old.timeoutMs,
+    output: null,
+    history: [],
+    notified: old.callback ? 'no' : 'n/a',
+    notifyoutput: null,
+    notifyAttempts: 0,
+    callbackMaxAttempts: old.callbackMaxAttempts,
+    expiresAt: Math.floor(now / 1000) + deps.retentionDays * 86_400,
+    replayOf: old.jobId,
+    ...(deps.indexEveryJob ? { sweep: sweepShard(newId) } : {}),
+  };
+  await enqueue(deps, job, request);
+  return { job_id: newId, created, status: 'accepted', replay_of: old.jobId };
+}
+
+// TODO(merge): use enqueue from submit.ts
+/**
+ * Stores and queues a new job as submit does: the message first, then the job, so that a stored
+ * job always has a message on its way; on a failure the job is taken back (a write that failed
+ * may still have landed) and the caller is answered 503. Counts JobsAccepted.
+ */
+async function enqueue(deps: SubmitDeps, job: Job, request: JobRequest): Promise<void> {
+  let sent = false;
+  try {
+    await deps.queue.send({ kind: 'job', jobId: job.jobId, leaseMs: attemptLeaseMs(job) });
+    sent = true;
+    await deps.jobs.create(job, request);
+  } catch (error) {
+    if (sent) await deps.jobs.remove(job.jobId).catch(() => undefined);
+    throw new Unavailable('could not store and queue the job; nothing was kept, try again', { cause: error });
+  }
+  deps.telemetry?.count(metricNames.jobsAccepted);
+}
