@@ -203,8 +203,8 @@ export class DynamoJobStore implements JobStore {
   /**
    * One shard of the sparse unsettled index, page by page, reading only the attributes the
    * index projects (ProjectionExpression): no job is read whole. An entry without them (a
-   * keys-only index, as a local DATA_DIR of an earlier version has it: dynalite cannot change
-   * an index) is read from its job item, for those attributes alone.
+   * keys-only index, as a local DATA_DIR of an earlier version has it until local/upgrade.ts
+   * makes its table again) is read from its job item, for those attributes alone.
    */
   async *unsettled(shard: string, range: { after?: IndexMark; upTo?: IndexMark } = {}): AsyncIterable<UnsettledJob> {
     const index = tables.jobs.unsettledIndex;
