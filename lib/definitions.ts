@@ -111,6 +111,12 @@ export const tables = {
      * so it costs at most one page of 100, and may hold fewer jobs than `limit`, even none, with a
      * `next_cursor` to go on from (as DynamoDB's own filtered Query pages do). None of it grows
      * with the jobs stored. bench/list.ts measures it.
+     *
+     * Its bound: one client's entries share one partition key, and `created` only grows, so
+     * DynamoDB cannot split them for heat: one partition takes 1,000 write units a second, so
+     * one client's jobs are submitted at up to about 1,000 a second (a GSI that throttles
+     * throttles the table's writes too: submit answers 503). Past that, the key would be sharded
+     * (`clientId#0`..`#n` from the job id, a page merging n Queries).
      */
     clientIndex: {
       name: 'client',
