@@ -95,6 +95,9 @@ export async function runJobAttempt(deps: DeliveryDeps, jobId: string, message: 
     else changes.remove?.push('sweep');
   }
   // Kept before the write that records it: whoever finds the retry on the job finds this attempt.
+  // The lease's margin is sized for one write (awsCallWorstCaseMs); two at their worst outlast
+  // it, which lets a takeover run this attempt again only if a message for it comes meanwhile
+  // (the record's condition is our lease, not its expiry): at least once, as ever.
   if (verdict.kind === 'retry') await deps.jobs.keepAttempt(jobId, { ...output, attempt }, held.expiresAt);
   const recorded = await recordAttempt(deps, jobId, changes, leaseUntil);
   // Refused: our lease ran out and another worker took the attempt over; its result stands.
