@@ -18,7 +18,12 @@ import { meterChannel, type MeterMessage } from './protocol.ts';
 const index = tables.jobs.unsettledIndex;
 // A job is made in the api's environment and settled in another: what this one has not seen
 // written had no index key (see CallMeterOptions.unseenItemsIndexed).
-const meter = new CallMeter({ indexKeys: { [localTableNames.jobs]: { [index.name]: { key: index.partitionKey, projected: index.projected } } }, unseenItemsIndexed: false });
+// The client index's key is written once, with the job, and projects nothing: one index write per job.
+const client = tables.jobs.clientIndex;
+const meter = new CallMeter({
+  indexKeys: { [localTableNames.jobs]: { [index.name]: { key: index.partitionKey, projected: index.projected }, [client.name]: { key: client.partitionKey, projected: [] } } },
+  unseenItemsIndexed: false,
+});
 meter.attach(services().aws.dynamodb, 'handlers');
 meter.attach(services().aws.sqs, 'handlers');
 

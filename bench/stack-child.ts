@@ -75,7 +75,8 @@ const stack = await startLocalStack({
 // makes on AWS, billed to the account. The stack's start-up calls (provisioning, the demo
 // client, re-queueing) came before: unmetered.
 const index = tables.jobs.unsettledIndex;
-const meter = new CallMeter({ indexKeys: { [localTableNames.jobs]: { [index.name]: { key: index.partitionKey, projected: index.projected } } } });
+const client = tables.jobs.clientIndex;
+const meter = new CallMeter({ indexKeys: { [localTableNames.jobs]: { [index.name]: { key: index.partitionKey, projected: index.projected }, [client.name]: { key: client.partitionKey, projected: [] } } } });
 meter.attach(stack.eventSource, 'event source');
 const environments = new Map<number, MeterSnapshot>();
 const channel = new BroadcastChannel(meterChannel);

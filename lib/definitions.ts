@@ -56,7 +56,7 @@ export const tables = {
   },
   jobs: {
     id: 'JobsTable',
-    /** A job is several small items under one partition: its state, its request, idempotency keys. */
+    /** A job is several small items under one partition: its state, its request, its kept attempts; Idempotency-Keys are items of their own. */
     partitionKey: 'pk',
     sortKey: 'sk',
     ttlAttribute: 'expiresAt',
@@ -94,6 +94,40 @@ export const tables = {
       partitionKey: 'sweep',
       sortKey: 'created',
       projected: ['status', 'notified', 'lastUpdate', 'lease_until', 'next_attempt_at', 'notify_lease_until', 'next_notify_at'],
+    },
+    /**
+     * A client's jobs, newest first: GET /v1/jobs pages through it, never a scan, so that a page
+     * costs the same whatever the table holds. Only job items carry `clientId` (request, attempt,
+     * Idempotency-Key and sweeper items do not), so it holds one entry per job and no other.
+     *
+     * Keys only, by design. Its keys (`clientId`, `created`) are written with the job and never
+     * change, and an entry that projects nothing else is written once, when the job is: one write
+     * unit per job, and nothing at any later transition. Projecting `status` (to filter in the
+     * index) would rewrite the entry at every status change, two or three more units per job
+     * (started, running, final), on the path every job takes, to make only status-filtered
+     * listings cheaper.
+     *
+     * What a page then costs (on-demand, eventually consistent reads): one Query of the index for
+     * `limit` + 1 entries (its keys and the table's, ~80 bytes, and the 100 bytes DynamoDB counts
+     * for each index entry: half a read unit per ~20 entries) and one BatchGetItem of the jobs it
+     * names, half a unit per 4 KB of each job (a job is under 1 KB until an answer is recorded, up
+     * to ~75 KB with a body at its limits): a page of 20 small jobs is about 10.5 read units, of
+     * 100 about 53. With `status`, the jobs of another status are
+     * read and left out; a page looks at no more than `listExamined` (100) jobs whatever it finds,
+     * so it costs at most one page of 100, and may hold fewer jobs than `limit`, even none, with a
+     * `next_cursor` to go on from (as DynamoDB's own filtered Query pages do). None of it grows
+     * with the jobs stored. bench/list.ts measures it.
+     *
+     * Its bound: one client's entries share one partition key, and `created` only grows, so
+     * DynamoDB cannot split them for heat: one partition takes 1,000 write units a second, so
+     * one client's jobs are submitted at up to about 1,000 a second (a GSI that throttles
+     * throttles the table's writes too: submit answers 503). Past that, the key would be sharded
+     * (`clientId#0`..`#n` from the job id, a page merging n Queries).
+     */
+    clientIndex: {
+      name: 'client',
+      partitionKey: 'clientId',
+      sortKey: 'created',
     },
     /**
      * The sweeper's own item (not a job: no `sk` of a job, no `sweep`, so neither the index, the

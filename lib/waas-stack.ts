@@ -92,8 +92,11 @@ export class WaasStack extends Stack {
     const clientsTable = [tables.clients.tableArn];
     const limitsTable = [tables.limits.tableArn];
     // api: queues a job and stores it (its large request first, in an item of its own), claims,
-    // settles and releases Idempotency-Keys, reads status and credentials.
-    allow('api', ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'], jobsTable);
+    // settles and releases Idempotency-Keys, reads status and credentials, cancels a job; reads a
+    // job's partition (its attempts, its request for a replay) and lists a client's jobs through
+    // the client index, then reads them (BatchGetItem: reads alone; the api writes no batch).
+    allow('api', ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query', 'BatchGetItem'], jobsTable);
+    allow('api', ['Query'], [`${tables.jobs.tableArn}/index/${tablesSpec.jobs.clientIndex.name}`]);
     allow('api', ['GetItem'], clientsTable);
     // ...and reads and counts failed authentications per source, one item per window.
     allow('api', ['GetItem', 'UpdateItem'], limitsTable);
@@ -101,7 +104,8 @@ export class WaasStack extends Stack {
     // execute: leases an attempt (the write returns the job and the request beside it; a large
     // request is read after), records its answer, makes the callback (signed with the client's
     // secrets) and records it; every retry is the message in hand, made visible later.
-    allow('execute', ['GetItem', 'UpdateItem'], jobsTable);
+    // An attempt followed by a retry is kept first, in an item of its own (PutItem).
+    allow('execute', ['GetItem', 'PutItem', 'UpdateItem'], jobsTable);
     allow('execute', ['GetItem'], clientsTable);
     // A message it cannot hand back (ChangeMessageVisibility failing) it sends again, due then.
     queue.jobs.grantSendMessages(fn.execute);

@@ -14,58 +14,59 @@ export interface LocalQueue {
   arn: string;
 }
 
+/**
+ * The jobs table as definitions.ts describes it, under `name`: its keys and both its indexes.
+ * A DATA_DIR whose table lacks one of them (made by an earlier version: dynalite cannot add or
+ * change an index) is copied into a table made by this at start (local/upgrade.ts).
+ */
+export function jobsTableSpec(name: string = localTableNames.jobs): CreateTableCommandInput {
+  const { unsettledIndex: unsettled, clientIndex: client } = tables.jobs;
+  const keys = (partitionKey: string, sortKey: string) => [
+    { AttributeName: partitionKey, KeyType: 'HASH' as const },
+    { AttributeName: sortKey, KeyType: 'RANGE' as const },
+  ];
+  const attributes = [...new Set([tables.jobs.partitionKey, tables.jobs.sortKey, unsettled.partitionKey, unsettled.sortKey, client.partitionKey, client.sortKey])];
+  return {
+    TableName: name,
+    BillingMode: 'PAY_PER_REQUEST',
+    KeySchema: keys(tables.jobs.partitionKey, tables.jobs.sortKey),
+    AttributeDefinitions: attributes.map((AttributeName) => ({ AttributeName, AttributeType: 'S' })),
+    GlobalSecondaryIndexes: [
+      { IndexName: unsettled.name, KeySchema: keys(unsettled.partitionKey, unsettled.sortKey), Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...unsettled.projected] } },
+      { IndexName: client.name, KeySchema: keys(client.partitionKey, client.sortKey), Projection: { ProjectionType: 'KEYS_ONLY' } },
+    ],
+  };
+}
+
+/** Creates the table unless it is there (kept from an earlier run in DATA_DIR), and waits until it is active. */
+export async function createTable(db: Pick<DynamoDBClient, 'send'>, spec: CreateTableCommandInput): Promise<void> {
+  try {
+    await db.send(new CreateTableCommand({ ...spec, BillingMode: 'PAY_PER_REQUEST' }));
+  } catch (error) {
+    if (!(error instanceof ResourceInUseException)) throw error;
+  }
+  for (let i = 0; i < 100; i++) {
+    const { Table } = await db.send(new DescribeTableCommand({ TableName: spec.TableName }));
+    if (Table?.TableStatus === 'ACTIVE') break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 export async function provisionTables(db: DynamoDBClient): Promise<void> {
-  const index = tables.jobs.unsettledIndex;
   const specs: CreateTableCommandInput[] = [
     {
       TableName: localTableNames.clients,
       KeySchema: [{ AttributeName: tables.clients.partitionKey, KeyType: 'HASH' }],
       AttributeDefinitions: [{ AttributeName: tables.clients.partitionKey, AttributeType: 'S' }],
     },
-    {
-      TableName: localTableNames.jobs,
-      KeySchema: [
-        { AttributeName: tables.jobs.partitionKey, KeyType: 'HASH' },
-        { AttributeName: tables.jobs.sortKey, KeyType: 'RANGE' },
-      ],
-      AttributeDefinitions: [
-        { AttributeName: tables.jobs.partitionKey, AttributeType: 'S' },
-        { AttributeName: tables.jobs.sortKey, AttributeType: 'S' },
-        { AttributeName: index.partitionKey, AttributeType: 'S' },
-        { AttributeName: index.sortKey, AttributeType: 'S' },
-      ],
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: index.name,
-          KeySchema: [
-            { AttributeName: index.partitionKey, KeyType: 'HASH' },
-            { AttributeName: index.sortKey, KeyType: 'RANGE' },
-          ],
-          // A DATA_DIR made before the index carried them keeps its keys-only index (dynalite
-          // cannot change one): the jobs store reads what such an entry lacks from its job.
-          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...index.projected] },
-        },
-      ],
-    },
+    jobsTableSpec(),
     {
       TableName: localTableNames.limits,
       KeySchema: [{ AttributeName: tables.limits.partitionKey, KeyType: 'HASH' }],
       AttributeDefinitions: [{ AttributeName: tables.limits.partitionKey, AttributeType: 'S' }],
     },
   ];
-  for (const spec of specs) {
-    try {
-      await db.send(new CreateTableCommand({ ...spec, BillingMode: 'PAY_PER_REQUEST' }));
-    } catch (error) {
-      // Kept from an earlier run in DATA_DIR.
-      if (!(error instanceof ResourceInUseException)) throw error;
-    }
-    for (let i = 0; i < 100; i++) {
-      const { Table } = await db.send(new DescribeTableCommand({ TableName: spec.TableName }));
-      if (Table?.TableStatus === 'ACTIVE') break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
+  for (const spec of specs) await createTable(db, spec);
 }
 
 /** Dead-letter queues first, so the work queues can name them in their redrive policies. */

@@ -3,6 +3,16 @@
  * across upgrades keeps every job and Idempotency-Key. Only the local stack knows the older
  * layouts (the Lambda bundles read today's alone); nothing was ever deployed in them.
  *
+ * The jobs table itself, when it lacks an index of today's (the client index, or the unsettled
+ * index as it projects now): dynalite can neither add an index to a table nor change one
+ * (its UpdateTable changes throughput alone: it refuses an index's Create without a throughput,
+ * which an on-demand table has none of, and takes one with it without doing anything; see
+ * node_modules/dynalite/actions/updateTable.js), so the table is made again. Every item is copied into a table of
+ * its own (`<table>-rebuild`), which is marked whole once the copy is done; then the old table
+ * is deleted, made anew from lib/definitions.ts, and the items are copied back. A start cut short
+ * anywhere in this goes on from where it was: before the mark, the old table is still whole and
+ * the copy is made again; after it, the copy is.
+ *
  * - the first layout (session 1): every field plain, under its camelCase name, instants as epoch
  *   ms; a request item with `url`, `method`, `headers` and `body`;
  * - the packed layout (session 2): the changing fields under short names (`s`, `a`, `u`, ...),
@@ -14,9 +24,11 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { brotliDecompressSync } from 'node:zlib';
-import { DeleteCommand, PutCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteTableCommand, DescribeTableCommand, ResourceNotFoundException, type TableDescription } from '@aws-sdk/client-dynamodb';
+import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { JOB, jobItem, newJobItems, REQUEST } from '../lambdas/adapters/job-items.ts';
-import { isFinal, type AttemptOutput, type Job, type JobRequest } from '../lambdas/core/job.ts';
+import type { AttemptOutput, Job, JobRequest } from '../lambdas/core/job.ts';
+import { createTable, jobsTableSpec } from './provision.ts';
 
 /** Today's layout, as the file records it. */
 export const storeLayout = 3;
@@ -29,8 +41,11 @@ export interface UpgradeReport {
   keys: number;
 }
 
-/** Rewrites whatever the jobs table holds in an older layout; then records today's. */
-export async function upgradeStore(db: Pick<DynamoDBDocumentClient, 'send'>, table: string, dataDir: string): Promise<UpgradeReport> {
+type Documents = Pick<DynamoDBDocumentClient, 'send'>;
+
+/** Makes the jobs table again with today's indexes, if it lacks one; then rewrites whatever it holds in an older layout, and records today's. */
+export async function upgradeStore(db: Documents, table: string, dataDir: string): Promise<UpgradeReport> {
+  await rebuildJobsTable(db, table);
   const report: UpgradeReport = { jobs: 0, keys: 0 };
   const file = join(dataDir, layoutFileName);
   if (existsSync(file) && Number(readFileSync(file, 'utf8').trim()) >= storeLayout) return report;
@@ -55,7 +70,8 @@ export async function upgradeStore(db: Pick<DynamoDBDocumentClient, 'send'>, tab
   for (const [pk, item] of jobs) {
     const job = layoutOf(item) === 'first' ? firstLayoutJob(item) : packedJob(item);
     const own = requests.get(pk);
-    const request = isFinal(job.status) ? undefined : (beside(item, job) ?? (own ? ownRequest(own, job) : undefined));
+    // Kept for a final job too, where the older layout still had it: a replay sends it again.
+    const request = beside(item, job) ?? (own ? ownRequest(own, job) : undefined);
     // The request first, then the job, as a submit writes them.
     const items = request ? newJobItems(job, request) : [jobItem(job)];
     for (const written of items) await db.send(new PutCommand({ TableName: table, Item: written }));
@@ -119,4 +135,85 @@ function ownRequest(item: Item, job: Job): JobRequest | undefined {
   if (!('url' in item)) return undefined;
   const { headers, body } = item as Partial<JobRequest>;
   return { url: job.service, method: job.methodtype, headers: headers ?? {}, body: body ?? null };
+}
+
+/** The table a rebuild copies the jobs table's items into, and the item that marks the copy whole. */
+export const rebuildTableName = (table: string): string => `${table}-rebuild`;
+const copiedWhole = { pk: 'rebuild', sk: 'copied whole' } as const;
+
+/** Whether the table has every index of today's jobs table, with its keys and projection. */
+function hasTodaysIndexes(description: TableDescription | undefined): boolean {
+  const wanted = jobsTableSpec().GlobalSecondaryIndexes ?? [];
+  const projection = (value: { ProjectionType?: string; NonKeyAttributes?: string[] } | undefined) => JSON.stringify([value?.ProjectionType, [...(value?.NonKeyAttributes ?? [])].sort()]);
+  return wanted.every((index) => {
+    const found = description?.GlobalSecondaryIndexes?.find((each) => each.IndexName === index.IndexName);
+    return found !== undefined && JSON.stringify(found.KeySchema) === JSON.stringify(index.KeySchema) && projection(found.Projection) === projection(index.Projection);
+  });
+}
+
+async function describeTable(db: Documents, table: string): Promise<TableDescription | undefined> {
+  try {
+    return (await db.send(new DescribeTableCommand({ TableName: table }))).Table;
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) return undefined;
+    throw error;
+  }
+}
+
+/** Deletes the table, if it is there, and waits until it is gone. */
+async function dropTable(db: Documents, table: string): Promise<void> {
+  if (!(await describeTable(db, table))) return;
+  try {
+    await db.send(new DeleteTableCommand({ TableName: table }));
+  } catch (error) {
+    if (!(error instanceof ResourceNotFoundException)) throw error;
+  }
+  for (let i = 0; i < 200 && (await describeTable(db, table)); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  if (await describeTable(db, table)) throw new Error(`table ${table} was not deleted`);
+}
+
+/** Copies every item of `from` into `to` (but the rebuild's mark), in batches of 25, as they are. */
+async function copyItems(db: Documents, from: string, to: string): Promise<number> {
+  let copied = 0;
+  let start: Item | undefined;
+  do {
+    const page = await db.send(new ScanCommand({ TableName: from, ConsistentRead: true, ExclusiveStartKey: start }));
+    const items = (page.Items ?? []).filter((item) => !(item['pk'] === copiedWhole.pk && item['sk'] === copiedWhole.sk));
+    for (let i = 0; i < items.length; i += 25) {
+      let requests = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+      for (let round = 0; requests.length > 0; round++) {
+        if (round === 20) throw new Error(`could not copy ${requests.length} items into ${to}`);
+        const answer = await db.send(new BatchWriteCommand({ RequestItems: { [to]: requests } }));
+        requests = (answer.UnprocessedItems?.[to] ?? []) as typeof requests;
+      }
+    }
+    copied += items.length;
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return copied;
+}
+
+/**
+ * Makes the jobs table again, every item kept, where it lacks an index of today's (see the
+ * file's head): the number of items copied, or undefined when the table had them all.
+ */
+export async function rebuildJobsTable(db: Documents, table: string): Promise<number | undefined> {
+  const staging = rebuildTableName(table);
+  const copy = await describeTable(db, staging);
+  const whole = copy !== undefined && (await db.send(new GetCommand({ TableName: staging, Key: copiedWhole, ConsistentRead: true }))).Item !== undefined;
+  if (!whole) {
+    // A copy cut short before it was whole: the jobs table still is; start again.
+    if (copy) await dropTable(db, staging);
+    const current = await describeTable(db, table);
+    if (!current || hasTodaysIndexes(current)) return undefined;
+    await createTable(db, { TableName: staging, KeySchema: jobsTableSpec().KeySchema, AttributeDefinitions: jobsTableSpec().AttributeDefinitions?.slice(0, 2) });
+    await copyItems(db, table, staging);
+    await db.send(new PutCommand({ TableName: staging, Item: { ...copiedWhole } }));
+  }
+  // The copy is whole: the jobs table may go (or be gone already, or be made anew and partly filled).
+  if (!hasTodaysIndexes(await describeTable(db, table))) await dropTable(db, table);
+  await createTable(db, jobsTableSpec(table));
+  const copied = await copyItems(db, staging, table);
+  await dropTable(db, staging);
+  return copied;
 }

@@ -1,16 +1,48 @@
 /**
  * The job and client stores on DynamoDB, through the AWS SDK's document client. A job is an item
  * under its partition (`job`: its state, rewritten at each transition, with its request beside
- * it when both fit in a write unit) and, for a larger request, a `request` item written before
- * it; job-items.ts has the layout. Idempotency-Keys are items of their own in the same table.
+ * it when both fit in a write unit), for a larger request a `request` item written before it,
+ * and an `attempt#NNNN` item for each attempt followed by a retry; job-items.ts has the layout.
+ * Idempotency-Keys are items of their own in the same table. A client's jobs are listed through
+ * the `client` index (lib/definitions.ts weighs it), never by a scan.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { tables } from '../../lib/definitions.ts';
-import type { Job, JobRequest } from '../core/job.ts';
-import { ConditionFailed, type Client, type ClientStore, type IdempotencyRecord, type IndexMark, type JobChanges, type JobCondition, type JobStore, type UnsettledJob } from '../core/ports.ts';
-import { JOB, jobFromItem, newJobItems, REQUEST, requestFromItem, storedChanges, storedConditionValue, storedName, unsettledAttributes, unsettledFromItem } from './job-items.ts';
+import { attemptsOf, type Attempt, type Job, type JobRequest } from '../core/job.ts';
+import {
+  ConditionFailed,
+  decodeCursor,
+  encodeCursor,
+  listExamined,
+  type Client,
+  type ClientStore,
+  type IdempotencyRecord,
+  type IndexMark,
+  type JobChanges,
+  type JobCondition,
+  type JobPage,
+  type JobStore,
+  type ListPosition,
+  type ListQuery,
+  type UnsettledJob,
+} from '../core/ports.ts';
+import {
+  ATTEMPT,
+  attemptFromItem,
+  attemptItem,
+  JOB,
+  jobFromItem,
+  newJobItems,
+  REQUEST,
+  requestFromItem,
+  storedChanges,
+  storedConditionValue,
+  storedName,
+  unsettledAttributes,
+  unsettledFromItem,
+} from './job-items.ts';
 
 const IDEMPOTENCY = 'idem';
 
@@ -81,10 +113,21 @@ const unsettledProjection = {
   names: Object.fromEntries(unsettledAttributes.map((attribute) => [`#${attribute}`, attribute])),
 };
 
+/** How a BatchGetItem's unprocessed keys (DynamoDB throttled part of it) are asked for again: a few times, after a growing wait. */
+export const unprocessedRetries = { attempts: 5, firstWaitMs: 25 } as const;
+
+const timerSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export interface JobStoreOptions {
+  /** Waits `ms` between BatchGetItem's retries of unprocessed keys (default: a timer); tests inject one. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
 export class DynamoJobStore implements JobStore {
   constructor(
     private readonly db: Documents,
     private readonly table: string,
+    private readonly options: JobStoreOptions = {},
   ) {}
 
   /**
@@ -112,6 +155,22 @@ export class DynamoJobStore implements JobStore {
   async get(jobId: string): Promise<Job | undefined> {
     const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk: jobId, sk: JOB }, ConsistentRead: true }));
     return Item ? jobFromItem(Item) : undefined;
+  }
+
+  /** The job item (with the request beside it, if there) and, for a larger request, its own item: one consistent Query of the two. */
+  async getWithRequest(jobId: string): Promise<{ job: Job; request?: JobRequest } | undefined> {
+    const items = await this.queryAll({
+      TableName: this.table,
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :job AND :request',
+      ExpressionAttributeValues: { ':pk': jobId, ':job': JOB, ':request': REQUEST },
+      ConsistentRead: true,
+    });
+    const state = items.find((item) => item['sk'] === JOB);
+    if (!state) return undefined;
+    const job = jobFromItem(state);
+    const own = items.find((item) => item['sk'] === REQUEST);
+    const request = requestFromItem(state, job) ?? (own ? requestFromItem(own, job) : undefined);
+    return request ? { job, request } : { job };
   }
 
   async update(jobId: string, changes: JobChanges, condition: JobCondition): Promise<void> {
@@ -144,8 +203,8 @@ export class DynamoJobStore implements JobStore {
   /**
    * One shard of the sparse unsettled index, page by page, reading only the attributes the
    * index projects (ProjectionExpression): no job is read whole. An entry without them (a
-   * keys-only index, as a local DATA_DIR of an earlier version has it: dynalite cannot change
-   * an index) is read from its job item, for those attributes alone.
+   * keys-only index, as a local DATA_DIR of an earlier version has it until local/upgrade.ts
+   * makes its table again) is read from its job item, for those attributes alone.
    */
   async *unsettled(shard: string, range: { after?: IndexMark; upTo?: IndexMark } = {}): AsyncIterable<UnsettledJob> {
     const index = tables.jobs.unsettledIndex;
@@ -185,6 +244,109 @@ export class DynamoJobStore implements JobStore {
       }),
     );
     return Item ? unsettledFromItem(Item) : undefined;
+  }
+
+  /** One PutItem, unconditional: the same attempt run again (a takeover) writes the same item again. */
+  async keepAttempt(jobId: string, attempt: Attempt, expiresAt: number): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.table, Item: attemptItem(jobId, attempt, expiresAt) }));
+  }
+
+  /**
+   * One consistent Query of the partition from its first `attempt#` item to the job item (which
+   * sorts after them, and before `request`): the kept attempts and the job's own output, in one
+   * round trip, paged (twenty attempts at their limits are more than a Query's megabyte).
+   */
+  async attempts(jobId: string): Promise<Attempt[]> {
+    const items = await this.queryAll({
+      TableName: this.table,
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :first AND :job',
+      ExpressionAttributeValues: { ':pk': jobId, ':first': ATTEMPT, ':job': JOB },
+      ConsistentRead: true,
+    });
+    const state = items.find((item) => item['sk'] === JOB);
+    if (!state) return [];
+    const kept = items.filter((item) => String(item['sk']).startsWith(ATTEMPT)).map(attemptFromItem);
+    return attemptsOf(jobFromItem(state), kept);
+  }
+
+  /**
+   * A page of the client's jobs: the `client` index (keys only) read newest first from the
+   * cursor's entry, then the jobs it names read whole in one BatchGetItem, kept in the index's
+   * order. With a status, the jobs of another status are left out, and the index is read on in
+   * chunks (the first as large as the page, each next one as large as all before it, at most 100
+   * entries in all) until the page is full. Each Query asks for one entry more than it takes, so
+   * a page that ends where the client's jobs end says so (`nextCursor` null) rather than leaving
+   * an empty page to find it. Both reads are eventually consistent: the index is, and a job
+   * listed a moment after a change may show the one before.
+   */
+  async list(clientId: string, query: ListQuery): Promise<JobPage> {
+    const index = tables.jobs.clientIndex;
+    let position: ListPosition | undefined = query.cursor === undefined ? undefined : decodeCursor(query.cursor, clientId);
+    const jobs: Job[] = [];
+    let examined = 0;
+    let more = true;
+    while (more && jobs.length < query.limit && examined < listExamined) {
+      const wanted = query.limit - jobs.length;
+      const take = Math.min(listExamined - examined, query.status === undefined ? wanted : Math.max(wanted, examined));
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: index.name,
+          KeyConditionExpression: '#client = :client',
+          ExpressionAttributeNames: { '#client': index.partitionKey },
+          ExpressionAttributeValues: { ':client': clientId },
+          ScanIndexForward: false,
+          Limit: take + 1,
+          ...(position ? { ExclusiveStartKey: indexKey(position) } : {}),
+        }),
+      );
+      const items = page.Items ?? [];
+      const entries = items.slice(0, take);
+      // Entries past those taken: the one more asked for came, or the Query stopped at its megabyte.
+      const beyond = items.length > take || page.LastEvaluatedKey !== undefined;
+      const found = await this.batchGetJobs(entries.map((entry) => String(entry['pk'])));
+      more = beyond;
+      for (const [i, entry] of entries.entries()) {
+        examined++;
+        position = { clientId, created: String(entry[index.sortKey]), jobId: String(entry['pk']) };
+        const job = found.get(position.jobId);
+        // A job gone (its TTL ran out; the index lags the delete) or of another status is left out.
+        if (job && (query.status === undefined || job.status === query.status)) jobs.push(job);
+        if (jobs.length === query.limit) {
+          more = i < entries.length - 1 || beyond;
+          break;
+        }
+      }
+      // A Query cut short by its megabyte before it found any entry: go on from where it stopped.
+      if (entries.length === 0 && page.LastEvaluatedKey) position = positionOf(page.LastEvaluatedKey, clientId);
+    }
+    return { jobs, nextCursor: more && position ? encodeCursor(position) : null };
+  }
+
+  /** The job items of `ids`, read eventually consistent in one BatchGetItem (at most 100 keys), by id; unprocessed keys asked for again a few times. */
+  private async batchGetJobs(ids: string[]): Promise<Map<string, Job>> {
+    const found = new Map<string, Job>();
+    let keys: Item[] = ids.map((pk) => ({ pk, sk: JOB }));
+    for (let round = 0; keys.length > 0; round++) {
+      if (round === unprocessedRetries.attempts) throw new Error(`BatchGetItem left ${keys.length} jobs unprocessed after ${round} tries: the table is throttling reads`);
+      if (round > 0) await (this.options.sleep ?? timerSleep)(unprocessedRetries.firstWaitMs * 2 ** (round - 1));
+      const answer = await this.db.send(new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys } } }));
+      for (const item of answer.Responses?.[this.table] ?? []) found.set(String(item['pk']), jobFromItem(item));
+      keys = answer.UnprocessedKeys?.[this.table]?.Keys ?? [];
+    }
+    return found;
+  }
+
+  /** Every item a Query finds, page after page. */
+  private async queryAll(input: Omit<ConstructorParameters<typeof QueryCommand>[0], 'ExclusiveStartKey'>): Promise<Item[]> {
+    const items: Item[] = [];
+    let start: Item | undefined;
+    do {
+      const page = await this.db.send(new QueryCommand({ ...input, ExclusiveStartKey: start }));
+      items.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return items;
   }
 
   async claimIdempotent(clientId: string, key: string, claim: IdempotencyRecord, now: number, replacing?: string): Promise<IdempotencyRecord | undefined> {
@@ -254,6 +416,16 @@ export class DynamoJobStore implements JobStore {
 }
 
 const idempotencyPk = (clientId: string, key: string) => `idem#${clientId}#${key}`;
+
+/** A listing's position as the `client` index's key: the index's keys and the table's. */
+function indexKey(position: ListPosition): Item {
+  const index = tables.jobs.clientIndex;
+  return { pk: position.jobId, sk: JOB, [index.partitionKey]: position.clientId, [index.sortKey]: position.created };
+}
+
+function positionOf(key: Item, clientId: string): ListPosition {
+  return { clientId, created: String(key[tables.jobs.clientIndex.sortKey]), jobId: String(key['pk']) };
+}
 
 function storedClaim(claim: IdempotencyRecord): Item {
   return { jobId: claim.jobId, answer: claim.answer, state: claim.state, claimUntil: new Date(claim.claimUntil).toISOString(), expiresAt: claim.expiresAt };

@@ -6,20 +6,30 @@
  * - a field without a value (null, an empty history) is absent;
  * - the request it sends, as a `request` map beside the state when both, leased, fit in one
  *   write unit (1 KB: a job then costs one unit per write), else in an item of its own (`sk = "request"`),
- *   written before the job so that whoever finds the job finds its request. The write that makes
- *   a job final drops the request beside it: nothing sends it again;
+ *   written before the job so that whoever finds the job finds its request. It is kept as long
+ *   as the job, final or not: a replay (POST /v1/jobs/{id}/replay) sends it again, in a new job;
+ * - the output of each attempt that was followed by a retry, in an item of its own
+ *   (`sk = "attempt#0001"`, the number zero-padded so the items sort by it), its fields plain as
+ *   the job's `output` has them, with the attempt's number and the job's `expiresAt`: a job that
+ *   succeeds at once has none, and its one output is the job's;
+ * - only job items carry `clientId` (with `created`, the client index's keys): request, attempt,
+ *   Idempotency-Key and sweeper items never do, so the index holds jobs alone;
  * - only bodies and header maps may be kept compressed: a binary attribute, with
  *   `bodyCompression` / `headersCompression: "br"` (brotli) beside it. Short ones stay text.
  * The core sees none of this: jobs and requests come back as they went in.
  */
 import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
 import { tables } from '../../lib/definitions.ts';
-import { finalStatuses, type AttemptOutput, type Job, type JobRequest } from '../core/job.ts';
+import type { Attempt, AttemptOutput, Job, JobRequest } from '../core/job.ts';
 import type { JobChanges, UnsettledJob } from '../core/ports.ts';
 import { dynamoItemSize } from './item-size.ts';
 
 export const JOB = 'job';
 export const REQUEST = 'request';
+/** The sort key prefix of a kept attempt's item. */
+export const ATTEMPT = 'attempt#';
+/** The sort key of attempt `n`'s item: zero-padded, so that the partition's items sort by number. */
+export const attemptSk = (n: number): string => `${ATTEMPT}${String(n).padStart(4, '0')}`;
 
 /** DynamoDB's write unit. */
 const writeUnitBytes = 1024;
@@ -53,6 +63,7 @@ const attributeOf: Readonly<Record<Field, string>> = {
   nextNotifyAt: 'next_notify_at',
   sweep: 'sweep',
   expiresAt: 'expiresAt',
+  replayOf: 'replay_of',
 };
 const fieldOf = new Map(Object.entries(attributeOf).map(([field, attribute]) => [attribute, field as Field]));
 
@@ -142,7 +153,8 @@ export function storedConditionValue(field: string, value: unknown): unknown {
 
 /** The request's headers and body as stored: beside the state (the `request` map) or in an item of its own. */
 function storedRequest(request: JobRequest): Item {
-  return packMessage(request.headers, request.body ?? undefined);
+  // Bytes (v1's body_base64) are kept as their base64 text, named so beside it.
+  return { ...packMessage(request.headers, request.body ?? undefined), ...(request.bodyEncoding ? { bodyEncoding: request.bodyEncoding } : {}) };
 }
 
 /** Absent is how a field without a value is stored: null, or an empty history, costs bytes at every write. */
@@ -181,6 +193,18 @@ export function jobFromItem(item: Item): Job {
   return job as unknown as Job;
 }
 
+/** A kept attempt's item: its output's fields as the job's `output` stores them, its number, the job's TTL. */
+export function attemptItem(jobId: string, attempt: Attempt, expiresAt: number): Item {
+  const { attempt: n, ...output } = attempt;
+  return { pk: jobId, sk: attemptSk(n), ...storedOutput(output), attempt: n, expiresAt };
+}
+
+/** The attempt in a kept attempt's item. */
+export function attemptFromItem(item: Item): Attempt {
+  const { pk: _pk, sk: _sk, expiresAt: _expires, attempt, ...output } = item;
+  return { ...(outputFrom(output) as AttemptOutput), attempt: Number(attempt) };
+}
+
 /** The attributes an unsettled job is read by: its id, the index's sort key and what the index projects. */
 export const unsettledAttributes: readonly string[] = ['pk', tables.jobs.unsettledIndex.sortKey, ...tables.jobs.unsettledIndex.projected];
 
@@ -204,7 +228,8 @@ export function requestFromItem(item: Item, job: Pick<Job, 'service' | 'methodty
   const stored = item['sk'] === REQUEST ? item : item['request'];
   if (!stored || typeof stored !== 'object') return undefined;
   const { headers = {}, body } = unpackMessage(stored as Item);
-  return { url: job.service, method: job.methodtype, headers, body: body ?? null };
+  const bytes = (stored as Item)['bodyEncoding'] === 'base64' ? { bodyEncoding: 'base64' as const } : {};
+  return { url: job.service, method: job.methodtype, headers, body: body ?? null, ...bytes };
 }
 
 /** A change of the core's, as attributes to set and to remove. */
@@ -214,8 +239,8 @@ export function storedChanges(changes: JobChanges): { set: Item; remove: string[
   for (const [field, value] of Object.entries(fields)) {
     if (value !== undefined) set[storedName(field)] = storedValue(field, value);
   }
+  // The request beside the state is never removed, not even by the write that makes the job
+  // final: a replay sends it again.
   const removed: string[] = remove.filter((field) => fields[field] === undefined).map(storedName);
-  // A final job is never sent again: its request beside the state goes with the final write.
-  if (changes.status !== undefined && finalStatuses.includes(changes.status)) removed.push('request');
   return { set, remove: removed };
 }

@@ -8,10 +8,14 @@
  * Every wait ends the same way: the attempt returns `later(ms)` and the message that carries
  * the work is handed back to its queue, due then (retry.ts says how long). A job's message
  * carries its service call and, once the job is final, its callback's retries too.
+ *
+ * A job cancelled (core/manage.ts) is final: no attempt is taken of it after that. An attempt
+ * whose lease was held when the cancel landed runs to its end and is recorded, under its lease,
+ * with the job left cancelled and no callback made.
  */
 import { jobLimits, metricNames, retryTiming, submitWriteWindowMs } from '../../lib/definitions.ts';
 import { activeSecrets, callbackBody, signCallback } from './callback.ts';
-import { attemptLeaseMs, callbackLeaseMs, isFinal, notifyText, summarize, sweepShard, type AttemptOutput, type Job, type JobRequest } from './job.ts';
+import { attemptLeaseMs, callbackLeaseMs, isFinal, nonFinalStatuses, notifyText, summarize, sweepShard, type AttemptOutput, type Job, type JobRequest } from './job.ts';
 import {
   ConditionFailed,
   type ClientStore,
@@ -48,7 +52,7 @@ export type Outcome = { done: true } | { done: false; retryAfterMs: number };
 const done: Outcome = { done: true };
 const later = (retryAfterMs: number): Outcome => ({ done: false, retryAfterMs: Math.max(0, retryAfterMs) });
 const iso = (ms: number) => new Date(ms).toISOString();
-const nonFinal = ['accepted', 'started', 'running'] as const;
+const nonFinal = nonFinalStatuses;
 
 /** Whether work that holds a lease of `leaseMs` from `now` ends before the handler's deadline. */
 const fitsBefore = (facts: DeliveryFacts, now: number, leaseMs: number) => facts.deadline === undefined || now + leaseMs <= facts.deadline;
@@ -57,7 +61,8 @@ const fitsBefore = (facts: DeliveryFacts, now: number, leaseMs: number) => facts
  * Runs the job's next service call, if it is due and nobody else holds it. The answer is
  * recorded as soon as it arrives; when it makes the job final, the same write takes the lease of
  * the first callback attempt, which runs next, here. Only a crash between an answer and its
- * write can make a service call run twice.
+ * write can make a service call run twice. An answer that is followed by a retry is kept apart
+ * first (the job's output will be the next attempt's), so that every attempt can be listed.
  */
 export async function runJobAttempt(deps: DeliveryDeps, jobId: string, message: JobMessageFacts = {}): Promise<Outcome> {
   const lease = await leaseAttempt(deps, jobId, message);
@@ -89,9 +94,17 @@ export async function runJobAttempt(deps: DeliveryDeps, jobId: string, message: 
     if (held.callback) Object.assign(changes, { notifyAttempts: 1, notifyLeaseUntil });
     else changes.remove?.push('sweep');
   }
+  // Kept before the write that records it: whoever finds the retry on the job finds this attempt.
+  // The lease's margin is sized for one write (awsCallWorstCaseMs); two at their worst outlast
+  // it, which lets a takeover run this attempt again only if a message for it comes meanwhile
+  // (the record's condition is our lease, not its expiry): at least once, as ever.
+  if (verdict.kind === 'retry') await deps.jobs.keepAttempt(jobId, { ...output, attempt }, held.expiresAt);
+  const recorded = await recordAttempt(deps, jobId, changes, leaseUntil);
   // Refused: our lease ran out and another worker took the attempt over; its result stands.
-  if (!(await recordUnderLease(deps, jobId, changes, { leaseUntil }))) return done;
+  if (recorded === 'lost') return done;
   deps.telemetry?.duration(metricNames.attemptDuration, output.durationMs);
+  // Cancelled while it ran: recorded as it was, no verdict on the job, no callback.
+  if (recorded === 'cancelled') return done;
   deps.telemetry?.count(verdict.kind === 'retry' ? metricNames.retriesScheduled : verdict.kind === 'success' ? metricNames.jobsCompleted : metricNames.jobsFailed);
   if (verdict.kind === 'retry') return later(verdict.delayMs);
   if (!held.callback) return done;
@@ -160,6 +173,29 @@ async function leaseAttempt(deps: DeliveryDeps, jobId: string, message: JobMessa
 }
 
 /**
+ * Records a service call's attempt under the lease held until `leaseUntil`, on a job that is not
+ * final: `recorded`. A job cancelled while we held the lease (a cancel leaves the lease as it is)
+ * gets the attempt's output, history and time under that same lease, and stays cancelled:
+ * `cancelled`. Anything else is another worker's (our lease ran out and was taken over): `lost`.
+ * Each write refused only because it had landed already (see `landed`) stands.
+ */
+async function recordAttempt(deps: DeliveryDeps, jobId: string, changes: JobChanges, leaseUntil: number): Promise<'recorded' | 'cancelled' | 'lost'> {
+  try {
+    await deps.jobs.update(jobId, changes, { expect: { leaseUntil }, statusIn: nonFinal });
+    return 'recorded';
+  } catch (error) {
+    if (!(error instanceof ConditionFailed)) throw error;
+  }
+  const job = await deps.jobs.get(jobId);
+  if (!job) return 'lost';
+  if (shows(job, changes)) return 'recorded';
+  const { output, history, lastUpdate } = changes;
+  const kept: JobChanges = { output, history, lastUpdate, remove: ['leaseUntil'] };
+  if (job.status !== 'cancelled' || job.leaseUntil !== leaseUntil) return 'lost';
+  return (await recordUnderLease(deps, jobId, kept, { leaseUntil, status: 'cancelled' })) ? 'cancelled' : 'lost';
+}
+
+/**
  * Records an attempt's `changes` under the lease `held` names; whether they stand: written, or
  * refused only because they had landed already (see `landed`).
  */
@@ -183,7 +219,11 @@ async function recordUnderLease(deps: DeliveryDeps, jobId: string, changes: JobC
  */
 async function landed(deps: DeliveryDeps, jobId: string, changes: JobChanges): Promise<boolean> {
   const job = await deps.jobs.get(jobId);
-  if (!job) return false;
+  return job !== undefined && shows(job, changes);
+}
+
+/** Whether the job shows what `changes` set and removed (see `landed`). */
+function shows(job: Job, changes: JobChanges): boolean {
   const written = ['lastUpdate', 'status', 'attempts', 'notifyAttempts', 'notifyLeaseUntil', 'notified', 'nextAttemptAt', 'nextNotifyAt'] as const;
   return written.every((field) => changes[field] === undefined || job[field] === changes[field]) && (changes.remove ?? []).every((field) => job[field] === undefined);
 }

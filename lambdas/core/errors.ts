@@ -111,6 +111,15 @@ export function answerFor(error: unknown): Answer {
   return { statusCode: 500, body: { status: 'failed', message: 'internal error' } };
 }
 
+/** DELETE /v1/jobs/{job_id} of a job that is already completed, failed or cancelled. */
+export class JobIsFinal extends ApiError {
+  override name = 'JobIsFinal';
+  readonly statusCode = 409;
+  constructor(readonly status: string) {
+    super(`the job is already ${status}; a final job cannot be cancelled`);
+  }
+}
+
 /**
  * Each error's RFC 9457 problem type (a URN: it names the problem, it is not a page to fetch)
  * and title; `detail` is the error's own message, naming the field and the rule.

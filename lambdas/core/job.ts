@@ -1,18 +1,23 @@
 /**
  * The Job: what a client asked us to call, where it stands, and what the last attempt saw.
  *
- * A job moves accepted → started → running → completed | failed:
+ * A job moves accepted → started → running → completed | failed | cancelled:
  * - accepted: stored and queued, no worker has taken it yet;
  * - started: a worker holds its first attempt;
  * - running: it has been tried and waits for, or is in, a retry;
- * - completed: the service answered 2xx; failed: a final answer, attempts exhausted, or refused.
- * Its callback is settled apart: notified "no" → "true" | "notification failed" ("n/a" without one).
+ * - completed: the service answered 2xx; failed: a final answer, attempts exhausted, or refused;
+ * - cancelled: its client cancelled it before it was final (core/manage.ts): no attempt starts
+ *   after that, and it gets no callback.
+ * Its callback is settled apart: notified "no" → "true" | "notification failed" ("n/a" without
+ * one, or once cancelled).
  */
 import { jobLimits, leaseMarginMs } from '../../lib/definitions.ts';
 
-export const jobStatuses = ['accepted', 'started', 'running', 'completed', 'failed'] as const;
+export const jobStatuses = ['accepted', 'started', 'running', 'completed', 'failed', 'cancelled'] as const;
 export type JobStatus = (typeof jobStatuses)[number];
-export const finalStatuses: readonly JobStatus[] = ['completed', 'failed'];
+export const finalStatuses: readonly JobStatus[] = ['completed', 'failed', 'cancelled'];
+/** The statuses a job may still move from: an attempt may be taken, or the job cancelled. */
+export const nonFinalStatuses: readonly JobStatus[] = jobStatuses.filter((status) => !finalStatuses.includes(status));
 export const isFinal = (status: JobStatus): boolean => finalStatuses.includes(status);
 
 export type Notified = 'no' | 'true' | 'notification failed' | 'n/a';
@@ -49,6 +54,9 @@ export interface AttemptOutput {
   /** Why there is no answer: "timeout", a network error, or the egress policy's refusal. */
   error?: string;
 }
+
+/** One attempt as GET /v1/jobs/{id}/attempts lists it: what it saw, and its number. */
+export type Attempt = AttemptOutput & { attempt: number };
 
 /** One line of a job's attempt history: no bodies, so the history stays small. */
 export interface AttemptSummary {
@@ -92,6 +100,8 @@ export interface Job {
   sweep?: string;
   /** Epoch seconds when the store may forget the job. */
   expiresAt: number;
+  /** The job this one replays (POST /v1/jobs/{id}/replay made it with that job's request). */
+  replayOf?: string;
 }
 
 /**
@@ -131,6 +141,7 @@ export function publicRecord(job: Job): Record<string, unknown> {
     notifyoutput: job.notifyoutput,
     notify_attempts: job.notifyAttempts,
     callback_max_attempts: job.callbackMaxAttempts,
+    ...(job.replayOf !== undefined ? { replay_of: job.replayOf } : {}),
   };
 }
 
@@ -151,4 +162,25 @@ export function summarize(attempt: number, output: AttemptOutput): AttemptSummar
   if (output.statusCode !== undefined) summary.statusCode = output.statusCode;
   if (output.error !== undefined) summary.error = output.error;
   return summary;
+}
+
+/** Whether `output` is the attempt `summary` sums up (and not, say, a dead letter's reason, which no attempt saw). */
+const sumsUp = (summary: AttemptSummary, output: AttemptOutput): boolean =>
+  summary.started === output.started && summary.durationMs === output.durationMs && summary.statusCode === output.statusCode && summary.error === output.error;
+
+/**
+ * Every attempt of a job, oldest first, from what the store keeps of them: `kept`, the output of
+ * each attempt that was followed by a retry (an item of its own), and the job, whose `output` is
+ * its last attempt and whose `history` sums up each attempt. One per number: the job's output
+ * where it is that attempt's (it is what the record shows), else the kept output (a run of that
+ * number whose record write was lost, say), else its history line (an attempt from before
+ * outputs were kept: its time, duration and status code or error).
+ */
+export function attemptsOf(job: Pick<Job, 'output' | 'history'>, kept: readonly Attempt[]): Attempt[] {
+  const byNumber = new Map<number, Attempt>();
+  for (const summary of job.history) byNumber.set(summary.attempt, { ...summary });
+  for (const attempt of kept) byNumber.set(attempt.attempt, attempt);
+  const last = job.history.at(-1);
+  if (last && job.output && sumsUp(last, job.output)) byNumber.set(last.attempt, { ...job.output, attempt: last.attempt });
+  return [...byNumber.values()].sort((a, b) => a.attempt - b.attempt);
 }

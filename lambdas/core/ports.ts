@@ -3,7 +3,7 @@
  * node:http; tests implement them in memory. Nothing here imports the AWS SDK.
  */
 import type { MetricName } from '../../lib/definitions.ts';
-import type { AttemptOutput, Job, JobRequest } from './job.ts';
+import type { Attempt, AttemptOutput, Job, JobRequest, JobStatus } from './job.ts';
 
 export interface Clock {
   now(): number;
@@ -88,11 +88,12 @@ export interface JobStore {
   /** Deletes a job whose submit failed (nothing if there is none). */
   remove(jobId: string): Promise<void>;
   get(jobId: string): Promise<Job | undefined>;
+  /** The job and its request (kept for the job's whole retention: a replay sends it again). */
+  getWithRequest(jobId: string): Promise<{ job: Job; request?: JobRequest } | undefined>;
   /**
    * Applies `changes` when the job still has the values in `expect` (undefined: attribute absent)
    * and, when `leaseFree` is given, no lease of that name runs past that instant; or throws
-   * ConditionFailed. A write that makes the job final may let the store forget its request: no
-   * attempt will send it again.
+   * ConditionFailed. The request stays, whatever the write: a replay sends it again.
    */
   update(jobId: string, changes: JobChanges, condition: JobCondition): Promise<void>;
   /** `update`, returning the job as written: the write that takes a callback's lease. */
@@ -120,6 +121,77 @@ export interface JobStore {
   settleIdempotent(clientId: string, key: string, jobId: string): Promise<void>;
   /** Lets go of a pending claim of this job (its submit failed): the key leads to nothing. */
   releaseIdempotent(clientId: string, key: string, jobId: string): Promise<void>;
+  /**
+   * Keeps one attempt's output apart from the job (the job's `output` holds only the last), until
+   * the job's `expiresAt`: written for an attempt followed by a retry, before the write that
+   * records it. The same number again (a takeover that ran the attempt again) overwrites it.
+   */
+  keepAttempt(jobId: string, attempt: Attempt, expiresAt: number): Promise<void>;
+  /**
+   * Every attempt of the job, oldest first: those kept apart and the job's own output as its last
+   * (job.ts's `attemptsOf` says which wins where both have a number). None for a job not there.
+   */
+  attempts(jobId: string): Promise<Attempt[]>;
+  /**
+   * One page of a client's jobs, newest first (by `created`; jobs of one instant in an order of
+   * the store's that holds from page to page), from `cursor` on (none: the newest). With
+   * `status`, only jobs of that status are on the page; a page looks at no more than
+   * `listExamined` jobs whatever it finds, so it may hold fewer than `limit`, even none, with a
+   * `nextCursor` to go on from. `nextCursor` is null once no job is left past the page: following
+   * it to its end lists each job once. A cursor this store did not give for this client is
+   * refused with InvalidCursor.
+   */
+  list(clientId: string, query: ListQuery): Promise<JobPage>;
+}
+
+/** Jobs a listing's page looks at, at most, whatever it finds: what keeps a page's cost bounded. */
+export const listExamined = 100;
+
+export interface ListQuery {
+  status?: JobStatus;
+  /** 1 to 100. */
+  limit: number;
+  cursor?: string;
+}
+
+export interface JobPage {
+  jobs: Job[];
+  nextCursor: string | null;
+}
+
+/** A listing's cursor that does not decode, or that another client's listing gave. */
+export class InvalidCursor extends Error {
+  override name = 'InvalidCursor';
+}
+
+/** Where a listing stands: the last job it looked at, by the client index's keys (its client, `created`, its id). */
+export interface ListPosition {
+  clientId: string;
+  created: string;
+  jobId: string;
+}
+
+/** A position as the opaque cursor the API hands out: base64url of its JSON. */
+export function encodeCursor(position: ListPosition): string {
+  return Buffer.from(JSON.stringify({ client: position.clientId, created: position.created, job: position.jobId }), 'utf8').toString('base64url');
+}
+
+/** The position a cursor names, if it decodes to one of `clientId`'s listing; else InvalidCursor. */
+export function decodeCursor(cursor: string, clientId: string): ListPosition {
+  let value: unknown;
+  try {
+    if (cursor.length === 0 || cursor.length > 512 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw new Error('not base64url');
+    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw new InvalidCursor('does not decode: it must be a next_cursor this listing gave');
+  }
+  const { client, created, job } = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  const text = (field: unknown): field is string => typeof field === 'string' && field.length > 0 && field.length <= 64;
+  if (!text(client) || !text(created) || !text(job) || Number.isNaN(Date.parse(created))) {
+    throw new InvalidCursor('does not decode: it must be a next_cursor this listing gave');
+  }
+  if (client !== clientId) throw new InvalidCursor('was given to another client\'s listing');
+  return { clientId: client, created, jobId: job };
 }
 
 /**

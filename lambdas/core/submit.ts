@@ -88,14 +88,20 @@ export async function submit(deps: SubmitDeps, client: Client, payload: Record<s
   return accept(deps, client, input, idempotencyKey === undefined ? undefined : validIdempotencyKey(idempotencyKey));
 }
 
-/** The egress policy's verdict on the URLs known at submit: a 400 naming the field refused. */
-async function refuseTargets(deps: SubmitDeps, input: JobInput): Promise<void> {
-  for (const [field, url] of [[input.urlField ?? 'service', input.service], ['callback', input.callback]] as const) {
+/** The egress policy's verdict on each URL known now, by the field that holds it: a 400 naming the first refused. */
+export async function refuseUrls(deps: Pick<SubmitDeps, 'refuse'>, urls: ReadonlyArray<readonly [string, string | null | undefined]>): Promise<void> {
+  for (const [field, url] of urls) {
     if (!url) continue;
     const reason = await deps.refuse(url);
     if (reason) throw new InvalidRequest(`${field}: ${reason}`);
   }
 }
+
+const refuseTargets = (deps: SubmitDeps, input: JobInput) =>
+  refuseUrls(deps, [
+    [input.urlField ?? 'service', input.service],
+    ['callback', input.callback],
+  ]);
 
 /** A new job and its request, as submit stores them. */
 export function newJob(deps: Pick<SubmitDeps, 'clock' | 'retentionDays' | 'indexEveryJob' | 'newId'>, client: Client, input: JobInput): { job: Job; request: JobRequest } {

@@ -20,6 +20,15 @@ const common = {
  */
 export const withoutUnsettledIndex = 'withoutUnsettledIndex';
 
+/**
+ * CDK context for the same two-deploy migration on a stack deployed before the client index:
+ * CloudFormation creates or deletes one index per update, so the first deploy (which drops the
+ * unsettled index) sets this too, the second (which adds the unsettled index back) sets it alone,
+ * and a third, with neither, adds the client index. A stack that has today's unsettled index
+ * adds the client index in one deploy, with neither set.
+ */
+export const withoutClientIndex = 'withoutClientIndex';
+
 export class Tables extends Construct {
   /** Client records: token hashes and signing secrets. */
   readonly clients: Table;
@@ -45,17 +54,32 @@ export class Tables extends Construct {
       partitionKey: { name: tables.limits.partitionKey, type: AttributeType.STRING },
       timeToLiveAttribute: tables.limits.ttlAttribute,
     });
+    const left = (key: string) => {
+      const value: unknown = this.node.tryGetContext(key);
+      return value === true || value === 'true';
+    };
     // Sparse: a job is in it only while it waits on a retry. It carries the few attributes the
     // sweeper decides on, so that the sweeper reads nothing else (definitions.ts weighs the cost).
     const unsettled = tables.jobs.unsettledIndex;
-    const dropped: unknown = this.node.tryGetContext(withoutUnsettledIndex);
-    if (dropped === true || dropped === 'true') return;
-    this.jobs.addGlobalSecondaryIndex({
-      indexName: unsettled.name,
-      partitionKey: { name: unsettled.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: unsettled.sortKey, type: AttributeType.STRING },
-      projectionType: ProjectionType.INCLUDE,
-      nonKeyAttributes: [...unsettled.projected],
-    });
+    if (!left(withoutUnsettledIndex)) {
+      this.jobs.addGlobalSecondaryIndex({
+        indexName: unsettled.name,
+        partitionKey: { name: unsettled.partitionKey, type: AttributeType.STRING },
+        sortKey: { name: unsettled.sortKey, type: AttributeType.STRING },
+        projectionType: ProjectionType.INCLUDE,
+        nonKeyAttributes: [...unsettled.projected],
+      });
+    }
+    // A client's jobs by `created`, for GET /v1/jobs: keys only, so that an entry is written once,
+    // with its job, and never again (definitions.ts weighs the cost).
+    const client = tables.jobs.clientIndex;
+    if (!left(withoutClientIndex)) {
+      this.jobs.addGlobalSecondaryIndex({
+        indexName: client.name,
+        partitionKey: { name: client.partitionKey, type: AttributeType.STRING },
+        sortKey: { name: client.sortKey, type: AttributeType.STRING },
+        projectionType: ProjectionType.KEYS_ONLY,
+      });
+    }
   }
 }

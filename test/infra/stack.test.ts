@@ -22,7 +22,7 @@ import {
   type QueueName,
   type QueueSpec,
 } from '../../lib/definitions.ts';
-import { withoutUnsettledIndex } from '../../lib/constructs/tables.ts';
+import { withoutClientIndex, withoutUnsettledIndex } from '../../lib/constructs/tables.ts';
 import { docsAssetDir, vendorAssets } from '../../lambdas/core/docs-assets.ts';
 import { vendorAssetPath } from '../../lambdas/core/docs.ts';
 import { WaasStack } from '../../lib/waas-stack.ts';
@@ -353,8 +353,13 @@ describe('IAM', () => {
     }
   });
 
-  it('lets the api write jobs and keys (never in a batch, which is not atomic), only read clients, and queue jobs but not callbacks', () => {
-    expect(actionsOn('api', stack.tables.jobs)).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+  it('lets the api write jobs and keys (never in a batch, which is not atomic), read a job\'s partition and list a client\'s jobs through the client index alone, only read clients, and queue jobs but not callbacks', () => {
+    expect(actionsOn('api', stack.tables.jobs)).toEqual(['dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+    const clientIndex = JSON.stringify({ 'Fn::Join': ['', [arnOf(stack.tables.jobs), `/index/${tables.jobs.clientIndex.name}`]] });
+    expect([...(permissions('api').get(clientIndex) ?? [])]).toEqual(['dynamodb:Query']);
+    // No other index of the jobs table: not the sweeper's.
+    const indexes = [...permissions('api').keys()].filter((resource) => resource.includes('/index/'));
+    expect(indexes).toEqual([clientIndex]);
     expect(actionsOn('api', stack.tables.clients)).toEqual(['dynamodb:GetItem']);
     expect(actionsOn('api', stack.queues.jobs)).toContain('sqs:SendMessage');
     expect(actionsOn('api', stack.queues.callbacks)).toEqual([]);
@@ -365,7 +370,8 @@ describe('IAM', () => {
       expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:SendMessage']),
     );
     expect(actionsOn('execute', stack.queues.callbacks)).toEqual([]);
-    expect(actionsOn('execute', stack.tables.jobs)).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    // PutItem: an attempt followed by a retry is kept in an item of its own.
+    expect(actionsOn('execute', stack.tables.jobs)).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
     expect(actionsOn('execute', stack.tables.clients)).toEqual(['dynamodb:GetItem']);
   });
 
@@ -460,18 +466,42 @@ describe('IAM', () => {
           ],
           Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...index.projected] },
         },
+        Match.anyValue(),
       ],
     });
   });
 
-  it('leaves the unsettled index out when told to: the first of the two deploys that change its projection', () => {
-    // Synthesized without bundling: only the table is looked at.
-    const app = new App({ context: { ...cdkJson.context, [withoutUnsettledIndex]: 'true', 'aws:cdk:bundling-stacks': [] } });
-    const without = Template.fromStack(new WaasStack(app, 'WaasWithoutIndex'));
-    const jobsTables = Object.values(without.findResources('AWS::DynamoDB::Table')).filter((table) => JSON.stringify(table.Properties.KeySchema).includes(tables.jobs.sortKey));
+  it('indexes each job by its client and created, keys only: an entry written once, with its job', () => {
+    const client = tables.jobs.clientIndex;
+    const indexes = resources[logicalId(stack.tables.jobs)]?.Properties['GlobalSecondaryIndexes'] as Array<Record<string, unknown>>;
+    expect(indexes.map((index) => index['IndexName'])).toEqual([tables.jobs.unsettledIndex.name, client.name]);
+    expect(indexes[1]).toEqual({
+      IndexName: client.name,
+      KeySchema: [
+        { AttributeName: client.partitionKey, KeyType: 'HASH' },
+        { AttributeName: client.sortKey, KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'KEYS_ONLY' },
+    });
+  });
+
+  /** The jobs table's index names, synthesized (without bundling: only the table is looked at) with this context. */
+  const indexesWith = (context: Record<string, string>, id: string) => {
+    const app = new App({ context: { ...cdkJson.context, ...context, 'aws:cdk:bundling-stacks': [] } });
+    const synthesized = Template.fromStack(new WaasStack(app, id));
+    const jobsTables = Object.values(synthesized.findResources('AWS::DynamoDB::Table')).filter((table) => JSON.stringify(table.Properties.KeySchema).includes(tables.jobs.sortKey));
     expect(jobsTables).toHaveLength(1);
-    expect(jobsTables[0]?.Properties.GlobalSecondaryIndexes).toBeUndefined();
     expect(jobsTables[0]?.Properties.KeySchema).toEqual(resources[logicalId(stack.tables.jobs)]?.Properties['KeySchema']);
+    return ((jobsTables[0]?.Properties.GlobalSecondaryIndexes ?? []) as Array<{ IndexName: string }>).map((index) => index.IndexName);
+  };
+
+  it('leaves the indexes out when told to, one per deploy: CloudFormation creates or deletes one index per update', () => {
+    const { unsettledIndex: unsettled, clientIndex: client } = tables.jobs;
+    // An older stack (keys-only unsettled index, no client index): its three deploys, each one index apart from the last.
+    expect(indexesWith({ [withoutUnsettledIndex]: 'true', [withoutClientIndex]: 'true' }, 'WaasWithoutIndexes')).toEqual([]);
+    expect(indexesWith({ [withoutClientIndex]: 'true' }, 'WaasWithoutClientIndex')).toEqual([unsettled.name]);
+    expect(indexesWith({}, 'WaasWithBoth')).toEqual([unsettled.name, client.name]);
+    expect(indexesWith({ [withoutUnsettledIndex]: 'true' }, 'WaasWithoutUnsettledIndex')).toEqual([client.name]);
   });
 
   it('lets each function write only to its own log group', () => {

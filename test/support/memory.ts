@@ -5,12 +5,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { dynamoItemSize } from '../../lambdas/adapters/item-size.ts';
-import { jobItem, newJobItems } from '../../lambdas/adapters/job-items.ts';
+import { attemptItem, jobItem, newJobItems } from '../../lambdas/adapters/job-items.ts';
 import type { ApiDeps } from '../../lambdas/core/api.ts';
 import { Authenticator, hashToken } from '../../lambdas/core/auth.ts';
-import { isFinal, type AttemptOutput, type Job, type JobRequest } from '../../lambdas/core/job.ts';
+import { attemptsOf, type Attempt, type AttemptOutput, type Job, type JobRequest } from '../../lambdas/core/job.ts';
 import {
   ConditionFailed,
+  decodeCursor,
+  encodeCursor,
+  listExamined,
   type Client,
   type ClientStore,
   type Clock,
@@ -22,7 +25,10 @@ import {
   type IndexMark,
   type JobChanges,
   type JobCondition,
+  type JobPage,
   type JobStore,
+  type ListPosition,
+  type ListQuery,
   type OutboundRequest,
   type QueueMessage,
   type SweepClaim,
@@ -132,10 +138,16 @@ function validationError(message: string): Error {
  *   the job out, compressed), is an error;
  * - `create` overwrites a job of the same id, as PutItem does;
  * - instants are kept to the millisecond (ISO-8601 text), and compared so in conditions;
- * - the write that makes a job final drops its request (the adapter drops the one beside the
- *   state; the port lets every store forget it), so nothing can lean on sending it again;
+ * - the request stays as long as the job, whatever its writes (a replay sends it again), and
+ *   counts in the job's item size while it sits beside the state;
  * - `unsettled` finds a shard's jobs whose `sweep` names it, as they are when found, with the
- *   fields the index projects alone.
+ *   fields the index projects alone;
+ * - kept attempts are items of their own (400 KB each at most), overwritten by number, left
+ *   where they are by `remove`, as the adapter's are; `attempts` finds none for a job not there;
+ * - `list` reads the client index's order (newest `created` first; one instant's jobs by id,
+ *   where the adapter's order is DynamoDB's own, which the contract tests never lean on), looks
+ *   at no more than `listExamined` jobs a page, and hands out and checks cursors as the adapter
+ *   does.
  * Conditions are checked and writes made within one synchronous step, so two concurrent callers
  * race exactly as two conditional writes do.
  */
@@ -147,6 +159,8 @@ export class MemoryJobStore implements JobStore {
   readonly updates: Array<{ jobId: string; changes: JobChanges; condition: JobCondition; applied: boolean }> = [];
   /** The bytes a request kept beside its job's state adds to the job's item, by job. */
   private readonly besideBytes = new Map<string, number>();
+  /** Kept attempts, by job and number. */
+  readonly kept = new Map<string, Map<number, Attempt>>();
 
   async create(job: Job, request: JobRequest): Promise<void> {
     // As the adapter's `attribute_not_exists(pk)`: a job that is there already is left as it is.
@@ -178,6 +192,45 @@ export class MemoryJobStore implements JobStore {
     return request ? structuredClone(request) : undefined;
   }
 
+  async getWithRequest(jobId: string): Promise<{ job: Job; request?: JobRequest } | undefined> {
+    const job = this.jobs.get(jobId);
+    if (!job) return undefined;
+    const request = this.requests.get(jobId);
+    return request ? { job: structuredClone(job), request: structuredClone(request) } : { job: structuredClone(job) };
+  }
+
+  async keepAttempt(jobId: string, attempt: Attempt, expiresAt: number): Promise<void> {
+    refuseOversized(attemptItem(jobId, attempt, expiresAt));
+    const kept = this.kept.get(jobId) ?? new Map<number, Attempt>();
+    kept.set(attempt.attempt, stored(structuredClone(attempt)));
+    this.kept.set(jobId, kept);
+  }
+
+  async attempts(jobId: string): Promise<Attempt[]> {
+    const job = this.jobs.get(jobId);
+    if (!job) return [];
+    return structuredClone(attemptsOf(job, [...(this.kept.get(jobId)?.values() ?? [])]));
+  }
+
+  /** As the adapter's walk of the client index: from the cursor's place on, at most `listExamined` jobs looked at. */
+  async list(clientId: string, query: ListQuery): Promise<JobPage> {
+    const start = query.cursor === undefined ? undefined : decodeCursor(query.cursor, clientId);
+    const entries = [...this.jobs.values()]
+      .filter((job) => job.clientId === clientId)
+      .map((job): ListPosition => ({ clientId, created: job.created, jobId: job.jobId }))
+      .sort(newestFirst)
+      .filter((entry) => start === undefined || newestFirst(entry, start) > 0);
+    const jobs: Job[] = [];
+    let examined = 0;
+    for (const entry of entries) {
+      if (jobs.length === query.limit || examined === listExamined) return { jobs, nextCursor: encodeCursor(entries[examined - 1] ?? entry) };
+      examined++;
+      const job = this.jobs.get(entry.jobId);
+      if (job && (query.status === undefined || job.status === query.status)) jobs.push(structuredClone(job));
+    }
+    return { jobs, nextCursor: null };
+  }
+
   async take(jobId: string, changes: JobChanges, condition: JobCondition): Promise<{ job: Job; request?: JobRequest }> {
     const job = await this.lease(jobId, changes, condition);
     const request = this.requests.get(jobId);
@@ -205,7 +258,6 @@ export class MemoryJobStore implements JobStore {
       .filter(([field, value]) => field !== 'remove' && value !== undefined)
       .map(([field, value]) => [field, instantFields.has(field) ? instant(value) : stored(value)] as const);
     const removed = (changes.remove ?? []).filter((field) => changes[field] === undefined);
-    const final = changes.status !== undefined && isFinal(changes.status);
     // DynamoDB parses the expressions before it reads the item.
     if (set.length === 0 && removed.length === 0) throw validationError('ExpressionAttributeNames must not be empty: the write sets and removes nothing');
     if (condition.statusIn?.length === 0) throw validationError('Invalid ConditionExpression: statusIn lists no status');
@@ -215,14 +267,10 @@ export class MemoryJobStore implements JobStore {
     for (const [field, value] of set) next[field] = value;
     for (const field of removed) delete next[field];
     const written = next as unknown as Job;
-    // A final job is never sent again: the request beside its state goes with this write.
-    const beside = final ? 0 : (this.besideBytes.get(jobId) ?? 0);
+    // The request beside the state stays with it, whatever the write.
+    const beside = this.besideBytes.get(jobId) ?? 0;
     if (dynamoItemSize(jobItem(written)) + beside > maxItemBytes) throw validationError('Item size to update has exceeded the maximum allowed size');
     this.jobs.set(jobId, written);
-    if (final) {
-      this.requests.delete(jobId);
-      this.besideBytes.delete(jobId);
-    }
     return written;
   }
 
@@ -267,6 +315,9 @@ export class MemoryJobStore implements JobStore {
 }
 
 const idempotencyId = (clientId: string, key: string) => `${clientId}\u0000${key}`;
+
+/** The client index's order, read backwards: the newest `created` first, then (one instant's jobs) by id, the greater first. */
+const newestFirst = (a: ListPosition, b: ListPosition) => b.created.localeCompare(a.created) || b.jobId.localeCompare(a.jobId);
 
 /** The unsettled index's order within a shard. */
 const byIndexOrder = (a: IndexMark, b: IndexMark) => a.created.localeCompare(b.created) || a.jobId.localeCompare(b.jobId);

@@ -1,6 +1,8 @@
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, it, vi } from 'vitest';
 import { runCallbackAttempt, runJobAttempt as runJobMessage, settleDeadLetter, type DeliveryDeps, type JobMessageFacts, type Outcome } from '../../lambdas/core/deliver.ts';
+import { JobIsFinal } from '../../lambdas/core/errors.ts';
+import { cancelJob, jobAttempts } from '../../lambdas/core/manage.ts';
 import type { AttemptOutput, Job } from '../../lambdas/core/job.ts';
 import { ConditionFailed } from '../../lambdas/core/ports.ts';
 import { requeueUnsettled } from '../../lambdas/core/sweep.ts';
@@ -318,7 +320,8 @@ describe('the inline callback of a job that becomes final', () => {
     const [lease, recorded, calledBack] = writes;
     expect(lease?.changes).toMatchObject({ status: 'started', attempts: 1, leaseUntil: expect.any(Number) });
     expect(recorded?.changes).toMatchObject({ status: 'completed', output: { statusCode: 200 }, notifyAttempts: 1, notifyLeaseUntil: expect.any(Number) });
-    expect(recorded?.condition).toEqual({ expect: { leaseUntil: lease?.changes.leaseUntil } });
+    // Under our lease, and only on a job still open: a cancel that landed first stands.
+    expect(recorded?.condition).toEqual({ expect: { leaseUntil: lease?.changes.leaseUntil }, statusIn: ['accepted', 'started', 'running'] });
     expect(calledBack?.changes).toMatchObject({ notified: 'true', notifyAttempts: 1, notifyoutput: '200' });
     expect(calledBack?.condition).toEqual({ expect: { notifyLeaseUntil: recorded?.changes.notifyLeaseUntil } });
 
@@ -1087,5 +1090,170 @@ describe('what the core tells (its Telemetry: the functions\' metrics)', () => {
     const jobId = await world.newJob();
     await settleDeadLetter({ ...world.deps, telemetry }, 'job', jobId);
     expect(told).toEqual(['JobsFailed 1']);
+  });
+});
+
+describe('a job cancelled', () => {
+  /** Cancels the job as DELETE /v1/jobs/{id} does, for its client. */
+  const cancel = (world: ReturnType<typeof setup>, jobId: string) =>
+    cancelJob({ jobs: world.jobs, queue: world.queue, clock: world.clock, retentionDays: 30, refuse: async () => undefined }, world.alice.client, jobId);
+
+  it('while a worker holds its attempt: the attempt runs to its end and is recorded under its lease, the job stays cancelled, and nobody is called back', async () => {
+    const hung = deferred<AttemptOutput>();
+    const world = setup(replies([() => hung.promise]));
+    const jobId = await world.newJob({ callback, timeout_ms: 1_000 });
+    const running = runJobAttempt(world.deps, jobId);
+    await settle();
+    const { leaseUntil } = await world.job(jobId);
+    world.clock.advance(300);
+    const cancelled = await cancel(world, jobId);
+    expect(cancelled).toMatchObject({ status: 'cancelled', notified: 'n/a', callback, lastUpdate: new Date(world.clock.now()).toISOString() });
+    // The lease stays with its worker.
+    expect(cancelled.leaseUntil).toBe(leaseUntil);
+
+    world.clock.advance(200);
+    hung.resolve(answer(503, 'busy'));
+    expect(await running).toEqual({ done: true });
+    const recorded = await world.job(jobId);
+    expect(recorded).toMatchObject({ status: 'cancelled', notified: 'n/a', attempts: 1, output: { statusCode: 503, body: 'busy' }, lastUpdate: new Date(world.clock.now()).toISOString() });
+    expect(recorded.history).toEqual([expect.objectContaining({ attempt: 1, statusCode: 503 })]);
+    for (const field of ['leaseUntil', 'nextAttemptAt', 'notifyLeaseUntil', 'sweep'] as const) expect(recorded[field], field).toBeUndefined();
+    expect(urls(world.http)).toEqual([service]);
+    expect(world.queue.sent).toEqual([]);
+    // Its attempt is listed, as the record's last.
+    expect(await jobAttempts({ ...world.deps, retentionDays: 30, refuse: async () => undefined }, world.alice.client, jobId)).toEqual([{ ...answer(503, 'busy'), attempt: 1 }]);
+    // A redelivery of its message finds a final job, and makes neither call.
+    expect(await runJobAttempt(world.deps, jobId)).toEqual({ done: true });
+    expect(await runCallbackAttempt(world.deps, jobId)).toEqual({ done: true });
+    expect(world.http.requests).toHaveLength(1);
+  });
+
+  it('while a worker holds its attempt that would have completed it: the answer is recorded, the job stays cancelled, with no callback', async () => {
+    const hung = deferred<AttemptOutput>();
+    const world = setup(replies([() => hung.promise]));
+    const jobId = await world.newJob({ callback });
+    const running = runJobAttempt(world.deps, jobId);
+    await settle();
+    await cancel(world, jobId);
+    hung.resolve(answer(200, 'done'));
+    expect(await running).toEqual({ done: true });
+    expect(await world.job(jobId)).toMatchObject({ status: 'cancelled', notified: 'n/a', output: { statusCode: 200, body: 'done' }, notifyAttempts: 0 });
+    expect(urls(world.http)).toEqual([service]);
+  });
+
+  it('while it waits on a retry: its message, when it comes back, makes no attempt, and the sweeper has nothing of it', async () => {
+    const world = setup(replies([answer(503), answer(200)]), { indexEveryJob: true });
+    const jobId = await world.newJob({ callback });
+    const first = await runJobAttempt(world.deps, jobId);
+    expect(first).toEqual({ done: false, retryAfterMs: firstRetryMs });
+    expect(await unsettledIds(world.jobs)).toEqual([jobId]);
+    await cancel(world, jobId);
+    const waiting = await world.job(jobId);
+    expect(waiting).toMatchObject({ status: 'cancelled', attempts: 1, output: { statusCode: 503 } });
+    expect(waiting.nextAttemptAt).toBeUndefined();
+    expect(await unsettledIds(world.jobs)).toEqual([]);
+
+    world.clock.advance(firstRetryMs);
+    expect(await runJobAttempt(world.deps, jobId)).toEqual({ done: true });
+    expect(await runCallbackAttempt(world.deps, jobId)).toEqual({ done: true });
+    expect(await requeueUnsettled(world.deps, { expireLeases: true })).toEqual({ jobs: 0, callbacks: 0, leasesExpired: 0 });
+    expect(urls(world.http)).toEqual([service]);
+    expect(await world.job(jobId)).toEqual(waiting);
+  });
+
+  it('before its first delivery: the message\'s one-write take finds it cancelled, and nothing is called', async () => {
+    const world = setup();
+    const jobId = await world.newJob({ callback });
+    await cancel(world, jobId);
+    const before = await world.job(jobId);
+    expect(await runJobAttempt(world.deps, jobId)).toEqual({ done: true });
+    expect(world.http.requests).toEqual([]);
+    expect(await world.job(jobId)).toEqual(before);
+    expect(world.jobs.updates.filter((update) => update.applied && update.changes.status !== 'cancelled')).toEqual([]);
+  });
+
+  it('a cancel and the answer that makes the job final, at once: exactly one of them wins, and a cancel after the final write is JobIsFinal', async () => {
+    for (const cancelFirst of [true, false]) {
+      const hung = deferred<AttemptOutput>();
+      const world = setup(replies([() => hung.promise]));
+      const jobId = await world.newJob({ callback });
+      const running = runJobAttempt(world.deps, jobId);
+      await settle();
+      // The two writes race: the answer's write and the cancel's, each conditional on a job not final.
+      const cancelling = cancelFirst ? cancel(world, jobId) : Promise.resolve().then(() => cancel(world, jobId));
+      hung.resolve(answer(200, 'done'));
+      const [cancelled, ran] = await Promise.allSettled([cancelling, running]);
+      const settled = await world.job(jobId);
+      if (cancelled.status === 'fulfilled') {
+        expect(settled, 'cancel won').toMatchObject({ status: 'cancelled', notified: 'n/a', output: { statusCode: 200 } });
+        expect(urls(world.http)).toEqual([service]);
+      } else {
+        expect(cancelled.reason, 'answer won').toBeInstanceOf(JobIsFinal);
+        expect(settled).toMatchObject({ status: 'completed', notified: 'true' });
+        expect(urls(world.http)).toEqual([service, callback]);
+      }
+      expect(ran).toEqual({ status: 'fulfilled', value: { done: true } });
+    }
+    // Once final, a cancel is JobIsFinal and changes nothing.
+    const world = setup();
+    const jobId = await world.newJob();
+    await runJobAttempt(world.deps, jobId);
+    const completed = await world.job(jobId);
+    await expect(cancel(world, jobId)).rejects.toThrow(new JobIsFinal('completed'));
+    expect(await world.job(jobId)).toEqual(completed);
+  });
+});
+
+describe('every attempt kept', () => {
+  const manage = (world: ReturnType<typeof setup>) => ({ jobs: world.jobs, queue: world.queue, clock: world.clock, retentionDays: 30, refuse: async () => undefined });
+
+  it('a job retried to its end lists every attempt, oldest first, each with its answer or its error; each one followed by a retry is kept apart before its write', async () => {
+    const outputs = [failure('ECONNRESET: the connection closed'), answer(503, 'busy', { 'retry-after': '1' }), answer(429, 'slow down'), answer(200, 'fine', { 'content-type': 'text/plain' })];
+    const world = setup(replies(outputs));
+    const jobId = await world.newJob();
+    const messages = await runToEnd(world.deps, world.clock, runJobAttempt, jobId);
+    expect(messages).toBe(4);
+    const listed = await jobAttempts(manage(world), world.alice.client, jobId);
+    expect(listed).toEqual(outputs.map((output, i) => ({ ...output, attempt: i + 1 })));
+    // The last is the job's own output: only the attempts followed by a retry have items of their own.
+    expect([...(world.jobs.kept.get(jobId)?.keys() ?? [])]).toEqual([1, 2, 3]);
+  });
+
+  it('a job that succeeds at once keeps nothing apart: its one attempt is its output', async () => {
+    const world = setup(replies([answer(200, 'ok')]));
+    const jobId = await world.newJob();
+    await runJobAttempt(world.deps, jobId);
+    expect(world.jobs.kept.get(jobId)).toBeUndefined();
+    expect(await jobAttempts(manage(world), world.alice.client, jobId)).toEqual([{ ...answer(200, 'ok'), attempt: 1 }]);
+  });
+
+  it('an attempt is kept before the write that records it: a job found waiting on its retry always has it', async () => {
+    const world = setup(replies([answer(500, 'first'), answer(200)]));
+    const jobId = await world.newJob();
+    const update = world.jobs.update.bind(world.jobs);
+    let keptFirst: boolean | undefined;
+    world.jobs.update = async (id, changes, condition) => {
+      if (changes.status === 'running' && changes.output) keptFirst = world.jobs.kept.get(id)?.has(1) ?? false;
+      return update(id, changes, condition);
+    };
+    await runJobAttempt(world.deps, jobId);
+    expect(keptFirst).toBe(true);
+  });
+
+  it('a takeover that runs an attempt again keeps its own output under the same number, once', async () => {
+    const { deps, jobId, clock, leaseUntil, jobs, alice, queue } = await heldByACrashedWorker(() => answer(502, 'second worker'));
+    clock.set(leaseUntil + 1);
+    await runJobAttempt(deps, jobId);
+    const listed = await jobAttempts({ jobs, queue, clock, retentionDays: 30, refuse: async () => undefined }, alice.client, jobId);
+    expect(listed).toEqual([{ ...answer(502, 'second worker'), attempt: 1 }]);
+  });
+
+  it('a dead-lettered job lists the attempts it made, not the reason it was given up on', async () => {
+    const world = setup(replies([answer(503, 'busy')]));
+    const jobId = await world.newJob();
+    await runJobAttempt(world.deps, jobId);
+    await settleDeadLetter(world.deps, 'job', jobId);
+    expect((await world.job(jobId)).output?.error).toMatch(/^abandoned/);
+    expect(await jobAttempts(manage(world), world.alice.client, jobId)).toEqual([{ ...answer(503, 'busy'), attempt: 1 }]);
   });
 });

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { ConditionalCheckFailedException, DynamoDBClient, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
   BatchWriteCommand,
   DeleteCommand,
   DynamoDBDocumentClient,
@@ -177,9 +178,8 @@ describe('updateParts', () => {
     expectPlaceholdersMatch(parts);
   });
 
-  it('the write that makes a job final drops the request beside it; other writes keep it', () => {
-    for (const status of ['completed', 'failed'] as const) expect(updateParts({ status }, {}).UpdateExpression).toBe('SET #status = :set_status REMOVE #request');
-    for (const status of ['started', 'running'] as const) expect(updateParts({ status }, {}).UpdateExpression).toBe('SET #status = :set_status');
+  it('no write removes the request beside the state, not even the one that makes the job final: a replay sends it again', () => {
+    for (const status of ['started', 'running', 'completed', 'failed', 'cancelled'] as const) expect(updateParts({ status }, {}).UpdateExpression).toBe('SET #status = :set_status');
   });
 
   it('stores an output\'s long body and headers brotli-packed with their compression named, a short one as text', () => {
@@ -303,7 +303,8 @@ describe('DynamoJobStore reads and writes', () => {
       const settled = { ...job, status: 'completed' as const, attempts: 1, output, history };
       expect(await store().lease(jobId, { status: 'completed', output, history, remove: ['leaseUntil'] }, {})).toEqual(settled);
       expect(await store().get(jobId)).toEqual(settled);
-      expect(items.get(`${jobId}|job`)).not.toHaveProperty('request');
+      // Kept beside the final state, or in its own item: a replay reads it.
+      expect(items.get(`${jobId}|job`)?.['request'] ?? items.get(`${jobId}|request`)).toBeDefined();
     }
   });
 
@@ -434,6 +435,76 @@ describe('DynamoJobStore.unsettled', () => {
       ProjectionExpression: inputs(QueryCommand)[0]?.ProjectionExpression,
       ExpressionAttributeNames: Object.fromEntries(Object.entries(inputs(QueryCommand)[0]?.ExpressionAttributeNames ?? {}).filter(([placeholder]) => placeholder !== '#shard')),
     });
+  });
+});
+
+describe('DynamoJobStore.list', () => {
+  const client = '11111111111111';
+  const entry = (i: number) => ({ pk: `job-${i}`, sk: 'job', clientId: client, created: `2025-01-01T00:00:${String(59 - i).padStart(2, '0')}.000Z` });
+  const stored = (i: number) => ({ ...entry(i), ...Object.fromEntries(Object.entries(acceptedJob({ jobId: `job-${i}`, clientId: client })).filter(([field]) => field !== 'jobId')) });
+
+  it('reads the keys-only client index newest first, one entry more than the page, then the jobs it names in one BatchGetItem, kept in the index\'s order', async () => {
+    ddb.on(QueryCommand).resolves({ Items: [entry(0), entry(1), entry(2)], LastEvaluatedKey: entry(2) });
+    // The batch answers in an order of its own.
+    ddb.on(BatchGetCommand).resolves({ Responses: { [table]: [stored(1), stored(0)] } });
+    const page = await store().list(client, { limit: 2 });
+    expect(page.jobs.map((job) => job.jobId)).toEqual(['job-0', 'job-1']);
+    expect(inputs(QueryCommand)).toEqual([
+      {
+        TableName: table,
+        IndexName: tables.jobs.clientIndex.name,
+        KeyConditionExpression: '#client = :client',
+        ExpressionAttributeNames: { '#client': 'clientId' },
+        ExpressionAttributeValues: { ':client': client },
+        ScanIndexForward: false,
+        Limit: 3,
+      },
+    ]);
+    expect(inputs(BatchGetCommand)).toEqual([{ RequestItems: { [table]: { Keys: [{ pk: 'job-0', sk: 'job' }, { pk: 'job-1', sk: 'job' }] } } }]);
+    // The cursor goes on after the page's last job.
+    ddb.reset();
+    ddb.on(QueryCommand).resolves({ Items: [entry(2)] });
+    ddb.on(BatchGetCommand).resolves({ Responses: { [table]: [stored(2)] } });
+    const next = await store().list(client, { limit: 2, cursor: page.nextCursor ?? '' });
+    expect(inputs(QueryCommand)[0]?.ExclusiveStartKey).toEqual(entry(1));
+    expect(next).toEqual({ jobs: [expect.objectContaining({ jobId: 'job-2' })], nextCursor: null });
+  });
+
+  it('asks again for the keys a BatchGetItem left unprocessed, after a growing wait, a few times at most; then fails', async () => {
+    const waits: number[] = [];
+    const patient = new DynamoJobStore(documents, table, { sleep: async (ms) => void waits.push(ms) });
+    ddb.on(QueryCommand).resolves({ Items: [entry(0), entry(1)] });
+    ddb.on(BatchGetCommand)
+      .resolvesOnce({ Responses: { [table]: [stored(1)] }, UnprocessedKeys: { [table]: { Keys: [{ pk: 'job-0', sk: 'job' }] } } })
+      .resolvesOnce({ Responses: { [table]: [] }, UnprocessedKeys: { [table]: { Keys: [{ pk: 'job-0', sk: 'job' }] } } })
+      .resolves({ Responses: { [table]: [stored(0)] } });
+    expect((await patient.list(client, { limit: 2 })).jobs.map((job) => job.jobId)).toEqual(['job-0', 'job-1']);
+    expect(inputs(BatchGetCommand).map((input) => input.RequestItems?.[table]?.Keys)).toEqual([
+      [{ pk: 'job-0', sk: 'job' }, { pk: 'job-1', sk: 'job' }],
+      [{ pk: 'job-0', sk: 'job' }],
+      [{ pk: 'job-0', sk: 'job' }],
+    ]);
+    expect(waits).toEqual([25, 50]);
+
+    ddb.on(BatchGetCommand).resolves({ Responses: { [table]: [] }, UnprocessedKeys: { [table]: { Keys: [{ pk: 'job-0', sk: 'job' }] } } });
+    await expect(patient.list(client, { limit: 1 })).rejects.toThrow(/unprocessed after 5 tries/);
+  });
+
+  it('with a status, reads the index on in chunks (the page\'s size, then as many as it has looked at), 100 entries at most', async () => {
+    const entries = Array.from({ length: 150 }, (_, i) => ({ ...entry(0), pk: `job-${i}` }));
+    ddb.on(QueryCommand).callsFake((input: { Limit: number; ExclusiveStartKey?: Item }) => {
+      const from = input.ExclusiveStartKey ? entries.findIndex((item) => item.pk === input.ExclusiveStartKey?.['pk']) + 1 : 0;
+      const items = entries.slice(from, from + input.Limit);
+      return { Items: items, ...(from + input.Limit < entries.length ? { LastEvaluatedKey: items.at(-1) } : {}) };
+    });
+    ddb.on(BatchGetCommand).callsFake((input: { RequestItems: Record<string, { Keys: Item[] }> }) => ({
+      Responses: { [table]: (input.RequestItems[table]?.Keys ?? []).map((key) => ({ ...stored(0), pk: key['pk'], status: 'completed' })) },
+    }));
+    const page = await store().list(client, { status: 'failed', limit: 10 });
+    expect(page.jobs).toEqual([]);
+    expect(inputs(QueryCommand).map((input) => input.Limit)).toEqual([11, 11, 21, 41, 21]);
+    expect(inputs(BatchGetCommand).map((input) => input.RequestItems?.[table]?.Keys?.length)).toEqual([10, 10, 20, 40, 20]);
+    expect(page.nextCursor).toEqual(expect.any(String));
   });
 });
 

@@ -188,11 +188,10 @@ describe('the request', () => {
     for (const body of [null, '']) expect(requestFromItem(newJobItems(job, { ...request, body })[0] ?? {}, job)).toEqual({ ...request, body });
   });
 
-  it('the write that makes a job final drops the request beside it; the request is never rewritten otherwise', () => {
+  it('the request beside the state outlives every write, the one that makes the job final too (a replay sends it again); it is never rewritten', () => {
     const [item = {}] = newJobItems(job, request);
-    expect(applied(item, { status: 'running', attempts: 1 })).toHaveProperty('request');
-    expect(applied(item, { status: 'completed' })).not.toHaveProperty('request');
-    expect(applied(item, { status: 'failed' })).not.toHaveProperty('request');
+    for (const status of ['running', 'completed', 'failed', 'cancelled'] as const) expect(applied(item, { status, attempts: 1 })['request'], status).toEqual(item['request']);
     expect(storedChanges({ status: 'completed', attempts: 1 }).set).not.toHaveProperty('request');
+    expect(storedChanges({ status: 'cancelled' }).remove).toEqual([]);
   });
 });

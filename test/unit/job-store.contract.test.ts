@@ -11,11 +11,24 @@ import { DynamoJobStore } from '../../lambdas/adapters/dynamo.ts';
 import { DynamoSweepStateStore } from '../../lambdas/adapters/sweep-state.ts';
 import { jobItem } from '../../lambdas/adapters/job-items.ts';
 import { settleDeadLetter } from '../../lambdas/core/deliver.ts';
-import { sweepShard, type AttemptOutput, type Job, type JobRequest } from '../../lambdas/core/job.ts';
-import { ConditionFailed, type IdempotencyRecord, type IndexMark, type JobChanges, type JobStore, type SweepState, type SweepStateStore, type UnsettledJob } from '../../lambdas/core/ports.ts';
+import { JobIsFinal } from '../../lambdas/core/errors.ts';
+import { summarize, sweepShard, type AttemptOutput, type Job, type JobRequest } from '../../lambdas/core/job.ts';
+import { cancelJob, replayJob, type ManageDeps } from '../../lambdas/core/manage.ts';
+import {
+  ConditionFailed,
+  InvalidCursor,
+  type IdempotencyRecord,
+  type IndexMark,
+  type JobChanges,
+  type JobStore,
+  type ListQuery,
+  type SweepState,
+  type SweepStateStore,
+  type UnsettledJob,
+} from '../../lambdas/core/ports.ts';
 import { requeueUnsettled, scheduledSweep } from '../../lambdas/core/sweep.ts';
 import { jobLimits, sweep, sweepShards } from '../../lib/definitions.ts';
-import { acceptedJob, ManualClock, MemoryJobStore, MemorySweepStateStore, MemoryWorkQueue, ticking, unsettledIds } from '../support/memory.ts';
+import { acceptedJob, ManualClock, MemoryJobStore, MemorySweepStateStore, MemoryWorkQueue, testClient, ticking, unsettledIds } from '../support/memory.ts';
 import { portSubjects, useSubject, type Subject } from '../support/subjects.ts';
 
 /** A job store, and the sweeper's state store beside it (on DynamoDB, in the same table). */
@@ -365,14 +378,21 @@ describe.each(subjects)('the job store contract: $name', (subject) => {
       expect(await store().get(job.jobId)).toStrictEqual(bare);
     });
 
-    it.each(['completed', 'failed'] as const)('the write that makes a job %s drops its request: a later take returns none', async (status) => {
-      const job = await created(store());
-      await store().update(job.jobId, { status: 'running', attempts: 1 }, {});
-      expect((await store().take(job.jobId, { attempts: 2 }, {})).request).toStrictEqual(smallRequest(job));
-      await store().update(job.jobId, { status, attempts: 2, output: { started: iso(now), durationMs: 5, statusCode: 200 } }, {});
-      const after = await store().take(job.jobId, { lastUpdate: iso(now) }, {});
-      expect(after.request).toBeUndefined();
-      expect(after.job).toMatchObject({ status, attempts: 2 });
+    it.each(['completed', 'failed', 'cancelled'] as const)('a job made %s keeps its request, small or large, for a replay to send again', async (status) => {
+      const large = largeRequest({ jobId: randomUUID(), service, methodtype: 'POST' });
+      const small = await created(store());
+      for (const [job, request] of [[small, smallRequest(small)], [await created(store(), {}, large), large]] as const) {
+        await store().update(job.jobId, { status: 'running', attempts: 1 }, {});
+        await store().update(job.jobId, { status, attempts: 2, output: { started: iso(now), durationMs: 5, statusCode: 200 } }, {});
+        const after = await store().getWithRequest(job.jobId);
+        expect(after?.job).toStrictEqual({ ...job, status, attempts: 2, output: { started: iso(now), durationMs: 5, statusCode: 200 } });
+        expect(after?.request).toStrictEqual(request);
+        expect((await store().take(job.jobId, { lastUpdate: iso(now) }, {})).request).toStrictEqual(request);
+      }
+    });
+
+    it('getWithRequest of a job that is not there is undefined', async () => {
+      expect(await store().getWithRequest(randomUUID())).toBeUndefined();
     });
 
     it('a write that sets and removes nothing, or whose statusIn lists no status, is refused as an error, not as a lost condition', async () => {
@@ -905,5 +925,170 @@ describe.each(subjects)('the sweeper\'s state on $name', (subject) => {
     expect(await sweeps().claim('run-3', now + 20_000, now + 95_000)).toHaveProperty('held');
     expect(await sweeps().release('run-2', { resumeAt: { shard: '2' }, unfinished: true }, now + 20_000)).toBe(true);
     expect(await sweeps().claim('run-3', now + 20_000, now + 95_000)).toEqual({ state: { resumeAt: { shard: '2' }, unfinished: true } });
+  });
+});
+
+describe.each(subjects)('kept attempts, listing, cancel and replay on $name', (subject) => {
+  const stores = useStores(subject);
+  const store = () => stores().store;
+  const alice = testClient(clientId).client;
+  const bob = testClient('22222222222222').client;
+  const manage = (at = now): ManageDeps => ({ jobs: store(), queue: new MemoryWorkQueue(), clock: new ManualClock(at), retentionDays: 30, refuse: async () => undefined });
+
+  describe('kept attempts', () => {
+    it('lists the kept attempts and the job\'s output as its last, oldest first, each field as it was given; the same number kept again is overwritten', async () => {
+      const job = await created(store(), { status: 'running', attempts: 3 });
+      const outputs: AttemptOutput[] = [
+        { started: iso(now - 3_000), durationMs: 10_000, error: 'timeout' },
+        { started: iso(now - 2_000), durationMs: 37, statusCode: 503, headers: answerHeaders, body: jsonBody, bodyEncoding: 'utf8', bodyBytes: Buffer.byteLength(jsonBody), truncated: false },
+        { started: iso(now - 1_000), durationMs: 3, statusCode: 200, headers: {}, body: '', bodyEncoding: 'utf8', bodyBytes: 0, truncated: false },
+      ];
+      await store().keepAttempt(job.jobId, { ...outputs[0]!, attempt: 1 }, job.expiresAt);
+      await store().keepAttempt(job.jobId, { started: iso(now - 9_000), durationMs: 1, error: 'the first run of attempt 2', attempt: 2 }, job.expiresAt);
+      await store().keepAttempt(job.jobId, { ...outputs[1]!, attempt: 2 }, job.expiresAt);
+      const history = outputs.map((output, i) => summarize(i + 1, output));
+      await store().update(job.jobId, { status: 'completed', output: outputs[2], history }, {});
+      expect(await store().attempts(job.jobId)).toStrictEqual(outputs.map((output, i) => ({ ...output, attempt: i + 1 })));
+    });
+
+    it('a job\'s partition read for its attempts is the job\'s alone: none for a job not there, nor another job\'s', async () => {
+      const job = await created(store());
+      const other = await created(store(), { status: 'running', attempts: 1 });
+      await store().keepAttempt(other.jobId, { started: iso(now), durationMs: 1, statusCode: 500, attempt: 1 }, other.expiresAt);
+      expect(await store().attempts(job.jobId)).toStrictEqual([]);
+      expect(await store().attempts(randomUUID())).toStrictEqual([]);
+    });
+
+    it('twenty attempts at every limit (more than one Query\'s megabyte) are listed whole', async () => {
+      const job = await created(store(), { status: 'running', maxAttempts: 20 });
+      const outputs = Array.from({ length: 20 }, (_, i) => answerAtLimits(now - 60_000 + i * 1_000));
+      for (const [i, output] of outputs.slice(0, 19).entries()) await store().keepAttempt(job.jobId, { ...output, attempt: i + 1 }, job.expiresAt);
+      await store().update(job.jobId, { status: 'failed', attempts: 20, output: outputs[19], history: outputs.map((output, i) => summarize(i + 1, output)) }, {});
+      const listed = await store().attempts(job.jobId);
+      expect(listed.map((attempt) => attempt.attempt)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      expect(listed).toStrictEqual(outputs.map((output, i) => ({ ...output, attempt: i + 1 })));
+    });
+
+    it('an attempt item is no job: neither the sweeper\'s index, a listing, nor getWithRequest takes it for one', async () => {
+      const job = await created(store(), { status: 'running', attempts: 1 });
+      await store().keepAttempt(job.jobId, { started: iso(now), durationMs: 1, statusCode: 500, attempt: 1 }, job.expiresAt);
+      expect(await unsettledIds(store())).toEqual([]);
+      expect((await store().list(clientId, { limit: 100 })).jobs.map((listed) => listed.jobId)).toEqual([job.jobId]);
+      expect((await store().getWithRequest(job.jobId))?.job).toStrictEqual(job);
+    });
+  });
+
+  describe('listing', () => {
+    /** `count` jobs of `owner`, a second apart, the newest last, as fields(i) has them; their ids newest first. */
+    async function many(count: number, fields: (i: number) => Partial<Job> = () => ({}), owner = clientId): Promise<string[]> {
+      const ids: string[] = [];
+      const base = now - 10 * 86_400_000;
+      await Promise.all(
+        Array.from({ length: count }, async (_, i) => {
+          const job = acceptedJob({ jobId: randomUUID(), clientId: owner, created: iso(base + i * 1_000), ...fields(i) });
+          await store().create(job, smallRequest(job));
+          ids[count - 1 - i] = job.jobId;
+        }),
+      );
+      return ids;
+    }
+    /** Every page of a listing, followed to its end. */
+    async function pages(query: Omit<ListQuery, 'cursor'>, owner = clientId): Promise<Job[][]> {
+      const all: Job[][] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store().list(owner, { ...query, ...(cursor ? { cursor } : {}) });
+        all.push(page.jobs);
+        cursor = page.nextCursor ?? undefined;
+        if (all.length > 100) throw new Error('the listing never ended');
+      } while (cursor);
+      return all;
+    }
+
+    it('lists a client\'s jobs newest first, as they are, page by page, each once, never another client\'s, and ends with the last page', async () => {
+      const ids = await many(47);
+      await many(5, () => ({}), bob.clientId);
+      const listed = await pages({ limit: 20 });
+      expect(listed.map((page) => page.length)).toEqual([20, 20, 7]);
+      expect(listed.flat().map((job) => job.jobId)).toEqual(ids);
+      expect(listed[0]?.[0]).toStrictEqual(await found(store(), ids[0]!));
+      expect((await pages({ limit: 47 })).map((page) => page.length)).toEqual([47]);
+      expect((await pages({ limit: 100 }, bob.clientId)).flat()).toHaveLength(5);
+      expect(await store().list('33333333333333', { limit: 20 })).toStrictEqual({ jobs: [], nextCursor: null });
+    });
+
+    it('with a status, a page holds only jobs of that status and looks at no more than 100 jobs, so it may hold none, with a cursor to go on', async () => {
+      // 230 jobs; the failed ones are the newest, the 120th to 124th newest, and the oldest.
+      const ids = await many(230, (i) => ({ status: i === 229 || (i >= 106 && i <= 110) || i === 0 ? 'failed' : 'completed' }));
+      const failed = ids.filter((_, newest) => newest === 0 || (newest >= 119 && newest <= 123) || newest === 229);
+      const listed = await pages({ status: 'failed', limit: 3 });
+      expect(listed.map((page) => page.map((job) => job.jobId))).toEqual([[failed[0]], failed.slice(1, 4), failed.slice(4, 6), [failed[6]]]);
+      expect(listed.flat().every((job) => job.status === 'failed')).toBe(true);
+      // With no status, the same jobs page by the limit.
+      expect((await pages({ limit: 100 })).map((page) => page.length)).toEqual([100, 100, 30]);
+    });
+
+    it('a status page that fills before it has looked at 100 jobs goes on from its last job', async () => {
+      const ids = await many(30, (i) => ({ status: i % 2 === 0 ? 'running' : 'accepted' }));
+      const listed = await pages({ status: 'running', limit: 4 });
+      expect(listed.flat().map((job) => job.jobId)).toEqual(ids.filter((_, newest) => newest % 2 === 1));
+      expect(listed.map((page) => page.length)).toEqual([4, 4, 4, 3]);
+    });
+
+    it('only jobs are listed: request, attempt, Idempotency-Key and sweeper items carry no client', async () => {
+      const job = acceptedJob({ jobId: randomUUID(), created: iso(now) });
+      await store().create(job, largeRequest(job));
+      await store().keepAttempt(job.jobId, { started: iso(now), durationMs: 1, error: 'timeout', attempt: 1 }, job.expiresAt);
+      await store().claimIdempotent(clientId, 'k', { jobId: job.jobId, answer: '{}', state: 'pending', claimUntil: now, expiresAt: Math.floor(now / 1000) + 60 }, now);
+      await stores().sweeps.claim('run-1', now, now + 75_000);
+      expect((await store().list(clientId, { limit: 100 })).jobs).toStrictEqual([job]);
+    });
+
+    it('a cursor that does not decode, or that another client\'s listing gave, is refused as InvalidCursor', async () => {
+      await many(3);
+      const { nextCursor } = await store().list(clientId, { limit: 1 });
+      expect(nextCursor).toEqual(expect.any(String));
+      await expect(store().list(bob.clientId, { limit: 1, cursor: nextCursor ?? '' })).rejects.toBeInstanceOf(InvalidCursor);
+      for (const cursor of ['', '***', 'e30', Buffer.from(JSON.stringify({ client: clientId, created: 'yesterday', job: 'x' })).toString('base64url')]) {
+        await expect(store().list(clientId, { limit: 1, cursor }), cursor).rejects.toBeInstanceOf(InvalidCursor);
+      }
+    });
+
+    it('a cursor holds when its job has gone since: it is a place in the listing', async () => {
+      const ids = await many(5);
+      const first = await store().list(clientId, { limit: 2 });
+      await store().remove(ids[1]!);
+      const second = await store().list(clientId, { limit: 2, cursor: first.nextCursor ?? '' });
+      expect(second.jobs.map((job) => job.jobId)).toEqual(ids.slice(2, 4));
+    });
+  });
+
+  describe('cancel and replay', () => {
+    it('a cancel leaves the lease to its worker, whose record of its attempt (under that lease, status cancelled) lands; a second cancel is JobIsFinal', async () => {
+      const job = await created(store(), { callback, notified: 'no' });
+      await store().take(job.jobId, { status: 'started', attempts: 1, leaseUntil: now + 20_000 }, { expect: { status: 'accepted' } });
+      const cancelled = await cancelJob(manage(), alice, job.jobId);
+      expect(cancelled).toMatchObject({ status: 'cancelled', notified: 'n/a', leaseUntil: now + 20_000, callback });
+      // The worker's write of its answer cannot make the cancelled job completed ...
+      await expect(store().update(job.jobId, { status: 'completed' }, { expect: { leaseUntil: now + 20_000 }, statusIn: ['accepted', 'started', 'running'] })).rejects.toBeInstanceOf(ConditionFailed);
+      // ... its record under its lease lands, on a job still cancelled.
+      await store().update(job.jobId, { output: { started: iso(now), durationMs: 5, statusCode: 200 }, remove: ['leaseUntil'] }, { expect: { leaseUntil: now + 20_000, status: 'cancelled' } });
+      expect(await found(store(), job.jobId)).toMatchObject({ status: 'cancelled', output: { statusCode: 200 } });
+      await expect(cancelJob(manage(), alice, job.jobId)).rejects.toBeInstanceOf(JobIsFinal);
+    });
+
+    it('a replay of a final job reads its request back, whether it was kept beside the state or in an item of its own', async () => {
+      for (const large of [false, true]) {
+        const old = acceptedJob({ jobId: randomUUID(), service, callback, notified: 'no', maxAttempts: 3 });
+        const request = large ? largeRequest(old) : smallRequest(old);
+        await store().create(old, request);
+        await store().update(old.jobId, { status: 'failed', attempts: 3, output: { started: iso(now), durationMs: 5, statusCode: 500 } }, {});
+        const replayed = await replayJob(manage(now + (large ? 1_000 : 0)), alice, old.jobId);
+        const fresh = await store().getWithRequest(replayed.job_id);
+        expect(fresh?.job).toMatchObject({ status: 'accepted', replayOf: old.jobId, maxAttempts: 3, callback, notified: 'no' });
+        expect(fresh?.request).toStrictEqual({ ...request, headers: { ...request.headers, 'Idempotency-Key': replayed.job_id } });
+        expect((await store().list(clientId, { limit: 1 })).jobs[0]?.jobId).toBe(replayed.job_id);
+      }
+    });
   });
 });

@@ -36,7 +36,7 @@ afterEach(() => {
 const created = () => dbMock.commandCalls(CreateTableCommand).map((call) => call.args[0].input);
 
 describe('provisionTables', () => {
-  it('creates the clients, jobs and limits tables on demand, with the keys, and the unsettled index carrying the attributes the sweeper decides on', async () => {
+  it('creates the clients, jobs and limits tables on demand, with the keys, the unsettled index carrying the attributes the sweeper decides on, and the keys-only client index', async () => {
     dbMock.on(CreateTableCommand).resolves({});
     dbMock.on(DescribeTableCommand).resolves({ Table: { TableStatus: 'ACTIVE' } });
     await provisionTables(db);
@@ -58,6 +58,7 @@ describe('provisionTables', () => {
           { AttributeName: 'sk', AttributeType: 'S' },
           { AttributeName: 'sweep', AttributeType: 'S' },
           { AttributeName: 'created', AttributeType: 'S' },
+          { AttributeName: 'clientId', AttributeType: 'S' },
         ],
         GlobalSecondaryIndexes: [
           {
@@ -67,6 +68,14 @@ describe('provisionTables', () => {
               { AttributeName: 'created', KeyType: 'RANGE' },
             ],
             Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['status', 'notified', 'lastUpdate', 'lease_until', 'next_attempt_at', 'notify_lease_until', 'next_notify_at'] },
+          },
+          {
+            IndexName: 'client',
+            KeySchema: [
+              { AttributeName: 'clientId', KeyType: 'HASH' },
+              { AttributeName: 'created', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'KEYS_ONLY' },
           },
         ],
         BillingMode: 'PAY_PER_REQUEST',

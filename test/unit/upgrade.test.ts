@@ -3,7 +3,9 @@
  * its camelCase name) and the packed layout (session 2: short names and brotli blobs) wrote
  * them are rewritten in today's readable layout by the local stack at start, and keep working;
  * a jobs table whose unsettled index is keys-only (as every DATA_DIR made before the index
- * carried the sweeper's attributes has it: dynalite cannot change an index) still sweeps.
+ * carried the sweeper's attributes has it: dynalite cannot change an index) still sweeps; a jobs
+ * table without today's indexes is made again at start, every item kept, also across a start
+ * killed halfway.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -11,17 +13,17 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brotliCompressSync } from 'node:zlib';
-import { CreateTableCommand, DescribeTableCommand } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, ListTablesCommand, UpdateTableCommand } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoJobStore } from '../../lambdas/adapters/dynamo.ts';
 import { DynamoSweepStateStore } from '../../lambdas/adapters/sweep-state.ts';
 import type { Job } from '../../lambdas/core/job.ts';
 import { requeueUnsettled, scheduledSweep } from '../../lambdas/core/sweep.ts';
 import { sweep, sweeperLeaseMs, tables } from '../../lib/definitions.ts';
-import { localTableNames } from '../../local/provision.ts';
+import { localTableNames, provisionTables } from '../../local/provision.ts';
 import { stackFileName, type StackFile } from '../../local/stack-file.ts';
-import { layoutFileName, storeLayout, upgradeStore } from '../../local/upgrade.ts';
+import { layoutFileName, rebuildJobsTable, rebuildTableName, storeLayout, upgradeStore } from '../../local/upgrade.ts';
 import { startDynalite, type LocalDynamo } from '../support/dynalite.ts';
 import { acceptedJob, ManualClock, MemoryWorkQueue, unsettledIds } from '../support/memory.ts';
 
@@ -182,7 +184,7 @@ describe('a jobs table whose unsettled index is keys-only (a DATA_DIR made befor
     await sweeps.release('run-2', { unfinished: false }, now + 60_000);
   });
 
-  it('the sweeper\'s state item is no job: the operator\'s `jobs list` and the local upgrade pass it by', async () => {
+  it('the sweeper\'s state item and a kept attempt are no jobs: the operator\'s `jobs list` (by status too, cancelled included) and the local upgrade pass them by', async () => {
     const sweeps = new DynamoSweepStateStore(old.documents, old.table);
     await sweeps.claim('run-2', now, now + sweeperLeaseMs);
     expect(await sweeps.release('run-2', { resumeAt: { shard: '7', after: { created: long, jobId: '7e777777-7777-4777-8777-777777777777' } }, unfinished: true }, now)).toBe(true);
@@ -197,9 +199,155 @@ describe('a jobs table whose unsettled index is keys-only (a DATA_DIR made befor
     mkdirSync(join(oldDir, 'dynamodb'), { recursive: true });
     const file: StackFile = { pid: process.pid, url: 'http://127.0.0.1:1', dynamodbEndpoint: old.endpoint, sqsEndpoint: 'http://127.0.0.1:1', tables: localTableNames };
     writeFileSync(join(oldDir, stackFileName), JSON.stringify(file));
+    // A cancelled job, and an attempt kept apart: an item of a job's partition that is no job.
+    const jobs = new DynamoJobStore(old.documents, old.table);
+    const cancelled = acceptedJob({ jobId: '4e444444-4444-4444-8444-444444444444', status: 'cancelled', attempts: 1, created: long, lastUpdate: long });
+    await jobs.create(cancelled, { url: 'https://service.example.com', method: 'POST', headers: {}, body: null });
+    await jobs.keepAttempt(idle.jobId, { started: long, durationMs: 3, statusCode: 503, attempt: 1 }, idle.expiresAt);
     // Run apart from this process's event loop, which serves the store the CLI reads.
-    const listed = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/jobs.ts', 'list', '--limit', '1000'], { cwd: join(import.meta.dirname, '..', '..'), env: { ...process.env, DATA_DIR: oldDir }, encoding: 'utf8', timeout: 30_000 });
-    const ids = (JSON.parse(listed.stdout) as Array<{ jobId: string }>).map((job) => job.jobId);
-    expect(ids.sort()).toEqual([accepted, idle, callingBack, settled].map((job) => job.jobId));
+    const cli = async (...args: string[]) => {
+      const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/jobs.ts', ...args], { cwd: join(import.meta.dirname, '..', '..'), env: { ...process.env, DATA_DIR: oldDir }, encoding: 'utf8', timeout: 30_000 });
+      return (JSON.parse(stdout) as Array<{ jobId: string }>).map((job) => job.jobId).sort();
+    };
+    expect(await cli('list', '--limit', '1000')).toEqual([accepted, idle, callingBack, settled, cancelled].map((job) => job.jobId));
+    expect(await cli('list', '--status', 'cancelled')).toEqual([cancelled.jobId]);
+  });
+});
+
+describe('a jobs table without the client index (a DATA_DIR made before GET /v1/jobs): dynalite cannot add an index, so the table is made again', () => {
+  const unsettled = tables.jobs.unsettledIndex;
+  /** A dynalite whose jobs table is the previous version's: the unsettled index as it is now, no client index. */
+  const previousVersion = () =>
+    startDynalite({
+      beforeProvision: async (dynamodb) => {
+        const keys = (hash: string, range: string) => [
+          { AttributeName: hash, KeyType: 'HASH' as const },
+          { AttributeName: range, KeyType: 'RANGE' as const },
+        ];
+        await dynamodb.send(
+          new CreateTableCommand({
+            TableName: localTableNames.jobs,
+            BillingMode: 'PAY_PER_REQUEST',
+            KeySchema: keys('pk', 'sk'),
+            AttributeDefinitions: ['pk', 'sk', unsettled.partitionKey, unsettled.sortKey].map((AttributeName) => ({ AttributeName, AttributeType: 'S' })),
+            GlobalSecondaryIndexes: [{ IndexName: unsettled.name, KeySchema: keys(unsettled.partitionKey, unsettled.sortKey), Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...unsettled.projected] } }],
+          }),
+        );
+      },
+    });
+
+  const base = Date.parse('2026-11-01T00:00:00.000Z');
+  /** Sixty jobs of two clients (some with large requests, kept attempts, Idempotency-Keys) and the sweeper's state: every kind of item. */
+  async function filled(old: LocalDynamo): Promise<Record<string, unknown>[]> {
+    const jobs = new DynamoJobStore(old.documents, old.table);
+    for (let i = 0; i < 60; i++) {
+      const job = acceptedJob({ jobId: `${(i % 16).toString(16)}${String(i).padStart(7, '0')}-0000-4000-8000-000000000000`, clientId: i % 3 === 0 ? '22222222222222' : '11111111111111', created: new Date(base + i * 1_000).toISOString(), status: i % 2 === 0 ? 'running' : 'completed', attempts: 1, sweep: i % 2 === 0 ? (i % 16).toString(16) : undefined });
+      await jobs.create(job, { url: job.service, method: 'POST', headers: { 'Idempotency-Key': job.jobId }, body: i % 5 === 0 ? 'x'.repeat(3_000) : '{"n":1}' });
+      if (i % 4 === 0) await jobs.keepAttempt(job.jobId, { started: job.created, durationMs: 3, statusCode: 503, attempt: 1 }, job.expiresAt);
+      if (i % 7 === 0) await jobs.claimIdempotent(job.clientId, `order-${i}`, { jobId: job.jobId, answer: '{}', state: 'done', claimUntil: base, expiresAt: 1_900_000_000 }, base);
+    }
+    const sweeps = new DynamoSweepStateStore(old.documents, old.table);
+    await sweeps.claim('run-1', base, base + sweeperLeaseMs);
+    await sweeps.release('run-1', { resumeAt: { shard: '3' }, unfinished: true }, base);
+    return everything(old, old.table);
+  }
+  const key = (item: Record<string, unknown>) => `${String(item['pk'])} ${String(item['sk'])}`;
+  async function everything(old: LocalDynamo, table: string): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await old.documents.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start }));
+      items.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return items.sort((a, b) => key(a).localeCompare(key(b)));
+  }
+  const indexNames = async (old: LocalDynamo) => ((await old.client.send(new DescribeTableCommand({ TableName: old.table }))).Table?.GlobalSecondaryIndexes ?? []).map((index) => index.IndexName).sort();
+  const tableNames = async (old: LocalDynamo) => ((await old.client.send(new ListTablesCommand({}))).TableNames ?? []).sort();
+
+  /** Throws, as a start killed there would stop, at the `nth` command `matches` picks; the rest pass. */
+  function crashingAt(old: LocalDynamo, matches: (command: { constructor: { name: string }; input: Record<string, unknown> }) => boolean, nth = 1): LocalDynamo['documents'] {
+    let seen = 0;
+    return {
+      send: ((command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+        if (matches(command) && ++seen === nth) return Promise.reject(new Error('killed'));
+        return old.documents.send(command as never);
+      }) as LocalDynamo['documents']['send'],
+    };
+  }
+  const into = (table: string) => (command: { constructor: { name: string }; input: Record<string, unknown> }) =>
+    command.constructor.name === 'BatchWriteCommand' && table in ((command.input['RequestItems'] as Record<string, unknown> | undefined) ?? {});
+
+  it('is made again with today\'s indexes, every item kept as it was, and its jobs listed by client; a later start finds nothing to do', async () => {
+    const old = await previousVersion();
+    const dir = mkdtempSync(join(tmpdir(), 'waas-client-index-'));
+    try {
+      expect(await indexNames(old)).toEqual([unsettled.name]);
+      // dynalite cannot add an index: it refuses a Create without a throughput (which an
+      // on-demand table has none of), and takes one with it without doing anything.
+      const client = tables.jobs.clientIndex;
+      const adding = (ProvisionedThroughput?: { ReadCapacityUnits: number; WriteCapacityUnits: number }) =>
+        new UpdateTableCommand({
+          TableName: old.table,
+          AttributeDefinitions: [client.partitionKey, client.sortKey].map((AttributeName) => ({ AttributeName, AttributeType: 'S' })),
+          GlobalSecondaryIndexUpdates: [
+            {
+              Create: {
+                IndexName: client.name,
+                KeySchema: [
+                  { AttributeName: client.partitionKey, KeyType: 'HASH' },
+                  { AttributeName: client.sortKey, KeyType: 'RANGE' },
+                ],
+                Projection: { ProjectionType: 'KEYS_ONLY' },
+                ...(ProvisionedThroughput ? { ProvisionedThroughput } : {}),
+              },
+            },
+          ],
+        });
+      await expect(old.client.send(adding())).rejects.toThrow(/provisionedThroughput/);
+      await old.client.send(adding({ ReadCapacityUnits: 1, WriteCapacityUnits: 1 }));
+      expect(await indexNames(old)).toEqual([unsettled.name]);
+      const before = await filled(old);
+      expect(before.length).toBeGreaterThan(60);
+
+      await upgradeStore(old.documents, old.table, dir);
+      expect(await indexNames(old)).toEqual([tables.jobs.clientIndex.name, unsettled.name].sort());
+      expect(await everything(old, old.table)).toEqual(before);
+      expect(await tableNames(old)).toEqual(Object.values(localTableNames).sort());
+
+      const jobs = new DynamoJobStore(old.documents, old.table);
+      const listed = await jobs.list('11111111111111', { limit: 100 });
+      expect(listed.jobs).toHaveLength(40);
+      expect(listed.jobs.map((job) => job.created)).toEqual([...listed.jobs.map((job) => job.created)].sort().reverse());
+      expect(await unsettledIds(jobs)).toHaveLength(30);
+
+      const made = (await old.client.send(new DescribeTableCommand({ TableName: old.table }))).Table?.CreationDateTime;
+      expect(await rebuildJobsTable(old.documents, old.table)).toBeUndefined();
+      expect((await old.client.send(new DescribeTableCommand({ TableName: old.table }))).Table?.CreationDateTime).toEqual(made);
+    } finally {
+      await old.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.each([
+    ['while it copied the items out, before the copy was whole', into(rebuildTableName(localTableNames.jobs)), 2],
+    ['just before it deleted the old table', (command: { constructor: { name: string }; input: Record<string, unknown> }) => command.constructor.name === 'DeleteTableCommand' && command.input['TableName'] === localTableNames.jobs, 1],
+    ['once the old table was deleted, before the new one was made', (command: { constructor: { name: string }; input: Record<string, unknown> }) => command.constructor.name === 'CreateTableCommand' && command.input['TableName'] === localTableNames.jobs, 1],
+    ['while it copied the items back', into(localTableNames.jobs), 2],
+  ] as const)('a start killed %s: the next start goes on, and every item is kept', async (_, where, nth) => {
+    const old = await previousVersion();
+    try {
+      const before = await filled(old);
+      await expect(rebuildJobsTable(crashingAt(old, where, nth), old.table)).rejects.toThrow('killed');
+      // The next start provisions first (an absent jobs table is made, empty), then upgrades.
+      await provisionTables(old.client);
+      expect(await rebuildJobsTable(old.documents, old.table)).toBe(before.length);
+      expect(await everything(old, old.table)).toEqual(before);
+      expect(await indexNames(old)).toEqual([tables.jobs.clientIndex.name, unsettled.name].sort());
+      expect(await tableNames(old)).toEqual(Object.values(localTableNames).sort());
+    } finally {
+      await old.close();
+    }
   });
 });

@@ -926,7 +926,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Only the jobs in this status. */
-                status?: "accepted" | "started" | "running" | "completed" | "failed";
+                status?: "accepted" | "started" | "running" | "completed" | "failed" | "cancelled";
                 /** @description How many jobs a page holds at most: an integer from 1 to 100 (default 20). */
                 limit?: number;
                 /** @description The page after the one whose next_cursor this is; absent: the first page. Opaque: pass it back as it came. */
