@@ -16,7 +16,7 @@ import { BroadcastChannel } from 'node:worker_threads';
 import type { InvocationReport } from '../local/invocations.ts';
 import { meterChannel, type FromChild, type Invocations, type MeterMessage, type ToChild } from './protocol.ts';
 import { billedMs } from './cost.ts';
-import { CallMeter, mergeSnapshots, type MeterSnapshot } from './meter.ts';
+import { CallMeter, indexKeysOf, mergeSnapshots, type MeterSnapshot } from './meter.ts';
 
 // The handlers log as they would on Lambda, where nothing sets a level (Powertools: INFO), so the
 // log volume measured is the one CloudWatch would ingest.
@@ -74,8 +74,8 @@ const stack = await startLocalStack({
 // client is here: ReceiveMessage and DeleteMessageBatch, what Lambda's event source mapping
 // makes on AWS, billed to the account. The stack's start-up calls (provisioning, the demo
 // client, re-queueing) came before: unmetered.
-const index = tables.jobs.unsettledIndex;
-const meter = new CallMeter({ indexKeys: { [localTableNames.jobs]: { [index.name]: { key: index.partitionKey, projected: index.projected } } } });
+// Every index of the jobs table (lib/definitions.ts), as AWS bills its writes: dynalite does not.
+const meter = new CallMeter({ indexKeys: { [localTableNames.jobs]: indexKeysOf(tables.jobs) } });
 meter.attach(stack.eventSource, 'event source');
 const environments = new Map<number, MeterSnapshot>();
 const channel = new BroadcastChannel(meterChannel);

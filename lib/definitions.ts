@@ -89,6 +89,7 @@ export const tables = {
       sortKey: 'created',
       projected: ['status', 'notified', 'lastUpdate', 'lease_until', 'next_attempt_at', 'notify_lease_until', 'next_notify_at'],
     },
+    clientIndex: { name: 'client', partitionKey: 'clientId', sortKey: 'created' },
     /**
      * The sweeper's own item (not a job: no `sk` of a job, no `sweep`, so neither the index, the
      * operator's `jobs list` nor the local upgrade sees it): where the last run stopped and the
