@@ -132,10 +132,16 @@ export function usagePerJob(delta: PhaseDelta, jobs: number, requestBytes: numbe
  * The best estimate of AWS at volume: the calls, units and invocations per job of a loaded phase
  * (its batching), with each function's billed time per invocation from an uncontended phase — on
  * Lambda every invocation has its own CPU, while the local stack shares one event loop, which
- * stretches handler durations under load.
+ * stretches handler durations under load. `uncontendedBy` names, for a function, another
+ * uncontended phase to take its time from: a batched load's api invocation takes a batch, not
+ * the one job of light load's (bench/run.ts's batch probe).
  */
-export function atScale(loaded: PhaseUsage, uncontended: PhaseUsage): JobUsage {
+export function atScale(loaded: PhaseUsage, uncontended: PhaseUsage, uncontendedBy: Readonly<Record<string, PhaseUsage>> = {}): JobUsage {
   const perInvocation = new Map(uncontended.usage.lambda.map((fn) => [fn.fn, fn.invocations > 0 ? fn.billedMs / fn.invocations : undefined]));
+  for (const [name, phase] of Object.entries(uncontendedBy)) {
+    const fn = phase.usage.lambda.find((each) => each.fn === name);
+    perInvocation.set(name, fn && fn.invocations > 0 ? fn.billedMs / fn.invocations : undefined);
+  }
   return {
     ...loaded.usage,
     lambda: loaded.usage.lambda.map((fn) => {

@@ -195,6 +195,46 @@ describe('a whole job', () => {
     expect(estimateCost(job(2), prices, { dynamo: 'provisioned', utilisation: 0.7 }).byService.DynamoDB).toBeCloseTo(((8 * 0.00065) / 2520) * 1e6, 10);
   });
 
+  // The same job submitted in a batch of 100 (POST /v1/jobs/batch): a hundredth of an API
+  // request and of an api invocation (300 ms a batch), a tenth of a SendMessageBatch, and the
+  // event source's receive and delete in batches of ten; every write of it a unit (the client
+  // index's entry among them, at submit).
+  const batched = (writeUnits: number) =>
+    usage({
+      dynamodb: [{ item: 'writes', calls: writeUnits, readUnits: 0, writeUnits }],
+      sqs: [
+        { item: 'SendMessageBatch', calls: 0.1, billedRequests: 0.1 },
+        { item: 'ReceiveMessage', calls: 0.1, billedRequests: 0.1 },
+        { item: 'DeleteMessageBatch', calls: 0.1, billedRequests: 0.1 },
+      ],
+      lambda: [
+        { fn: 'api', invocations: 0.01, billedMs: 3, memoryMb: 512 },
+        { fn: 'execute', invocations: 0.1, billedMs: 12, memoryMb: 512 },
+      ],
+      apiGateway: { requests: 0.01, billedRequests: 0.01 },
+    });
+
+  it('prices a job submitted in a batch of 100 at $0.252 per million besides DynamoDB: SQS $0.12, Lambda $0.122, API Gateway $0.01', () => {
+    const estimate = estimateCost(batched(0), prices, { dynamo: 'onDemand' });
+    expect(estimate.byService.SQS).toBeCloseTo(0.12, 10);
+    // api 1.5 and execute 6 thousandths of a GB-s; 0.11 invocations.
+    expect(estimate.byService.Lambda).toBeCloseTo(0.0075 * 0.0000133334 * 1e6 + 0.022, 10);
+    expect(estimate.byService['API Gateway']).toBeCloseTo(0.01, 10);
+    expect(estimate.total).toBeCloseTo(0.252, 3);
+  });
+
+  it('meets $3.25 on demand with four write units a batched job, not five; $2.00 provisioned at 70% with five, not seven', () => {
+    const onDemand = (units: number) => estimateCost(batched(units), prices, { dynamo: 'onDemand' }).total;
+    const provisioned = (units: number) => estimateCost(batched(units), prices, { dynamo: 'provisioned', utilisation: 0.7 }).total;
+    expect(onDemand(4)).toBeCloseTo(2.5 + 0.252, 3);
+    expect(onDemand(5)).toBeCloseTo(3.125 + 0.252, 3);
+    // Five units miss $3.25 even with no Lambda at all: $3.125 + SQS's $0.12 + API Gateway's $0.01.
+    expect(estimateCost({ ...batched(5), lambda: [] }, prices, { dynamo: 'onDemand' }).total).toBeGreaterThan(3.25);
+    expect(provisioned(5)).toBeCloseTo(5 * 0.257937 + 0.252, 3);
+    expect(provisioned(7)).toBeCloseTo(7 * 0.257937 + 0.252, 3);
+    expect([onDemand(4) <= 3.25, onDemand(5) <= 3.25, provisioned(5) <= 2, provisioned(7) <= 2]).toEqual([true, false, true, false]);
+  });
+
   it('adds every service up, and only DynamoDB changes with the capacity mode', () => {
     const job = usage({
       dynamodb: [{ item: 'writes', calls: 4, readUnits: 0, writeUnits: 5 }, { item: 'reads', calls: 3, readUnits: 3, writeUnits: 0 }],
