@@ -8,6 +8,7 @@ import { defaultRetentionDays } from '../lib/definitions.ts';
 import type { ColdStart } from './bundles.ts';
 import { apiGatewayBilledRequests, type CostEstimate, type JobUsage, type Service } from './cost.ts';
 import type { ProfileSummary } from './profile.ts';
+import type { ItemSize } from './protocol.ts';
 import type { IdleResult, PerProcess } from './stack-process.ts';
 import type { Summary } from './stats.ts';
 import { fixed, kib, mark, mb, renderTable, triple, usd } from './table.ts';
@@ -112,6 +113,8 @@ export interface ReportInput {
   scaleCost: ScaleCost;
   storage: number | undefined;
   itemBytes: { job: number; request: number };
+  /** A finished job's item (after its callback), attribute by attribute. */
+  jobItem?: ItemSize;
   cold: ColdStart;
   profile: ProfileSummary | undefined;
   verdicts: Verdict[];
@@ -275,6 +278,15 @@ export function report(input: ReportInput): string {
     out.push(
       `not in the totals: DynamoDB storage for ${defaultRetentionDays} days ≈ ${usd(input.storage)} per million jobs (job item ${input.itemBytes.job} B + request item ${input.itemBytes.request} B, +100 B overhead each)`,
     );
+  }
+  if (input.jobItem) {
+    const top = input.jobItem.attributes.filter((part) => !part.attribute.includes('.'));
+    const inner = (name: string) => input.jobItem?.attributes.filter((part) => part.attribute.startsWith(`${name}.`)) ?? [];
+    const cell = ({ attribute, bytes }: { attribute: string; bytes: number }) => {
+      const parts = inner(attribute);
+      return `${attribute} ${bytes}${parts.length ? ` (${parts.map((part) => `${part.attribute.slice(attribute.length + 1)} ${part.bytes}`).join(', ')})` : ''}`;
+    };
+    out.push(`a finished job's item, as DynamoDB counts it (name + value, B): ${input.jobItem.bytes} B = ${top.map(cell).join(' + ')}`);
   }
   out.push('');
 

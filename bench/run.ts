@@ -522,6 +522,8 @@ async function main(): Promise<number> {
         },
         batch: options.batch === undefined ? null : { jobsPerRequest: options.batch, requestBytes, apiGatewayBilledPerRequest: apiGatewayBilledRequests(requestBytes) },
         storage: { itemBytes, retentionDays: defaultRetentionDays, usdPerMillionJobs: storage ?? null },
+        // A finished job's item, attribute by attribute, as DynamoDB counts it (the first sampled).
+        jobItem: jobItem[0] ?? null,
       },
       usagePerJob: { light: lightCost.usage, heavy: heavyCost.usage, ...(probeCost ? { batchProbe: probeCost.usage } : {}) },
       coldStart: cold,
@@ -549,7 +551,7 @@ async function main(): Promise<number> {
     );
 
     process.stdout.write(
-      report({ options, startedAt, light, heavy, ceiling, idle, lightCost, heavyCost, ...(probeCost ? { probeCost } : {}), requestBytes, scaleCost, storage, itemBytes, cold, profile, verdicts, stackErrors, files: [`${stamp}.json`, 'latest.json', 'latest.svg'].map((name) => shown(join(options.out, name))) }),
+      report({ options, startedAt, light, heavy, ceiling, idle, lightCost, heavyCost, ...(probeCost ? { probeCost } : {}), requestBytes, scaleCost, storage, itemBytes, ...(jobItem[0] ? { jobItem: jobItem[0] } : {}), cold, profile, verdicts, stackErrors, files: [`${stamp}.json`, 'latest.json', 'latest.svg'].map((name) => shown(join(options.out, name))) }),
     );
     return 0;
   } finally {

@@ -14,7 +14,7 @@ import '../local/quiet.ts';
 import { subscribe } from 'node:diagnostics_channel';
 import { BroadcastChannel } from 'node:worker_threads';
 import type { InvocationReport } from '../local/invocations.ts';
-import { meterChannel, type FromChild, type Invocations, type MeterMessage, type ToChild } from './protocol.ts';
+import { meterChannel, type FromChild, type Invocations, type ItemSize, type MeterMessage, type ToChild } from './protocol.ts';
 import { billedMs } from './cost.ts';
 import { CallMeter, indexKeysOf, mergeSnapshots, type MeterSnapshot } from './meter.ts';
 
@@ -128,12 +128,12 @@ process.on('message', (raw: ToChild) => {
     );
   } else if (raw.type === 'itemSizes') {
     void (async () => {
-      const { dynamoItemSize } = await import('./cost.ts');
-      const items: Array<{ sk: string; bytes: number }> = [];
+      const { dynamoItemSize, itemBreakdown } = await import('./cost.ts');
+      const items: ItemSize[] = [];
       for (const jobId of raw.jobIds) {
         for (const sk of ['job', 'request']) {
           const found = await own.documents.send(new GetCommand({ TableName: localTableNames.jobs, Key: { pk: jobId, sk }, ConsistentRead: true }));
-          if (found.Item) items.push({ sk, bytes: dynamoItemSize(found.Item) });
+          if (found.Item) items.push({ sk, bytes: dynamoItemSize(found.Item), attributes: itemBreakdown(found.Item) });
         }
       }
       send({ type: 'itemSizes', id: raw.id, items });

@@ -9,6 +9,7 @@ import {
   dynamoItemSize,
   estimateCost,
   gbSeconds,
+  itemBreakdown,
   prices,
   provisionedPricePerUnit,
   readUnits,
@@ -93,6 +94,21 @@ describe('DynamoDB', () => {
     // a list: 3 + (1 + 1) + (1 + 1); a map: 3 + 1 entry + "a" + "b"
     expect(dynamoItemSize({ l: ['a', 'b'] })).toBe(1 + 3 + 2 + 2);
     expect(dynamoItemSize({ m: { a: 'b' } })).toBe(1 + 3 + 1 + 1 + 1);
+  });
+
+  it('tells where an item\'s bytes are: each attribute\'s name and value, a map\'s own attributes beside it', () => {
+    const item = { pk: 'f1e7ce7f-a009-4cd4-9973-d1f31b4b4203', status: 'completed', output: { statusCode: 200, body: new Uint8Array(500) } };
+    const parts = itemBreakdown(item);
+    // output: "output" (6) + a map (3 + 2 elements) + "statusCode" (10) + 200 (3 digits: 3) + "body" (4) + 500 bytes
+    expect(parts).toEqual([
+      { attribute: 'output', bytes: 6 + 3 + 2 + 10 + 3 + 4 + 500 },
+      { attribute: 'output.body', bytes: 4 + 500 },
+      { attribute: 'pk', bytes: 2 + 36 },
+      { attribute: 'status', bytes: 6 + 9 },
+      { attribute: 'output.statusCode', bytes: 10 + 3 },
+    ]);
+    // The top-level attributes add up to the item's size.
+    expect(parts.filter((part) => !part.attribute.includes('.')).reduce((sum, part) => sum + part.bytes, 0)).toBe(dynamoItemSize(item));
   });
 
   it('prices storage per GB-month, with 100 bytes of overhead per item', () => {
