@@ -73,6 +73,12 @@ export interface LoadResult {
   failedJobs: number;
   /** Service requests beyond the first per job (retries, redeliveries). */
   extraServiceCalls: number;
+  /**
+   * Jobs that reached the service although no answer of the phase accepted them (a batch, or a
+   * job, answered refused or cut off after some of its jobs were stored and queued): what must
+   * be 0 for "nothing half-accepted". Counted by the end of the phase.
+   */
+  unacceptedRuns: number;
   submitErrors: string[];
   durationS: number;
   submitRate: number;
@@ -161,6 +167,7 @@ export function report(input: ReportInput): string {
         ['  ceiling: direct request', triple(ceiling.light.latency), triple(ceiling.heavy.latency)],
         ['peak RSS: stack + storage + others = total / bench', rssCell(light), rssCell(heavy)],
         ['failed jobs · extra service calls', `${light.failedJobs} · ${light.extraServiceCalls}`, `${heavy.failedJobs} · ${heavy.extraServiceCalls}`],
+        ['jobs run though answered refused (should be 0)', String(light.unacceptedRuns), String(heavy.unacceptedRuns)],
       ],
     ),
   );

@@ -119,7 +119,12 @@ const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 // ---- measuring a load phase ------------------------------------------------------------------
 
-function measure(name: string, concurrency: number, submissions: Submission[], target: Target, receiver: CallbackReceiver): LoadResult {
+/**
+ * Measures a phase from its submissions and what the target and receiver saw. `known`: every
+ * job id an answer accepted so far (warm-ups and earlier phases too): a service request of any
+ * other job is one that was answered refused but runs all the same.
+ */
+function measure(name: string, concurrency: number, submissions: Submission[], target: Target, receiver: CallbackReceiver, known: ReadonlySet<string>): LoadResult {
   const toService: number[] = [];
   const toCallback: number[] = [];
   const overhead: number[] = [];
@@ -163,6 +168,7 @@ function measure(name: string, concurrency: number, submissions: Submission[], t
     calledBack,
     failedJobs,
     extraServiceCalls: extra,
+    unacceptedRuns: [...target.arrivals.keys()].filter((id) => !known.has(id)).length,
     submitErrors: [...new Set(submissions.filter((s) => s.error).map((s) => s.error ?? ''))].slice(0, 5),
     durationS: (lastCallback - first) / 1000,
     submitRate: accepted.length / ((lastAccepted - first) / 1000),
@@ -192,9 +198,10 @@ async function waitForCallback(receiver: CallbackReceiver, jobId: string, stack:
 /** Batches the probe submits one at a time, in a batched run, for the api's uncontended time per batch. */
 const probeBatches = 3;
 
-/** One batch, then each of its jobs' callbacks; a job refused is an error here (warm-up, probe). Its jobs. */
-async function submitBatchAndWait(batches: BatchSubmitter, count: number, receiver: CallbackReceiver, stack: StackProcess, phase: string): Promise<number> {
+/** One batch, then each of its jobs' callbacks; a job refused is an error here (warm-up, probe). Its jobs, added to `accepted`. */
+async function submitBatchAndWait(batches: BatchSubmitter, count: number, receiver: CallbackReceiver, stack: StackProcess, phase: string, accepted: Set<string>): Promise<number> {
   const submissions = await batches.submit(count);
+  for (const s of submissions) if (s.jobId) accepted.add(s.jobId);
   const refused = submissions.find((s) => !s.jobId);
   if (refused) throw new Error(`${phase}: ${refused.error}`);
   for (const s of submissions) await waitForCallback(receiver, s.jobId ?? '', stack, 30_000);
@@ -306,18 +313,21 @@ async function main(): Promise<number> {
       if (bytes > jobLimits.requestBodyBytes) throw new UsageError(`--batch ${options.batch}: a batch of ${options.batch} of this job is ${bytes} B, over the API's ${jobLimits.requestBodyBytes} B request limit; a smaller --batch or --payload-bytes`);
     }
 
+    // Every job id an answer accepted: a job that reaches the service without one was answered refused.
+    const accepted = new Set<string>();
     // Warm-up: JIT, connections, the credential cache. Not measured.
     progress.start('warm-up', 8);
     for (let i = 0; i < 8; i++) {
       const s = await single.submit();
       if (!s.jobId) throw new Error(`warm-up: ${s.error}`);
+      accepted.add(s.jobId);
       await waitForCallback(receiver, s.jobId, stack, 30_000);
       progress.update(i + 1);
     }
     progress.done();
     if (batches && options.batch !== undefined) {
       progress.start(`warm-up: a batch of ${options.batch}`);
-      await submitBatchAndWait(batches, options.batch, receiver, stack, 'warm-up');
+      await submitBatchAndWait(batches, options.batch, receiver, stack, 'warm-up', accepted);
       progress.done();
     }
 
@@ -330,6 +340,7 @@ async function main(): Promise<number> {
     for (let i = 0; i < options.lightJobs; i++) {
       const s = await single.submit();
       lightSubmissions.push(s);
+      if (s.jobId) accepted.add(s.jobId);
       if (!s.jobId) throw new Error(`light load, job ${i + 1}: ${s.error}`);
       await waitForCallback(receiver, s.jobId, stack, 30_000).catch((error: unknown) => {
         const served = target.arrivals.has(s.jobId ?? '');
@@ -338,7 +349,7 @@ async function main(): Promise<number> {
       progress.update(i + 1);
     }
     const lightAfter = await settle(stack);
-    const light = measure('light', 1, lightSubmissions, target, receiver);
+    const light = measure('light', 1, lightSubmissions, target, receiver, accepted);
     light.peakRss = { ...stack.peakRss(), bench: readPeakRss('self'), stackSinceStart: !lightRssReset };
     progress.done(`p50 submit→callback ${fixed(light.latency.toCallback.p50)} ms, ${fixed(light.jobsPerSecond)} jobs/s`);
 
@@ -350,7 +361,7 @@ async function main(): Promise<number> {
       const before = await settle(stack);
       let jobs = 0;
       for (let i = 0; i < probeBatches; i++) {
-        jobs += await submitBatchAndWait(batches, options.batch, receiver, stack, 'batch probe');
+        jobs += await submitBatchAndWait(batches, options.batch, receiver, stack, 'batch probe', accepted);
         progress.update(i + 1);
       }
       probe = { before, after: await settle(stack), jobs };
@@ -403,7 +414,8 @@ async function main(): Promise<number> {
     }
     await submitting;
     const heavyAfter = await settle(stack);
-    const heavy = measure('heavy', options.concurrency, heavySubmissions, target, receiver);
+    for (const s of heavySubmissions) if (s?.jobId) accepted.add(s.jobId);
+    const heavy = measure('heavy', options.concurrency, heavySubmissions, target, receiver, accepted);
     heavy.peakRss = { ...stack.peakRss(), bench: readPeakRss('self'), stackSinceStart: !heavyRssReset };
     if (heavy.accepted === 0) throw new Error(`heavy load: no job was accepted: ${heavy.submitErrors.join(' | ')}`);
     progress.done(`${fixed(heavy.jobsPerSecond)} jobs/s end to end, ${fixed(heavy.submitRate)} submits/s`);
