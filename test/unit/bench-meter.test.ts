@@ -414,6 +414,7 @@ describe('usage per job', () => {
         lease: op('DynamoDB', 'UpdateItem', 'waas-jobs sk=job set status', 'handlers', { calls: 21, capacityUnits: 10, estimatedUnits: 3, failures: 4, errors: { ConditionalCheckFailedException: 4 } }),
         query: op('DynamoDB', 'Query', 'waas-jobs index unsettled', 'handlers', { calls: 16, capacityUnits: 8, returned: 5 }),
         batchGet: op('DynamoDB', 'BatchGetItem', 'waas-jobs', 'handlers', { calls: 1, capacityUnits: 5, returned: 5 }),
+        sweeperLease: op('DynamoDB', 'UpdateItem', 'waas-jobs sk=state set lease_holder,lease_until', 'handlers', { calls: 1, capacityUnits: 1 }),
         idle: op('SQS', 'ReceiveMessage', 'waas-jobs (empty)', 'event source', { calls: 40, billedRequests: 40 }),
         send: op('SQS', 'SendMessage', 'waas-jobs', 'handlers', { calls: 10, billedRequests: 10, messages: 10 }),
       },
@@ -436,6 +437,7 @@ describe('usage per job', () => {
     expect(phase.background.calls.map((c) => [c.item, c.calls])).toEqual([
       ['Query waas-jobs index unsettled (sweeper)', 16],
       ['BatchGetItem waas-jobs (sweeper)', 1],
+      ['UpdateItem waas-jobs sk=state set lease_holder,lease_until (sweeper)', 1],
       ['ReceiveMessage waas-jobs (empty) [event source] (idle polling)', 40],
     ]);
     // 100 B of app logs, plus per api invocation the access log line and, unless the functions'
