@@ -87,7 +87,28 @@ export function provisionedPricePerUnit(capacityUnitHour: Price, utilisation: nu
 }
 
 /** An item's size as DynamoDB counts it: shared with the adapter that decides what fits in a write unit. */
-export { dynamoItemSize } from '../lambdas/adapters/item-size.ts';
+import { dynamoItemSize } from '../lambdas/adapters/item-size.ts';
+export { dynamoItemSize };
+
+/**
+ * Where an item's bytes are, as DynamoDB counts them: each attribute's name and value, largest
+ * first, and a map attribute's (`output`, `request`) own attributes beside it as `output.body`,
+ * each its name and value (the map's 3 bytes and 1 per element are in its total only).
+ */
+export function itemBreakdown(item: Record<string, unknown>): Array<{ attribute: string; bytes: number }> {
+  const size = (name: string, value: unknown) => dynamoItemSize({ [name]: value });
+  const parts: Array<{ attribute: string; bytes: number }> = [];
+  for (const [name, value] of Object.entries(item)) {
+    if (value === undefined) continue;
+    parts.push({ attribute: name, bytes: size(name, value) });
+    if (value && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Uint8Array) && !(value instanceof Set)) {
+      for (const [inner, innerValue] of Object.entries(value as Record<string, unknown>)) {
+        if (innerValue !== undefined) parts.push({ attribute: `${name}.${inner}`, bytes: size(inner, innerValue) });
+      }
+    }
+  }
+  return parts.sort((a, b) => b.bytes - a.bytes || a.attribute.localeCompare(b.attribute));
+}
 
 // ---- usage and cost ----------------------------------------------------------------------------
 

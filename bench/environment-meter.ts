@@ -12,18 +12,13 @@ import { BroadcastChannel, threadId } from 'node:worker_threads';
 import { tables } from '../lib/definitions.ts';
 import { services } from '../lambdas/adapters/wiring.ts';
 import { localTableNames } from '../local/provision.ts';
-import { CallMeter } from './meter.ts';
+import { CallMeter, indexKeysOf } from './meter.ts';
 import { meterChannel, type MeterMessage } from './protocol.ts';
 
-const index = tables.jobs.unsettledIndex;
-// A job is made in the api's environment and settled in another: what this one has not seen
-// written had no index key (see CallMeterOptions.unseenItemsIndexed).
-// The client index's key is written once, with the job, and projects nothing: one index write per job.
-const client = tables.jobs.clientIndex;
-const meter = new CallMeter({
-  indexKeys: { [localTableNames.jobs]: { [index.name]: { key: index.partitionKey, projected: index.projected }, [client.name]: { key: client.partitionKey, projected: [] } } },
-  unseenItemsIndexed: false,
-});
+// Every index of the jobs table (lib/definitions.ts). A job is made in the api's environment
+// and settled in another: what this one has not seen written had no key of the sparse index
+// (see CallMeterOptions.unseenItemsIndexed); the client index's keys no update changes.
+const meter = new CallMeter({ indexKeys: { [localTableNames.jobs]: indexKeysOf(tables.jobs) }, unseenItemsIndexed: false });
 meter.attach(services().aws.dynamodb, 'handlers');
 meter.attach(services().aws.sqs, 'handlers');
 

@@ -2,7 +2,8 @@
  * The load side, in the bench process: a target with a fixed service latency that records when
  * each job's request arrived (by its Idempotency-Key, the job id), a callback receiver that
  * records when each job's callback arrived (by webhook-id), and the submitters — one at a time
- * (light) or many at once (heavy). The ceiling is the same target called directly.
+ * (light) or many at once (heavy), a job per POST /webhook or N per POST /v1/jobs/batch. The
+ * ceiling is the same target called directly.
  *
  * Every time is performance.now() of this process, so arrival and submit times compare.
  */
@@ -257,6 +258,71 @@ export class Submitter {
   close(): Promise<void> {
     return this.pool.close();
   }
+}
+
+/** One result of POST /v1/jobs/batch: the job accepted, or its problem (RFC 9457). */
+type BatchResult = { job_id?: string; error?: { status?: number; title?: string; detail?: string } };
+
+/**
+ * POST /v1/jobs/batch with the demo client's credentials, over a keep-alive pool: the same job
+ * as `Submitter`'s in v1's field names (`url`, `method`, `callback`, `body`), `count` of it in
+ * one request. Each job's submission is its batch request's: the same start and end; a job the
+ * answer refuses is a submission with its problem as the error, as is every job of a request
+ * that failed as a whole.
+ */
+export class BatchSubmitter {
+  private readonly pool: Pool;
+  private readonly job: string;
+  private readonly headers: Record<string, string>;
+
+  constructor(stackUrl: string, connections: number, job: { service: string; callback: string; data: Record<string, unknown> }, credentials: { clientId: string; verifyToken: string }) {
+    this.pool = new Pool(stackUrl, { connections, keepAliveTimeout: 10_000, pipelining: 1 });
+    this.job = JSON.stringify({ url: job.service, method: 'POST', callback: job.callback, body: job.data });
+    this.headers = {
+      'content-type': 'application/json',
+      authorization: `Basic ${Buffer.from(`${credentials.clientId}:${credentials.verifyToken}`).toString('base64')}`,
+    };
+  }
+
+  /** The body of a batch of `count` jobs. */
+  private body(count: number): string {
+    return `{"jobs":[${Array.from({ length: count }, () => this.job).join(',')}]}`;
+  }
+
+  /** Bytes of a POST /v1/jobs/batch body of `count` jobs (API Gateway meters requests by size). */
+  requestBytes(count: number): number {
+    return Buffer.byteLength(this.body(count));
+  }
+
+  async submit(count: number, timeoutMs = 60_000): Promise<Submission[]> {
+    const start = performance.now();
+    const all = (status: number, error: string): Submission[] => Array.from({ length: count }, () => ({ status, start, end: performance.now(), error }));
+    try {
+      const response = await this.pool.request({ path: '/v1/jobs/batch', method: 'POST', headers: this.headers, body: this.body(count), headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+      const text = await response.body.text();
+      const end = performance.now();
+      if (response.statusCode !== 200) return all(response.statusCode, `POST /v1/jobs/batch answered ${response.statusCode}: ${text.slice(0, 200)}`);
+      const results = (JSON.parse(text) as { results?: BatchResult[] }).results;
+      if (!Array.isArray(results) || results.length !== count) return all(200, `POST /v1/jobs/batch answered ${Array.isArray(results) ? results.length : 'no'} results for ${count} jobs: ${text.slice(0, 200)}`);
+      return results.map((result): Submission => {
+        if (typeof result.job_id === 'string') return { jobId: result.job_id, status: 200, start, end };
+        const problem = result.error;
+        const detail = problem ? `${problem.status ?? '?'} ${problem.title ?? ''}: ${problem.detail ?? ''}` : JSON.stringify(result).slice(0, 200);
+        return { status: problem?.status ?? 200, start, end, error: `a job of a batch refused: ${detail}` };
+      });
+    } catch (error) {
+      return all(0, `POST /v1/jobs/batch failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
+
+/** How `jobs` jobs go out in batches of `size`: full batches, the last one what is left. */
+export function batchSizes(jobs: number, size: number): number[] {
+  return Array.from({ length: Math.ceil(jobs / size) }, (_, i) => Math.min(size, jobs - i * size));
 }
 
 /** Runs `count` tasks with at most `concurrency` at once; `task(i)` for i in [0, count). */

@@ -7,7 +7,7 @@
  * inside the stack process; its snapshot goes to the bench over IPC.
  *
  * ```ts
- * const meter = new CallMeter({ indexKeys: { 'waas-jobs': { unsettled: { key: 'sweep', projected: ['status'] } } } });
+ * const meter = new CallMeter({ indexKeys: { 'waas-jobs': indexKeysOf(tables.jobs) } }); // unsettled (sweep), client (clientId)
  * meter.attach(services().aws.dynamodb); // the document client shares this client's stack
  * meter.attach(stack.eventSource, 'event source');
  * meter.snapshot(); // { 'DynamoDB GetItem waas-jobs sk=job': { calls, capacityUnits, ... }, ... }
@@ -66,10 +66,37 @@ export type MeterSnapshot = Record<string, OperationStats>;
 
 /**
  * A GSI as the meter bills it: its partition-key attribute (a write that sets or removes it
- * writes the index), and the non-key attributes it projects (a write that changes one of an
- * item that has the key writes the index too).
+ * writes the index), its sort key if it has one (an item is in the index only with both), and
+ * the non-key attributes it projects (a write that changes one of them, or the sort key, of an
+ * item that has the key writes the index too). A keys-only index projects nothing more: only
+ * its keys, and the table's, which no update changes.
  */
-export type IndexKey = string | { key: string; projected: readonly string[] };
+export type IndexKey = string | { key: string; sortKey?: string; projected: readonly string[] };
+
+/** A global secondary index as lib/definitions.ts describes one. */
+interface IndexDefinition {
+  name: string;
+  partitionKey: string;
+  sortKey?: string;
+  projected?: readonly string[];
+}
+
+const isIndexDefinition = (value: unknown): value is IndexDefinition =>
+  typeof value === 'object' && value !== null && typeof (value as IndexDefinition).name === 'string' && typeof (value as IndexDefinition).partitionKey === 'string';
+
+/**
+ * Every GSI of a table's definition (lib/definitions.ts: each entry with a `name` and a
+ * `partitionKey`, such as `tables.jobs.unsettledIndex` and `clientIndex`), by index name, as the
+ * meter bills them: a new index there is metered without a change here.
+ */
+export function indexKeysOf(table: Readonly<Record<string, unknown>>): Record<string, IndexKey> {
+  const indexes: Record<string, IndexKey> = {};
+  for (const value of Object.values(table)) {
+    if (!isIndexDefinition(value)) continue;
+    indexes[value.name] = { key: value.partitionKey, ...(value.sortKey !== undefined ? { sortKey: value.sortKey } : {}), projected: [...(value.projected ?? [])] };
+  }
+  return indexes;
+}
 
 export interface CallMeterOptions {
   /** Per table, the GSIs and what makes a write write them. */
@@ -368,7 +395,7 @@ export class CallMeter {
   }
 
   /**
-   * GSI writes: dynalite leaves them out of ConsumedCapacity, AWS bills them. A sparse index is
+   * GSI writes: dynalite leaves them out of ConsumedCapacity, AWS bills them. An index is
    * written only for items that have its key before or after the write, so the meter keeps, per
    * item it saw written, whether it has the key: removing a key the item never had (a job's
    * final write removes `sweep` whether or not a retry set it) writes no index entry. For an
@@ -380,15 +407,18 @@ export class CallMeter {
     const indexes = this.indexKeys[table];
     if (!indexes) return;
     for (const [index, spec] of Object.entries(indexes)) {
-      const { key: attribute, projected } = typeof spec === 'string' ? { key: spec, projected: [] } : spec;
-      const state = (item: unknown) => `${table}\u0000${attribute}\u0000${itemId(item)}`;
+      const { key: attribute, sortKey, projected } = typeof spec === 'string' ? { key: spec, sortKey: undefined, projected: [] } : spec;
+      // What rewrites an indexed item's entry: its sort key (never changed by the handlers) and what it projects.
+      const rewritten = sortKey === undefined ? projected : [sortKey, ...projected];
+      const state = (item: unknown) => `${table}\u0000${index}\u0000${itemId(item)}`;
       let writes = 0;
       if (operation === 'PutItem' || operation === 'DeleteItem') {
         // A whole item written, or deleted: an entry is written if it has the key now or had it.
         const key = operation === 'PutItem' ? input['Item'] : input['Key'];
         const item = operation === 'PutItem' ? (input['Item'] as Input | undefined) : undefined;
         const had = this.hasIndexKey.get(state(key));
-        const has = item?.[attribute] !== undefined;
+        // An item is in the index only with every key attribute of it.
+        const has = item?.[attribute] !== undefined && (sortKey === undefined || item[sortKey] !== undefined);
         if (item) this.hasIndexKey.set(state(key), has);
         else this.hasIndexKey.delete(state(key));
         writes = has || had === true ? 1 : 0;
@@ -403,7 +433,7 @@ export class CallMeter {
         } else if (removed.includes(attribute)) {
           if (this.hasIndexKey.get(id) ?? this.unseenItemsIndexed) writes = 1;
           this.hasIndexKey.set(id, false);
-        } else if (projected.some((name) => set.includes(name) || removed.includes(name)) && (this.hasIndexKey.get(id) ?? this.unseenItemsIndexed)) {
+        } else if (rewritten.some((name) => set.includes(name) || removed.includes(name)) && (this.hasIndexKey.get(id) ?? this.unseenItemsIndexed)) {
           writes = 1;
         }
       }

@@ -21,12 +21,19 @@ export interface Snapshot {
   hrtimeUs: number;
 }
 
+/** A stored item's size as DynamoDB counts it, and where its bytes are (cost.ts, itemBreakdown). */
+export interface ItemSize {
+  sk: string;
+  bytes: number;
+  attributes: Array<{ attribute: string; bytes: number }>;
+}
+
 export type ToChild = { type: 'snapshot'; id: number } | { type: 'itemSizes'; id: number; jobIds: string[] } | { type: 'stop' };
 
 export type FromChild =
   | { type: 'ready'; url: string; pid: number }
   | ({ type: 'snapshot'; id: number } & Snapshot)
-  | { type: 'itemSizes'; id: number; items: Array<{ sk: string; bytes: number }> }
+  | { type: 'itemSizes'; id: number; items: ItemSize[] }
   | { type: 'error'; message: string }
   | { type: 'fatal'; message: string };
 

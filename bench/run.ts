@@ -7,28 +7,30 @@
  *   2. the local stack in a child process (bench/stack-child.ts), metered; its CPU and memory
  *      at rest, right after it started;
  *   3. light load (one job at a time, submit then wait for its callback), then heavy load
- *      (--concurrency submitters, --jobs jobs), each measured and its AWS usage metered; then
- *      the stack at rest again;
+ *      (--concurrency submitters, --jobs jobs; with --batch N, N jobs per POST /v1/jobs/batch,
+ *      after a few batches one at a time that time the api's batch uncontended), each measured
+ *      and its AWS usage metered; then the stack at rest again;
  *   4. the ceiling: the same target called directly at the same concurrency;
  *   5. the summary on stdout, bench/results/<time>.json and latest.json, latest.svg.
  *
- * Progress goes to stderr. Flags: --jobs --concurrency --latency-ms --payload-bytes --light-jobs
- * --idle-s --settle-s --out --profile (see --help).
+ * Progress goes to stderr. Flags: --jobs --concurrency --batch --latency-ms --payload-bytes
+ * --light-jobs --idle-s --settle-s --out --profile (see --help).
  */
 import { cpus, totalmem } from 'node:os';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { defaultRetentionDays, functions } from '../lib/definitions.ts';
+import { defaultRetentionDays, functions, jobLimits } from '../lib/definitions.ts';
+import { batchLimits } from '../lambdas/core/schemas.ts';
 import { measureColdStart, type ColdStart } from './bundles.ts';
-import { estimateCost, prices, storageCostPerMillion } from './cost.ts';
-import { bodyOf, CallbackReceiver, directLoad, runConcurrently, startTarget, Submitter, type BodyKind, type DirectResult, type Submission, type Target } from './load.ts';
+import { apiGatewayBilledRequests, estimateCost, prices, storageCostPerMillion } from './cost.ts';
+import { BatchSubmitter, batchSizes, bodyOf, CallbackReceiver, directLoad, runConcurrently, startTarget, Submitter, type BodyKind, type DirectResult, type Submission, type Target } from './load.ts';
 import { findProfile, readProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
 import { Progress } from './progress.ts';
 import type { Snapshot } from './protocol.ts';
 import { readPeakRss, resetPeakRss, StackProcess, type IdleResult } from './stack-process.ts';
 import { rounded, summarize } from './stats.ts';
-import { idleCpuPass, report, targets, type LoadResult, type Options, type PhaseCost, type ScaleCost, type Verdict } from './report.ts';
+import { batchCostVerdicts, idleCpuPass, report, targets, type LoadResult, type Options, type PhaseCost, type ScaleCost, type Verdict } from './report.ts';
 import { cdfChart } from './svg.ts';
 import { fixed, kib, mb, usd } from './table.ts';
 import { atScale, diffPhase, usagePerJob } from './usage.ts';
@@ -40,6 +42,8 @@ const usage = `npm run bench -- [flags]
 
   --jobs N            heavy load: jobs in total (default 1000)
   --concurrency N     heavy load: concurrent submitters; also the ceiling's concurrency (default 32)
+  --batch N           heavy load: N jobs per POST /v1/jobs/batch (${batchLimits.min}–${batchLimits.max}), each submitter
+                      posting a batch at a time; absent: one job per POST /webhook
   --light-jobs N      light load: jobs, one at a time (default 40)
   --latency-ms N      the target's fixed service latency (default 100)
   --payload-bytes N   size of the job's JSON data and of the target's response body (default 1024)
@@ -61,6 +65,7 @@ function readOptions(argv = process.argv.slice(2)): Options {
     options: {
       jobs: { type: 'string' },
       concurrency: { type: 'string' },
+      batch: { type: 'string' },
       'latency-ms': { type: 'string' },
       'payload-bytes': { type: 'string' },
       body: { type: 'string' },
@@ -86,6 +91,7 @@ function readOptions(argv = process.argv.slice(2)): Options {
   return {
     jobs: int('jobs', values.jobs, 1000, 1, 1_000_000),
     concurrency: int('concurrency', values.concurrency, 32, 1, 1024),
+    batch: values.batch === undefined ? undefined : int('batch', values.batch, 0, batchLimits.min, batchLimits.max),
     latencyMs: int('latency-ms', values['latency-ms'], 100, 0, 60_000),
     payloadBytes: int('payload-bytes', values['payload-bytes'], 1024, 12, 200 * 1024),
     body: bodyKind(values.body),
@@ -113,7 +119,12 @@ const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 // ---- measuring a load phase ------------------------------------------------------------------
 
-function measure(name: string, concurrency: number, submissions: Submission[], target: Target, receiver: CallbackReceiver): LoadResult {
+/**
+ * Measures a phase from its submissions and what the target and receiver saw. `known`: every
+ * job id an answer accepted so far (warm-ups and earlier phases too): a service request of any
+ * other job is one that was answered refused but runs all the same.
+ */
+function measure(name: string, concurrency: number, submissions: Submission[], target: Target, receiver: CallbackReceiver, known: ReadonlySet<string>): LoadResult {
   const toService: number[] = [];
   const toCallback: number[] = [];
   const overhead: number[] = [];
@@ -157,6 +168,7 @@ function measure(name: string, concurrency: number, submissions: Submission[], t
     calledBack,
     failedJobs,
     extraServiceCalls: extra,
+    unacceptedRuns: [...target.arrivals.keys()].filter((id) => !known.has(id)).length,
     submitErrors: [...new Set(submissions.filter((s) => s.error).map((s) => s.error ?? ''))].slice(0, 5),
     durationS: (lastCallback - first) / 1000,
     submitRate: accepted.length / ((lastAccepted - first) / 1000),
@@ -181,6 +193,19 @@ async function waitForCallback(receiver: CallbackReceiver, jobId: string, stack:
   // Handled here too, so a timeout after the stack died is not an unhandled rejection.
   arrived.catch(() => undefined);
   while (!(await Promise.race([arrived, sleep(200).then(() => false)]))) stack.assertAlive();
+}
+
+/** Batches the probe submits one at a time, in a batched run, for the api's uncontended time per batch. */
+const probeBatches = 3;
+
+/** One batch, then each of its jobs' callbacks; a job refused is an error here (warm-up, probe). Its jobs, added to `accepted`. */
+async function submitBatchAndWait(batches: BatchSubmitter, count: number, receiver: CallbackReceiver, stack: StackProcess, phase: string, accepted: Set<string>): Promise<number> {
+  const submissions = await batches.submit(count);
+  for (const s of submissions) if (s.jobId) accepted.add(s.jobId);
+  const refused = submissions.find((s) => !s.jobId);
+  if (refused) throw new Error(`${phase}: ${refused.error}`);
+  for (const s of submissions) await waitForCallback(receiver, s.jobId ?? '', stack, 30_000);
+  return submissions.length;
 }
 
 /** Waits until the stack has been quiet for a moment (the last job's final write done), bounded. */
@@ -280,17 +305,31 @@ async function main(): Promise<number> {
     const job = { service: `${target.url}/service`, callback: `${receiver.url}/callback`, data: body };
     const single = new Submitter(stack.url, 1, job, demo);
     const many = new Submitter(stack.url, options.concurrency, job, demo);
+    const batches = options.batch === undefined ? undefined : new BatchSubmitter(stack.url, options.concurrency, job, demo);
     closers.push(() => single.close(), () => many.close());
+    if (batches) {
+      closers.push(() => batches.close());
+      const bytes = batches.requestBytes(options.batch ?? 1);
+      if (bytes > jobLimits.requestBodyBytes) throw new UsageError(`--batch ${options.batch}: a batch of ${options.batch} of this job is ${bytes} B, over the API's ${jobLimits.requestBodyBytes} B request limit; a smaller --batch or --payload-bytes`);
+    }
 
+    // Every job id an answer accepted: a job that reaches the service without one was answered refused.
+    const accepted = new Set<string>();
     // Warm-up: JIT, connections, the credential cache. Not measured.
     progress.start('warm-up', 8);
     for (let i = 0; i < 8; i++) {
       const s = await single.submit();
       if (!s.jobId) throw new Error(`warm-up: ${s.error}`);
+      accepted.add(s.jobId);
       await waitForCallback(receiver, s.jobId, stack, 30_000);
       progress.update(i + 1);
     }
     progress.done();
+    if (batches && options.batch !== undefined) {
+      progress.start(`warm-up: a batch of ${options.batch}`);
+      await submitBatchAndWait(batches, options.batch, receiver, stack, 'warm-up', accepted);
+      progress.done();
+    }
 
     // 3a. Light load: one job at a time.
     const lightBefore = await settle(stack);
@@ -301,6 +340,7 @@ async function main(): Promise<number> {
     for (let i = 0; i < options.lightJobs; i++) {
       const s = await single.submit();
       lightSubmissions.push(s);
+      if (s.jobId) accepted.add(s.jobId);
       if (!s.jobId) throw new Error(`light load, job ${i + 1}: ${s.error}`);
       await waitForCallback(receiver, s.jobId, stack, 30_000).catch((error: unknown) => {
         const served = target.arrivals.has(s.jobId ?? '');
@@ -309,21 +349,46 @@ async function main(): Promise<number> {
       progress.update(i + 1);
     }
     const lightAfter = await settle(stack);
-    const light = measure('light', 1, lightSubmissions, target, receiver);
+    const light = measure('light', 1, lightSubmissions, target, receiver, accepted);
     light.peakRss = { ...stack.peakRss(), bench: readPeakRss('self'), stackSinceStart: !lightRssReset };
     progress.done(`p50 submit→callback ${fixed(light.latency.toCallback.p50)} ms, ${fixed(light.jobsPerSecond)} jobs/s`);
 
-    // 3b. Heavy load: many submitters, then every callback.
+    // 3b. Batched runs: a few batches one at a time, each after the previous one's callbacks,
+    // so the api's time for a batch is known uncontended, as light load knows a job's.
+    let probe: { before: Snapshot; after: Snapshot; jobs: number } | undefined;
+    if (batches && options.batch !== undefined) {
+      progress.start(`batch probe: ${probeBatches} batches of ${options.batch}, one at a time`, probeBatches);
+      const before = await settle(stack);
+      let jobs = 0;
+      for (let i = 0; i < probeBatches; i++) {
+        jobs += await submitBatchAndWait(batches, options.batch, receiver, stack, 'batch probe', accepted);
+        progress.update(i + 1);
+      }
+      probe = { before, after: await settle(stack), jobs };
+      const api = probe.after.invocations['api'];
+      const earlier = probe.before.invocations['api'];
+      progress.done(api ? `api ${fixed((api.totalMs - (earlier?.totalMs ?? 0)) / Math.max(1, api.invocations - (earlier?.invocations ?? 0)))} ms a batch` : undefined);
+    }
+
+    // 3c. Heavy load: many submitters, then every callback.
     const heavyRssReset = stack.resetPeakRss();
     resetPeakRss('self');
     const heavyBefore = await stack.snapshot();
-    progress.start(`heavy load: ${options.concurrency} submitters`, options.jobs);
+    progress.start(`heavy load: ${options.concurrency} submitters${options.batch === undefined ? '' : `, batches of ${options.batch}`}`, options.jobs);
     const heavySubmissions: Submission[] = new Array<Submission>(options.jobs);
     let submitted = 0;
-    const submitting = runConcurrently(options.jobs, options.concurrency, async (index) => {
-      heavySubmissions[index] = await many.submit();
-      submitted++;
-    });
+    const sizes = options.batch === undefined ? [] : batchSizes(options.jobs, options.batch);
+    const submitting = batches
+      ? runConcurrently(sizes.length, options.concurrency, async (index) => {
+          const count = sizes[index] ?? 0;
+          const from = index * (options.batch ?? 1);
+          for (const [n, submission] of (await batches.submit(count)).entries()) heavySubmissions[from + n] = submission;
+          submitted += count;
+        })
+      : runConcurrently(options.jobs, options.concurrency, async (index) => {
+          heavySubmissions[index] = await many.submit();
+          submitted++;
+        });
     let lastCount = -1;
     let lastChange = performance.now();
     let submitDone = false;
@@ -349,7 +414,8 @@ async function main(): Promise<number> {
     }
     await submitting;
     const heavyAfter = await settle(stack);
-    const heavy = measure('heavy', options.concurrency, heavySubmissions, target, receiver);
+    for (const s of heavySubmissions) if (s?.jobId) accepted.add(s.jobId);
+    const heavy = measure('heavy', options.concurrency, heavySubmissions, target, receiver, accepted);
     heavy.peakRss = { ...stack.peakRss(), bench: readPeakRss('self'), stackSinceStart: !heavyRssReset };
     if (heavy.accepted === 0) throw new Error(`heavy load: no job was accepted: ${heavy.submitErrors.join(' | ')}`);
     progress.done(`${fixed(heavy.jobsPerSecond)} jobs/s end to end, ${fixed(heavy.submitRate)} submits/s`);
@@ -382,11 +448,13 @@ async function main(): Promise<number> {
       else progress.note(`no .cpuprofile for pid ${stackPid} in ${profileDir}`);
     }
 
-    // 5. Costs, results, report.
-    const requestBytes = many.requestBytes;
-    const lightCost = costOf(diffPhase(lightBefore, lightAfter), light.calledBack, requestBytes);
+    // 5. Costs, results, report. A batched heavy load's API requests are its batches, each
+    // billed by its size; the api's time per batch, at scale, is the probe's.
+    const requestBytes = batches ? batches.requestBytes(options.batch ?? 1) : many.requestBytes;
+    const lightCost = costOf(diffPhase(lightBefore, lightAfter), light.calledBack, many.requestBytes);
     const heavyCost = costOf(diffPhase(heavyBefore, heavyAfter), heavy.calledBack, requestBytes);
-    const scaleUsage = atScale(heavyCost.usage, lightCost.usage);
+    const probeCost = probe ? costOf(diffPhase(probe.before, probe.after), probe.jobs, requestBytes) : undefined;
+    const scaleUsage = atScale(heavyCost.usage, lightCost.usage, probeCost ? { api: probeCost.usage } : {});
     const scaleCost: ScaleCost = {
       usage: scaleUsage,
       onDemand: estimateCost(scaleUsage, prices, { dynamo: 'onDemand' }),
@@ -406,6 +474,7 @@ async function main(): Promise<number> {
     const heavyRatio = heavy.jobsPerSecond / ceiling.heavy.jobsPerSecond;
     const instant = options.latencyMs === 0;
     const defaultBody = options.body === 'event' && options.payloadBytes === 1024;
+    const batched = options.batch === undefined ? '' : `: a batched run (--batch ${options.batch}), not this target`;
     const verdicts: Verdict[] = [
       {
         target: `light load: waas overhead p50 ≤ ${targets.lightOverheadP50Ms} ms (submit→callback minus the ${options.latencyMs} ms service)`,
@@ -414,19 +483,20 @@ async function main(): Promise<number> {
       },
       {
         target: `heavy load, instant target (--latency-ms 0): ≥ ${targets.instantJobsPerSecond} jobs/s end to end`,
-        value: `${fixed(heavy.jobsPerSecond)} jobs/s${instant ? '' : ` with a ${options.latencyMs} ms service: not this target`}`,
-        pass: instant ? heavy.jobsPerSecond >= targets.instantJobsPerSecond : undefined,
+        value: `${fixed(heavy.jobsPerSecond)} jobs/s${instant ? batched : ` with a ${options.latencyMs} ms service: not this target`}`,
+        pass: instant && !batched ? heavy.jobsPerSecond >= targets.instantJobsPerSecond : undefined,
       },
       {
         target: `heavy load, a ${instant ? 'slow' : `${options.latencyMs} ms`} service (default 100 ms): ≥ ${fixed(targets.ceilingRatio, 2)} of the direct ceiling`,
-        value: `${fixed(heavyRatio, 2)}× (${fixed(heavy.jobsPerSecond)} of ${fixed(ceiling.heavy.jobsPerSecond)} jobs/s)${instant ? ': an instant target has no ceiling to keep up with' : ''}`,
-        pass: instant ? undefined : heavyRatio >= targets.ceilingRatio,
+        value: `${fixed(heavyRatio, 2)}× (${fixed(heavy.jobsPerSecond)} of ${fixed(ceiling.heavy.jobsPerSecond)} jobs/s)${instant ? ': an instant target has no ceiling to keep up with' : batched}`,
+        pass: instant || batched ? undefined : heavyRatio >= targets.ceilingRatio,
       },
       {
         target: `cost per million jobs with callback, default body, ≤ $${targets.costOnDemand.toFixed(2)} (DynamoDB on demand, at scale)`,
-        value: `${usd(scaleCost.onDemand.total)} (measured light: ${usd(lightCost.onDemand.total)}, heavy: ${usd(heavyCost.onDemand.total)}; provisioned at 70%: ${usd(scaleCost.provisioned.total)})${defaultBody ? '' : ` with a ${options.payloadBytes} B ${options.body} body: not this target`}`,
-        pass: defaultBody ? scaleCost.onDemand.total <= targets.costOnDemand : undefined,
+        value: `${usd(scaleCost.onDemand.total)} (measured light: ${usd(lightCost.onDemand.total)}, heavy: ${usd(heavyCost.onDemand.total)}; provisioned at 70%: ${usd(scaleCost.provisioned.total)})${defaultBody ? batched : ` with a ${options.payloadBytes} B ${options.body} body: not this target`}`,
+        pass: defaultBody && !batched ? scaleCost.onDemand.total <= targets.costOnDemand : undefined,
       },
+      ...batchCostVerdicts({ batch: options.batch, defaultBody, body: `${options.payloadBytes} B ${options.body}`, onDemand: scaleCost.onDemand.total, provisioned: scaleCost.provisioned.total }),
       idleVerdict(idle, options),
       {
         target: `each cold import ≤ ${targets.coldImportMs} ms, the SDK bundled (median of ${options.importRuns}, node ${process.version})`,
@@ -457,10 +527,17 @@ async function main(): Promise<number> {
         note: 'USD per million jobs with a callback; request-driven charges (DynamoDB reads and writes, SQS requests, Lambda, API Gateway, CloudWatch Logs ingestion, an estimate); storage apart.',
         light: { onDemand: lightCost.onDemand, provisioned: lightCost.provisioned },
         heavy: { onDemand: heavyCost.onDemand, provisioned: heavyCost.provisioned },
-        atScale: { note: 'heavy load calls, units and invocations per job with light load (uncontended) handler durations', onDemand: scaleCost.onDemand, provisioned: scaleCost.provisioned },
+        atScale: {
+          note: `heavy load calls, units and invocations per job with light load (uncontended) handler durations${probeCost ? `; the api's per batch of ${options.batch} from the batch probe (${probeBatches} batches one at a time)` : ''}`,
+          onDemand: scaleCost.onDemand,
+          provisioned: scaleCost.provisioned,
+        },
+        batch: options.batch === undefined ? null : { jobsPerRequest: options.batch, requestBytes, apiGatewayBilledPerRequest: apiGatewayBilledRequests(requestBytes) },
         storage: { itemBytes, retentionDays: defaultRetentionDays, usdPerMillionJobs: storage ?? null },
+        // A finished job's item, attribute by attribute, as DynamoDB counts it (the first sampled).
+        jobItem: jobItem[0] ?? null,
       },
-      usagePerJob: { light: lightCost.usage, heavy: heavyCost.usage },
+      usagePerJob: { light: lightCost.usage, heavy: heavyCost.usage, ...(probeCost ? { batchProbe: probeCost.usage } : {}) },
       coldStart: cold,
       profile: profile ?? null,
       targets: verdicts,
@@ -486,7 +563,7 @@ async function main(): Promise<number> {
     );
 
     process.stdout.write(
-      report({ options, startedAt, light, heavy, ceiling, idle, lightCost, heavyCost, scaleCost, storage, itemBytes, cold, profile, verdicts, stackErrors, files: [`${stamp}.json`, 'latest.json', 'latest.svg'].map((name) => shown(join(options.out, name))) }),
+      report({ options, startedAt, light, heavy, ceiling, idle, lightCost, heavyCost, ...(probeCost ? { probeCost } : {}), requestBytes, scaleCost, storage, itemBytes, ...(jobItem[0] ? { jobItem: jobItem[0] } : {}), cold, profile, verdicts, stackErrors, files: [`${stamp}.json`, 'latest.json', 'latest.svg'].map((name) => shown(join(options.out, name))) }),
     );
     return 0;
   } finally {

@@ -14,9 +14,9 @@ import '../local/quiet.ts';
 import { subscribe } from 'node:diagnostics_channel';
 import { BroadcastChannel } from 'node:worker_threads';
 import type { InvocationReport } from '../local/invocations.ts';
-import { meterChannel, type FromChild, type Invocations, type MeterMessage, type ToChild } from './protocol.ts';
+import { meterChannel, type FromChild, type Invocations, type ItemSize, type MeterMessage, type ToChild } from './protocol.ts';
 import { billedMs } from './cost.ts';
-import { CallMeter, mergeSnapshots, type MeterSnapshot } from './meter.ts';
+import { CallMeter, indexKeysOf, mergeSnapshots, type MeterSnapshot } from './meter.ts';
 
 // The handlers log as they would on Lambda, where nothing sets a level (Powertools: INFO), so the
 // log volume measured is the one CloudWatch would ingest.
@@ -74,9 +74,8 @@ const stack = await startLocalStack({
 // client is here: ReceiveMessage and DeleteMessageBatch, what Lambda's event source mapping
 // makes on AWS, billed to the account. The stack's start-up calls (provisioning, the demo
 // client, re-queueing) came before: unmetered.
-const index = tables.jobs.unsettledIndex;
-const client = tables.jobs.clientIndex;
-const meter = new CallMeter({ indexKeys: { [localTableNames.jobs]: { [index.name]: { key: index.partitionKey, projected: index.projected }, [client.name]: { key: client.partitionKey, projected: [] } } } });
+// Every index of the jobs table (lib/definitions.ts), as AWS bills its writes: dynalite does not.
+const meter = new CallMeter({ indexKeys: { [localTableNames.jobs]: indexKeysOf(tables.jobs) } });
 meter.attach(stack.eventSource, 'event source');
 const environments = new Map<number, MeterSnapshot>();
 const channel = new BroadcastChannel(meterChannel);
@@ -129,12 +128,12 @@ process.on('message', (raw: ToChild) => {
     );
   } else if (raw.type === 'itemSizes') {
     void (async () => {
-      const { dynamoItemSize } = await import('./cost.ts');
-      const items: Array<{ sk: string; bytes: number }> = [];
+      const { dynamoItemSize, itemBreakdown } = await import('./cost.ts');
+      const items: ItemSize[] = [];
       for (const jobId of raw.jobIds) {
         for (const sk of ['job', 'request']) {
           const found = await own.documents.send(new GetCommand({ TableName: localTableNames.jobs, Key: { pk: jobId, sk }, ConsistentRead: true }));
-          if (found.Item) items.push({ sk, bytes: dynamoItemSize(found.Item) });
+          if (found.Item) items.push({ sk, bytes: dynamoItemSize(found.Item), attributes: itemBreakdown(found.Item) });
         }
       }
       send({ type: 'itemSizes', id: raw.id, items });

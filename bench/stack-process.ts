@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { childrenOf, commandLine, cpuPercent, readCpu, readPeakRss, readRss, resetPeakRss, total } from './proc.ts';
-import type { FromChild, Snapshot, ToChild } from './protocol.ts';
+import type { FromChild, ItemSize, Snapshot, ToChild } from './protocol.ts';
 
 export { readPeakRss, resetPeakRss } from './proc.ts';
 
@@ -202,7 +202,7 @@ export class StackProcess {
     return snapshot;
   }
 
-  async itemSizes(jobIds: string[]): Promise<Array<{ sk: string; bytes: number }>> {
+  async itemSizes(jobIds: string[]): Promise<ItemSize[]> {
     const answer = await this.request<Extract<FromChild, { type: 'itemSizes' }>>({ type: 'itemSizes', jobIds }, 30_000);
     return answer.items;
   }

@@ -5,7 +5,7 @@
  * schedule and the pollers' empty receives — is a cost per minute on AWS, not per job, so it is
  * set apart (and shown) rather than spread over the jobs.
  */
-import { functions, lambdaSystemLogLevel, type FunctionName } from '../lib/definitions.ts';
+import { functions, lambdaSystemLogLevel, tables, type FunctionName } from '../lib/definitions.ts';
 import { apiGatewayBilledRequests, prices as defaultPrices, type JobUsage, type Prices } from './cost.ts';
 import { diffSnapshots, isReadOperation, type MeterSnapshot, type OperationStats } from './meter.ts';
 import type { Invocations, Snapshot } from './protocol.ts';
@@ -80,10 +80,13 @@ export function usagePerJob(delta: PhaseDelta, jobs: number, requestBytes: numbe
   const entries = Object.values(delta.meter).map((stats) => ({ ...stats }));
 
   // The sweeper's walks of the unsettled index (and BatchGetItems, which only the sweeper ever
-  // made): the only calls of either kind the handlers make, and a cost per minute, not per job.
+  // made): the only calls of either kind the handlers make, and a cost per minute, not per job;
+  // so are the writes of its own item (its lease, where its run stopped).
+  const sweeperItem = ` sk=${tables.jobs.sweeperState.sk}`;
   for (const stats of entries) {
     const sweeperQuery = stats.operation === 'Query' && stats.detail.includes(' index ');
-    if (stats.service === 'DynamoDB' && (sweeperQuery || stats.operation === 'BatchGetItem') && stats.calls > 0) {
+    const sweeperState = stats.detail.includes(`${sweeperItem} `) || stats.detail.endsWith(sweeperItem);
+    if (stats.service === 'DynamoDB' && (sweeperQuery || sweeperState || stats.operation === 'BatchGetItem') && stats.calls > 0) {
       background.calls.push({ item: `${label(stats)} (sweeper)`, calls: stats.calls, units: stats.capacityUnits + stats.estimatedUnits });
       stats.calls = 0;
     }
@@ -132,10 +135,16 @@ export function usagePerJob(delta: PhaseDelta, jobs: number, requestBytes: numbe
  * The best estimate of AWS at volume: the calls, units and invocations per job of a loaded phase
  * (its batching), with each function's billed time per invocation from an uncontended phase — on
  * Lambda every invocation has its own CPU, while the local stack shares one event loop, which
- * stretches handler durations under load.
+ * stretches handler durations under load. `uncontendedBy` names, for a function, another
+ * uncontended phase to take its time from: a batched load's api invocation takes a batch, not
+ * the one job of light load's (bench/run.ts's batch probe).
  */
-export function atScale(loaded: PhaseUsage, uncontended: PhaseUsage): JobUsage {
+export function atScale(loaded: PhaseUsage, uncontended: PhaseUsage, uncontendedBy: Readonly<Record<string, PhaseUsage>> = {}): JobUsage {
   const perInvocation = new Map(uncontended.usage.lambda.map((fn) => [fn.fn, fn.invocations > 0 ? fn.billedMs / fn.invocations : undefined]));
+  for (const [name, phase] of Object.entries(uncontendedBy)) {
+    const fn = phase.usage.lambda.find((each) => each.fn === name);
+    perInvocation.set(name, fn && fn.invocations > 0 ? fn.billedMs / fn.invocations : undefined);
+  }
   return {
     ...loaded.usage,
     lambda: loaded.usage.lambda.map((fn) => {

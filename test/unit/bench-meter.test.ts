@@ -14,7 +14,7 @@ import { buildApp } from 'fauxqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lambdaSystemLogLevel, tables } from '../../lib/definitions.ts';
 import { localTableNames, provisionTables } from '../../local/provision.ts';
-import { CallMeter, describeUpdate, diffSnapshots, mergeSnapshots, type OperationStats } from '../../bench/meter.ts';
+import { CallMeter, describeUpdate, diffSnapshots, indexKeysOf, mergeSnapshots, type OperationStats } from '../../bench/meter.ts';
 import { summarizeProfile, type CpuProfile } from '../../bench/profile.ts';
 import type { Snapshot } from '../../bench/protocol.ts';
 import { percentile, summarize } from '../../bench/stats.ts';
@@ -22,8 +22,8 @@ import { atScale, diffPhase, usagePerJob, type PhaseUsage } from '../../bench/us
 
 const jobsTable = localTableNames.jobs;
 const index = tables.jobs.unsettledIndex;
-/** What the stack child gives its meter: the sparse index, its key attribute and what it projects. */
-const indexKeys = { [jobsTable]: { [index.name]: { key: index.partitionKey, projected: index.projected } } };
+/** What the stack child gives its meter: every index of the jobs table, its keys and what it projects. */
+const indexKeys = { [jobsTable]: indexKeysOf(tables.jobs) };
 /** dynalite and fauxqs check no signature, but the SDK signs every call. */
 const config = (endpoint: string) => ({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 });
 
@@ -33,6 +33,16 @@ const listen = (server: Server) =>
     server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`));
   });
 const close = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()));
+
+describe('the indexes the meter bills', () => {
+  it('reads every index of the jobs table from lib/definitions.ts: the sparse sweep index and the keys-only client index', () => {
+    expect(indexKeysOf(tables.jobs)).toEqual({
+      unsettled: { key: 'sweep', sortKey: 'created', projected: [...index.projected] },
+      client: { key: 'clientId', sortKey: 'created', projected: [] },
+    });
+    expect(indexKeysOf(tables.clients)).toEqual({});
+  });
+});
 
 describe('the call meter on DynamoDB (dynalite)', () => {
   let server: Server;
@@ -149,6 +159,44 @@ describe('the call meter on DynamoDB (dynalite)', () => {
     expect(snapshot['DynamoDB index write waas-jobs index unsettled (UpdateItem)']).toMatchObject({ calls: 4, capacityUnits: 4 });
     expect(snapshot['DynamoDB index write waas-jobs index unsettled (PutItem)']).toMatchObject({ calls: 1, capacityUnits: 1 });
     expect(snapshot['DynamoDB index write waas-jobs index unsettled (DeleteItem)']).toMatchObject({ calls: 1, capacityUnits: 1 });
+  });
+
+  it('bills the client index once when a job is put, never for its request item, its updates or a refused put', async () => {
+    const { dynamodb, documents } = clients();
+    const meter = new CallMeter({ indexKeys });
+    meter.attach(dynamodb);
+    const job = { pk: 'cli-1', sk: 'job', clientId: '66666666666668', created: '2026-12-01T00:00:00.000Z', status: 'accepted' };
+    // A job too large to carry its request beside it: the request's item first (no clientId), then the state.
+    await documents.send(new PutCommand({ TableName: jobsTable, Item: { pk: 'cli-1', sk: 'request', body: 'x' } }));
+    await documents.send(new PutCommand({ TableName: jobsTable, Item: job, ConditionExpression: 'attribute_not_exists(pk)' }));
+    // The same put again is refused: nothing is written, the index neither.
+    await expect(documents.send(new PutCommand({ TableName: jobsTable, Item: job, ConditionExpression: 'attribute_not_exists(pk)' }))).rejects.toBeInstanceOf(ConditionalCheckFailedException);
+    // Its lease, its answer, its callback's outcome: the index's keys never change, and it projects nothing else.
+    for (const [expression, values] of [
+      ['SET #status = :v, #lease_until = :v', { ':v': 'started' }],
+      ['SET #status = :v, #output = :v REMOVE #sweep, #request', { ':v': 'completed' }],
+      ['SET #notified = :v REMOVE #notify_lease_until', { ':v': 'true' }],
+    ] as const) {
+      await documents.send(
+        new UpdateCommand({
+          TableName: jobsTable,
+          Key: { pk: 'cli-1', sk: 'job' },
+          UpdateExpression: expression,
+          ExpressionAttributeNames: Object.fromEntries([...expression.matchAll(/#(\w+)/g)].map(([token, name]) => [token, name ?? ''])),
+          ExpressionAttributeValues: values,
+        }),
+      );
+    }
+    // A job put with both indexes' keys (as the local stack makes every job) writes each once.
+    await documents.send(new PutCommand({ TableName: jobsTable, Item: { ...job, pk: 'cli-2', sweep: '3' } }));
+    // Deleted (a submit taken back): its entry goes too.
+    await documents.send(new DeleteCommand({ TableName: jobsTable, Key: { pk: 'cli-2', sk: 'job' } }));
+    const snapshot = meter.snapshot();
+    expect(snapshot['DynamoDB index write waas-jobs index client (PutItem)']).toMatchObject({ calls: 2, capacityUnits: 2 });
+    expect(snapshot['DynamoDB index write waas-jobs index client (DeleteItem)']).toMatchObject({ calls: 1, capacityUnits: 1 });
+    expect(snapshot['DynamoDB index write waas-jobs index client (UpdateItem)']).toBeUndefined();
+    expect(snapshot['DynamoDB index write waas-jobs index unsettled (PutItem)']).toMatchObject({ calls: 1 });
+    expect(snapshot['DynamoDB index write waas-jobs index unsettled (DeleteItem)']).toMatchObject({ calls: 1 });
   });
 
   it('one meter of several (unseenItemsIndexed: false) bills no removal from an item another one saw made', async () => {
@@ -366,6 +414,7 @@ describe('usage per job', () => {
         lease: op('DynamoDB', 'UpdateItem', 'waas-jobs sk=job set status', 'handlers', { calls: 21, capacityUnits: 10, estimatedUnits: 3, failures: 4, errors: { ConditionalCheckFailedException: 4 } }),
         query: op('DynamoDB', 'Query', 'waas-jobs index unsettled', 'handlers', { calls: 16, capacityUnits: 8, returned: 5 }),
         batchGet: op('DynamoDB', 'BatchGetItem', 'waas-jobs', 'handlers', { calls: 1, capacityUnits: 5, returned: 5 }),
+        sweeperLease: op('DynamoDB', 'UpdateItem', 'waas-jobs sk=state set lease_holder,lease_until', 'handlers', { calls: 1, capacityUnits: 1 }),
         idle: op('SQS', 'ReceiveMessage', 'waas-jobs (empty)', 'event source', { calls: 40, billedRequests: 40 }),
         send: op('SQS', 'SendMessage', 'waas-jobs', 'handlers', { calls: 10, billedRequests: 10, messages: 10 }),
       },
@@ -388,6 +437,7 @@ describe('usage per job', () => {
     expect(phase.background.calls.map((c) => [c.item, c.calls])).toEqual([
       ['Query waas-jobs index unsettled (sweeper)', 16],
       ['BatchGetItem waas-jobs (sweeper)', 1],
+      ['UpdateItem waas-jobs sk=state set lease_holder,lease_until (sweeper)', 1],
       ['ReceiveMessage waas-jobs (empty) [event source] (idle polling)', 40],
     ]);
     // 100 B of app logs, plus per api invocation the access log line and, unless the functions'

@@ -9,6 +9,7 @@ import {
   dynamoItemSize,
   estimateCost,
   gbSeconds,
+  itemBreakdown,
   prices,
   provisionedPricePerUnit,
   readUnits,
@@ -93,6 +94,21 @@ describe('DynamoDB', () => {
     // a list: 3 + (1 + 1) + (1 + 1); a map: 3 + 1 entry + "a" + "b"
     expect(dynamoItemSize({ l: ['a', 'b'] })).toBe(1 + 3 + 2 + 2);
     expect(dynamoItemSize({ m: { a: 'b' } })).toBe(1 + 3 + 1 + 1 + 1);
+  });
+
+  it('tells where an item\'s bytes are: each attribute\'s name and value, a map\'s own attributes beside it', () => {
+    const item = { pk: 'f1e7ce7f-a009-4cd4-9973-d1f31b4b4203', status: 'completed', output: { statusCode: 200, body: new Uint8Array(500) } };
+    const parts = itemBreakdown(item);
+    // output: "output" (6) + a map (3 + 2 elements) + "statusCode" (10) + 200 (3 digits: 3) + "body" (4) + 500 bytes
+    expect(parts).toEqual([
+      { attribute: 'output', bytes: 6 + 3 + 2 + 10 + 3 + 4 + 500 },
+      { attribute: 'output.body', bytes: 4 + 500 },
+      { attribute: 'pk', bytes: 2 + 36 },
+      { attribute: 'status', bytes: 6 + 9 },
+      { attribute: 'output.statusCode', bytes: 10 + 3 },
+    ]);
+    // The top-level attributes add up to the item's size.
+    expect(parts.filter((part) => !part.attribute.includes('.')).reduce((sum, part) => sum + part.bytes, 0)).toBe(dynamoItemSize(item));
   });
 
   it('prices storage per GB-month, with 100 bytes of overhead per item', () => {
@@ -193,6 +209,46 @@ describe('a whole job', () => {
   it('puts the same job over $4.50 once each of its writes takes two units', () => {
     expect(estimateCost(job(2), prices, { dynamo: 'onDemand' }).total).toBeCloseTo(4.38 + 2.5, 2);
     expect(estimateCost(job(2), prices, { dynamo: 'provisioned', utilisation: 0.7 }).byService.DynamoDB).toBeCloseTo(((8 * 0.00065) / 2520) * 1e6, 10);
+  });
+
+  // The same job submitted in a batch of 100 (POST /v1/jobs/batch): a hundredth of an API
+  // request and of an api invocation (300 ms a batch), a tenth of a SendMessageBatch, and the
+  // event source's receive and delete in batches of ten; every write of it a unit (the client
+  // index's entry among them, at submit).
+  const batched = (writeUnits: number) =>
+    usage({
+      dynamodb: [{ item: 'writes', calls: writeUnits, readUnits: 0, writeUnits }],
+      sqs: [
+        { item: 'SendMessageBatch', calls: 0.1, billedRequests: 0.1 },
+        { item: 'ReceiveMessage', calls: 0.1, billedRequests: 0.1 },
+        { item: 'DeleteMessageBatch', calls: 0.1, billedRequests: 0.1 },
+      ],
+      lambda: [
+        { fn: 'api', invocations: 0.01, billedMs: 3, memoryMb: 512 },
+        { fn: 'execute', invocations: 0.1, billedMs: 12, memoryMb: 512 },
+      ],
+      apiGateway: { requests: 0.01, billedRequests: 0.01 },
+    });
+
+  it('prices a job submitted in a batch of 100 at $0.252 per million besides DynamoDB: SQS $0.12, Lambda $0.122, API Gateway $0.01', () => {
+    const estimate = estimateCost(batched(0), prices, { dynamo: 'onDemand' });
+    expect(estimate.byService.SQS).toBeCloseTo(0.12, 10);
+    // api 1.5 and execute 6 thousandths of a GB-s; 0.11 invocations.
+    expect(estimate.byService.Lambda).toBeCloseTo(0.0075 * 0.0000133334 * 1e6 + 0.022, 10);
+    expect(estimate.byService['API Gateway']).toBeCloseTo(0.01, 10);
+    expect(estimate.total).toBeCloseTo(0.252, 3);
+  });
+
+  it('meets $3.25 on demand with four write units a batched job, not five; $2.00 provisioned at 70% with five, not seven', () => {
+    const onDemand = (units: number) => estimateCost(batched(units), prices, { dynamo: 'onDemand' }).total;
+    const provisioned = (units: number) => estimateCost(batched(units), prices, { dynamo: 'provisioned', utilisation: 0.7 }).total;
+    expect(onDemand(4)).toBeCloseTo(2.5 + 0.252, 3);
+    expect(onDemand(5)).toBeCloseTo(3.125 + 0.252, 3);
+    // Five units miss $3.25 even with no Lambda at all: $3.125 + SQS's $0.12 + API Gateway's $0.01.
+    expect(estimateCost({ ...batched(5), lambda: [] }, prices, { dynamo: 'onDemand' }).total).toBeGreaterThan(3.25);
+    expect(provisioned(5)).toBeCloseTo(5 * 0.257937 + 0.252, 3);
+    expect(provisioned(7)).toBeCloseTo(7 * 0.257937 + 0.252, 3);
+    expect([onDemand(4) <= 3.25, onDemand(5) <= 3.25, provisioned(5) <= 2, provisioned(7) <= 2]).toEqual([true, false, true, false]);
   });
 
   it('adds every service up, and only DynamoDB changes with the capacity mode', () => {
