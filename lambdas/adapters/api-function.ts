@@ -113,8 +113,9 @@ export function apiFunction(deps: () => ApiDeps): middy.MiddyfiedHandler<Event, 
     .use(textBody())
     .use(json)
     .use(seedAnswers())
-    .handler(async (event) => {
+    .handler(async (event, context) => {
       const answer = await routeApi(deps(), {
+        remainingMs: context.getRemainingTimeInMillis() - apiTimeoutMarginMs,
         method: event.requestContext.http.method,
         path: event.rawPath,
         query: event.queryStringParameters ?? {},

@@ -23,6 +23,8 @@ export interface ApiRequest {
   body: string | undefined;
   /** The caller's address, as the gateway saw it. */
   sourceIp?: string;
+  /** How long is left before the request must have been answered (the function's deadline, less a margin). */
+  remainingMs?: number;
 }
 
 export interface ApiDeps extends SubmitDeps {

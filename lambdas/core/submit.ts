@@ -3,7 +3,7 @@
  * run; nothing answered 503 is left behind.
  */
 import { randomUUID } from 'node:crypto';
-import { idempotencyWindowMs, jobLimits, metricNames, submitWriteWindowMs } from '../../lib/definitions.ts';
+import { awsCalls, idempotencyWindowMs, jobLimits, metricNames, submitWriteWindowMs } from '../../lib/definitions.ts';
 import { InvalidRequest, KeyInProgress, Unavailable } from './errors.ts';
 import { attemptLeaseMs, isFinal, sweepShard, type Job, type JobRequest } from './job.ts';
 import type { Client, Clock, IdempotencyRecord, JobStore, Telemetry, WorkQueue } from './ports.ts';
@@ -193,20 +193,42 @@ export type BatchEntry = { input: JobInput; key?: string | undefined } | { refus
 /** A batch job's outcome, in the request's order: accepted (or a repeat's first answer), or refused. */
 export type BatchResult = { accepted: Accepted } | { refused: unknown };
 
-/** How many jobs of a batch are checked, claimed and written at once. */
+/** How many jobs of a batch are checked and claimed at once. */
 const batchConcurrency = 25;
 
+/** SendMessageBatch's ten: a batch is sent, and its jobs written, a chunk of this many at a time. */
+const chunkSize = 10;
+
 /**
- * Many jobs in one go, each accepted or refused on its own: one SendMessageBatch per ten
- * messages, then the jobs' conditional puts side by side. A job whose message or write failed
- * is taken back and refused (503); the others stand. Nothing is half-accepted: a job is
- * accepted only once it is stored and queued, as `accept` does for one.
+ * A step of a batch starts only with this much time left before the api must answer: one
+ * attempt of a bounded AWS call (lib/definitions.ts `awsCalls`). A step that cannot finish by
+ * then is not begun, and its jobs are refused in the 200, instead of the whole batch being cut
+ * off by the function's deadline with some of its jobs stored and its client told none were.
+ */
+export const batchStepBudgetMs = awsCalls.connectionTimeoutMs + awsCalls.requestTimeoutMs;
+
+export interface BatchOptions {
+  /** How long the api has before it must answer (its deadline, less the early answer's margin). */
+  remainingMs?: number | undefined;
+}
+
+/**
+ * Many jobs in one go, each accepted or refused on its own. The jobs are checked and their keys
+ * claimed; then, a chunk of ten at a time and the chunks side by side, one SendMessageBatch and
+ * the chunk's conditional puts right after it (so a message seldom arrives before its job). A
+ * job whose message or write failed is taken back and refused (503); the others stand. A step
+ * that could not end before the api's deadline is not begun: its jobs are refused, and the
+ * answer is given in time. Nothing is half-accepted: a job is accepted only once it is stored
+ * and queued, as `accept` does for one.
  *
  * Why not BatchWriteItem: it takes no condition, and a put retried after its first try landed
  * late would write an accepted job over a worker's progress (the message is already out). A
  * conditional PutItem costs the same write units: DynamoDB bills writes per item, batched or not.
  */
-export async function acceptBatch(deps: SubmitDeps, client: Client, entries: BatchEntry[]): Promise<BatchResult[]> {
+export async function acceptBatch(deps: SubmitDeps, client: Client, entries: BatchEntry[], options: BatchOptions = {}): Promise<BatchResult[]> {
+  const deadline = options.remainingMs === undefined ? Infinity : deps.clock.now() + options.remainingMs;
+  const late = () => deps.clock.now() + batchStepBudgetMs > deadline;
+  const outOfTime = () => new Unavailable('the batch ran out of time before this job was stored; nothing of it was kept, submit it again');
   const results: BatchResult[] = entries.map((entry) => ('refused' in entry ? { refused: entry.refused } : { refused: undefined }));
   interface Pending {
     index: number;
@@ -220,6 +242,7 @@ export async function acceptBatch(deps: SubmitDeps, client: Client, entries: Bat
   const repeats: Array<{ index: number; of: number }> = [];
   await eachLimited(entries.map((entry, index) => ({ entry, index })), batchConcurrency, async ({ entry, index }) => {
     if ('refused' in entry) return;
+    if (late()) return void (results[index] = { refused: outOfTime() });
     try {
       await refuseTargets(deps, entry.input);
     } catch (error) {
@@ -238,6 +261,7 @@ export async function acceptBatch(deps: SubmitDeps, client: Client, entries: Bat
   const fresh: Pending[] = [];
   await eachLimited(pending, batchConcurrency, async (item) => {
     if (item.key === undefined) return void fresh.push(item);
+    if (late()) return void (results[item.index] = { refused: outOfTime() });
     try {
       const earlier = await claimKey(deps, client.clientId, item.key, claimFor(deps, item.job));
       if (earlier) results[item.index] = { accepted: earlier };
@@ -246,31 +270,36 @@ export async function acceptBatch(deps: SubmitDeps, client: Client, entries: Bat
       results[item.index] = { refused: error };
     }
   });
+  // In the request's order, so that its first jobs are the first sent.
+  fresh.sort((a, b) => a.index - b.index);
 
-  const sent = await deps.queue.sendBatch(fresh.map(({ job }) => ({ kind: 'job', jobId: job.jobId, leaseMs: attemptLeaseMs(job) })));
   const unavailable = (cause: unknown) => new Unavailable('could not store and queue the job; nothing was kept, try again', { cause });
-  await eachLimited(
-    fresh.map((item, n) => ({ item, sent: sent[n] ?? false })),
-    batchConcurrency,
-    async ({ item, sent: queued }) => {
-      const release = () => (item.key === undefined ? undefined : deps.jobs.releaseIdempotent(client.clientId, item.key, item.job.jobId).catch(() => undefined));
-      if (!queued) {
-        await release();
-        results[item.index] = { refused: unavailable(new Error('the queue refused the message')) };
-        return;
-      }
-      try {
-        await deps.jobs.create(item.job, item.request);
-      } catch (error) {
-        await deps.jobs.remove(item.job.jobId).catch(() => undefined);
-        await release();
-        results[item.index] = { refused: unavailable(error) };
-        return;
-      }
-      deps.telemetry?.count(metricNames.jobsAccepted);
-      if (item.key !== undefined) await deps.jobs.settleIdempotent(client.clientId, item.key, item.job.jobId).catch(() => undefined);
-      results[item.index] = { accepted: acceptedOf(item.job) };
-    },
+  const refuse = async (item: Pending, error: unknown) => {
+    if (item.key !== undefined) await deps.jobs.releaseIdempotent(client.clientId, item.key, item.job.jobId).catch(() => undefined);
+    results[item.index] = { refused: error };
+  };
+  const chunks = Array.from({ length: Math.ceil(fresh.length / chunkSize) }, (_, n) => fresh.slice(n * chunkSize, (n + 1) * chunkSize));
+  await Promise.all(
+    chunks.map(async (chunk) => {
+      if (late()) return void (await Promise.all(chunk.map((item) => refuse(item, outOfTime()))));
+      const sent = await deps.queue.sendBatch(chunk.map(({ job }) => ({ kind: 'job', jobId: job.jobId, leaseMs: attemptLeaseMs(job) })));
+      await Promise.all(
+        chunk.map(async (item, n) => {
+          if (!sent[n]) return refuse(item, unavailable(new Error('the queue refused the message')));
+          // Its message is out: unwritten, the job is never found, and the message is dropped.
+          if (late()) return refuse(item, outOfTime());
+          try {
+            await deps.jobs.create(item.job, item.request);
+          } catch (error) {
+            await deps.jobs.remove(item.job.jobId).catch(() => undefined);
+            return refuse(item, unavailable(error));
+          }
+          deps.telemetry?.count(metricNames.jobsAccepted);
+          if (item.key !== undefined) await deps.jobs.settleIdempotent(client.clientId, item.key, item.job.jobId).catch(() => undefined);
+          results[item.index] = { accepted: acceptedOf(item.job) };
+        }),
+      );
+    }),
   );
   for (const { index, of } of repeats) results[index] = results[of] ?? { refused: undefined };
   return results;

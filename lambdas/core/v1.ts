@@ -102,7 +102,7 @@ export const v1Routes: readonly V1Route[] = [
     status: 200,
     response: 'BatchResults',
     summary: 'Submit up to 100 jobs at once; each is accepted or refused on its own',
-    async run({ deps, client, body }) {
+    async run({ deps, client, body, request }) {
       const { jobs } = parse(v1BatchSchema, body);
       const entries: BatchEntry[] = jobs.map((raw, index) => {
         // Each job as large as POST /v1/jobs takes one, and no larger.
@@ -116,7 +116,7 @@ export const v1Routes: readonly V1Route[] = [
           return { refused: error instanceof InvalidRequest ? new InvalidRequest(`jobs[${index}]: ${error.message}`) : error };
         }
       });
-      const results = await acceptBatch(deps, client, entries);
+      const results = await acceptBatch(deps, client, entries, { remainingMs: request.remainingMs });
       return { statusCode: 200, body: { results: results.map((result) => ('accepted' in result ? { ...result.accepted } : { error: problemOf(result.refused) })) } };
     },
   },

@@ -225,6 +225,28 @@ describe('POST /v1/jobs/batch', () => {
     expect((results[2]?.['error'] as { detail: string }).detail).toBe('jobs[2]: a job must be at most 262144 bytes of JSON');
   });
 
+  it('answers in time when its writes are slow: the jobs it could not store in time are refused, none of them kept', async () => {
+    const { deps, jobs, clock, basic } = setup();
+    // Each write takes a second of the function's ten (the api answers a second early).
+    const create = jobs.create.bind(jobs);
+    jobs.create = async (job, request) => {
+      clock.advance(1_000);
+      return create(job, request);
+    };
+    const body = JSON.stringify({ jobs: Array.from({ length: 30 }, (_, i) => ({ url: `${url}/${i}` })) });
+    const answer = await callApi(deps, { method: 'POST', path: '/v1/jobs/batch', query: {}, headers: { authorization: basic() }, body }, testContext(10_000));
+    expect(answer.statusCode).toBe(200);
+    const results = answer.body['results'] as Array<Record<string, unknown>>;
+    const accepted = results.filter((result) => result['status'] === 'accepted');
+    const late = results.filter((result) => (result['error'] as { detail?: string } | undefined)?.detail?.startsWith('the batch ran out of time'));
+    expect(accepted.length).toBeGreaterThan(0);
+    expect(late.length).toBeGreaterThan(0);
+    expect(accepted.length + late.length).toBe(30);
+    expect([...jobs.jobs.keys()].sort()).toEqual(accepted.map((result) => result['job_id']).sort());
+    // The first jobs of the request are the ones stored.
+    expect(results.slice(0, accepted.length).every((result) => result['status'] === 'accepted')).toBe(true);
+  });
+
   it('refuses the whole request when it is not a batch of 1 to 100 jobs', async () => {
     const { batch } = setup();
     for (const [body, detail] of [
