@@ -101,9 +101,18 @@ export function apiFunction(deps: () => ApiDeps): middy.MiddyfiedHandler<Event, 
   // The path of the request in hand (an instance takes one at a time), for the early answer's style.
   let path = '';
   const tooLong = new Unavailable('the request took too long; nothing half-done is kept, try again');
+  // A batch stops starting writes in time (core/submit.ts, acceptBatch); one still in its SDK's
+  // retries at the deadline may yet land, so this answer cannot say that none did.
+  const batchTooLong = new Unavailable(
+    'the batch took too long to answer; a job whose write was under way may have been stored: send the batch again with an idempotency_key on each job, and none is made twice',
+  );
+  const early = () => {
+    if (!isV1Path(path)) return seedAnswerFor(tooLong);
+    return problemFor(path.replace(/\/+$/, '') === '/v1/jobs/batch' ? batchTooLong : tooLong);
+  };
   return middy<Event, Result, Error, Context>({
     timeoutEarlyInMillis: apiTimeoutMarginMs,
-    timeoutEarlyResponse: () => asResult(isV1Path(path) ? problemFor(tooLong) : seedAnswerFor(tooLong)),
+    timeoutEarlyResponse: () => asResult(early()),
   })
     .use({ before: ({ event }) => void (path = event.rawPath ?? '') })
     .use(injectLambdaContext(logger, { resetKeys: true }))

@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ApiDeps, ApiRequest } from '../../lambdas/core/api.ts';
 import { problemContentType } from '../../lambdas/core/errors.ts';
+import { batchStepBudgetMs } from '../../lambdas/core/submit.ts';
 import { findV1Route } from '../../lambdas/core/v1.ts';
 import { apiTimeoutMarginMs } from '../../lambdas/adapters/api-function.ts';
 import { callApi, testContext } from '../support/api.ts';
@@ -273,6 +274,15 @@ describe('v1 cut short', () => {
     expect(answer.statusCode).toBe(503);
     expect(answer.headers).toMatchObject({ 'content-type': problemContentType, 'retry-after': '1' });
     expect(answer.body).toMatchObject({ type: 'urn:waas:problem:unavailable', status: 503 });
+  });
+
+  it('says of a batch cut short that some of its jobs may have been stored, and how to send it again safely', async () => {
+    const { deps, basic, jobs } = setup();
+    jobs.create = () => new Promise<void>(() => undefined);
+    const body = JSON.stringify({ jobs: [{ url }] });
+    // Time enough to begin the write (batchStepBudgetMs), which then hangs past the deadline.
+    const answer = await callApi(deps, { method: 'POST', path: '/v1/jobs/batch', query: {}, headers: { authorization: basic() }, body }, testContext(apiTimeoutMarginMs + batchStepBudgetMs + 50));
+    expect(answer).toMatchObject({ statusCode: 503, body: { detail: expect.stringMatching(/may have been stored: send the batch again with an idempotency_key/) } });
   });
 });
 
