@@ -116,8 +116,8 @@ export interface AccountQuotas {
   /**
    * DynamoDB table-level throughput for an on-demand table: 40,000 read and 40,000 write request
    * units a second. Adjustable; on demand has no account-level quota. The model counts the
-   * `unsettled` index's writes against it too (the provisioned rule counts a table with its
-   * GSIs). Checked against "Quotas in Amazon DynamoDB" and "DynamoDB maximum throughput for
+   * `unsettled` and `client` indexes' writes against it too (the provisioned rule counts a table
+   * with its GSIs). Checked against "Quotas in Amazon DynamoDB" and "DynamoDB maximum throughput for
    * on-demand tables".
    */
   dynamoOnDemandTable: { readUnits: number; writeUnits: number };
@@ -210,7 +210,8 @@ export const defaultWorkload: Workload = { ...benchWorkload, retriesPerJob: 0.05
 
 /**
  * What the stack itself takes per job, from its measured figures (README "Performance and
- * cost", bench/README.md): they reproduce the README's $0.49 of Lambda and 6 write units per job.
+ * cost", bench/README.md): they reproduce the README's $0.49 of Lambda and 6 write units per job
+ * (measured before the v1 API's `client` index, whose one unit at submit comes on top).
  */
 export interface StackCosts {
   /**
@@ -235,6 +236,12 @@ export interface StackCosts {
   submitStateBytes: number;
   /** The request beside the job: URL, method, headers, without the body. */
   requestOverheadBytes: number;
+  /**
+   * A kept attempt's item (lambdas/adapters/job-items.ts `attemptItem`) without the body: its
+   * keys, the output's fields as the job's `output` has them (the bench's answer keeps three
+   * headers), its number and the job's TTL. 280 B, by lambdas/adapters/item-size.ts.
+   */
+  attemptItemBytes: number;
   /** API request bytes beyond the body (JSON fields, credentials). */
   apiRequestOverheadBytes: number;
   /** Read units per job on the jobs and clients tables (credential-cache misses, re-reads): 0.1 measured. */
@@ -254,6 +261,7 @@ export const stackCosts: StackCosts = {
   jobStateBytes: 660,
   submitStateBytes: 350,
   requestOverheadBytes: 150,
+  attemptItemBytes: 280,
   apiRequestOverheadBytes: 300,
   readUnitsPerJob: 0.1,
   limiterReadUnits: 0.5,
@@ -261,6 +269,12 @@ export const stackCosts: StackCosts = {
 
 /** DynamoDB keeps one write unit per started KiB; a request beside the job must leave it in one. */
 const writeUnitBytes = 1024;
+/**
+ * An entry of the keys-only `client` index (lib/definitions.ts `tables.jobs.clientIndex`): the
+ * table's keys (a 36-character job id, `job`) and the index's (a 14-digit client id, the ISO
+ * `created`), with their names: about 100 bytes, one write unit.
+ */
+const clientIndexEntryBytes = 100;
 /** The dead-letter consumers (2 each, Lambda's minimum) and the sweeper (one run a minute). */
 const backgroundConcurrency = queues.jobsDeadLetter.maxConcurrency + queues.callbacksDeadLetter.maxConcurrency + 1;
 /** AWS prices by the month of 730 hours. */
@@ -277,13 +291,19 @@ export interface JobProfile {
   /** An execute batch's duration, seconds. */
   batchSeconds: number;
   notifyBatchSeconds: number;
-  writeUnits: { submit: number; lease: number; answer: number; callback: number; retry: number; index: number; total: number };
+  /**
+   * Write units per job, by write: the job's own (submit, lease, answer, callback, a retry's
+   * lease and answer), the kept attempts' puts (`keep`), and the two indexes' entries.
+   */
+  writeUnits: { submit: number; lease: number; answer: number; callback: number; retry: number; keep: number; unsettledIndex: number; clientIndex: number; total: number };
   /** Read units on the jobs and clients tables. */
   readUnits: number;
   /** Read units on the limits table. */
   limiterReads: number;
   /** Writes to the `unsettled` index per job: each write of a job while it waits on a retry, from the one that puts its shard to the one that settles it. */
   indexWrites: number;
+  /** Writes to the `client` index per job: its entry, once, at submit. */
+  clientIndexWrites: number;
   /** Seconds the job's message is in flight: while a batch runs it, and while a retry waits. */
   inFlightSeconds: number;
   /** Concurrency a job a second keeps busy: api, execute, notify. */
@@ -297,19 +317,29 @@ export function jobProfile(workload: Workload = defaultWorkload, stack: StackCos
   const request = stack.requestOverheadBytes + stored;
   const besideJob = stack.submitStateBytes + request <= writeUnitBytes;
   const submitted = besideJob ? stack.submitStateBytes + request : stack.submitStateBytes;
-  const answered = stack.jobStateBytes + stored;
+  // The request beside the job stays there to the end, the final write included: a replay
+  // (POST /v1/jobs/{id}/replay) sends it again. So the item that holds the answer holds it too.
+  const answered = stack.jobStateBytes + stored + (besideJob ? request : 0);
   // A write costs the larger of the item before and after it.
   const submit = besideJob ? writeUnits(submitted) : writeUnits(request) + writeUnits(submitted);
   const lease = writeUnits(submitted);
   const answer = writeUnits(Math.max(submitted, answered));
   const callback = workload.callbackFraction * writeUnits(answered);
   // A retry's lease and answer find the earlier answer, and the request beside it, in the item.
-  const retried = answered + (besideJob ? request : 0);
-  const retry = workload.retriesPerJob * 2 * writeUnits(retried);
-  // The index carries the attributes the sweeper decides on (INCLUDE), so each write of an
-  // indexed job writes it: the answer that schedules the retry (the job enters), the retry's
-  // lease, its answer, and the callback's outcome that settles it (the job leaves).
+  const retry = workload.retriesPerJob * 2 * writeUnits(answered);
+  // An attempt followed by a retry is first put as an item of its own (`attempt#NNNN`, its
+  // output's fields), before the write that records it: one PutItem per retry, sized by an
+  // answer's output as the job's `output` is. Only service calls keep theirs (core/deliver.ts),
+  // but the workload counts callback retries among its retries: where callbacks retry too, this
+  // is an upper bound.
+  const keep = workload.retriesPerJob * writeUnits(stack.attemptItemBytes + stored);
+  // The `unsettled` index carries the attributes the sweeper decides on (INCLUDE), so each write
+  // of an indexed job writes it: the answer that schedules the retry (the job enters), the
+  // retry's lease, its answer, and the callback's outcome that settles it (the job leaves).
   const indexWrites = workload.retriesPerJob * 4;
+  // The `client` index is keys only, and its keys (clientId, created) never change: its entry is
+  // written once, by the submit's PutItem, and by no later write.
+  const clientIndexWrites = writeUnits(clientIndexEntryBytes);
   const deliveries = 1 + workload.retriesPerJob;
   const requestReads = besideJob ? 0 : deliveries * readUnits(request, true);
   const batchSeconds = (workload.serviceMs + workload.callbackFraction * workload.callbackMs + stack.executeOverheadMs) / 1000;
@@ -326,11 +356,12 @@ export function jobProfile(workload: Workload = defaultWorkload, stack: StackCos
     deliveries,
     batchSeconds,
     notifyBatchSeconds,
-    writeUnits: { submit, lease, answer, callback, retry, index: indexWrites, total: submit + lease + answer + callback + retry + indexWrites },
+    writeUnits: { submit, lease, answer, callback, retry, keep, unsettledIndex: indexWrites, clientIndex: clientIndexWrites, total: submit + lease + answer + callback + retry + keep + indexWrites + clientIndexWrites },
     readUnits: stack.readUnitsPerJob + requestReads,
     // An environment reads an address's counts once per countFreshMs at most, not once a request.
     limiterReads: stack.limiterReadUnits * Math.min(apiRequests, apiEnvironmentsPerJob * (1000 / countFreshMs)),
     indexWrites,
+    clientIndexWrites,
     inFlightSeconds: deliveries * batchSeconds + workload.retriesPerJob * workload.retryWaitSeconds,
     concurrency: {
       api: apiRequests * (stack.apiMs / 1000),
@@ -469,7 +500,7 @@ export function scaleModel(options: ModelOptions = {}): ScaleModel {
       raisedBy: 'quota: Lambda concurrent executions',
     },
     { id: 'lambdaRequests', name: 'Lambda requests, account', rule: `${perEnvironment} × ${fmt(quotas.lambdaConcurrency)} invocations/s ÷ ${num(invocationsPerJob, 3)} per job`, jobsPerSecond: lambdaRequests, raisedBy: 'quota: Lambda concurrent executions' },
-    { id: 'dynamoTable', name: 'DynamoDB jobs table, on demand', rule: `${fmt(quotas.dynamoOnDemandTable.writeUnits)} WRU/s ÷ ${num(profile.writeUnits.total)} WRU per job, its index's included`, jobsPerSecond: dynamoTable, raisedBy: 'quota: DynamoDB table-level write throughput' },
+    { id: 'dynamoTable', name: 'DynamoDB jobs table, on demand', rule: `${fmt(quotas.dynamoOnDemandTable.writeUnits)} WRU/s ÷ ${num(profile.writeUnits.total)} WRU per job, its indexes' included`, jobsPerSecond: dynamoTable, raisedBy: 'quota: DynamoDB table-level write throughput' },
     { id: 'unsettledIndex', name: 'DynamoDB `unsettled` index', rule: `${sweepShards.length} shards × ${fmt(quotas.dynamoPartition.writeUnits)} WCU ÷ ${num(profile.indexWrites)} index writes per job`, jobsPerSecond: unsettledIndex, raisedBy: 'fixed (per partition)' },
     { id: 'clientItem', name: "DynamoDB one client's item", rule: `${fmt(quotas.dynamoPartition.readUnits)} RCU ÷ (${num(readsPerEnvironment)} reads/s × ${num(profile.concurrency.api + profile.concurrency.execute, 4)} environments per job/s)`, jobsPerSecond: clientItem, raisedBy: 'fixed (per partition)' },
     {
@@ -502,7 +533,9 @@ export function jobUsage(workload: Workload = defaultWorkload, stack: StackCosts
       { item: 'UpdateItem jobs (answer)', calls: 1, readUnits: 0, writeUnits: p.writeUnits.answer },
       { item: 'UpdateItem jobs (callback)', calls: workload.callbackFraction, readUnits: 0, writeUnits: p.writeUnits.callback },
       { item: 'UpdateItem jobs (retries: lease and answer)', calls: 2 * workload.retriesPerJob, readUnits: 0, writeUnits: p.writeUnits.retry },
+      { item: 'PutItem jobs (kept attempts)', calls: workload.retriesPerJob, readUnits: 0, writeUnits: p.writeUnits.keep },
       { item: 'unsettled index writes', calls: p.indexWrites, readUnits: 0, writeUnits: p.indexWrites },
+      { item: 'client index writes (submit)', calls: 1, readUnits: 0, writeUnits: p.clientIndexWrites },
       { item: 'GetItem (clients, requests)', calls: p.readUnits, readUnits: p.readUnits, writeUnits: 0 },
       { item: 'GetItem limits (the failure limiter)', calls: p.limiterReads, readUnits: p.limiterReads, writeUnits: 0 },
     ],
@@ -565,8 +598,8 @@ export interface ScalePlan {
   quotaRaises: QuotaRaise[];
   /** What the traffic itself must be like (the model at the plan assumes it). */
   requirements: string[];
-  /** What provisioned DynamoDB at 70% would need instead. */
-  provisioned: { writeCapacityUnits: number; readCapacityUnits: number; quotaRaises: QuotaRaise[] };
+  /** What provisioned DynamoDB at 70% would need instead: the table's own capacity, and each index's. */
+  provisioned: { writeCapacityUnits: number; readCapacityUnits: number; indexWriteCapacityUnits: { unsettled: number; client: number }; quotaRaises: QuotaRaise[] };
   /** The jobs table's warm throughput to set beforehand, or else the ramp in `rampNotes`. */
   warmThroughput: { writeUnitsPerSecond: number; readUnitsPerSecond: number };
   rampNotes: string[];
@@ -660,16 +693,20 @@ export function planFor(wanted: number, options: PlanOptions = {}): ScalePlan {
   const tableReads = tableReadsAt(target);
 
   // Provisioned at 70%: capacity for the wanted rate (the utilisation is its headroom); the table
-  // and its index are provisioned, and bounded, each on its own, and together in the account's.
-  const wcu = Math.ceil((wanted * (p.writeUnits.total - p.indexWrites)) / 0.7);
+  // and each of its two indexes are provisioned, and bounded, each on its own (the table-level
+  // quota holds for each), and together in the account's.
+  const wcu = Math.ceil((wanted * (p.writeUnits.total - p.indexWrites - p.clientIndexWrites)) / 0.7);
   const rcu = Math.ceil(tableReadsAt(wanted) / 0.7);
-  const indexWcu = Math.ceil((wanted * p.indexWrites) / 0.7);
+  const indexWcu = { unsettled: Math.ceil((wanted * p.indexWrites) / 0.7), client: Math.ceil((wanted * p.clientIndexWrites) / 0.7) };
+  const allWcu = wcu + indexWcu.unsettled + indexWcu.client;
+  const largestWcu = Math.max(wcu, indexWcu.unsettled, indexWcu.client);
   const provisionedRaises: QuotaRaise[] = [];
-  if (wcu > current.dynamoProvisionedTable.writeUnits) {
-    provisionedRaises.push({ quota: 'DynamoDB table-level write throughput (provisioned, WCU)', from: current.dynamoProvisionedTable.writeUnits, to: roundUp(wcu, 5_000), why: `${fmt(wcu)} WCU at 70%`, atWanted: true });
+  if (largestWcu > current.dynamoProvisionedTable.writeUnits) {
+    const which = largestWcu === wcu ? 'the table' : largestWcu === indexWcu.client ? 'the client index' : 'the unsettled index';
+    provisionedRaises.push({ quota: 'DynamoDB table-level write throughput (provisioned, WCU)', from: current.dynamoProvisionedTable.writeUnits, to: roundUp(largestWcu, 5_000), why: `${fmt(largestWcu)} WCU at 70% for ${which}`, atWanted: true });
   }
-  if (wcu + indexWcu > current.dynamoProvisionedAccount.writeUnits) {
-    provisionedRaises.push({ quota: 'DynamoDB account-level write throughput (provisioned, WCU)', from: current.dynamoProvisionedAccount.writeUnits, to: roundUp(wcu + indexWcu, 10_000), why: `${fmt(wcu + indexWcu)} WCU with the index`, atWanted: true });
+  if (allWcu > current.dynamoProvisionedAccount.writeUnits) {
+    provisionedRaises.push({ quota: 'DynamoDB account-level write throughput (provisioned, WCU)', from: current.dynamoProvisionedAccount.writeUnits, to: roundUp(allWcu, 10_000), why: `${fmt(allWcu)} WCU with the indexes`, atWanted: true });
   }
 
   const model = scaleModel({ settings, quotas, workload: planned, stack });
@@ -696,7 +733,7 @@ export function planFor(wanted: number, options: PlanOptions = {}): ScalePlan {
     deployCommand: `npx cdk deploy ${Object.entries(context).map(([key, value]) => `-c ${key}=${value}`).join(' ')}`,
     quotaRaises: raises,
     requirements,
-    provisioned: { writeCapacityUnits: wcu, readCapacityUnits: rcu, quotaRaises: provisionedRaises },
+    provisioned: { writeCapacityUnits: wcu, readCapacityUnits: rcu, indexWriteCapacityUnits: indexWcu, quotaRaises: provisionedRaises },
     warmThroughput: { writeUnitsPerSecond: warmWrites, readUnitsPerSecond: Math.max(current.dynamoNewTable.readUnits, roundUp(tableReads, 1_000)) },
     rampNotes: rampNotes(wanted, p, current),
     model,

@@ -57,8 +57,9 @@ describe('the stack with default settings and default quotas', () => {
   it('works each bound out as the README says', () => {
     // 20 batches × 6 messages ÷ 135 ms (100 ms service + 35 ms of our own), 1.05 deliveries a job.
     expect(bound(today, 'execute')).toBeCloseTo((20 * 6) / 0.135 / 1.05, 6);
-    // 40,000 WRU ÷ (1 submit + 1 lease + 2 answer + 2 callback + 0.05 × 2 retried writes × 2 units + 0.2 index writes).
-    expect(bound(today, 'dynamoTable')).toBeCloseTo(40_000 / 6.4, 6);
+    // 40,000 WRU ÷ (1 submit + 1 lease + 2 answer + 2 callback + 0.05 × 2 retried writes × 2 units
+    // + 0.05 kept attempts + 0.2 unsettled index writes + 1 client index entry).
+    expect(bound(today, 'dynamoTable')).toBeCloseTo(40_000 / 7.45, 6);
     // 16 shards × 1,000 WCU ÷ (4 index writes × 0.05 retries): the index carries what the sweeper decides on, so each write of an indexed job writes it.
     expect(bound(today, 'unsettledIndex')).toBeCloseTo(80_000, 6);
     // 120,000 ÷ (1.05 × 0.135 s running + 0.05 × 60 s waiting on a retry).
@@ -95,10 +96,28 @@ describe('the stack with default settings and default quotas', () => {
 });
 
 describe("a job's units", () => {
-  it('writes 6 units for a 1 KiB answer with a callback, 4 under about 700 bytes (the README)', () => {
-    expect(jobProfile(benchWorkload).writeUnits.total).toBe(6);
-    expect(jobProfile({ ...benchWorkload, bodyBytes: 700 }).writeUnits.total).toBe(4);
-    expect(jobProfile({ ...benchWorkload, callbackFraction: 0 }).writeUnits.total).toBe(4);
+  it("writes 7 units for a 1 KiB answer with a callback: the README's 6, measured before the client index, and its entry", () => {
+    expect(jobProfile(benchWorkload).writeUnits).toMatchObject({ submit: 1, lease: 1, answer: 2, callback: 2, clientIndex: 1, total: 7 });
+    expect(jobProfile({ ...benchWorkload, callbackFraction: 0 }).writeUnits.total).toBe(5);
+  });
+
+  it('keeps the request beside the job to the end: the answer and the callback write it again, so only tiny bodies fit a unit', () => {
+    // 700 B bodies, 350 B stored each: the job's 660 B with the answer and the 500 B request beside it is 1,510 B, two units.
+    expect(jobProfile({ ...benchWorkload, bodyBytes: 700 }).writeUnits).toMatchObject({ submit: 1, lease: 1, answer: 2, callback: 2, total: 7 });
+    // 200 B, 100 B stored: 660 + 100 + 250 B of request is 1,010 B: every write in one unit.
+    expect(jobProfile({ ...benchWorkload, bodyBytes: 200 }).writeUnits).toMatchObject({ submit: 1, lease: 1, answer: 1, callback: 1, total: 5 });
+  });
+
+  it('puts one item per retry for the attempt it keeps, and one client index entry per job, at submit only', () => {
+    const once = jobProfile({ ...benchWorkload, retriesPerJob: 1 });
+    // The kept attempt: 280 B and the answer's 512 B stored, one unit.
+    expect(once.writeUnits.keep).toBe(1);
+    expect(jobProfile({ ...benchWorkload, retriesPerJob: 3 }).writeUnits.keep).toBe(3);
+    expect(jobProfile({ ...benchWorkload, bodyBytes: 8 * 1024 }).writeUnits.keep).toBe(0);
+    expect(jobProfile({ ...benchWorkload, bodyBytes: 8 * 1024, retriesPerJob: 1 }).writeUnits.keep).toBe(5);
+    // Keys only, keys that never change: retries and callbacks leave the entry alone.
+    expect(once.writeUnits.clientIndex).toBe(1);
+    expect(jobProfile({ ...benchWorkload, callbackFraction: 0 }).writeUnits.clientIndex).toBe(1);
   });
 
   it('puts a request too large to sit beside the job in an item of its own, read at each attempt', () => {
@@ -108,14 +127,15 @@ describe("a job's units", () => {
     expect(large.readUnits).toBeCloseTo(0.1 + 2, 10);
   });
 
-  it("prices the bench's job as the README does: $5.90 per million, Lambda $0.49, SQS $0.54, DynamoDB $3.77", () => {
-    // The README's figures were measured before the failure limiter's read.
+  it("prices the bench's job as the README does: $5.90 per million, Lambda $0.49, SQS $0.54, DynamoDB $3.77, and the client index's unit", () => {
+    // The README's figures were measured before the failure limiter's read and the client index.
     const cost = scaleCost(5_000, benchWorkload, { ...stackCosts, limiterReadUnits: 0 }).onDemand;
+    const clientIndex = perUnit(prices.dynamodb.writeRequestUnits) * 1e6;
     expect(cost.byService.Lambda).toBeCloseTo(0.49, 2);
     expect(cost.byService.SQS).toBeCloseTo(0.54, 1);
-    expect(Math.abs(cost.byService.DynamoDB - 3.77)).toBeLessThan(0.01);
+    expect(Math.abs(cost.byService.DynamoDB - clientIndex - 3.77)).toBeLessThan(0.01);
     expect(cost.byService['API Gateway']).toBeCloseTo(1, 10);
-    expect(Math.abs(cost.total - 5.9)).toBeLessThan(0.02);
+    expect(Math.abs(cost.total - clientIndex - 5.9)).toBeLessThan(0.02);
     // The limiter's read of the address's item: half a unit, once a second per api environment.
     expect(scaleCost(5_000, benchWorkload).onDemand.total - cost.total).toBeCloseTo(0.05 * perUnit(prices.dynamodb.readRequestUnits) * 1e6, 9);
   });
@@ -164,10 +184,12 @@ describe('the plan for 5,000 jobs a second', () => {
 
   it('needs no Lambda or API Gateway raise; the jobs table is raised for the headroom only', () => {
     expect(plan.quotaRaises).toEqual([
-      { quota: 'DynamoDB table-level write throughput (on demand, WRU/s)', from: 40_000, to: 50_000, why: '48,000 WRU/s', atWanted: false },
+      { quota: 'DynamoDB table-level write throughput (on demand, WRU/s)', from: 40_000, to: 60_000, why: '55,875 WRU/s', atWanted: false },
     ]);
-    // Provisioned at 70%, 5,000 × 6.2 WRU needs 44,286 WCU: over the table's 40,000.
-    expect(plan.provisioned.writeCapacityUnits).toBe(44_286);
+    // Provisioned at 70%, 5,000 × 6.25 WRU of the table's own needs 44,643 WCU: over the table's 40,000.
+    expect(plan.provisioned.writeCapacityUnits).toBe(44_643);
+    // Each index is provisioned on its own: 5,000 × 0.2 and × 1 at 70%; the three within the account's 80,000.
+    expect(plan.provisioned.indexWriteCapacityUnits).toEqual({ unsettled: 1_429, client: 7_143 });
     expect(plan.provisioned.quotaRaises.map((r) => [r.quota, r.to])).toEqual([['DynamoDB table-level write throughput (provisioned, WCU)', 45_000]]);
   });
 
@@ -178,28 +200,28 @@ describe('the plan for 5,000 jobs a second', () => {
     expect(lower((s) => ({ ...s, apiReservedConcurrency: s.apiReservedConcurrency - 10 }))).toBeLessThan(7_500);
   });
 
-  it('says how long a cold stack takes to get there: 90 minutes of a new table, unless it is warmed', () => {
-    expect(plan.warmThroughput.writeUnitsPerSecond).toBe(48_000);
+  it('says how long a cold stack takes to get there: 120 minutes of a new table, unless it is warmed', () => {
+    expect(plan.warmThroughput.writeUnitsPerSecond).toBe(56_000);
     expect(plan.warmThroughput.writeUnitsPerSecond).toBeLessThanOrEqual(plan.model.quotas.dynamoOnDemandTable.writeUnits);
-    expect(plan.rampNotes.join('\n')).toMatch(/32,000 WRU\/s.*3 doublings, at least 90 min/);
+    expect(plan.rampNotes.join('\n')).toMatch(/37,250 WRU\/s.*4 doublings, at least 120 min/);
     expect(plan.rampNotes.join('\n')).toMatch(/118 batches in flight.*about 1 min/);
   });
 
-  it('costs $6.19 per million jobs and $81,348 a month on demand, priced from bench/prices.json', () => {
+  it('costs $6.85 per million jobs and $89,971 a month on demand, priced from bench/prices.json', () => {
     const wru = perUnit(prices.dynamodb.writeRequestUnits) * 1e6;
     const rru = perUnit(prices.dynamodb.readRequestUnits) * 1e6;
     const sqs = perUnit(prices.sqs.standardRequests) * 1e6;
     const { cost } = plan;
-    // 6.2 table units + 0.2 index units; 0.1 read units, and the limiter's 0.05.
-    expect(cost.onDemand.byService.DynamoDB).toBeCloseTo(6.4 * wru + 0.15 * rru, 9);
+    // 6.25 table units (the kept attempts' 0.05 among them) + 0.2 unsettled and 1 client index units; 0.1 read units, and the limiter's 0.05.
+    expect(cost.onDemand.byService.DynamoDB).toBeCloseTo(7.45 * wru + 0.15 * rru, 9);
     // SendMessage, receive and delete per 6 of 1.05 deliveries, 0.05 visibility changes, the handed-over callbacks.
     expect(cost.onDemand.byService.SQS).toBeCloseTo((1 + (2 * 1.05) / 6 + 0.05 + 0.01 + (2 * 0.01) / 6) * sqs, 9);
     expect(cost.onDemand.byService['API Gateway']).toBeCloseTo(perUnit(prices.apiGateway.httpApiRequests) * 1e6, 9);
-    expect(cost.onDemand.total).toBeCloseTo(6.19, 2);
+    expect(cost.onDemand.total).toBeCloseTo(6.85, 2);
     expect(cost.perMonth.onDemand).toBeCloseTo((cost.onDemand.total * 5_000 * 3600 * hoursPerMonth) / 1e6, 6);
-    expect(Math.round(cost.perMonth.onDemand)).toBe(81_348);
+    expect(Math.round(cost.perMonth.onDemand)).toBe(89_971);
     expect(cost.provisioned.total).toBeLessThan(cost.onDemand.total);
-    expect(cost.provisioned.total).toBeCloseTo(3.83, 2);
+    expect(cost.provisioned.total).toBeCloseTo(4.1, 2);
   });
 });
 
@@ -342,7 +364,7 @@ describe("the README's tables", () => {
   it("prints each model's figures, the binding bound in bold", () => {
     expect(table).toContain('| API stage throttle | `apiThrottleRate` | **100** | **7,500** |');
     expect(table).toContain('| execute, jobs event source | `jobsMaxConcurrency` | 846 | 7,619 |');
-    expect(table).toContain('| DynamoDB jobs table, on demand | quota: DynamoDB table-level write throughput | 6,250 | 7,812 |');
+    expect(table).toContain('| DynamoDB jobs table, on demand | quota: DynamoDB table-level write throughput | 5,369 | 8,053 |');
     expect(table).toContain('| DynamoDB failure limiter, an item per address | fixed (per partition): more client addresses | 60,000 | 60,000 |');
   });
 
