@@ -130,8 +130,9 @@ export interface AccountQuotas {
   dynamoProvisionedAccount: { readUnits: number; writeUnits: number };
   /**
    * One partition serves at most 3,000 read and 1,000 write units a second (fixed): the bound
-   * of one partition key value, such as one sweep shard of the `unsettled` index or one client's
-   * item, or one address's item in the limits table. Checked against "Understanding DynamoDB warm
+   * of one partition key value, such as one sweep shard of the `unsettled` index, one client's
+   * item, one client's entries in the `client` index (whose sort key only grows, so DynamoDB
+   * cannot split them), or one address's item in the limits table. Checked against "Understanding DynamoDB warm
    * throughput in different scenarios".
    */
   dynamoPartition: { readUnits: number; writeUnits: number };
@@ -185,6 +186,8 @@ export interface Workload {
   handedOverFraction: number;
   /** Client addresses the requests come from, evenly (the failure limiter keeps an item per address). */
   sourceAddresses: number;
+  /** Clients the jobs are submitted by, evenly (the `client` index keeps a partition per client). */
+  clients: number;
 }
 
 /** The bench's job (bench/README.md): a 100 ms service, 1 KiB order events both ways, every job called back. */
@@ -200,6 +203,7 @@ export const benchWorkload: Workload = {
   statusRequestsPerJob: 0,
   handedOverFraction: 0,
   sourceAddresses: 1,
+  clients: 1,
 };
 
 /**
@@ -384,6 +388,7 @@ export type BoundId =
   | 'lambdaRequests'
   | 'dynamoTable'
   | 'unsettledIndex'
+  | 'clientIndex'
   | 'clientItem'
   | 'limiter'
   | 'sqsInFlight';
@@ -473,6 +478,10 @@ export function scaleModel(options: ModelOptions = {}): ScaleModel {
   const lambdaRequests = (quotas.lambdaConcurrency * perEnvironment) / invocationsPerJob;
   const dynamoTable = Math.min(quotas.dynamoOnDemandTable.writeUnits / profile.writeUnits.total, quotas.dynamoOnDemandTable.readUnits / profile.readUnits);
   const unsettledIndex = Math.min(sweepShards.length * quotas.dynamoPartition.writeUnits, quotas.dynamoOnDemandTable.writeUnits) / profile.indexWrites;
+  // All of one client's `client` index entries share its partition key, and their sort key
+  // (`created`) only grows, so DynamoDB cannot split the partition for heat: one client's submits
+  // are bound by one partition's writes, the clients' together by as many partitions.
+  const clientIndex = Math.min(quotas.dynamoPartition.writeUnits * workload.clients, quotas.dynamoOnDemandTable.writeUnits) / profile.clientIndexWrites;
   // One client's item, read (strongly consistent, 1 unit) by each api and execute environment once per cache period.
   const readsPerEnvironment = 1000 / credentialCacheMs;
   const clientItem = quotas.dynamoPartition.readUnits / (readsPerEnvironment * (profile.concurrency.api + profile.concurrency.execute));
@@ -502,6 +511,13 @@ export function scaleModel(options: ModelOptions = {}): ScaleModel {
     { id: 'lambdaRequests', name: 'Lambda requests, account', rule: `${perEnvironment} × ${fmt(quotas.lambdaConcurrency)} invocations/s ÷ ${num(invocationsPerJob, 3)} per job`, jobsPerSecond: lambdaRequests, raisedBy: 'quota: Lambda concurrent executions' },
     { id: 'dynamoTable', name: 'DynamoDB jobs table, on demand', rule: `${fmt(quotas.dynamoOnDemandTable.writeUnits)} WRU/s ÷ ${num(profile.writeUnits.total)} WRU per job, its indexes' included`, jobsPerSecond: dynamoTable, raisedBy: 'quota: DynamoDB table-level write throughput' },
     { id: 'unsettledIndex', name: 'DynamoDB `unsettled` index', rule: `${sweepShards.length} shards × ${fmt(quotas.dynamoPartition.writeUnits)} WCU ÷ ${num(profile.indexWrites)} index writes per job`, jobsPerSecond: unsettledIndex, raisedBy: 'fixed (per partition)' },
+    {
+      id: 'clientIndex',
+      name: "DynamoDB one client's submits, `client` index",
+      rule: `min(${fmt(quotas.dynamoPartition.writeUnits)} WCU × ${fmt(workload.clients)} ${workload.clients === 1 ? 'client' : 'clients'}, ${fmt(quotas.dynamoOnDemandTable.writeUnits)} WRU/s) ÷ ${num(profile.clientIndexWrites)} index write per job (a partition per client, never split)`,
+      jobsPerSecond: clientIndex,
+      raisedBy: 'fixed (per partition): more clients',
+    },
     { id: 'clientItem', name: "DynamoDB one client's item", rule: `${fmt(quotas.dynamoPartition.readUnits)} RCU ÷ (${num(readsPerEnvironment)} reads/s × ${num(profile.concurrency.api + profile.concurrency.execute, 4)} environments per job/s)`, jobsPerSecond: clientItem, raisedBy: 'fixed (per partition)' },
     {
       id: 'limiter',
@@ -632,13 +648,23 @@ export function planFor(wanted: number, options: PlanOptions = {}): ScalePlan {
   const p = jobProfile(workload, stack);
   const perEnvironment = current.lambdaRequestsPerEnvironment;
 
-  // The failure limiter's item per address is a partition of its own: the traffic must be spread.
+  // The failure limiter's item per address, and each client's entries in the `client` index, are
+  // partitions of their own: the traffic must be spread over enough of them.
   const requirements: string[] = [];
+  let planned: Workload = workload;
   const addresses = Math.ceil((target * p.limiterReads) / current.dynamoPartition.readUnits);
-  const planned: Workload = addresses > workload.sourceAddresses ? { ...workload, sourceAddresses: addresses } : workload;
-  if (planned !== workload) {
+  if (addresses > workload.sourceAddresses) {
+    planned = { ...planned, sourceAddresses: addresses };
     requirements.push(
       `requests from at least ${addresses} client addresses: each api environment reads its address's failure counts once a second, and one item serves ${fmt(current.dynamoPartition.readUnits)} read units a second`,
+    );
+  }
+  const clientsFor = (rate: number) => Math.ceil((rate * p.clientIndexWrites) / current.dynamoPartition.writeUnits);
+  const clients = clientsFor(target);
+  if (clients > workload.clients) {
+    planned = { ...planned, clients };
+    requirements.push(
+      `jobs from at least ${clients} clients, evenly (${clientsFor(wanted)} without the headroom): one client's entries in the \`client\` index share a partition whose sort key only grows, which DynamoDB cannot split, so one client submits at most ${fmt(current.dynamoPartition.writeUnits / p.clientIndexWrites)} jobs a second; no context value or quota raises it`,
     );
   }
 

@@ -62,6 +62,8 @@ describe('the stack with default settings and default quotas', () => {
     expect(bound(today, 'dynamoTable')).toBeCloseTo(40_000 / 7.45, 6);
     // 16 shards × 1,000 WCU ÷ (4 index writes × 0.05 retries): the index carries what the sweeper decides on, so each write of an indexed job writes it.
     expect(bound(today, 'unsettledIndex')).toBeCloseTo(80_000, 6);
+    // One client: its client index entries share one partition that DynamoDB cannot split, 1,000 WCU ÷ 1 entry a job.
+    expect(bound(today, 'clientIndex')).toBe(1_000);
     // 120,000 ÷ (1.05 × 0.135 s running + 0.05 × 60 s waiting on a retry).
     expect(bound(today, 'sqsInFlight')).toBeCloseTo(120_000 / (1.05 * 0.135 + 3), 6);
     // 10 × 1,000 invocations a second ÷ (1 api + 1.05 / 6 execute + 0.01 / 6 notify).
@@ -157,11 +159,23 @@ describe('the plan for 5,000 jobs a second', () => {
   });
 
   it('carries it from one client address: the limiter reads an address\'s item once a second per api environment, not once a request', () => {
-    expect(plan.requirements).toEqual([]);
+    expect(plan.requirements.filter((r) => r.includes('address'))).toEqual([]);
     expect(plan.model.workload.sourceAddresses).toBe(1);
     expect(bound(plan.model, 'limiter')).toBeCloseTo(60_000, 6);
     // A planned address requirement appears only where the reads would pass what one item serves.
     expect(planFor(5_000, { stack: { ...stackCosts, limiterReadUnits: 5 } }).requirements[0]).toMatch(/^requests from at least 2 client addresses/);
+  });
+
+  it('needs the jobs of at least 8 clients: one client submits at most 1,000 jobs a second, whatever is raised', () => {
+    // 7,500 jobs/s with the headroom × 1 client index entry ÷ 1,000 WCU per partition; 5,000 alone takes 5.
+    expect(plan.requirements).toEqual([expect.stringMatching(/^jobs from at least 8 clients, evenly \(5 without the headroom\).*one client submits at most 1,000 jobs a second/)]);
+    expect(plan.model.workload.clients).toBe(8);
+    expect(bound(plan.model, 'clientIndex')).toBe(8_000);
+    // Raising every quota leaves one client where it was: a partition's 1,000 write units are fixed.
+    const raised: AccountQuotas = { ...defaultQuotas, dynamoOnDemandTable: { readUnits: 400_000, writeUnits: 400_000 }, apiGatewayRps: 100_000, lambdaConcurrency: 100_000 };
+    expect(bound(scaleModel({ settings: plan.settings, quotas: raised }), 'clientIndex')).toBe(1_000);
+    expect(planFor(600).requirements).toEqual([]);
+    expect(planFor(700).requirements).toEqual([expect.stringMatching(/^jobs from at least 2 clients/)]);
   });
 
   it('keeps every setting within what AWS accepts, after the raises', () => {
@@ -316,7 +330,7 @@ describe('the model is monotonic', () => {
     );
     // So a reservation is no free lunch: 900 of 1,000 leaves execute 95 environments.
     const open: ScaleSettings = { throttle: { rateLimit: 10_000, burstLimit: 500 }, maxConcurrency: { jobs: 1_000, callbacks: 2 }, apiReservedConcurrency: 500 };
-    const manyAddresses: Workload = { ...defaultWorkload, sourceAddresses: 100 };
+    const manyAddresses: Workload = { ...defaultWorkload, sourceAddresses: 100, clients: 100 };
     expect(reached({ ...open, apiReservedConcurrency: 900 }, defaultQuotas, manyAddresses)).toBeLessThan(reached(open, defaultQuotas, manyAddresses));
   });
 
@@ -366,6 +380,7 @@ describe("the README's tables", () => {
     expect(table).toContain('| execute, jobs event source | `jobsMaxConcurrency` | 846 | 7,619 |');
     expect(table).toContain('| DynamoDB jobs table, on demand | quota: DynamoDB table-level write throughput | 5,369 | 8,053 |');
     expect(table).toContain('| DynamoDB failure limiter, an item per address | fixed (per partition): more client addresses | 60,000 | 60,000 |');
+    expect(table).toContain("| DynamoDB one client's submits, `client` index | fixed (per partition): more clients | 1,000 | 8,000 |");
   });
 
   it('lists the context values side by side', () => {
