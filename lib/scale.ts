@@ -16,7 +16,8 @@
  * from cold is `rampNotes`.
  */
 import { countFreshMs } from '../lambdas/core/auth.ts';
-import { credentialCacheMs, functions, lambdaSystemLogLevel, queues, sweepShards } from './definitions.ts';
+import { batchLimits } from '../lambdas/core/schemas.ts';
+import { credentialCacheMs, functions, jobLimits, lambdaSystemLogLevel, queues, sweepShards } from './definitions.ts';
 import { contextKeys, maxConcurrencyRange, settingDefaults } from './settings.ts';
 import { apiGatewayBilledRequests, estimateCost, million, prices as listPrices, readUnits, writeUnits, type CostEstimate, type JobUsage, type Prices } from '../bench/cost.ts';
 
@@ -180,6 +181,12 @@ export interface Workload {
   bodyCompression: number;
   /** Messages per execute batch (of at most 10): about 6 under the bench's heavy load. */
   messagesPerBatch: number;
+  /**
+   * Jobs per submit request: 1 for POST /webhook or POST /v1/jobs, up to 100 for POST
+   * /v1/jobs/batch, whose request is one API Gateway request, one api invocation and one
+   * SendMessageBatch per ten jobs.
+   */
+  jobsPerSubmit: number;
   /** GET /status (or other API) requests per job besides its submit. */
   statusRequestsPerJob: number;
   /** Share of callbacks the sweeper or a dead letter hands to the notify function. */
@@ -200,6 +207,7 @@ export const benchWorkload: Workload = {
   bodyBytes: 1024,
   bodyCompression: 0.5,
   messagesPerBatch: 6,
+  jobsPerSubmit: 1,
   statusRequestsPerJob: 0,
   handedOverFraction: 0,
   sourceAddresses: 1,
@@ -212,6 +220,9 @@ export const benchWorkload: Workload = {
  */
 export const defaultWorkload: Workload = { ...benchWorkload, retriesPerJob: 0.05, retryWaitSeconds: 60, handedOverFraction: 0.01 };
 
+/** The same jobs submitted in batches of 100 (POST /v1/jobs/batch at its largest). */
+export const batchedWorkload: Workload = { ...defaultWorkload, jobsPerSubmit: batchLimits.max };
+
 /**
  * What the stack itself takes per job, from its measured figures (README "Performance and
  * cost", bench/README.md): they reproduce the README's $0.49 of Lambda and 6 write units per job
@@ -221,6 +232,9 @@ export interface StackCosts {
   /**
    * The api function's duration per submit (the README's light-load submit: 15.7 ms). With
    * `executeOverheadMs` it gives the README's Lambda figure: (16 + 135 / 6) ms × 0.5 GB per job.
+   * A batch is taken to cost as much per job: no batch has been measured. It is likely less (a
+   * batch's puts run 25 at a time, its messages go ten to a request), and it matters little:
+   * 16 ms × 0.5 GB is $0.11 a million jobs.
    */
   apiMs: number;
   /**
@@ -279,6 +293,8 @@ const writeUnitBytes = 1024;
  * `created`), with their names: about 100 bytes, one write unit.
  */
 const clientIndexEntryBytes = 100;
+/** SendMessageBatch takes ten entries at most (lambdas/adapters/sqs.ts): a batch's messages go ten to a request. */
+const sendBatchEntries = 10;
 /** The dead-letter consumers (2 each, Lambda's minimum) and the sweeper (one run a minute). */
 const backgroundConcurrency = queues.jobsDeadLetter.maxConcurrency + queues.callbacksDeadLetter.maxConcurrency + 1;
 /** AWS prices by the month of 730 hours. */
@@ -288,8 +304,10 @@ export const hoursPerMonth = 730;
 
 /** What one job takes, derived from the workload and the stack's figures. */
 export interface JobProfile {
-  /** API Gateway requests (and api invocations) per job. */
+  /** API Gateway requests (and api invocations) per job: its share of a submit, and its status requests. */
   apiRequests: number;
+  /** Requests that send the job's message: one SendMessage, or a SendMessageBatch's share (one per ten jobs of a batch). */
+  sends: number;
   /** Deliveries of the job's message to execute (the first and each retry). */
   deliveries: number;
   /** An execute batch's duration, seconds. */
@@ -349,14 +367,23 @@ export function jobProfile(workload: Workload = defaultWorkload, stack: StackCos
   const batchSeconds = (workload.serviceMs + workload.callbackFraction * workload.callbackMs + stack.executeOverheadMs) / 1000;
   const notifyBatchSeconds = (workload.callbackMs + stack.notifyOverheadMs) / 1000;
   const handedOver = workload.callbackFraction * workload.handedOverFraction;
-  const apiRequests = 1 + workload.statusRequestsPerJob;
+  const perSubmit = workload.jobsPerSubmit;
+  if (!(Number.isInteger(perSubmit) && perSubmit >= batchLimits.min && perSubmit <= batchLimits.max)) {
+    throw new RangeError(`jobsPerSubmit must be a whole number of ${batchLimits.min}–${batchLimits.max} (POST /v1/jobs/batch), got ${perSubmit}`);
+  }
+  // A batch is one request, one invocation, for all its jobs; a status request is one each.
+  const apiRequests = 1 / perSubmit + workload.statusRequestsPerJob;
+  // The api's time per job: its submit's (per job of a batch too: see `StackCosts.apiMs`) and each status request's.
+  const apiSeconds = (1 + workload.statusRequestsPerJob) * (stack.apiMs / 1000);
   // Environments the api keeps per job a second: its time, or Lambda's 10 requests a second each.
-  const apiEnvironmentsPerJob = Math.max(apiRequests * (stack.apiMs / 1000), apiRequests / defaultQuotas.lambdaRequestsPerEnvironment);
+  const apiEnvironmentsPerJob = Math.max(apiSeconds, apiRequests / defaultQuotas.lambdaRequestsPerEnvironment);
   const batch = queues.jobs.batchSize;
   const perBatch = Math.min(workload.messagesPerBatch, batch);
   const callbacksPerBatch = Math.min(workload.messagesPerBatch, queues.callbacks.batchSize);
   return {
     apiRequests,
+    // Ten jobs' messages (about 100 bytes each) are one 64 KiB chunk: one billed request.
+    sends: Math.ceil(perSubmit / sendBatchEntries) / perSubmit,
     deliveries,
     batchSeconds,
     notifyBatchSeconds,
@@ -368,7 +395,7 @@ export function jobProfile(workload: Workload = defaultWorkload, stack: StackCos
     clientIndexWrites,
     inFlightSeconds: deliveries * batchSeconds + workload.retriesPerJob * workload.retryWaitSeconds,
     concurrency: {
-      api: apiRequests * (stack.apiMs / 1000),
+      api: apiSeconds,
       execute: (deliveries * batchSeconds) / perBatch,
       notify: (handedOver * notifyBatchSeconds) / callbacksPerBatch,
     },
@@ -433,7 +460,8 @@ export function scaleModel(options: ModelOptions = {}): ScaleModel {
   const settings = options.settings ?? defaultSettings;
   const quotas = options.quotas ?? defaultQuotas;
   const workload = options.workload ?? defaultWorkload;
-  const profile = jobProfile(workload, options.stack ?? stackCosts);
+  const stack = options.stack ?? stackCosts;
+  const profile = jobProfile(workload, stack);
   const issues: string[] = [];
   const perEnvironment = quotas.lambdaRequestsPerEnvironment;
   const batch = Math.min(workload.messagesPerBatch, queues.jobs.batchSize);
@@ -455,6 +483,10 @@ export function scaleModel(options: ModelOptions = {}): ScaleModel {
   }
   if (reserved > 0 && reserved < settings.throttle.burstLimit) {
     issues.push(`apiReservedConcurrency ${reserved} is below apiThrottleBurst ${settings.throttle.burstLimit}: a burst the stage lets through can meet the api's throttle, which API Gateway answers 500 (synth warns)`);
+  }
+  const batchBytes = workload.jobsPerSubmit * (workload.bodyBytes + stack.apiRequestOverheadBytes);
+  if (workload.jobsPerSubmit > 1 && batchBytes > jobLimits.batchBodyBytes) {
+    issues.push(`a batch of ${workload.jobsPerSubmit} jobs of ${fmt(workload.bodyBytes)} B is about ${fmt(batchBytes)} B, above POST /v1/jobs/batch's ${fmt(jobLimits.batchBodyBytes)}: it is refused (413)`);
   }
   if (settings.throttle.burstLimit > quotas.apiGatewayBurst) {
     issues.push(`apiThrottleBurst ${settings.throttle.burstLimit} is above the account's burst of ${quotas.apiGatewayBurst}: the account's bucket empties first`);
@@ -556,24 +588,30 @@ export function jobUsage(workload: Workload = defaultWorkload, stack: StackCosts
       { item: 'GetItem limits (the failure limiter)', calls: p.limiterReads, readUnits: p.limiterReads, writeUnits: 0 },
     ],
     sqs: [
-      { item: 'SendMessage jobs', calls: 1, billedRequests: 1 },
+      { item: workload.jobsPerSubmit === 1 ? 'SendMessage jobs' : 'SendMessageBatch jobs (ten to a request)', calls: p.sends, billedRequests: p.sends },
       { item: 'ReceiveMessage jobs [event source]', calls: p.invocations.execute, billedRequests: p.invocations.execute },
       { item: 'DeleteMessageBatch jobs [event source]', calls: p.invocations.execute, billedRequests: p.invocations.execute },
       { item: 'ChangeMessageVisibility jobs (retries)', calls: workload.retriesPerJob, billedRequests: workload.retriesPerJob },
       { item: 'callbacks queue (handed over)', calls: callbackMessages + 2 * p.invocations.notify, billedRequests: callbackMessages + 2 * p.invocations.notify },
     ],
     lambda: [
-      { fn: 'api', invocations: p.invocations.api, billedMs: p.invocations.api * stack.apiMs, memoryMb: functions.api.memoryMb },
+      { fn: 'api', invocations: p.invocations.api, billedMs: p.concurrency.api * 1000, memoryMb: functions.api.memoryMb },
       { fn: 'execute', invocations: p.invocations.execute, billedMs: p.invocations.execute * p.batchSeconds * 1000, memoryMb: execute.memoryMb },
       { fn: 'notify', invocations: p.invocations.notify, billedMs: p.invocations.notify * p.notifyBatchSeconds * 1000, memoryMb: notify.memoryMb },
     ],
-    apiGateway: { requests: p.apiRequests, billedRequests: p.apiRequests * apiGatewayBilledRequests(workload.bodyBytes + stack.apiRequestOverheadBytes) },
+    // A submit is metered by its payload, a batch's by all its jobs' (512 KB to a billed request); a status request (a GET) as one.
+    apiGateway: {
+      requests: p.apiRequests,
+      billedRequests: apiGatewayBilledRequests(workload.jobsPerSubmit * (workload.bodyBytes + stack.apiRequestOverheadBytes)) / workload.jobsPerSubmit + workload.statusRequestsPerJob,
+    },
     logs: { bytes: p.apiRequests * table.logVolume.apiAccessLogBytesPerRequest + invocations * platformBytes },
   };
 }
 
 export interface ScaleCost {
   jobsPerSecond: number;
+  /** The jobs priced (how many a submit carries among them). */
+  workload: Workload;
   onDemand: CostEstimate;
   /** DynamoDB provisioned, used at 70%. */
   provisioned: CostEstimate;
@@ -587,7 +625,7 @@ export function scaleCost(jobsPerSecond: number, workload: Workload = defaultWor
   const onDemand = estimateCost(usage, table, { dynamo: 'onDemand' });
   const provisioned = estimateCost(usage, table, { dynamo: 'provisioned', utilisation: 0.7 });
   const millionsPerMonth = (jobsPerSecond * 3600 * hoursPerMonth) / million;
-  return { jobsPerSecond, onDemand, provisioned, perMonth: { onDemand: onDemand.total * millionsPerMonth, provisioned: provisioned.total * millionsPerMonth } };
+  return { jobsPerSecond, workload, onDemand, provisioned, perMonth: { onDemand: onDemand.total * millionsPerMonth, provisioned: provisioned.total * millionsPerMonth } };
 }
 
 // ---- the plan for a wanted rate ----------------------------------------------------------------
@@ -826,14 +864,33 @@ export function settingsTable(columns: ReadonlyArray<{ title: string; settings: 
   return markdown(['context value', ...columns.map((column) => column.title)], keys.map((key, i) => [`\`${key}\``, ...columns.map((column) => fmt(value(column.settings)[i] ?? 0))]));
 }
 
-/** The cost at a rate, by service: per million jobs and per month, on demand and provisioned at 70%. */
-export function costTable(cost: ScaleCost): string {
+/**
+ * The cost at a rate, by service: per million jobs and per month, on demand and provisioned at
+ * 70%; with `batched` (the same jobs submitted otherwise), its cost per million on demand beside.
+ */
+export function costTable(cost: ScaleCost, batched?: ScaleCost): string {
   const services = Object.keys(cost.onDemand.byService) as Array<keyof CostEstimate['byService']>;
   const usd = (n: number, digits = 2) => `$${n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })}`;
   const month = (perMillion: number) => usd((perMillion * cost.jobsPerSecond * 3600 * hoursPerMonth) / million, 0);
-  const rows = services.map((service) => [service, usd(cost.onDemand.byService[service]), month(cost.onDemand.byService[service]), usd(cost.provisioned.byService[service]), month(cost.provisioned.byService[service])]);
-  rows.push(['**total**', `**${usd(cost.onDemand.total)}**`, `**${usd(cost.perMonth.onDemand, 0)}**`, `**${usd(cost.provisioned.total)}**`, `**${usd(cost.perMonth.provisioned, 0)}**`]);
-  return markdown(['service', 'per million, on demand', `a month at ${fmt(cost.jobsPerSecond)} jobs/s`, 'per million, provisioned 70%', 'a month, provisioned 70%'], rows);
+  const submits = (workload: Workload) => (workload.jobsPerSubmit === 1 ? 'single submits' : `batches of ${workload.jobsPerSubmit}`);
+  const rows = services.map((service) => [
+    service,
+    usd(cost.onDemand.byService[service]),
+    month(cost.onDemand.byService[service]),
+    usd(cost.provisioned.byService[service]),
+    month(cost.provisioned.byService[service]),
+    ...(batched ? [usd(batched.onDemand.byService[service])] : []),
+  ]);
+  rows.push([
+    '**total**',
+    `**${usd(cost.onDemand.total)}**`,
+    `**${usd(cost.perMonth.onDemand, 0)}**`,
+    `**${usd(cost.provisioned.total)}**`,
+    `**${usd(cost.perMonth.provisioned, 0)}**`,
+    ...(batched ? [`**${usd(batched.onDemand.total)}**`] : []),
+  ]);
+  const header = ['service', 'per million, on demand', `a month at ${fmt(cost.jobsPerSecond)} jobs/s`, 'per million, provisioned 70%', 'a month, provisioned 70%'];
+  return markdown(batched ? [...header, `per million, on demand, ${submits(batched.workload)}`] : header, rows);
 }
 
 function markdown(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {

@@ -18,7 +18,7 @@ import {
   submitWriteWindowMs,
   sweep,
 } from '../../lib/definitions.ts';
-import { costTable, planFor, scaleModel, scaleTable } from '../../lib/scale.ts';
+import { batchedWorkload, costTable, planFor, scaleCost, scaleModel, scaleTable } from '../../lib/scale.ts';
 
 const readme = readFileSync(join(import.meta.dirname, '..', '..', 'README.md'), 'utf8').replace(/\s+/g, ' ');
 
@@ -85,7 +85,7 @@ describe('the README states the numbers the code runs on', () => {
     const plan = planFor(5_000);
     const flat = (text: string) => text.replace(/\s+/g, ' ');
     expect(readme).toContain(flat(scaleTable([{ title: 'defaults', model: scaleModel() }, { title: '5,000 jobs/s plan', model: plan.model }])));
-    expect(readme).toContain(flat(costTable(plan.cost)));
+    expect(readme).toContain(flat(costTable(plan.cost, scaleCost(plan.wanted, batchedWorkload))));
     expect(readme).toContain(flat(plan.deployCommand.replace(' -c jobsMaxConcurrency', ' \\ -c jobsMaxConcurrency')));
   });
 });

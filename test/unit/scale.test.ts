@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { prices } from '../../bench/cost.ts';
 import { queues } from '../../lib/definitions.ts';
 import {
+  batchedWorkload,
   benchWorkload,
   contextCeiling,
   defaultQuotas,
@@ -239,6 +240,48 @@ describe('the plan for 5,000 jobs a second', () => {
   });
 });
 
+describe('jobs submitted in batches (POST /v1/jobs/batch)', () => {
+  it('take one request, one invocation, per batch and one SendMessageBatch per ten jobs; a batch of one is a single submit', () => {
+    const batched = jobProfile(batchedWorkload);
+    expect(batched.apiRequests).toBeCloseTo(0.01, 12);
+    expect(batched.invocations.api).toBeCloseTo(0.01, 12);
+    expect(batched.sends).toBeCloseTo(0.1, 12);
+    expect(jobProfile({ ...defaultWorkload, jobsPerSubmit: 15 }).sends).toBeCloseTo(2 / 15, 12);
+    // The api's time per job is a single submit's: no batch has been measured.
+    expect(batched.concurrency.api).toBeCloseTo(0.016, 12);
+    // The same writes: a conditional put per job, batched or not.
+    expect(batched.writeUnits).toEqual(jobProfile().writeUnits);
+    expect(defaultWorkload.jobsPerSubmit).toBe(1);
+  });
+
+  it('takes 1 to 100 jobs a batch, and reports a batch whose body is above 5 MiB', () => {
+    for (const jobsPerSubmit of [0, 101, 2.5]) expect(() => jobProfile({ ...defaultWorkload, jobsPerSubmit })).toThrow(RangeError);
+    const large = scaleModel({ workload: { ...batchedWorkload, bodyBytes: 64 * 1024 } });
+    expect(large.issues.join('\n')).toMatch(/a batch of 100 jobs of 65,536 B is about 6,583,600 B, above POST \/v1\/jobs\/batch's 5,242,880: it is refused \(413\)/);
+    expect(scaleModel({ workload: batchedWorkload }).issues).toEqual([]);
+  });
+
+  it('cost $5.19 per million at 5,000 jobs a second on demand: API Gateway, the api\'s invocations and SendMessage a hundredth or a tenth of the single submits\'', () => {
+    const single = planFor(5_000).cost;
+    const batched = scaleCost(5_000, batchedWorkload);
+    const sqs = perUnit(prices.sqs.standardRequests) * 1e6;
+    expect(batched.onDemand.byService['API Gateway']).toBeCloseTo(single.onDemand.byService['API Gateway'] / 100, 9);
+    expect(single.onDemand.byService.SQS - batched.onDemand.byService.SQS).toBeCloseTo(0.9 * sqs, 9);
+    expect(single.onDemand.byService.Lambda - batched.onDemand.byService.Lambda).toBeCloseTo(0.99 * perUnit(prices.lambda.requests) * 1e6, 9);
+    expect(batched.onDemand.total).toBeCloseTo(5.19, 2);
+    expect(batched.provisioned.total).toBeCloseTo(2.45, 2);
+  });
+
+  it('need no stage throttle raise at 5,000 jobs a second, and a reservation of 120 for the api\'s time', () => {
+    const plan = planFor(5_000, { workload: batchedWorkload });
+    expect(plan.feasible).toBe(true);
+    // 7,500 jobs/s with the headroom are 75 requests a second; 7,500 × 16 ms keep 120 environments busy.
+    expect(plan.context).toEqual({ apiThrottleRate: 100, apiThrottleBurst: 120, jobsMaxConcurrency: 180, callbacksMaxConcurrency: 2, apiReservedConcurrency: 120 });
+    expect(plan.requirements).toEqual([expect.stringMatching(/^jobs from at least 8 clients/)]);
+    for (const b of plan.model.bounds) expect(b.jobsPerSecond, b.name).toBeGreaterThanOrEqual(7_500);
+  });
+});
+
 describe('what context values alone cannot do', () => {
   it('reports a 1 s target at 5,000 jobs a second: execute would need more than 1,000 batches in flight', () => {
     const slow = planFor(5_000, { workload: { ...defaultWorkload, serviceMs: 1_000 } });
@@ -313,6 +356,17 @@ describe('the model is monotonic', () => {
         const base = reached(s, defaultQuotas, w);
         expect(reached(s, defaultQuotas, { ...w, serviceMs: serviceMs + extra })).toBeLessThanOrEqual(base);
         expect(reached(s, defaultQuotas, { ...w, retriesPerJob: retries + extra / 1_000 })).toBeLessThanOrEqual(base);
+      }),
+    );
+  });
+
+  it('never carries less for larger batches', () => {
+    fc.assert(
+      fc.property(settings, fc.integer({ min: 1, max: 99 }), fc.integer({ min: 1, max: 99 }), (s, size, extra) => {
+        const larger = Math.min(100, size + extra);
+        const w: Workload = { ...defaultWorkload, clients: 100, jobsPerSubmit: size };
+        expect(reached(s, defaultQuotas, { ...w, jobsPerSubmit: larger })).toBeGreaterThanOrEqual(reached(s, defaultQuotas, w));
+        // Not so the cost: 11 jobs take two SendMessageBatch requests where 10 take one.
       }),
     );
   });
