@@ -118,8 +118,8 @@ export interface AccountQuotas {
    * DynamoDB table-level throughput for an on-demand table: 40,000 read and 40,000 write request
    * units a second. Adjustable; on demand has no account-level quota. The model counts the
    * `unsettled` and `client` indexes' writes against it too (the provisioned rule counts a table
-   * with its GSIs). Checked against "Quotas in Amazon DynamoDB" and "DynamoDB maximum throughput for
-   * on-demand tables".
+   * with its GSIs). Checked against "Quotas in Amazon DynamoDB" and "DynamoDB maximum throughput
+   * for on-demand tables".
    */
   dynamoOnDemandTable: { readUnits: number; writeUnits: number };
   /**
@@ -133,8 +133,8 @@ export interface AccountQuotas {
    * One partition serves at most 3,000 read and 1,000 write units a second (fixed): the bound
    * of one partition key value, such as one sweep shard of the `unsettled` index, one client's
    * item, one client's entries in the `client` index (whose sort key only grows, so DynamoDB
-   * cannot split them), or one address's item in the limits table. Checked against "Understanding DynamoDB warm
-   * throughput in different scenarios".
+   * cannot split them), or one address's item in the limits table. Checked against
+   * "Understanding DynamoDB warm throughput in different scenarios".
    */
   dynamoPartition: { readUnits: number; writeUnits: number };
   /**
