@@ -16,7 +16,8 @@
  * from cold is `rampNotes`.
  */
 import { countFreshMs } from '../lambdas/core/auth.ts';
-import { credentialCacheMs, functions, lambdaSystemLogLevel, queues, sweepShards } from './definitions.ts';
+import { batchLimits } from '../lambdas/core/schemas.ts';
+import { credentialCacheMs, functions, jobLimits, lambdaSystemLogLevel, queues, sweepShards } from './definitions.ts';
 import { contextKeys, maxConcurrencyRange, settingDefaults } from './settings.ts';
 import { apiGatewayBilledRequests, estimateCost, million, prices as listPrices, readUnits, writeUnits, type CostEstimate, type JobUsage, type Prices } from '../bench/cost.ts';
 
@@ -116,9 +117,9 @@ export interface AccountQuotas {
   /**
    * DynamoDB table-level throughput for an on-demand table: 40,000 read and 40,000 write request
    * units a second. Adjustable; on demand has no account-level quota. The model counts the
-   * `unsettled` index's writes against it too (the provisioned rule counts a table with its
-   * GSIs). Checked against "Quotas in Amazon DynamoDB" and "DynamoDB maximum throughput for
-   * on-demand tables".
+   * `unsettled` and `client` indexes' writes against it too (the provisioned rule counts a table
+   * with its GSIs). Checked against "Quotas in Amazon DynamoDB" and "DynamoDB maximum throughput
+   * for on-demand tables".
    */
   dynamoOnDemandTable: { readUnits: number; writeUnits: number };
   /**
@@ -130,9 +131,10 @@ export interface AccountQuotas {
   dynamoProvisionedAccount: { readUnits: number; writeUnits: number };
   /**
    * One partition serves at most 3,000 read and 1,000 write units a second (fixed): the bound
-   * of one partition key value, such as one sweep shard of the `unsettled` index or one client's
-   * item, or one address's item in the limits table. Checked against "Understanding DynamoDB warm
-   * throughput in different scenarios".
+   * of one partition key value, such as one sweep shard of the `unsettled` index, one client's
+   * item, one client's entries in the `client` index (whose sort key only grows, so DynamoDB
+   * cannot split them), or one address's item in the limits table. Checked against
+   * "Understanding DynamoDB warm throughput in different scenarios".
    */
   dynamoPartition: { readUnits: number; writeUnits: number };
   /**
@@ -179,12 +181,20 @@ export interface Workload {
   bodyCompression: number;
   /** Messages per execute batch (of at most 10): about 6 under the bench's heavy load. */
   messagesPerBatch: number;
+  /**
+   * Jobs per submit request: 1 for POST /webhook or POST /v1/jobs, up to 100 for POST
+   * /v1/jobs/batch, whose request is one API Gateway request, one api invocation and one
+   * SendMessageBatch per ten jobs.
+   */
+  jobsPerSubmit: number;
   /** GET /status (or other API) requests per job besides its submit. */
   statusRequestsPerJob: number;
   /** Share of callbacks the sweeper or a dead letter hands to the notify function. */
   handedOverFraction: number;
   /** Client addresses the requests come from, evenly (the failure limiter keeps an item per address). */
   sourceAddresses: number;
+  /** Clients the jobs are submitted by, evenly (the `client` index keeps a partition per client). */
+  clients: number;
 }
 
 /** The bench's job (bench/README.md): a 100 ms service, 1 KiB order events both ways, every job called back. */
@@ -197,9 +207,11 @@ export const benchWorkload: Workload = {
   bodyBytes: 1024,
   bodyCompression: 0.5,
   messagesPerBatch: 6,
+  jobsPerSubmit: 1,
   statusRequestsPerJob: 0,
   handedOverFraction: 0,
   sourceAddresses: 1,
+  clients: 1,
 };
 
 /**
@@ -208,14 +220,21 @@ export const benchWorkload: Workload = {
  */
 export const defaultWorkload: Workload = { ...benchWorkload, retriesPerJob: 0.05, retryWaitSeconds: 60, handedOverFraction: 0.01 };
 
+/** The same jobs submitted in batches of 100 (POST /v1/jobs/batch at its largest). */
+export const batchedWorkload: Workload = { ...defaultWorkload, jobsPerSubmit: batchLimits.max };
+
 /**
  * What the stack itself takes per job, from its measured figures (README "Performance and
- * cost", bench/README.md): they reproduce the README's $0.49 of Lambda and 6 write units per job.
+ * cost", bench/README.md): they reproduce the README's $0.49 of Lambda and 6 write units per job
+ * (measured before the v1 API's `client` index, whose one unit at submit comes on top).
  */
 export interface StackCosts {
   /**
    * The api function's duration per submit (the README's light-load submit: 15.7 ms). With
    * `executeOverheadMs` it gives the README's Lambda figure: (16 + 135 / 6) ms × 0.5 GB per job.
+   * A batch is taken to cost as much per job: no batch has been measured. It is likely less (a
+   * batch's puts run 25 at a time, its messages go ten to a request), and it matters little:
+   * 16 ms × 0.5 GB is $0.11 a million jobs.
    */
   apiMs: number;
   /**
@@ -235,6 +254,12 @@ export interface StackCosts {
   submitStateBytes: number;
   /** The request beside the job: URL, method, headers, without the body. */
   requestOverheadBytes: number;
+  /**
+   * A kept attempt's item (lambdas/adapters/job-items.ts `attemptItem`) without the body: its
+   * keys, the output's fields as the job's `output` has them (the bench's answer keeps three
+   * headers), its number and the job's TTL. 280 B, by lambdas/adapters/item-size.ts.
+   */
+  attemptItemBytes: number;
   /** API request bytes beyond the body (JSON fields, credentials). */
   apiRequestOverheadBytes: number;
   /** Read units per job on the jobs and clients tables (credential-cache misses, re-reads): 0.1 measured. */
@@ -254,6 +279,7 @@ export const stackCosts: StackCosts = {
   jobStateBytes: 660,
   submitStateBytes: 350,
   requestOverheadBytes: 150,
+  attemptItemBytes: 280,
   apiRequestOverheadBytes: 300,
   readUnitsPerJob: 0.1,
   limiterReadUnits: 0.5,
@@ -261,6 +287,14 @@ export const stackCosts: StackCosts = {
 
 /** DynamoDB keeps one write unit per started KiB; a request beside the job must leave it in one. */
 const writeUnitBytes = 1024;
+/**
+ * An entry of the keys-only `client` index (lib/definitions.ts `tables.jobs.clientIndex`): the
+ * table's keys (a 36-character job id, `job`) and the index's (a 14-digit client id, the ISO
+ * `created`), with their names: about 100 bytes, one write unit.
+ */
+const clientIndexEntryBytes = 100;
+/** SendMessageBatch takes ten entries at most (lambdas/adapters/sqs.ts): a batch's messages go ten to a request. */
+const sendBatchEntries = 10;
 /** The dead-letter consumers (2 each, Lambda's minimum) and the sweeper (one run a minute). */
 const backgroundConcurrency = queues.jobsDeadLetter.maxConcurrency + queues.callbacksDeadLetter.maxConcurrency + 1;
 /** AWS prices by the month of 730 hours. */
@@ -270,20 +304,28 @@ export const hoursPerMonth = 730;
 
 /** What one job takes, derived from the workload and the stack's figures. */
 export interface JobProfile {
-  /** API Gateway requests (and api invocations) per job. */
+  /** API Gateway requests (and api invocations) per job: its share of a submit, and its status requests. */
   apiRequests: number;
+  /** Requests that send the job's message: one SendMessage, or a SendMessageBatch's share (one per ten jobs of a batch). */
+  sends: number;
   /** Deliveries of the job's message to execute (the first and each retry). */
   deliveries: number;
   /** An execute batch's duration, seconds. */
   batchSeconds: number;
   notifyBatchSeconds: number;
-  writeUnits: { submit: number; lease: number; answer: number; callback: number; retry: number; index: number; total: number };
+  /**
+   * Write units per job, by write: the job's own (submit, lease, answer, callback, a retry's
+   * lease and answer), the kept attempts' puts (`keep`), and the two indexes' entries.
+   */
+  writeUnits: { submit: number; lease: number; answer: number; callback: number; retry: number; keep: number; unsettledIndex: number; clientIndex: number; total: number };
   /** Read units on the jobs and clients tables. */
   readUnits: number;
   /** Read units on the limits table. */
   limiterReads: number;
   /** Writes to the `unsettled` index per job: each write of a job while it waits on a retry, from the one that puts its shard to the one that settles it. */
   indexWrites: number;
+  /** Writes to the `client` index per job: its entry, once, at submit. */
+  clientIndexWrites: number;
   /** Seconds the job's message is in flight: while a batch runs it, and while a retry waits. */
   inFlightSeconds: number;
   /** Concurrency a job a second keeps busy: api, execute, notify. */
@@ -297,43 +339,63 @@ export function jobProfile(workload: Workload = defaultWorkload, stack: StackCos
   const request = stack.requestOverheadBytes + stored;
   const besideJob = stack.submitStateBytes + request <= writeUnitBytes;
   const submitted = besideJob ? stack.submitStateBytes + request : stack.submitStateBytes;
-  const answered = stack.jobStateBytes + stored;
+  // The request beside the job stays there to the end, the final write included: a replay
+  // (POST /v1/jobs/{id}/replay) sends it again. So the item that holds the answer holds it too.
+  const answered = stack.jobStateBytes + stored + (besideJob ? request : 0);
   // A write costs the larger of the item before and after it.
   const submit = besideJob ? writeUnits(submitted) : writeUnits(request) + writeUnits(submitted);
   const lease = writeUnits(submitted);
   const answer = writeUnits(Math.max(submitted, answered));
   const callback = workload.callbackFraction * writeUnits(answered);
   // A retry's lease and answer find the earlier answer, and the request beside it, in the item.
-  const retried = answered + (besideJob ? request : 0);
-  const retry = workload.retriesPerJob * 2 * writeUnits(retried);
-  // The index carries the attributes the sweeper decides on (INCLUDE), so each write of an
-  // indexed job writes it: the answer that schedules the retry (the job enters), the retry's
-  // lease, its answer, and the callback's outcome that settles it (the job leaves).
+  const retry = workload.retriesPerJob * 2 * writeUnits(answered);
+  // An attempt followed by a retry is first put as an item of its own (`attempt#NNNN`, its
+  // output's fields), before the write that records it: one PutItem per retry, sized by an
+  // answer's output as the job's `output` is. Only service calls keep theirs (core/deliver.ts),
+  // but the workload counts callback retries among its retries: where callbacks retry too, this
+  // is an upper bound.
+  const keep = workload.retriesPerJob * writeUnits(stack.attemptItemBytes + stored);
+  // The `unsettled` index carries the attributes the sweeper decides on (INCLUDE), so each write
+  // of an indexed job writes it: the answer that schedules the retry (the job enters), the
+  // retry's lease, its answer, and the callback's outcome that settles it (the job leaves).
   const indexWrites = workload.retriesPerJob * 4;
+  // The `client` index is keys only, and its keys (clientId, created) never change: its entry is
+  // written once, by the submit's PutItem, and by no later write.
+  const clientIndexWrites = writeUnits(clientIndexEntryBytes);
   const deliveries = 1 + workload.retriesPerJob;
   const requestReads = besideJob ? 0 : deliveries * readUnits(request, true);
   const batchSeconds = (workload.serviceMs + workload.callbackFraction * workload.callbackMs + stack.executeOverheadMs) / 1000;
   const notifyBatchSeconds = (workload.callbackMs + stack.notifyOverheadMs) / 1000;
   const handedOver = workload.callbackFraction * workload.handedOverFraction;
-  const apiRequests = 1 + workload.statusRequestsPerJob;
+  const perSubmit = workload.jobsPerSubmit;
+  if (!(Number.isInteger(perSubmit) && perSubmit >= batchLimits.min && perSubmit <= batchLimits.max)) {
+    throw new RangeError(`jobsPerSubmit must be a whole number of ${batchLimits.min}–${batchLimits.max} (POST /v1/jobs/batch), got ${perSubmit}`);
+  }
+  // A batch is one request, one invocation, for all its jobs; a status request is one each.
+  const apiRequests = 1 / perSubmit + workload.statusRequestsPerJob;
+  // The api's time per job: its submit's (per job of a batch too: see `StackCosts.apiMs`) and each status request's.
+  const apiSeconds = (1 + workload.statusRequestsPerJob) * (stack.apiMs / 1000);
   // Environments the api keeps per job a second: its time, or Lambda's 10 requests a second each.
-  const apiEnvironmentsPerJob = Math.max(apiRequests * (stack.apiMs / 1000), apiRequests / defaultQuotas.lambdaRequestsPerEnvironment);
+  const apiEnvironmentsPerJob = Math.max(apiSeconds, apiRequests / defaultQuotas.lambdaRequestsPerEnvironment);
   const batch = queues.jobs.batchSize;
   const perBatch = Math.min(workload.messagesPerBatch, batch);
   const callbacksPerBatch = Math.min(workload.messagesPerBatch, queues.callbacks.batchSize);
   return {
     apiRequests,
+    // Ten jobs' messages (about 100 bytes each) are one 64 KiB chunk: one billed request.
+    sends: Math.ceil(perSubmit / sendBatchEntries) / perSubmit,
     deliveries,
     batchSeconds,
     notifyBatchSeconds,
-    writeUnits: { submit, lease, answer, callback, retry, index: indexWrites, total: submit + lease + answer + callback + retry + indexWrites },
+    writeUnits: { submit, lease, answer, callback, retry, keep, unsettledIndex: indexWrites, clientIndex: clientIndexWrites, total: submit + lease + answer + callback + retry + keep + indexWrites + clientIndexWrites },
     readUnits: stack.readUnitsPerJob + requestReads,
     // An environment reads an address's counts once per countFreshMs at most, not once a request.
     limiterReads: stack.limiterReadUnits * Math.min(apiRequests, apiEnvironmentsPerJob * (1000 / countFreshMs)),
     indexWrites,
+    clientIndexWrites,
     inFlightSeconds: deliveries * batchSeconds + workload.retriesPerJob * workload.retryWaitSeconds,
     concurrency: {
-      api: apiRequests * (stack.apiMs / 1000),
+      api: apiSeconds,
       execute: (deliveries * batchSeconds) / perBatch,
       notify: (handedOver * notifyBatchSeconds) / callbacksPerBatch,
     },
@@ -353,6 +415,7 @@ export type BoundId =
   | 'lambdaRequests'
   | 'dynamoTable'
   | 'unsettledIndex'
+  | 'clientIndex'
   | 'clientItem'
   | 'limiter'
   | 'sqsInFlight';
@@ -397,7 +460,8 @@ export function scaleModel(options: ModelOptions = {}): ScaleModel {
   const settings = options.settings ?? defaultSettings;
   const quotas = options.quotas ?? defaultQuotas;
   const workload = options.workload ?? defaultWorkload;
-  const profile = jobProfile(workload, options.stack ?? stackCosts);
+  const stack = options.stack ?? stackCosts;
+  const profile = jobProfile(workload, stack);
   const issues: string[] = [];
   const perEnvironment = quotas.lambdaRequestsPerEnvironment;
   const batch = Math.min(workload.messagesPerBatch, queues.jobs.batchSize);
@@ -419,6 +483,10 @@ export function scaleModel(options: ModelOptions = {}): ScaleModel {
   }
   if (reserved > 0 && reserved < settings.throttle.burstLimit) {
     issues.push(`apiReservedConcurrency ${reserved} is below apiThrottleBurst ${settings.throttle.burstLimit}: a burst the stage lets through can meet the api's throttle, which API Gateway answers 500 (synth warns)`);
+  }
+  const batchBytes = workload.jobsPerSubmit * (workload.bodyBytes + stack.apiRequestOverheadBytes);
+  if (workload.jobsPerSubmit > 1 && batchBytes > jobLimits.batchBodyBytes) {
+    issues.push(`a batch of ${workload.jobsPerSubmit} jobs of ${fmt(workload.bodyBytes)} B is about ${fmt(batchBytes)} B, above POST /v1/jobs/batch's ${fmt(jobLimits.batchBodyBytes)}: it is refused (413)`);
   }
   if (settings.throttle.burstLimit > quotas.apiGatewayBurst) {
     issues.push(`apiThrottleBurst ${settings.throttle.burstLimit} is above the account's burst of ${quotas.apiGatewayBurst}: the account's bucket empties first`);
@@ -442,6 +510,10 @@ export function scaleModel(options: ModelOptions = {}): ScaleModel {
   const lambdaRequests = (quotas.lambdaConcurrency * perEnvironment) / invocationsPerJob;
   const dynamoTable = Math.min(quotas.dynamoOnDemandTable.writeUnits / profile.writeUnits.total, quotas.dynamoOnDemandTable.readUnits / profile.readUnits);
   const unsettledIndex = Math.min(sweepShards.length * quotas.dynamoPartition.writeUnits, quotas.dynamoOnDemandTable.writeUnits) / profile.indexWrites;
+  // All of one client's `client` index entries share its partition key, and their sort key
+  // (`created`) only grows, so DynamoDB cannot split the partition for heat: one client's submits
+  // are bound by one partition's writes, the clients' together by as many partitions.
+  const clientIndex = Math.min(quotas.dynamoPartition.writeUnits * workload.clients, quotas.dynamoOnDemandTable.writeUnits) / profile.clientIndexWrites;
   // One client's item, read (strongly consistent, 1 unit) by each api and execute environment once per cache period.
   const readsPerEnvironment = 1000 / credentialCacheMs;
   const clientItem = quotas.dynamoPartition.readUnits / (readsPerEnvironment * (profile.concurrency.api + profile.concurrency.execute));
@@ -469,8 +541,15 @@ export function scaleModel(options: ModelOptions = {}): ScaleModel {
       raisedBy: 'quota: Lambda concurrent executions',
     },
     { id: 'lambdaRequests', name: 'Lambda requests, account', rule: `${perEnvironment} × ${fmt(quotas.lambdaConcurrency)} invocations/s ÷ ${num(invocationsPerJob, 3)} per job`, jobsPerSecond: lambdaRequests, raisedBy: 'quota: Lambda concurrent executions' },
-    { id: 'dynamoTable', name: 'DynamoDB jobs table, on demand', rule: `${fmt(quotas.dynamoOnDemandTable.writeUnits)} WRU/s ÷ ${num(profile.writeUnits.total)} WRU per job, its index's included`, jobsPerSecond: dynamoTable, raisedBy: 'quota: DynamoDB table-level write throughput' },
+    { id: 'dynamoTable', name: 'DynamoDB jobs table, on demand', rule: `${fmt(quotas.dynamoOnDemandTable.writeUnits)} WRU/s ÷ ${num(profile.writeUnits.total)} WRU per job, its indexes' included`, jobsPerSecond: dynamoTable, raisedBy: 'quota: DynamoDB table-level write throughput' },
     { id: 'unsettledIndex', name: 'DynamoDB `unsettled` index', rule: `${sweepShards.length} shards × ${fmt(quotas.dynamoPartition.writeUnits)} WCU ÷ ${num(profile.indexWrites)} index writes per job`, jobsPerSecond: unsettledIndex, raisedBy: 'fixed (per partition)' },
+    {
+      id: 'clientIndex',
+      name: "DynamoDB one client's submits, `client` index",
+      rule: `min(${fmt(quotas.dynamoPartition.writeUnits)} WCU × ${fmt(workload.clients)} ${workload.clients === 1 ? 'client' : 'clients'}, ${fmt(quotas.dynamoOnDemandTable.writeUnits)} WRU/s) ÷ ${num(profile.clientIndexWrites)} index write per job (a partition per client, never split)`,
+      jobsPerSecond: clientIndex,
+      raisedBy: 'fixed (per partition): more clients',
+    },
     { id: 'clientItem', name: "DynamoDB one client's item", rule: `${fmt(quotas.dynamoPartition.readUnits)} RCU ÷ (${num(readsPerEnvironment)} reads/s × ${num(profile.concurrency.api + profile.concurrency.execute, 4)} environments per job/s)`, jobsPerSecond: clientItem, raisedBy: 'fixed (per partition)' },
     {
       id: 'limiter',
@@ -502,29 +581,37 @@ export function jobUsage(workload: Workload = defaultWorkload, stack: StackCosts
       { item: 'UpdateItem jobs (answer)', calls: 1, readUnits: 0, writeUnits: p.writeUnits.answer },
       { item: 'UpdateItem jobs (callback)', calls: workload.callbackFraction, readUnits: 0, writeUnits: p.writeUnits.callback },
       { item: 'UpdateItem jobs (retries: lease and answer)', calls: 2 * workload.retriesPerJob, readUnits: 0, writeUnits: p.writeUnits.retry },
+      { item: 'PutItem jobs (kept attempts)', calls: workload.retriesPerJob, readUnits: 0, writeUnits: p.writeUnits.keep },
       { item: 'unsettled index writes', calls: p.indexWrites, readUnits: 0, writeUnits: p.indexWrites },
+      { item: 'client index writes (submit)', calls: 1, readUnits: 0, writeUnits: p.clientIndexWrites },
       { item: 'GetItem (clients, requests)', calls: p.readUnits, readUnits: p.readUnits, writeUnits: 0 },
       { item: 'GetItem limits (the failure limiter)', calls: p.limiterReads, readUnits: p.limiterReads, writeUnits: 0 },
     ],
     sqs: [
-      { item: 'SendMessage jobs', calls: 1, billedRequests: 1 },
+      { item: workload.jobsPerSubmit === 1 ? 'SendMessage jobs' : 'SendMessageBatch jobs (ten to a request)', calls: p.sends, billedRequests: p.sends },
       { item: 'ReceiveMessage jobs [event source]', calls: p.invocations.execute, billedRequests: p.invocations.execute },
       { item: 'DeleteMessageBatch jobs [event source]', calls: p.invocations.execute, billedRequests: p.invocations.execute },
       { item: 'ChangeMessageVisibility jobs (retries)', calls: workload.retriesPerJob, billedRequests: workload.retriesPerJob },
       { item: 'callbacks queue (handed over)', calls: callbackMessages + 2 * p.invocations.notify, billedRequests: callbackMessages + 2 * p.invocations.notify },
     ],
     lambda: [
-      { fn: 'api', invocations: p.invocations.api, billedMs: p.invocations.api * stack.apiMs, memoryMb: functions.api.memoryMb },
+      { fn: 'api', invocations: p.invocations.api, billedMs: p.concurrency.api * 1000, memoryMb: functions.api.memoryMb },
       { fn: 'execute', invocations: p.invocations.execute, billedMs: p.invocations.execute * p.batchSeconds * 1000, memoryMb: execute.memoryMb },
       { fn: 'notify', invocations: p.invocations.notify, billedMs: p.invocations.notify * p.notifyBatchSeconds * 1000, memoryMb: notify.memoryMb },
     ],
-    apiGateway: { requests: p.apiRequests, billedRequests: p.apiRequests * apiGatewayBilledRequests(workload.bodyBytes + stack.apiRequestOverheadBytes) },
+    // A submit is metered by its payload, a batch's by all its jobs' (512 KB to a billed request); a status request (a GET) as one.
+    apiGateway: {
+      requests: p.apiRequests,
+      billedRequests: apiGatewayBilledRequests(workload.jobsPerSubmit * (workload.bodyBytes + stack.apiRequestOverheadBytes)) / workload.jobsPerSubmit + workload.statusRequestsPerJob,
+    },
     logs: { bytes: p.apiRequests * table.logVolume.apiAccessLogBytesPerRequest + invocations * platformBytes },
   };
 }
 
 export interface ScaleCost {
   jobsPerSecond: number;
+  /** The jobs priced (how many a submit carries among them). */
+  workload: Workload;
   onDemand: CostEstimate;
   /** DynamoDB provisioned, used at 70%. */
   provisioned: CostEstimate;
@@ -538,7 +625,7 @@ export function scaleCost(jobsPerSecond: number, workload: Workload = defaultWor
   const onDemand = estimateCost(usage, table, { dynamo: 'onDemand' });
   const provisioned = estimateCost(usage, table, { dynamo: 'provisioned', utilisation: 0.7 });
   const millionsPerMonth = (jobsPerSecond * 3600 * hoursPerMonth) / million;
-  return { jobsPerSecond, onDemand, provisioned, perMonth: { onDemand: onDemand.total * millionsPerMonth, provisioned: provisioned.total * millionsPerMonth } };
+  return { jobsPerSecond, workload, onDemand, provisioned, perMonth: { onDemand: onDemand.total * millionsPerMonth, provisioned: provisioned.total * millionsPerMonth } };
 }
 
 // ---- the plan for a wanted rate ----------------------------------------------------------------
@@ -565,8 +652,8 @@ export interface ScalePlan {
   quotaRaises: QuotaRaise[];
   /** What the traffic itself must be like (the model at the plan assumes it). */
   requirements: string[];
-  /** What provisioned DynamoDB at 70% would need instead. */
-  provisioned: { writeCapacityUnits: number; readCapacityUnits: number; quotaRaises: QuotaRaise[] };
+  /** What provisioned DynamoDB at 70% would need instead: the table's own capacity, and each index's. */
+  provisioned: { writeCapacityUnits: number; readCapacityUnits: number; indexWriteCapacityUnits: { unsettled: number; client: number }; quotaRaises: QuotaRaise[] };
   /** The jobs table's warm throughput to set beforehand, or else the ramp in `rampNotes`. */
   warmThroughput: { writeUnitsPerSecond: number; readUnitsPerSecond: number };
   rampNotes: string[];
@@ -599,13 +686,23 @@ export function planFor(wanted: number, options: PlanOptions = {}): ScalePlan {
   const p = jobProfile(workload, stack);
   const perEnvironment = current.lambdaRequestsPerEnvironment;
 
-  // The failure limiter's item per address is a partition of its own: the traffic must be spread.
+  // The failure limiter's item per address, and each client's entries in the `client` index, are
+  // partitions of their own: the traffic must be spread over enough of them.
   const requirements: string[] = [];
+  let planned: Workload = workload;
   const addresses = Math.ceil((target * p.limiterReads) / current.dynamoPartition.readUnits);
-  const planned: Workload = addresses > workload.sourceAddresses ? { ...workload, sourceAddresses: addresses } : workload;
-  if (planned !== workload) {
+  if (addresses > workload.sourceAddresses) {
+    planned = { ...planned, sourceAddresses: addresses };
     requirements.push(
       `requests from at least ${addresses} client addresses: each api environment reads its address's failure counts once a second, and one item serves ${fmt(current.dynamoPartition.readUnits)} read units a second`,
+    );
+  }
+  const clientsFor = (rate: number) => Math.ceil((rate * p.clientIndexWrites) / current.dynamoPartition.writeUnits);
+  const clients = clientsFor(target);
+  if (clients > workload.clients) {
+    planned = { ...planned, clients };
+    requirements.push(
+      `jobs from at least ${clients} clients, evenly (${clientsFor(wanted)} without the headroom): one client's entries in the \`client\` index share a partition whose sort key only grows, which DynamoDB cannot split, so one client submits at most ${fmt(current.dynamoPartition.writeUnits / p.clientIndexWrites)} jobs a second; no context value or quota raises it`,
     );
   }
 
@@ -660,16 +757,20 @@ export function planFor(wanted: number, options: PlanOptions = {}): ScalePlan {
   const tableReads = tableReadsAt(target);
 
   // Provisioned at 70%: capacity for the wanted rate (the utilisation is its headroom); the table
-  // and its index are provisioned, and bounded, each on its own, and together in the account's.
-  const wcu = Math.ceil((wanted * (p.writeUnits.total - p.indexWrites)) / 0.7);
+  // and each of its two indexes are provisioned, and bounded, each on its own (the table-level
+  // quota holds for each), and together in the account's.
+  const wcu = Math.ceil((wanted * (p.writeUnits.total - p.indexWrites - p.clientIndexWrites)) / 0.7);
   const rcu = Math.ceil(tableReadsAt(wanted) / 0.7);
-  const indexWcu = Math.ceil((wanted * p.indexWrites) / 0.7);
+  const indexWcu = { unsettled: Math.ceil((wanted * p.indexWrites) / 0.7), client: Math.ceil((wanted * p.clientIndexWrites) / 0.7) };
+  const allWcu = wcu + indexWcu.unsettled + indexWcu.client;
+  const largestWcu = Math.max(wcu, indexWcu.unsettled, indexWcu.client);
   const provisionedRaises: QuotaRaise[] = [];
-  if (wcu > current.dynamoProvisionedTable.writeUnits) {
-    provisionedRaises.push({ quota: 'DynamoDB table-level write throughput (provisioned, WCU)', from: current.dynamoProvisionedTable.writeUnits, to: roundUp(wcu, 5_000), why: `${fmt(wcu)} WCU at 70%`, atWanted: true });
+  if (largestWcu > current.dynamoProvisionedTable.writeUnits) {
+    const which = largestWcu === wcu ? 'the table' : largestWcu === indexWcu.client ? 'the client index' : 'the unsettled index';
+    provisionedRaises.push({ quota: 'DynamoDB table-level write throughput (provisioned, WCU)', from: current.dynamoProvisionedTable.writeUnits, to: roundUp(largestWcu, 5_000), why: `${fmt(largestWcu)} WCU at 70% for ${which}`, atWanted: true });
   }
-  if (wcu + indexWcu > current.dynamoProvisionedAccount.writeUnits) {
-    provisionedRaises.push({ quota: 'DynamoDB account-level write throughput (provisioned, WCU)', from: current.dynamoProvisionedAccount.writeUnits, to: roundUp(wcu + indexWcu, 10_000), why: `${fmt(wcu + indexWcu)} WCU with the index`, atWanted: true });
+  if (allWcu > current.dynamoProvisionedAccount.writeUnits) {
+    provisionedRaises.push({ quota: 'DynamoDB account-level write throughput (provisioned, WCU)', from: current.dynamoProvisionedAccount.writeUnits, to: roundUp(allWcu, 10_000), why: `${fmt(allWcu)} WCU with the indexes`, atWanted: true });
   }
 
   const model = scaleModel({ settings, quotas, workload: planned, stack });
@@ -696,7 +797,7 @@ export function planFor(wanted: number, options: PlanOptions = {}): ScalePlan {
     deployCommand: `npx cdk deploy ${Object.entries(context).map(([key, value]) => `-c ${key}=${value}`).join(' ')}`,
     quotaRaises: raises,
     requirements,
-    provisioned: { writeCapacityUnits: wcu, readCapacityUnits: rcu, quotaRaises: provisionedRaises },
+    provisioned: { writeCapacityUnits: wcu, readCapacityUnits: rcu, indexWriteCapacityUnits: indexWcu, quotaRaises: provisionedRaises },
     warmThroughput: { writeUnitsPerSecond: warmWrites, readUnitsPerSecond: Math.max(current.dynamoNewTable.readUnits, roundUp(tableReads, 1_000)) },
     rampNotes: rampNotes(wanted, p, current),
     model,
@@ -763,14 +864,33 @@ export function settingsTable(columns: ReadonlyArray<{ title: string; settings: 
   return markdown(['context value', ...columns.map((column) => column.title)], keys.map((key, i) => [`\`${key}\``, ...columns.map((column) => fmt(value(column.settings)[i] ?? 0))]));
 }
 
-/** The cost at a rate, by service: per million jobs and per month, on demand and provisioned at 70%. */
-export function costTable(cost: ScaleCost): string {
+/**
+ * The cost at a rate, by service: per million jobs and per month, on demand and provisioned at
+ * 70%; with `batched` (the same jobs submitted otherwise), its cost per million on demand beside.
+ */
+export function costTable(cost: ScaleCost, batched?: ScaleCost): string {
   const services = Object.keys(cost.onDemand.byService) as Array<keyof CostEstimate['byService']>;
   const usd = (n: number, digits = 2) => `$${n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })}`;
   const month = (perMillion: number) => usd((perMillion * cost.jobsPerSecond * 3600 * hoursPerMonth) / million, 0);
-  const rows = services.map((service) => [service, usd(cost.onDemand.byService[service]), month(cost.onDemand.byService[service]), usd(cost.provisioned.byService[service]), month(cost.provisioned.byService[service])]);
-  rows.push(['**total**', `**${usd(cost.onDemand.total)}**`, `**${usd(cost.perMonth.onDemand, 0)}**`, `**${usd(cost.provisioned.total)}**`, `**${usd(cost.perMonth.provisioned, 0)}**`]);
-  return markdown(['service', 'per million, on demand', `a month at ${fmt(cost.jobsPerSecond)} jobs/s`, 'per million, provisioned 70%', 'a month, provisioned 70%'], rows);
+  const submits = (workload: Workload) => (workload.jobsPerSubmit === 1 ? 'single submits' : `batches of ${workload.jobsPerSubmit}`);
+  const rows = services.map((service) => [
+    service,
+    usd(cost.onDemand.byService[service]),
+    month(cost.onDemand.byService[service]),
+    usd(cost.provisioned.byService[service]),
+    month(cost.provisioned.byService[service]),
+    ...(batched ? [usd(batched.onDemand.byService[service])] : []),
+  ]);
+  rows.push([
+    '**total**',
+    `**${usd(cost.onDemand.total)}**`,
+    `**${usd(cost.perMonth.onDemand, 0)}**`,
+    `**${usd(cost.provisioned.total)}**`,
+    `**${usd(cost.perMonth.provisioned, 0)}**`,
+    ...(batched ? [`**${usd(batched.onDemand.total)}**`] : []),
+  ]);
+  const header = ['service', 'per million, on demand', `a month at ${fmt(cost.jobsPerSecond)} jobs/s`, 'per million, provisioned 70%', 'a month, provisioned 70%'];
+  return markdown(batched ? [...header, `per million, on demand, ${submits(batched.workload)}`] : header, rows);
 }
 
 function markdown(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {

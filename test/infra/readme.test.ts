@@ -18,7 +18,7 @@ import {
   submitWriteWindowMs,
   sweep,
 } from '../../lib/definitions.ts';
-import { costTable, planFor, scaleModel, scaleTable } from '../../lib/scale.ts';
+import { batchedWorkload, costTable, defaultQuotas, planFor, scaleCost, scaleModel, scaleTable } from '../../lib/scale.ts';
 
 const readme = readFileSync(join(import.meta.dirname, '..', '..', 'README.md'), 'utf8').replace(/\s+/g, ' ');
 
@@ -85,7 +85,11 @@ describe('the README states the numbers the code runs on', () => {
     const plan = planFor(5_000);
     const flat = (text: string) => text.replace(/\s+/g, ' ');
     expect(readme).toContain(flat(scaleTable([{ title: 'defaults', model: scaleModel() }, { title: '5,000 jobs/s plan', model: plan.model }])));
-    expect(readme).toContain(flat(costTable(plan.cost)));
+    expect(readme).toContain(flat(costTable(plan.cost, scaleCost(plan.wanted, batchedWorkload))));
     expect(readme).toContain(flat(plan.deployCommand.replace(' -c jobsMaxConcurrency', ' \\ -c jobsMaxConcurrency')));
+    // The prose's per-job write units and one client's ceiling, as the model has them.
+    const profile = scaleModel().profile;
+    expect(stated(/batches of about 6 messages, ([\d.]+) write units/)).toBe(profile.writeUnits.total);
+    expect(stated(/one client submits at most ([\d,]+) jobs a second, whatever is raised/)).toBe(defaultQuotas.dynamoPartition.writeUnits / profile.clientIndexWrites);
   });
 });

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { prices } from '../../bench/cost.ts';
 import { queues } from '../../lib/definitions.ts';
 import {
+  batchedWorkload,
   benchWorkload,
   contextCeiling,
   defaultQuotas,
@@ -57,10 +58,13 @@ describe('the stack with default settings and default quotas', () => {
   it('works each bound out as the README says', () => {
     // 20 batches × 6 messages ÷ 135 ms (100 ms service + 35 ms of our own), 1.05 deliveries a job.
     expect(bound(today, 'execute')).toBeCloseTo((20 * 6) / 0.135 / 1.05, 6);
-    // 40,000 WRU ÷ (1 submit + 1 lease + 2 answer + 2 callback + 0.05 × 2 retried writes × 2 units + 0.2 index writes).
-    expect(bound(today, 'dynamoTable')).toBeCloseTo(40_000 / 6.4, 6);
+    // 40,000 WRU ÷ (1 submit + 1 lease + 2 answer + 2 callback + 0.05 × 2 retried writes × 2 units
+    // + 0.05 kept attempts + 0.2 unsettled index writes + 1 client index entry).
+    expect(bound(today, 'dynamoTable')).toBeCloseTo(40_000 / 7.45, 6);
     // 16 shards × 1,000 WCU ÷ (4 index writes × 0.05 retries): the index carries what the sweeper decides on, so each write of an indexed job writes it.
     expect(bound(today, 'unsettledIndex')).toBeCloseTo(80_000, 6);
+    // One client: its client index entries share one partition that DynamoDB cannot split, 1,000 WCU ÷ 1 entry a job.
+    expect(bound(today, 'clientIndex')).toBe(1_000);
     // 120,000 ÷ (1.05 × 0.135 s running + 0.05 × 60 s waiting on a retry).
     expect(bound(today, 'sqsInFlight')).toBeCloseTo(120_000 / (1.05 * 0.135 + 3), 6);
     // 10 × 1,000 invocations a second ÷ (1 api + 1.05 / 6 execute + 0.01 / 6 notify).
@@ -95,10 +99,28 @@ describe('the stack with default settings and default quotas', () => {
 });
 
 describe("a job's units", () => {
-  it('writes 6 units for a 1 KiB answer with a callback, 4 under about 700 bytes (the README)', () => {
-    expect(jobProfile(benchWorkload).writeUnits.total).toBe(6);
-    expect(jobProfile({ ...benchWorkload, bodyBytes: 700 }).writeUnits.total).toBe(4);
-    expect(jobProfile({ ...benchWorkload, callbackFraction: 0 }).writeUnits.total).toBe(4);
+  it("writes 7 units for a 1 KiB answer with a callback: the README's 6, measured before the client index, and its entry", () => {
+    expect(jobProfile(benchWorkload).writeUnits).toMatchObject({ submit: 1, lease: 1, answer: 2, callback: 2, clientIndex: 1, total: 7 });
+    expect(jobProfile({ ...benchWorkload, callbackFraction: 0 }).writeUnits.total).toBe(5);
+  });
+
+  it('keeps the request beside the job to the end: the answer and the callback write it again, so only tiny bodies fit a unit', () => {
+    // 700 B bodies, 350 B stored each: the job's 660 B with the answer and the 500 B request beside it is 1,510 B, two units.
+    expect(jobProfile({ ...benchWorkload, bodyBytes: 700 }).writeUnits).toMatchObject({ submit: 1, lease: 1, answer: 2, callback: 2, total: 7 });
+    // 200 B, 100 B stored: 660 + 100 + 250 B of request is 1,010 B: every write in one unit.
+    expect(jobProfile({ ...benchWorkload, bodyBytes: 200 }).writeUnits).toMatchObject({ submit: 1, lease: 1, answer: 1, callback: 1, total: 5 });
+  });
+
+  it('puts one item per retry for the attempt it keeps, and one client index entry per job, at submit only', () => {
+    const once = jobProfile({ ...benchWorkload, retriesPerJob: 1 });
+    // The kept attempt: 280 B and the answer's 512 B stored, one unit.
+    expect(once.writeUnits.keep).toBe(1);
+    expect(jobProfile({ ...benchWorkload, retriesPerJob: 3 }).writeUnits.keep).toBe(3);
+    expect(jobProfile({ ...benchWorkload, bodyBytes: 8 * 1024 }).writeUnits.keep).toBe(0);
+    expect(jobProfile({ ...benchWorkload, bodyBytes: 8 * 1024, retriesPerJob: 1 }).writeUnits.keep).toBe(5);
+    // Keys only, keys that never change: retries and callbacks leave the entry alone.
+    expect(once.writeUnits.clientIndex).toBe(1);
+    expect(jobProfile({ ...benchWorkload, callbackFraction: 0 }).writeUnits.clientIndex).toBe(1);
   });
 
   it('puts a request too large to sit beside the job in an item of its own, read at each attempt', () => {
@@ -108,14 +130,15 @@ describe("a job's units", () => {
     expect(large.readUnits).toBeCloseTo(0.1 + 2, 10);
   });
 
-  it("prices the bench's job as the README does: $5.90 per million, Lambda $0.49, SQS $0.54, DynamoDB $3.77", () => {
-    // The README's figures were measured before the failure limiter's read.
+  it("prices the bench's job as the README does: $5.90 per million, Lambda $0.49, SQS $0.54, DynamoDB $3.77, and the client index's unit", () => {
+    // The README's figures were measured before the failure limiter's read and the client index.
     const cost = scaleCost(5_000, benchWorkload, { ...stackCosts, limiterReadUnits: 0 }).onDemand;
+    const clientIndex = perUnit(prices.dynamodb.writeRequestUnits) * 1e6;
     expect(cost.byService.Lambda).toBeCloseTo(0.49, 2);
     expect(cost.byService.SQS).toBeCloseTo(0.54, 1);
-    expect(Math.abs(cost.byService.DynamoDB - 3.77)).toBeLessThan(0.01);
+    expect(Math.abs(cost.byService.DynamoDB - clientIndex - 3.77)).toBeLessThan(0.01);
     expect(cost.byService['API Gateway']).toBeCloseTo(1, 10);
-    expect(Math.abs(cost.total - 5.9)).toBeLessThan(0.02);
+    expect(Math.abs(cost.total - clientIndex - 5.9)).toBeLessThan(0.02);
     // The limiter's read of the address's item: half a unit, once a second per api environment.
     expect(scaleCost(5_000, benchWorkload).onDemand.total - cost.total).toBeCloseTo(0.05 * perUnit(prices.dynamodb.readRequestUnits) * 1e6, 9);
   });
@@ -137,11 +160,23 @@ describe('the plan for 5,000 jobs a second', () => {
   });
 
   it('carries it from one client address: the limiter reads an address\'s item once a second per api environment, not once a request', () => {
-    expect(plan.requirements).toEqual([]);
+    expect(plan.requirements.filter((r) => r.includes('address'))).toEqual([]);
     expect(plan.model.workload.sourceAddresses).toBe(1);
     expect(bound(plan.model, 'limiter')).toBeCloseTo(60_000, 6);
     // A planned address requirement appears only where the reads would pass what one item serves.
     expect(planFor(5_000, { stack: { ...stackCosts, limiterReadUnits: 5 } }).requirements[0]).toMatch(/^requests from at least 2 client addresses/);
+  });
+
+  it('needs the jobs of at least 8 clients: one client submits at most 1,000 jobs a second, whatever is raised', () => {
+    // 7,500 jobs/s with the headroom × 1 client index entry ÷ 1,000 WCU per partition; 5,000 alone takes 5.
+    expect(plan.requirements).toEqual([expect.stringMatching(/^jobs from at least 8 clients, evenly \(5 without the headroom\).*one client submits at most 1,000 jobs a second/)]);
+    expect(plan.model.workload.clients).toBe(8);
+    expect(bound(plan.model, 'clientIndex')).toBe(8_000);
+    // Raising every quota leaves one client where it was: a partition's 1,000 write units are fixed.
+    const raised: AccountQuotas = { ...defaultQuotas, dynamoOnDemandTable: { readUnits: 400_000, writeUnits: 400_000 }, apiGatewayRps: 100_000, lambdaConcurrency: 100_000 };
+    expect(bound(scaleModel({ settings: plan.settings, quotas: raised }), 'clientIndex')).toBe(1_000);
+    expect(planFor(600).requirements).toEqual([]);
+    expect(planFor(700).requirements).toEqual([expect.stringMatching(/^jobs from at least 2 clients/)]);
   });
 
   it('keeps every setting within what AWS accepts, after the raises', () => {
@@ -164,10 +199,12 @@ describe('the plan for 5,000 jobs a second', () => {
 
   it('needs no Lambda or API Gateway raise; the jobs table is raised for the headroom only', () => {
     expect(plan.quotaRaises).toEqual([
-      { quota: 'DynamoDB table-level write throughput (on demand, WRU/s)', from: 40_000, to: 50_000, why: '48,000 WRU/s', atWanted: false },
+      { quota: 'DynamoDB table-level write throughput (on demand, WRU/s)', from: 40_000, to: 60_000, why: '55,875 WRU/s', atWanted: false },
     ]);
-    // Provisioned at 70%, 5,000 × 6.2 WRU needs 44,286 WCU: over the table's 40,000.
-    expect(plan.provisioned.writeCapacityUnits).toBe(44_286);
+    // Provisioned at 70%, 5,000 × 6.25 WRU of the table's own needs 44,643 WCU: over the table's 40,000.
+    expect(plan.provisioned.writeCapacityUnits).toBe(44_643);
+    // Each index is provisioned on its own: 5,000 × 0.2 and × 1 at 70%; the three within the account's 80,000.
+    expect(plan.provisioned.indexWriteCapacityUnits).toEqual({ unsettled: 1_429, client: 7_143 });
     expect(plan.provisioned.quotaRaises.map((r) => [r.quota, r.to])).toEqual([['DynamoDB table-level write throughput (provisioned, WCU)', 45_000]]);
   });
 
@@ -178,28 +215,70 @@ describe('the plan for 5,000 jobs a second', () => {
     expect(lower((s) => ({ ...s, apiReservedConcurrency: s.apiReservedConcurrency - 10 }))).toBeLessThan(7_500);
   });
 
-  it('says how long a cold stack takes to get there: 90 minutes of a new table, unless it is warmed', () => {
-    expect(plan.warmThroughput.writeUnitsPerSecond).toBe(48_000);
+  it('says how long a cold stack takes to get there: 120 minutes of a new table, unless it is warmed', () => {
+    expect(plan.warmThroughput.writeUnitsPerSecond).toBe(56_000);
     expect(plan.warmThroughput.writeUnitsPerSecond).toBeLessThanOrEqual(plan.model.quotas.dynamoOnDemandTable.writeUnits);
-    expect(plan.rampNotes.join('\n')).toMatch(/32,000 WRU\/s.*3 doublings, at least 90 min/);
+    expect(plan.rampNotes.join('\n')).toMatch(/37,250 WRU\/s.*4 doublings, at least 120 min/);
     expect(plan.rampNotes.join('\n')).toMatch(/118 batches in flight.*about 1 min/);
   });
 
-  it('costs $6.19 per million jobs and $81,348 a month on demand, priced from bench/prices.json', () => {
+  it('costs $6.85 per million jobs and $89,971 a month on demand, priced from bench/prices.json', () => {
     const wru = perUnit(prices.dynamodb.writeRequestUnits) * 1e6;
     const rru = perUnit(prices.dynamodb.readRequestUnits) * 1e6;
     const sqs = perUnit(prices.sqs.standardRequests) * 1e6;
     const { cost } = plan;
-    // 6.2 table units + 0.2 index units; 0.1 read units, and the limiter's 0.05.
-    expect(cost.onDemand.byService.DynamoDB).toBeCloseTo(6.4 * wru + 0.15 * rru, 9);
+    // 6.25 table units (the kept attempts' 0.05 among them) + 0.2 unsettled and 1 client index units; 0.1 read units, and the limiter's 0.05.
+    expect(cost.onDemand.byService.DynamoDB).toBeCloseTo(7.45 * wru + 0.15 * rru, 9);
     // SendMessage, receive and delete per 6 of 1.05 deliveries, 0.05 visibility changes, the handed-over callbacks.
     expect(cost.onDemand.byService.SQS).toBeCloseTo((1 + (2 * 1.05) / 6 + 0.05 + 0.01 + (2 * 0.01) / 6) * sqs, 9);
     expect(cost.onDemand.byService['API Gateway']).toBeCloseTo(perUnit(prices.apiGateway.httpApiRequests) * 1e6, 9);
-    expect(cost.onDemand.total).toBeCloseTo(6.19, 2);
+    expect(cost.onDemand.total).toBeCloseTo(6.85, 2);
     expect(cost.perMonth.onDemand).toBeCloseTo((cost.onDemand.total * 5_000 * 3600 * hoursPerMonth) / 1e6, 6);
-    expect(Math.round(cost.perMonth.onDemand)).toBe(81_348);
+    expect(Math.round(cost.perMonth.onDemand)).toBe(89_971);
     expect(cost.provisioned.total).toBeLessThan(cost.onDemand.total);
-    expect(cost.provisioned.total).toBeCloseTo(3.83, 2);
+    expect(cost.provisioned.total).toBeCloseTo(4.1, 2);
+  });
+});
+
+describe('jobs submitted in batches (POST /v1/jobs/batch)', () => {
+  it('take one request, one invocation, per batch and one SendMessageBatch per ten jobs; a batch of one is a single submit', () => {
+    const batched = jobProfile(batchedWorkload);
+    expect(batched.apiRequests).toBeCloseTo(0.01, 12);
+    expect(batched.invocations.api).toBeCloseTo(0.01, 12);
+    expect(batched.sends).toBeCloseTo(0.1, 12);
+    expect(jobProfile({ ...defaultWorkload, jobsPerSubmit: 15 }).sends).toBeCloseTo(2 / 15, 12);
+    // The api's time per job is a single submit's: no batch has been measured.
+    expect(batched.concurrency.api).toBeCloseTo(0.016, 12);
+    // The same writes: a conditional put per job, batched or not.
+    expect(batched.writeUnits).toEqual(jobProfile().writeUnits);
+    expect(defaultWorkload.jobsPerSubmit).toBe(1);
+  });
+
+  it('takes 1 to 100 jobs a batch, and reports a batch whose body is above 5 MiB', () => {
+    for (const jobsPerSubmit of [0, 101, 2.5]) expect(() => jobProfile({ ...defaultWorkload, jobsPerSubmit })).toThrow(RangeError);
+    const large = scaleModel({ workload: { ...batchedWorkload, bodyBytes: 64 * 1024 } });
+    expect(large.issues.join('\n')).toMatch(/a batch of 100 jobs of 65,536 B is about 6,583,600 B, above POST \/v1\/jobs\/batch's 5,242,880: it is refused \(413\)/);
+    expect(scaleModel({ workload: batchedWorkload }).issues).toEqual([]);
+  });
+
+  it('cost $5.19 per million at 5,000 jobs a second on demand: API Gateway, the api\'s invocations and SendMessage a hundredth or a tenth of the single submits\'', () => {
+    const single = planFor(5_000).cost;
+    const batched = scaleCost(5_000, batchedWorkload);
+    const sqs = perUnit(prices.sqs.standardRequests) * 1e6;
+    expect(batched.onDemand.byService['API Gateway']).toBeCloseTo(single.onDemand.byService['API Gateway'] / 100, 9);
+    expect(single.onDemand.byService.SQS - batched.onDemand.byService.SQS).toBeCloseTo(0.9 * sqs, 9);
+    expect(single.onDemand.byService.Lambda - batched.onDemand.byService.Lambda).toBeCloseTo(0.99 * perUnit(prices.lambda.requests) * 1e6, 9);
+    expect(batched.onDemand.total).toBeCloseTo(5.19, 2);
+    expect(batched.provisioned.total).toBeCloseTo(2.45, 2);
+  });
+
+  it('need no stage throttle raise at 5,000 jobs a second, and a reservation of 120 for the api\'s time', () => {
+    const plan = planFor(5_000, { workload: batchedWorkload });
+    expect(plan.feasible).toBe(true);
+    // 7,500 jobs/s with the headroom are 75 requests a second; 7,500 × 16 ms keep 120 environments busy.
+    expect(plan.context).toEqual({ apiThrottleRate: 100, apiThrottleBurst: 120, jobsMaxConcurrency: 180, callbacksMaxConcurrency: 2, apiReservedConcurrency: 120 });
+    expect(plan.requirements).toEqual([expect.stringMatching(/^jobs from at least 8 clients/)]);
+    for (const b of plan.model.bounds) expect(b.jobsPerSecond, b.name).toBeGreaterThanOrEqual(7_500);
   });
 });
 
@@ -281,6 +360,17 @@ describe('the model is monotonic', () => {
     );
   });
 
+  it('never carries less for larger batches', () => {
+    fc.assert(
+      fc.property(settings, fc.integer({ min: 1, max: 99 }), fc.integer({ min: 1, max: 99 }), (s, size, extra) => {
+        const larger = Math.min(100, size + extra);
+        const w: Workload = { ...defaultWorkload, clients: 100, jobsPerSubmit: size };
+        expect(reached(s, defaultQuotas, { ...w, jobsPerSubmit: larger })).toBeGreaterThanOrEqual(reached(s, defaultQuotas, w));
+        // Not so the cost: 11 jobs take two SendMessageBatch requests where 10 take one.
+      }),
+    );
+  });
+
   it('gives the api more with a larger reservation, at the cost of the pool the queue consumers share', () => {
     fc.assert(
       fc.property(settings, more, (given, extra) => {
@@ -294,7 +384,7 @@ describe('the model is monotonic', () => {
     );
     // So a reservation is no free lunch: 900 of 1,000 leaves execute 95 environments.
     const open: ScaleSettings = { throttle: { rateLimit: 10_000, burstLimit: 500 }, maxConcurrency: { jobs: 1_000, callbacks: 2 }, apiReservedConcurrency: 500 };
-    const manyAddresses: Workload = { ...defaultWorkload, sourceAddresses: 100 };
+    const manyAddresses: Workload = { ...defaultWorkload, sourceAddresses: 100, clients: 100 };
     expect(reached({ ...open, apiReservedConcurrency: 900 }, defaultQuotas, manyAddresses)).toBeLessThan(reached(open, defaultQuotas, manyAddresses));
   });
 
@@ -342,8 +432,9 @@ describe("the README's tables", () => {
   it("prints each model's figures, the binding bound in bold", () => {
     expect(table).toContain('| API stage throttle | `apiThrottleRate` | **100** | **7,500** |');
     expect(table).toContain('| execute, jobs event source | `jobsMaxConcurrency` | 846 | 7,619 |');
-    expect(table).toContain('| DynamoDB jobs table, on demand | quota: DynamoDB table-level write throughput | 6,250 | 7,812 |');
+    expect(table).toContain('| DynamoDB jobs table, on demand | quota: DynamoDB table-level write throughput | 5,369 | 8,053 |');
     expect(table).toContain('| DynamoDB failure limiter, an item per address | fixed (per partition): more client addresses | 60,000 | 60,000 |');
+    expect(table).toContain("| DynamoDB one client's submits, `client` index | fixed (per partition): more clients | 1,000 | 8,000 |");
   });
 
   it('lists the context values side by side', () => {
