@@ -101,8 +101,8 @@ export class WaasStack extends Stack {
     // ...and reads and counts failed authentications per source, one item per window.
     allow('api', ['GetItem', 'UpdateItem'], limitsTable);
     queue.jobs.grantSendMessages(fn.api);
-    // execute: leases an attempt (the write returns the job and the request beside it; a large
-    // request is read after), records its answer, makes the callback (signed with the client's
+    // execute: leases an attempt (the write returns the job; its request, an item of its own, is
+    // read after: GetItem; an older job's request beside its state comes with the write), records its answer, makes the callback (signed with the client's
     // secrets) and records it; every retry is the message in hand, made visible later.
     // An attempt followed by a retry is kept first, in an item of its own (PutItem).
     allow('execute', ['GetItem', 'PutItem', 'UpdateItem'], jobsTable);

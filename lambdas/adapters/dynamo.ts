@@ -1,8 +1,7 @@
 /**
  * The job and client stores on DynamoDB, through the AWS SDK's document client. A job is an item
- * under its partition (`job`: its state, rewritten at each transition, with its request beside
- * it when both fit in a write unit), for a larger request a `request` item written before it,
- * and an `attempt#NNNN` item for each attempt followed by a retry; job-items.ts has the layout.
+ * under its partition (`job`: its state, rewritten at each transition), its request in a
+ * `request` item written before it (an older job may have it beside its state instead), and an `attempt#NNNN` item for each attempt followed by a retry; job-items.ts has the layout.
  * Idempotency-Keys are items of their own in the same table. A client's jobs are listed through
  * the `client` index (lib/definitions.ts weighs it), never by a scan.
  */
@@ -194,6 +193,13 @@ export class DynamoJobStore implements JobStore {
 
   /** One conditional UpdateItem on the job item; the item as written comes back only when asked for. */
   private async write(jobId: string, changes: JobChanges, condition: JobCondition, returning: 'ALL_NEW' | 'NONE'): Promise<Item> {
+    // The history's last line may be stored as a reference to the output (job-items.ts): a new
+    // output is written with the history, read back first when the change has none. The core
+    // always writes the two together; only a caller that does not (a test) pays the read.
+    if (changes.output !== undefined && changes.history === undefined) {
+      const current = await this.get(jobId);
+      if (current) changes = { ...changes, history: current.history };
+    }
     const result = await conditional(
       this.db.send(new UpdateCommand({ TableName: this.table, Key: { pk: jobId, sk: JOB }, ...updateParts(changes, condition), ReturnValues: returning })),
     );

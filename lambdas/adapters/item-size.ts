@@ -1,7 +1,7 @@
 /**
  * An item's size as DynamoDB counts it, for the write units it costs (one per started KB of the
- * larger of the item before and after a write). The jobs store keeps a job's request beside its
- * state only when the two fit in one unit; the benchmark's cost model prices items with it.
+ * larger of the item before and after a write): test/unit/item-size.test.ts weighs a typical
+ * job's items with it, and the benchmark's cost model prices items with it.
  */
 
 /**

@@ -7,7 +7,8 @@ import { randomBytes, randomInt } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { dynamoItemSize } from '../../lambdas/adapters/item-size.ts';
-import { jobFromItem, jobItem, newJobItems, requestFromItem, storedChanges, storedConditionValue, storedName } from '../../lambdas/adapters/job-items.ts';
+import { attemptFromItem, attemptItem, jobFromItem, jobItem, newJobItems, requestFromItem, storedChanges, storedConditionValue, storedDefaults, storedName } from '../../lambdas/adapters/job-items.ts';
+import { jobLimits } from '../../lib/definitions.ts';
 import { publicRecord, type AttemptOutput, type Job, type JobRequest } from '../../lambdas/core/job.ts';
 import { acceptedJob } from '../support/memory.ts';
 
@@ -16,6 +17,8 @@ type Item = Record<string, unknown>;
 const jobId = '8a6e0804-2bd0-4672-b79d-d97027f9071e';
 const json = JSON.stringify({ items: Array.from({ length: 40 }, (_, i) => ({ sku: `SKU-${i}`, quantity: 1, price: 1999 })) });
 const noise = (bytes: number) => randomBytes(bytes).toString('base64');
+/** The job field a GET /status name stands for. */
+const fieldOfName = (name: string) => ({ max_attempts: 'maxAttempts', timeout_ms: 'timeoutMs', callback_max_attempts: 'callbackMaxAttempts' })[name] ?? name;
 
 /** A job with every field set, instants included. */
 const fullJob = (): Job =>
@@ -51,6 +54,11 @@ describe('the job item', () => {
       if (field === 'jobId') expect(item['pk']).toBe(value);
       // A field without a value is absent, not null: bytes saved at every write.
       else if (value === null) expect(item, field).not.toHaveProperty(field);
+      // The contract's defaults are left out, and read back (storedDefaults).
+      else if (Object.hasOwn(storedDefaults, fieldOfName(field)) && storedDefaults[fieldOfName(field) as keyof typeof storedDefaults] === value) expect(item, field).not.toHaveProperty(field);
+      // The output's usual body fields are left out, and the history's line that repeats it is its number.
+      else if (field === 'output') expect(jobFromItem(item).output).toEqual(value);
+      else if (field === 'history') expect(jobFromItem(item).history).toEqual(value);
       else expect(item[field], field).toEqual(value);
     }
     expect(item).toMatchObject({
@@ -101,10 +109,29 @@ describe('outputs, bodies and header maps', () => {
     bodyBytes: Buffer.byteLength(body),
     truncated: false,
   });
-  const storedOutput = (value: AttemptOutput) => storedChanges({ output: value }).set['output'] as Item;
+  const storedOutput = (value: AttemptOutput) => storedChanges({ output: value, history: [] }).set['output'] as Item;
 
-  it('keeps a short body and header map as they are, readable in the console', () => {
-    expect(storedOutput(output('{"ok":true}'))).toEqual(output('{"ok":true}'));
+  it('keeps a short body and header map as they are, readable in the console, without the body fields it reads back', () => {
+    const { bodyEncoding: _encoding, bodyBytes: _bytes, truncated: _truncated, ...short } = output('{"ok":true}');
+    expect(storedOutput(output('{"ok":true}'))).toEqual(short);
+  });
+
+  it('keeps the body fields that are not the usual ones: base64, a cut body, a size that is not the kept text\'s', () => {
+    const base64 = { ...output('AAEC'), bodyEncoding: 'base64' as const, bodyBytes: 3 };
+    expect(storedOutput(base64)).toMatchObject({ bodyEncoding: 'base64', bodyBytes: 3 });
+    expect(storedOutput(base64)).not.toHaveProperty('truncated');
+    const cut = { ...output('abc'), bodyBytes: 70_000, truncated: true };
+    expect(storedOutput(cut)).toMatchObject({ bodyBytes: 70_000, truncated: true });
+    expect(storedOutput(cut)).not.toHaveProperty('bodyEncoding');
+    // An output without a statusCode (an error) is stored as it is.
+    expect(storedOutput({ started: '2026-01-01T00:00:00.000Z', durationMs: 1, error: 'timeout' })).toEqual({ started: '2026-01-01T00:00:00.000Z', durationMs: 1, error: 'timeout' });
+    for (const value of [base64, cut]) expect(jobFromItem(applied(jobItem(acceptedJob({ jobId })), { output: value, history: [] })).output).toEqual(value);
+  });
+
+  it('reads an item written before the short form (every body field there) as it was', () => {
+    const value = output(json);
+    const item = { ...jobItem(acceptedJob({ jobId })), output: { ...value, bodyEncoding: 'utf8', bodyBytes: value.bodyBytes, truncated: false } };
+    expect(jobFromItem(item).output).toEqual(value);
   });
 
   it('packs a long body and header map that brotli shrinks by a tenth, naming the compression beside each', () => {
@@ -150,12 +177,16 @@ describe('the request', () => {
   const job = acceptedJob({ jobId });
   const request: JobRequest = { url: job.service, method: 'POST', headers: { 'Idempotency-Key': jobId, 'Content-Type': 'application/json' }, body: '{"a":1}' };
 
-  it('lies beside the state as a request map when both fit in one write unit', () => {
+  it('always gets an item of its own, written first, however small: it is kept for the retention, and beside the state every later write would carry it', () => {
     const items = newJobItems(job, request);
-    expect(items).toHaveLength(1);
-    expect(items[0]).toMatchObject({ pk: jobId, sk: 'job', request: { headers: request.headers, body: request.body } });
-    expect(dynamoItemSize(items[0] ?? {})).toBeLessThanOrEqual(1024);
+    expect(items.map((item) => item['sk'])).toEqual(['request', 'job']);
+    expect(items[1]).not.toHaveProperty('request');
     expect(requestFromItem(items[0] ?? {}, job)).toEqual(request);
+  });
+
+  it('still reads a request map beside the state, as jobs written before (and local DATA_DIRs) have it', () => {
+    const state = { ...jobItem(job), request: { headers: request.headers, body: request.body } };
+    expect(requestFromItem(state, jobFromItem(state))).toEqual(request);
   });
 
   it('gets an item of its own, first in the order of writing, when it does not fit beside the state', () => {
@@ -170,28 +201,93 @@ describe('the request', () => {
     expect(requestFromItem(state, job)).toBeUndefined();
   });
 
-  it('the last byte decides: a job whose leased item exactly fills the unit keeps its request beside, one byte more moves it out', () => {
-    // The service URL lies in the state as plain text: each character is one byte more.
-    const sized = (extra: number) => newJobItems({ ...job, service: `${job.service}/${'p'.repeat(extra)}` }, request);
-    const leased = (item: Item) => applied(item, { status: 'started', attempts: 1, leaseUntil: Date.parse('2026-01-01T00:00:20.000Z') });
-    const [base = {}] = sized(0);
-    const extra = 1024 - dynamoItemSize(leased(base));
-    expect(extra).toBeGreaterThan(0);
-    expect(sized(extra)).toHaveLength(1);
-    // The submit and the lease each cost one write unit, the lease to the last byte.
-    expect(dynamoItemSize(sized(extra)[0] ?? {})).toBeLessThan(1024);
-    expect(dynamoItemSize(leased(sized(extra)[0] ?? {}))).toBe(1024);
-    expect(sized(extra + 1).map((item) => item['sk'])).toEqual(['request', 'job']);
-  });
-
   it('keeps a body of null and an empty body apart', () => {
     for (const body of [null, '']) expect(requestFromItem(newJobItems(job, { ...request, body })[0] ?? {}, job)).toEqual({ ...request, body });
   });
 
-  it('the request beside the state outlives every write, the one that makes the job final too (a replay sends it again); it is never rewritten', () => {
-    const [item = {}] = newJobItems(job, request);
+  it('the request beside the state (an older item\'s) outlives every write, the one that makes the job final too (a replay sends it again); it is never rewritten', () => {
+    const item = { ...jobItem(job), request: { headers: request.headers, body: request.body } };
     for (const status of ['running', 'completed', 'failed', 'cancelled'] as const) expect(applied(item, { status, attempts: 1 })['request'], status).toEqual(item['request']);
     expect(storedChanges({ status: 'completed', attempts: 1 }).set).not.toHaveProperty('request');
     expect(storedChanges({ status: 'cancelled' }).remove).toEqual([]);
+  });
+});
+
+describe('the short form: the same job on read', () => {
+  const instant = fc.integer({ min: Date.parse('2020-01-01T00:00:00.000Z'), max: Date.parse('2030-01-01T00:00:00.000Z') }).map((ms) => new Date(ms).toISOString());
+  const duration = fc.integer({ min: 0, max: 60_000 });
+  /** An answer as http.ts makes it: every body field there, usual or not. */
+  const answerArb: fc.Arbitrary<AttemptOutput> = fc
+    .record({
+      started: instant,
+      durationMs: duration,
+      statusCode: fc.integer({ min: 100, max: 599 }),
+      headers: fc.dictionary(fc.string({ minLength: 1, maxLength: 12 }), fc.string({ maxLength: 30 }), { maxKeys: 4 }),
+      body: fc.oneof(fc.string({ unit: 'grapheme', maxLength: 300 }), fc.constant(json)),
+      bodyEncoding: fc.constantFrom('utf8' as const, 'base64' as const),
+      bytesOff: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 100_000 })),
+      truncated: fc.boolean(),
+      error: fc.option(fc.string({ maxLength: 20 }), { nil: undefined }),
+    })
+    .map(({ bytesOff, error, ...rest }) => ({ ...rest, bodyBytes: Buffer.byteLength(rest.body) + bytesOff, ...(error !== undefined ? { error } : {}) }));
+  const errorArb: fc.Arbitrary<AttemptOutput> = fc.record({ started: instant, durationMs: duration, error: fc.string({ minLength: 1, maxLength: 40 }) });
+  const outputArb = fc.oneof(answerArb, errorArb);
+  const summaryOf = (attempt: number, output: AttemptOutput) => ({
+    attempt,
+    started: output.started,
+    durationMs: output.durationMs,
+    ...(output.statusCode !== undefined ? { statusCode: output.statusCode } : {}),
+    ...(output.error !== undefined ? { error: output.error } : {}),
+  });
+  /** An output and a history whose last line is its summary, or another attempt's, or none. */
+  const progressArb = fc
+    .record({
+      output: fc.option(outputArb, { nil: null }),
+      earlier: fc.array(outputArb, { maxLength: 3 }),
+      last: fc.constantFrom('sums up the output', 'another attempt', 'none'),
+    })
+    .map(({ output, earlier, last }) => {
+      const history = earlier.map((o, i) => summaryOf(i + 1, o));
+      if (output && last === 'sums up the output') history.push(summaryOf(history.length + 1, output));
+      if (last === 'another attempt') history.push({ attempt: history.length + 1, started: '2026-01-01T00:00:00.000Z', durationMs: 0, error: 'abandoned' });
+      return { output, history };
+    });
+  const settingsArb = fc.record({
+    methodtype: fc.constantFrom('POST', 'PUT', 'GET'),
+    maxAttempts: fc.integer({ min: jobLimits.maxAttempts.min, max: jobLimits.maxAttempts.max }),
+    timeoutMs: fc.constantFrom(jobLimits.timeoutMs.default, 100, 60_000),
+    callbackMaxAttempts: fc.integer({ min: jobLimits.callbackMaxAttempts.min, max: jobLimits.callbackMaxAttempts.max }),
+  });
+
+  it('leaves out the contract\'s defaults, which are today\'s jobLimits, and reads them back', () => {
+    expect(storedDefaults).toEqual({ methodtype: 'POST', maxAttempts: jobLimits.maxAttempts.default, timeoutMs: jobLimits.timeoutMs.default, callbackMaxAttempts: jobLimits.callbackMaxAttempts.default });
+    const item = jobItem(acceptedJob({ jobId }));
+    for (const attribute of ['methodtype', 'max_attempts', 'timeout_ms', 'callback_max_attempts']) expect(item).not.toHaveProperty(attribute);
+    const other = acceptedJob({ jobId, methodtype: 'PUT', maxAttempts: 3, timeoutMs: 500, callbackMaxAttempts: 1 });
+    expect(jobItem(other)).toMatchObject({ methodtype: 'PUT', max_attempts: 3, timeout_ms: 500, callback_max_attempts: 1 });
+  });
+
+  it('stores the history\'s last line as its attempt number when it repeats the output\'s summary, and reads it back whole', () => {
+    const output: AttemptOutput = { started: '2026-01-01T00:00:00.000Z', durationMs: 7, statusCode: 200, headers: {}, body: 'ok', bodyEncoding: 'utf8', bodyBytes: 2, truncated: false };
+    const history = [{ attempt: 1, started: '2025-12-31T23:59:00.000Z', durationMs: 3, error: 'timeout' }, { attempt: 2, started: output.started, durationMs: 7, statusCode: 200 }];
+    expect(storedChanges({ output, history }).set['history']).toEqual([history[0], 2]);
+    expect(jobFromItem(applied(jobItem(acceptedJob({ jobId })), { output, history }))).toMatchObject({ output, history });
+    // A last line that is not the output's (a dead letter's reason is no attempt) stays whole.
+    const reason: AttemptOutput = { started: '2026-01-01T00:01:00.000Z', durationMs: 0, error: 'abandoned' };
+    expect(storedChanges({ output: reason, history }).set['history']).toEqual(history);
+  });
+
+  it('every job reads back exactly as it was written, from its item and through a write of its output and history', () => {
+    fc.assert(
+      fc.property(progressArb, settingsArb, progressArb, ({ output, history }, settings, next) => {
+        const job = { ...fullJob(), ...settings, output, history };
+        const item = jobItem(job);
+        expect(jobFromItem(item)).toEqual(job);
+        if (next.output) expect(jobFromItem(applied(item, { output: next.output, history: next.history }))).toEqual({ ...job, output: next.output, history: next.history });
+        // A kept attempt's item, which stores its output the same way.
+        if (output) expect(attemptFromItem(attemptItem(jobId, { ...output, attempt: 3 }, job.expiresAt))).toEqual({ ...output, attempt: 3 });
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -77,12 +77,14 @@ describe('upgradeStore', () => {
     const jobs = new DynamoJobStore(db.documents, db.table);
     const running = await jobs.get(ids.firstRunning);
     expect(running).toMatchObject<Partial<Job>>({ status: 'running', attempts: 1, maxAttempts: 5, nextAttemptAt: 1_764_000_000_000, output: { ...answered, statusCode: 503, body: 'busy' }, sweep: '1' });
-    expect(await raw(ids.firstRunning, 'job')).toMatchObject({ status: 'running', max_attempts: 5, next_attempt_at: new Date(1_764_000_000_000).toISOString() });
+    expect(await raw(ids.firstRunning, 'job')).toMatchObject({ status: 'running', next_attempt_at: new Date(1_764_000_000_000).toISOString() });
+    // Five attempts is the contract's default, which today's layout leaves out.
     expect(await raw(ids.firstRunning, 'job')).not.toHaveProperty('maxAttempts');
+    expect(await raw(ids.firstRunning, 'job')).not.toHaveProperty('max_attempts');
     const runningTaken = await jobs.take(ids.firstRunning, { attempts: 2 }, {});
     expect(runningTaken.request).toEqual({ url: spec.service, method: 'POST', headers: { 'Content-Type': 'application/json', 'Idempotency-Key': ids.firstRunning }, body: '{"order":1}' });
-    // Its request now sits beside it: the first layout's request item is gone.
-    expect(await raw(ids.firstRunning, 'request')).toBeUndefined();
+    // Its request item is today's now (headers and body; the URL and method are the job's).
+    expect(await raw(ids.firstRunning, 'request')).toEqual({ pk: ids.firstRunning, sk: 'request', headers: { 'Content-Type': 'application/json', 'Idempotency-Key': ids.firstRunning }, body: '{"order":1}', expiresAt });
 
     expect(await jobs.get(ids.firstSettled)).toMatchObject({ status: 'completed', callback: null, notified: 'n/a', output: { body: '{"ok":true}' } });
 
