@@ -60,7 +60,7 @@ describe('the stack with default settings and default quotas', () => {
     expect(bound(today, 'execute')).toBeCloseTo((20 * 6) / 0.135 / 1.05, 6);
     // 40,000 WRU ÷ (1 submit + 1 lease + 2 answer + 2 callback + 0.05 × 2 retried writes × 2 units
     // + 0.05 kept attempts + 0.2 unsettled index writes + 1 client index entry).
-    expect(bound(today, 'dynamoTable')).toBeCloseTo(40_000 / 7.45, 6);
+    expect(bound(today, 'dynamoTable')).toBeCloseTo(40_000 / 6.35, 6);
     // 16 shards × 1,000 WCU ÷ (4 index writes × 0.05 retries): the index carries what the sweeper decides on, so each write of an indexed job writes it.
     expect(bound(today, 'unsettledIndex')).toBeCloseTo(80_000, 6);
     // One client: its client index entries share one partition that DynamoDB cannot split, 1,000 WCU ÷ 1 entry a job.
@@ -99,16 +99,15 @@ describe('the stack with default settings and default quotas', () => {
 });
 
 describe("a job's units", () => {
-  it("writes 7 units for a 1 KiB answer with a callback: the README's 6, measured before the client index, and its entry", () => {
-    expect(jobProfile(benchWorkload).writeUnits).toMatchObject({ submit: 1, lease: 1, answer: 2, callback: 2, clientIndex: 1, total: 7 });
+  it('writes 6 units for a 1 KiB answer with a callback: the request and the state at submit, a unit each later write, and the client index entry', () => {
+    expect(jobProfile(benchWorkload).writeUnits).toMatchObject({ submit: 2, lease: 1, answer: 1, callback: 1, clientIndex: 1, total: 6 });
     expect(jobProfile({ ...benchWorkload, callbackFraction: 0 }).writeUnits.total).toBe(5);
   });
 
-  it('keeps the request beside the job to the end: the answer and the callback write it again, so only tiny bodies fit a unit', () => {
-    // 700 B bodies, 350 B stored each: the job's 660 B with the answer and the 500 B request beside it is 1,510 B, two units.
-    expect(jobProfile({ ...benchWorkload, bodyBytes: 700 }).writeUnits).toMatchObject({ submit: 1, lease: 1, answer: 2, callback: 2, total: 7 });
-    // 200 B, 100 B stored: 660 + 100 + 250 B of request is 1,010 B: every write in one unit.
-    expect(jobProfile({ ...benchWorkload, bodyBytes: 200 }).writeUnits).toMatchObject({ submit: 1, lease: 1, answer: 1, callback: 1, total: 5 });
+  it('keeps the request in an item of its own, kept to the end for a replay, so no later write carries it', () => {
+    // 700 B and 200 B bodies: the answered state (470 B and the stored answer) stays within a unit.
+    expect(jobProfile({ ...benchWorkload, bodyBytes: 700 }).writeUnits).toMatchObject({ submit: 2, lease: 1, answer: 1, callback: 1, total: 6 });
+    expect(jobProfile({ ...benchWorkload, bodyBytes: 200 }).writeUnits).toMatchObject({ submit: 2, lease: 1, answer: 1, callback: 1, total: 6 });
   });
 
   it('puts one item per retry for the attempt it keeps, and one client index entry per job, at submit only', () => {
@@ -125,20 +124,18 @@ describe("a job's units", () => {
 
   it('puts a request too large to sit beside the job in an item of its own, read at each attempt', () => {
     const large = jobProfile({ ...benchWorkload, bodyBytes: 8 * 1024 });
-    // Request 150 + 4,096 B: 5 units; the job as submitted: 1; answer and callback 5 each; the lease 1.
+    // Request 133 + 4,096 B: 5 units; the job as submitted: 1; answer and callback 5 each; the lease 1.
     expect(large.writeUnits).toMatchObject({ submit: 6, lease: 1, answer: 5, callback: 5 });
     expect(large.readUnits).toBeCloseTo(0.1 + 2, 10);
   });
 
-  it("prices the bench's job as the README does: $5.90 per million, Lambda $0.49, SQS $0.54, DynamoDB $3.77, and the client index's unit", () => {
-    // The README's figures were measured before the failure limiter's read and the client index.
+  it("prices the bench's job: Lambda $0.49, SQS $0.53, DynamoDB $3.89 (6 write units, 1.1 read units), API Gateway $1", () => {
     const cost = scaleCost(5_000, benchWorkload, { ...stackCosts, limiterReadUnits: 0 }).onDemand;
-    const clientIndex = perUnit(prices.dynamodb.writeRequestUnits) * 1e6;
     expect(cost.byService.Lambda).toBeCloseTo(0.49, 2);
-    expect(cost.byService.SQS).toBeCloseTo(0.54, 1);
-    expect(Math.abs(cost.byService.DynamoDB - clientIndex - 3.77)).toBeLessThan(0.01);
+    expect(cost.byService.SQS).toBeCloseTo(0.53, 2);
+    expect(cost.byService.DynamoDB).toBeCloseTo(6 * perUnit(prices.dynamodb.writeRequestUnits) * 1e6 + 1.1 * perUnit(prices.dynamodb.readRequestUnits) * 1e6, 9);
     expect(cost.byService['API Gateway']).toBeCloseTo(1, 10);
-    expect(Math.abs(cost.total - clientIndex - 5.9)).toBeLessThan(0.02);
+    expect(cost.total).toBeCloseTo(6.02, 2);
     // The limiter's read of the address's item: half a unit, once a second per api environment.
     expect(scaleCost(5_000, benchWorkload).onDemand.total - cost.total).toBeCloseTo(0.05 * perUnit(prices.dynamodb.readRequestUnits) * 1e6, 9);
   });
@@ -199,13 +196,13 @@ describe('the plan for 5,000 jobs a second', () => {
 
   it('needs no Lambda or API Gateway raise; the jobs table is raised for the headroom only', () => {
     expect(plan.quotaRaises).toEqual([
-      { quota: 'DynamoDB table-level write throughput (on demand, WRU/s)', from: 40_000, to: 60_000, why: '55,875 WRU/s', atWanted: false },
+      { quota: 'DynamoDB table-level write throughput (on demand, WRU/s)', from: 40_000, to: 50_000, why: '47,625 WRU/s', atWanted: false },
     ]);
-    // Provisioned at 70%, 5,000 × 6.25 WRU of the table's own needs 44,643 WCU: over the table's 40,000.
-    expect(plan.provisioned.writeCapacityUnits).toBe(44_643);
+    // Provisioned at 70%, 5,000 × 5.15 WRU of the table's own needs 36,786 WCU: within the table's 40,000.
+    expect(plan.provisioned.writeCapacityUnits).toBe(36_786);
     // Each index is provisioned on its own: 5,000 × 0.2 and × 1 at 70%; the three within the account's 80,000.
     expect(plan.provisioned.indexWriteCapacityUnits).toEqual({ unsettled: 1_429, client: 7_143 });
-    expect(plan.provisioned.quotaRaises.map((r) => [r.quota, r.to])).toEqual([['DynamoDB table-level write throughput (provisioned, WCU)', 45_000]]);
+    expect(plan.provisioned.quotaRaises).toEqual([]);
   });
 
   it('asks for no more than it needs: each setting one step lower carries less than the target', () => {
@@ -215,28 +212,28 @@ describe('the plan for 5,000 jobs a second', () => {
     expect(lower((s) => ({ ...s, apiReservedConcurrency: s.apiReservedConcurrency - 10 }))).toBeLessThan(7_500);
   });
 
-  it('says how long a cold stack takes to get there: 120 minutes of a new table, unless it is warmed', () => {
-    expect(plan.warmThroughput.writeUnitsPerSecond).toBe(56_000);
+  it('says how long a cold stack takes to get there: 90 minutes of a new table, unless it is warmed', () => {
+    expect(plan.warmThroughput.writeUnitsPerSecond).toBe(48_000);
     expect(plan.warmThroughput.writeUnitsPerSecond).toBeLessThanOrEqual(plan.model.quotas.dynamoOnDemandTable.writeUnits);
-    expect(plan.rampNotes.join('\n')).toMatch(/37,250 WRU\/s.*4 doublings, at least 120 min/);
+    expect(plan.rampNotes.join('\n')).toMatch(/31,750 WRU\/s.*3 doublings, at least 90 min/);
     expect(plan.rampNotes.join('\n')).toMatch(/118 batches in flight.*about 1 min/);
   });
 
-  it('costs $6.85 per million jobs and $89,971 a month on demand, priced from bench/prices.json', () => {
+  it('costs $6.29 per million jobs and $82,662 a month on demand, priced from bench/prices.json', () => {
     const wru = perUnit(prices.dynamodb.writeRequestUnits) * 1e6;
     const rru = perUnit(prices.dynamodb.readRequestUnits) * 1e6;
     const sqs = perUnit(prices.sqs.standardRequests) * 1e6;
     const { cost } = plan;
-    // 6.25 table units (the kept attempts' 0.05 among them) + 0.2 unsettled and 1 client index units; 0.1 read units, and the limiter's 0.05.
-    expect(cost.onDemand.byService.DynamoDB).toBeCloseTo(7.45 * wru + 0.15 * rru, 9);
+    // 5.15 table units (the kept attempts' 0.05 among them) + 0.2 unsettled and 1 client index units; 1.15 read units (the request's, at each delivery), and the limiter's 0.05.
+    expect(cost.onDemand.byService.DynamoDB).toBeCloseTo(6.35 * wru + 1.2 * rru, 9);
     // SendMessage, receive and delete per 6 of 1.05 deliveries, 0.05 visibility changes, the handed-over callbacks.
     expect(cost.onDemand.byService.SQS).toBeCloseTo((1 + (2 * 1.05) / 6 + 0.05 + 0.01 + (2 * 0.01) / 6) * sqs, 9);
     expect(cost.onDemand.byService['API Gateway']).toBeCloseTo(perUnit(prices.apiGateway.httpApiRequests) * 1e6, 9);
-    expect(cost.onDemand.total).toBeCloseTo(6.85, 2);
+    expect(cost.onDemand.total).toBeCloseTo(6.29, 2);
     expect(cost.perMonth.onDemand).toBeCloseTo((cost.onDemand.total * 5_000 * 3600 * hoursPerMonth) / 1e6, 6);
-    expect(Math.round(cost.perMonth.onDemand)).toBe(89_971);
+    expect(Math.round(cost.perMonth.onDemand)).toBe(82_662);
     expect(cost.provisioned.total).toBeLessThan(cost.onDemand.total);
-    expect(cost.provisioned.total).toBeCloseTo(4.1, 2);
+    expect(cost.provisioned.total).toBeCloseTo(3.87, 2);
   });
 });
 
@@ -261,15 +258,15 @@ describe('jobs submitted in batches (POST /v1/jobs/batch)', () => {
     expect(scaleModel({ workload: batchedWorkload }).issues).toEqual([]);
   });
 
-  it('cost $5.19 per million at 5,000 jobs a second on demand: API Gateway, the api\'s invocations and SendMessage a hundredth or a tenth of the single submits\'', () => {
+  it('cost $4.63 per million at 5,000 jobs a second on demand: API Gateway, the api\'s invocations and SendMessage a hundredth or a tenth of the single submits\'', () => {
     const single = planFor(5_000).cost;
     const batched = scaleCost(5_000, batchedWorkload);
     const sqs = perUnit(prices.sqs.standardRequests) * 1e6;
     expect(batched.onDemand.byService['API Gateway']).toBeCloseTo(single.onDemand.byService['API Gateway'] / 100, 9);
     expect(single.onDemand.byService.SQS - batched.onDemand.byService.SQS).toBeCloseTo(0.9 * sqs, 9);
     expect(single.onDemand.byService.Lambda - batched.onDemand.byService.Lambda).toBeCloseTo(0.99 * perUnit(prices.lambda.requests) * 1e6, 9);
-    expect(batched.onDemand.total).toBeCloseTo(5.19, 2);
-    expect(batched.provisioned.total).toBeCloseTo(2.45, 2);
+    expect(batched.onDemand.total).toBeCloseTo(4.63, 2);
+    expect(batched.provisioned.total).toBeCloseTo(2.22, 2);
   });
 
   it('need no stage throttle raise at 5,000 jobs a second, and a reservation of 120 for the api\'s time', () => {
@@ -432,7 +429,7 @@ describe("the README's tables", () => {
   it("prints each model's figures, the binding bound in bold", () => {
     expect(table).toContain('| API stage throttle | `apiThrottleRate` | **100** | **7,500** |');
     expect(table).toContain('| execute, jobs event source | `jobsMaxConcurrency` | 846 | 7,619 |');
-    expect(table).toContain('| DynamoDB jobs table, on demand | quota: DynamoDB table-level write throughput | 5,369 | 8,053 |');
+    expect(table).toContain('| DynamoDB jobs table, on demand | quota: DynamoDB table-level write throughput | 6,299 | 7,874 |');
     expect(table).toContain('| DynamoDB failure limiter, an item per address | fixed (per partition): more client addresses | 60,000 | 60,000 |');
     expect(table).toContain("| DynamoDB one client's submits, `client` index | fixed (per partition): more clients | 1,000 | 8,000 |");
   });
