@@ -28,7 +28,8 @@ import { parseArgs } from 'node:util';
 import { awsClients, closeAwsClients } from '../lambdas/adapters/aws.ts';
 import { DynamoJobStore } from '../lambdas/adapters/dynamo.ts';
 import type { AttemptOutput, Job, JobStatus } from '../lambdas/core/job.ts';
-import { encodeCursor, type ListQuery } from '../lambdas/core/ports.ts';
+import { encodeCursor, type Client, type ListQuery } from '../lambdas/core/ports.ts';
+import { newJob } from '../lambdas/core/submit.ts';
 import { localTableNames, provisionTables } from '../local/provision.ts';
 import { startStorage } from '../local/storage.ts';
 import { summarize } from './stats.ts';
@@ -67,24 +68,13 @@ const answered = (statusCode: number, started: string): AttemptOutput => {
   return { started, durationMs: 87, statusCode, headers: { 'content-type': 'application/json', date: new Date(base).toUTCString() }, body, bodyEncoding: 'utf8', bodyBytes: body.length, truncated: false };
 };
 
-/** A job as submit stores it, with `fields` over it. */
-const jobOf = (fields: Partial<Job> & Pick<Job, 'jobId' | 'clientId' | 'created' | 'status'>): Job => ({
-  lastUpdate: fields.created,
-  service: 'https://service.example.com/orders',
-  methodtype: 'POST',
-  callback: null,
-  attempts: 0,
-  maxAttempts: 5,
-  timeoutMs: 10_000,
-  output: null,
-  history: [],
-  notified: 'n/a',
-  notifyoutput: null,
-  notifyAttempts: 0,
-  callbackMaxAttempts: 5,
-  expiresAt: Math.floor(base / 1000) + 30 * 86_400,
-  ...fields,
-});
+/** A job as submit makes it (core/submit.ts `newJob`), with `fields` over it. */
+const jobOf = (fields: Partial<Job> & Pick<Job, 'jobId' | 'clientId' | 'created' | 'status'>): Job => {
+  const made = newJob({ clock: { now: () => base }, retentionDays: 30, newId: () => fields.jobId }, { clientId: fields.clientId } as Client, {
+    service: 'https://service.example.com/orders',
+  }).job;
+  return { ...made, lastUpdate: fields.created, ...fields };
+};
 
 const dataDir = mkdtempSync(join(tmpdir(), 'waas-bench-list-'));
 const storage = await startStorage(dataDir);
