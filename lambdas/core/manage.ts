@@ -9,13 +9,12 @@
  * - replay: a new job with the old one's request, stored and queued as submit does it; the old
  *   job is left as it is, whatever its status.
  */
-import { randomUUID } from 'node:crypto';
 import { metricNames } from '../../lib/definitions.ts';
 import { InvalidRequest, JobIsFinal, JobNotFound } from './errors.ts';
-import { isFinal, nonFinalStatuses, sweepShard, type Attempt, type Job, type JobRequest } from './job.ts';
+import { isFinal, nonFinalStatuses, type Attempt, type Job, type JobRequest } from './job.ts';
 import { ConditionFailed, InvalidCursor, type Client, type JobPage, type ListQuery } from './ports.ts';
 import { jobIdPattern } from './schemas.ts';
-import { enqueue, refuseUrls, type SubmitDeps } from './submit.ts';
+import { enqueue, newJob, refuseUrls, type SubmitDeps } from './submit.ts';
 
 /** What managing jobs needs: submit's dependencies (a replay is a submit). */
 export type ManageDeps = SubmitDeps;
@@ -106,35 +105,22 @@ export async function replayJob(deps: ManageDeps, client: Client, jobId: string)
   // The egress policy may have changed since: the same refusal as at submit.
   await refuseUrls(deps, [['url', oldRequest.url], ['callback', old.callback]]);
 
-  const now = deps.clock.now();
-  const newId = (deps.newId ?? randomUUID)();
-  const created = iso(now);
+  // A new job as submit makes one, with the old one's settings; its request is the old one's.
+  const { job: made } = newJob(deps, client, {
+    service: oldRequest.url,
+    methodtype: oldRequest.method,
+    callback: old.callback,
+    max_attempts: old.maxAttempts,
+    timeout_ms: old.timeoutMs,
+    callback_max_attempts: old.callbackMaxAttempts,
+  });
+  const job: Job = { ...made, replayOf: old.jobId };
+  const newId = job.jobId;
+  const created = job.created;
   const headers = Object.fromEntries(
     Object.entries(oldRequest.headers).map(([name, value]) => [name, name.toLowerCase() === 'idempotency-key' && value === old.jobId ? newId : value]),
   );
   const request: JobRequest = { ...oldRequest, headers };
-  const job: Job = {
-    jobId: newId,
-    clientId: client.clientId,
-    created,
-    lastUpdate: created,
-    service: request.url,
-    methodtype: request.method,
-    callback: old.callback,
-    status: 'accepted',
-    attempts: 0,
-    maxAttempts: old.maxAttempts,
-    timeoutMs: old.timeoutMs,
-    output: null,
-    history: [],
-    notified: old.callback ? 'no' : 'n/a',
-    notifyoutput: null,
-    notifyAttempts: 0,
-    callbackMaxAttempts: old.callbackMaxAttempts,
-    expiresAt: Math.floor(now / 1000) + deps.retentionDays * 86_400,
-    replayOf: old.jobId,
-    ...(deps.indexEveryJob ? { sweep: sweepShard(newId) } : {}),
-  };
   await enqueue(deps, job, request);
   return { job_id: newId, created, status: 'accepted', replay_of: old.jobId };
 }
