@@ -174,15 +174,23 @@ export async function accept(deps: SubmitDeps, client: Client, input: JobInput, 
  * it) finds nothing when it arrives and is dropped.
  */
 export async function enqueue(deps: SubmitDeps, job: Job, request: JobRequest): Promise<void> {
-  let sent = false;
   try {
     await deps.queue.send({ kind: 'job', jobId: job.jobId, leaseMs: attemptLeaseMs(job) });
-    sent = true;
+  } catch (error) {
+    throw notKept(error);
+  }
+  await store(deps, job, request);
+}
+
+const notKept = (cause: unknown) => new Unavailable('could not store and queue the job; nothing was kept, try again', { cause });
+
+/** Writes a job whose message is out, or takes it back (a write that failed may still have landed, and nothing may run unasked) and throws Unavailable. */
+async function store(deps: SubmitDeps, job: Job, request: JobRequest): Promise<void> {
+  try {
     await deps.jobs.create(job, request);
   } catch (error) {
-    // A write that failed may still have landed: take it back, so that nothing runs unasked.
-    if (sent) await deps.jobs.remove(job.jobId).catch(() => undefined);
-    throw new Unavailable('could not store and queue the job; nothing was kept, try again', { cause: error });
+    await deps.jobs.remove(job.jobId).catch(() => undefined);
+    throw notKept(error);
   }
   deps.telemetry?.count(metricNames.jobsAccepted);
 }
@@ -273,7 +281,6 @@ export async function acceptBatch(deps: SubmitDeps, client: Client, entries: Bat
   // In the request's order, so that its first jobs are the first sent.
   fresh.sort((a, b) => a.index - b.index);
 
-  const unavailable = (cause: unknown) => new Unavailable('could not store and queue the job; nothing was kept, try again', { cause });
   const refuse = async (item: Pending, error: unknown) => {
     if (item.key !== undefined) await deps.jobs.releaseIdempotent(client.clientId, item.key, item.job.jobId).catch(() => undefined);
     results[item.index] = { refused: error };
@@ -285,16 +292,14 @@ export async function acceptBatch(deps: SubmitDeps, client: Client, entries: Bat
       const sent = await deps.queue.sendBatch(chunk.map(({ job }) => ({ kind: 'job', jobId: job.jobId, leaseMs: attemptLeaseMs(job) })));
       await Promise.all(
         chunk.map(async (item, n) => {
-          if (!sent[n]) return refuse(item, unavailable(new Error('the queue refused the message')));
+          if (!sent[n]) return refuse(item, notKept(new Error('the queue refused the message')));
           // Its message is out: unwritten, the job is never found, and the message is dropped.
           if (late()) return refuse(item, outOfTime());
           try {
-            await deps.jobs.create(item.job, item.request);
+            await store(deps, item.job, item.request);
           } catch (error) {
-            await deps.jobs.remove(item.job.jobId).catch(() => undefined);
-            return refuse(item, unavailable(error));
+            return refuse(item, error);
           }
-          deps.telemetry?.count(metricNames.jobsAccepted);
           if (item.key !== undefined) await deps.jobs.settleIdempotent(client.clientId, item.key, item.job.jobId).catch(() => undefined);
           results[item.index] = { accepted: acceptedOf(item.job) };
         }),
