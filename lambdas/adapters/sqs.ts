@@ -30,17 +30,12 @@ export class SqsWorkQueue implements WorkQueue {
 
   /** Ten to a request, per queue; an entry SQS refuses is sent again on its own. */
   async sendMany(messages: QueueMessage[]): Promise<void> {
-    for (const kind of ['job', 'callback'] as const) {
-      const ofKind = messages.filter((message) => message.kind === kind);
-      for (let i = 0; i < ofKind.length; i += maxBatchEntries) {
-        const chunk = ofKind.slice(i, i + maxBatchEntries);
-        const { Failed = [] } = await this.sqs.send(
-          new SendMessageBatchCommand({ QueueUrl: this.urls[kind], Entries: chunk.map((message, n) => ({ Id: String(n), MessageBody: JSON.stringify(message) })) }),
-        );
-        for (const failed of Failed) {
-          const message = chunk[Number(failed.Id)];
-          if (message) await this.send(message);
-        }
+    const byKind = [...messages.filter((message) => message.kind === 'job'), ...messages.filter((message) => message.kind === 'callback')];
+    for (const { kind, entries } of chunksOf(byKind)) {
+      const { Failed = [] } = await this.sendChunk(kind, entries);
+      for (const failed of Failed) {
+        const message = entries[Number(failed.Id)];
+        if (message) await this.send(message);
       }
     }
   }
@@ -52,25 +47,10 @@ export class SqsWorkQueue implements WorkQueue {
    */
   async sendBatch(messages: QueueMessage[]): Promise<boolean[]> {
     const sent = messages.map(() => false);
-    const chunks: Array<{ from: number; kind: QueueMessage['kind']; entries: QueueMessage[] }> = [];
-    for (let i = 0; i < messages.length; i += maxBatchEntries) {
-      // One queue per request: a chunk is cut where the kind changes.
-      let from = i;
-      const slice = messages.slice(i, i + maxBatchEntries);
-      while (slice.length) {
-        const kind = slice[0]!.kind;
-        const run = slice.findIndex((message) => message.kind !== kind);
-        const entries = slice.splice(0, run < 0 ? slice.length : run);
-        chunks.push({ from, kind, entries });
-        from += entries.length;
-      }
-    }
     await Promise.all(
-      chunks.map(async ({ from, kind, entries }) => {
+      chunksOf(messages).map(async ({ from, kind, entries }) => {
         try {
-          const { Successful = [] } = await this.sqs.send(
-            new SendMessageBatchCommand({ QueueUrl: this.urls[kind], Entries: entries.map((message, n) => ({ Id: String(n), MessageBody: JSON.stringify(message) })) }),
-          );
+          const { Successful = [] } = await this.sendChunk(kind, entries);
           for (const ok of Successful) if (ok.Id !== undefined) sent[from + Number(ok.Id)] = true;
         } catch {
           // Every entry of the chunk stays unsent.
@@ -79,6 +59,24 @@ export class SqsWorkQueue implements WorkQueue {
     );
     return sent;
   }
+
+  /** One SendMessageBatch; each entry's id is its place in `entries`. */
+  private sendChunk(kind: QueueMessage['kind'], entries: QueueMessage[]) {
+    return this.sqs.send(new SendMessageBatchCommand({ QueueUrl: this.urls[kind], Entries: entries.map((message, n) => ({ Id: String(n), MessageBody: JSON.stringify(message) })) }));
+  }
+}
+
+/** `messages` as SendMessageBatch requests, in order: each a run of one kind (one queue), ten at most. */
+function chunksOf(messages: QueueMessage[]): Array<{ from: number; kind: QueueMessage['kind']; entries: QueueMessage[] }> {
+  const chunks: Array<{ from: number; kind: QueueMessage['kind']; entries: QueueMessage[] }> = [];
+  for (let from = 0; from < messages.length; ) {
+    const kind = (messages[from] as QueueMessage).kind;
+    let end = from;
+    while (end < messages.length && end - from < maxBatchEntries && messages[end]?.kind === kind) end++;
+    chunks.push({ from, kind, entries: messages.slice(from, end) });
+    from = end;
+  }
+  return chunks;
 }
 
 /** Makes a received message reappear after `delayMs`, rounded up to whole seconds (SQS's unit). */
