@@ -95,7 +95,6 @@ function headersFor(error: ApiError): Record<string, string> | undefined {
   if (error instanceof Unavailable || error instanceof KeyInProgress) return { 'retry-after': '1' };
   if (error instanceof TooManyFailures) return { 'retry-after': String(error.retryAfterSeconds) };
   if (error instanceof MethodNotAllowed) return { allow: error.allow.join(', ') };
-  if (error instanceof BadCredentials) return { 'www-authenticate': 'Bearer realm="waas"' };
   return undefined;
 }
 
@@ -104,8 +103,7 @@ export function answerFor(error: unknown): Answer {
   if (error instanceof ApiError) {
     const answer: Answer = { statusCode: error.statusCode, body: error.body() };
     const headers = headersFor(error);
-    // The seed's 401 had no challenge header: v1's has one (problemFor).
-    if (headers && !(error instanceof BadCredentials)) answer.headers = headers;
+    if (headers) answer.headers = headers;
     return answer;
   }
   return { statusCode: 500, body: { status: 'failed', message: 'internal error' } };
@@ -157,6 +155,8 @@ export function problemOf(error: unknown): { type: string; title: string; status
 /** Every error as v1 answers it: an RFC 9457 problem. */
 export function problemFor(error: unknown): Answer {
   const problem = problemOf(error);
-  const headers = { 'content-type': problemContentType, ...(error instanceof ApiError ? headersFor(error) : undefined) };
+  // The seed's 401 had no challenge header; v1's names the scheme it takes.
+  const challenge = error instanceof BadCredentials ? { 'www-authenticate': 'Bearer realm="waas"' } : undefined;
+  const headers = { 'content-type': problemContentType, ...(error instanceof ApiError ? headersFor(error) : undefined), ...challenge };
   return { statusCode: problem.status, headers, body: problem };
 }
