@@ -130,11 +130,43 @@ export const tables = {
       sortKey: 'created',
     },
     /**
+     * The delayed jobs that wait in the store, by the minute they fall due: a job whose first
+     * attempt is more than SQS's 15 minutes away carries `due` = "<minute>#<shard>" (e.g.
+     * "2027-03-01T09:30Z#7": the minute of its `next_attempt_at`, and its id's first hex digit),
+     * until the release (core/release.ts) has sent its message. Sparse: no other job carries it,
+     * so a job that runs now, or within 15 minutes, never writes an entry.
+     *
+     * Sharded 16 ways in each minute, so that a million jobs due the same minute are sixteen
+     * partitions of about 62,500 entries, each read by a Query of its own side by side, not one
+     * hot partition (1,000 writes a second each: a million entries written or removed in about a
+     * minute). Sorted by `next_attempt_at`, so a bucket's jobs are released in the order they are
+     * due. It projects `timeout_ms` besides its keys: the release's message carries the attempt's
+     * lease (as submit's does), so the first delivery takes the job in one write without a read.
+     *
+     * What it costs per delayed job (on demand): its entry written with the job (one write unit),
+     * and removed by the release's mark (one unit on the table, one on the index); a Query reads
+     * ~140 bytes per entry, half a read unit per 4 KB (about 0.02 units a job). An empty bucket's
+     * Query is half a unit: 16 a minute, about $0.0009 a month. A million jobs that wait cost
+     * nothing while they wait (storage aside: ~150 bytes of entry each, ~$0.04 a month).
+     */
+    dueIndex: {
+      name: 'due',
+      partitionKey: 'due',
+      sortKey: 'next_attempt_at',
+      projected: ['timeout_ms'],
+    },
+    /**
      * The sweeper's own item (not a job: no `sk` of a job, no `sweep`, so neither the index, the
      * operator's `jobs list` nor the local upgrade sees it): where the last run stopped and the
      * lease that keeps two runs apart, as plain attributes an operator can read.
      */
     sweeperState: { pk: 'sweeper', sk: 'state' },
+    /**
+     * The release's own item (not a job, as the sweeper's): `released_through`, the last minute
+     * whose every bucket has been sent, so that a run goes on from there, however long the last
+     * one was away.
+     */
+    releaseState: { pk: 'release', sk: 'state' },
   },
   /**
    * Counters that must hold across every function instance, each item a counter of its own
@@ -168,6 +200,37 @@ export const sweep = {
   stopBeforeTimeoutMs: 15_000,
 } as const;
 
+/**
+ * Delayed jobs (v1's `not_before` and `delay_s`): how far ahead a job may be asked for, and how
+ * its wait is carried. Up to SQS's 15 minutes its message's DelaySeconds does it (submit sends it
+ * delayed, whole seconds rounded up: it never arrives early); beyond, the job waits in the due
+ * index and the release sends its message once it is within the queue's reach.
+ */
+export const delays = {
+  /** The contract's year: `delay_s` at most, and `not_before` no further ahead. */
+  maxSeconds: 31_536_000,
+  /** SQS's longest DelaySeconds: a job due within it is queued at submit. */
+  queueMaxMs: 15 * 60_000,
+  /** Minutes of due-index buckets: one a minute. */
+  bucketMs: 60_000,
+} as const;
+
+/**
+ * The release runs on this schedule and sends the delayed jobs of every bucket that falls due
+ * within `horizonMs` (each message carrying what is left of its wait): a bucket's last job is
+ * due less than `horizonMs` + a minute ahead, so within SQS's 15 minutes. A minute short of
+ * them, so that a bucket the release has passed can no longer be given a job (submit puts in
+ * the index only jobs more than 15 minutes ahead), with a minute of clock skew to spare.
+ */
+export const release = {
+  everyMinutes: 1,
+  horizonMs: 14 * 60_000,
+  /** A run stops taking entries this long before its function's timeout (as the sweeper's). */
+  stopBeforeTimeoutMs: 15_000,
+  /** Buckets' shards read and sent side by side. */
+  concurrency: 16,
+} as const;
+
 export interface FunctionSpec {
   /** The entry module under lambdas/. */
   entry: string;
@@ -181,7 +244,7 @@ export interface FunctionSpec {
 }
 
 export type QueueName = 'jobs' | 'callbacks' | 'jobsDeadLetter' | 'callbacksDeadLetter';
-export type FunctionName = 'api' | 'execute' | 'notify' | 'deadLetter' | 'sweeper';
+export type FunctionName = 'api' | 'execute' | 'notify' | 'deadLetter' | 'sweeper' | 'release';
 
 export interface QueueSpec {
   id: string;
@@ -218,6 +281,8 @@ export const functions = {
   notify: { entry: 'lambdas/notify.ts', timeoutSeconds: 30, memoryMb: 256, localConcurrency: 2 },
   deadLetter: { entry: 'lambdas/dead-letter.ts', timeoutSeconds: 30, memoryMb: 256, localConcurrency: 4 },
   sweeper: { entry: 'lambdas/sweeper.ts', timeoutSeconds: 60, memoryMb: 256, localConcurrency: 1 },
+  /** Every minute: sends the delayed jobs that fall due within SQS's reach (core/release.ts). */
+  release: { entry: 'lambdas/release.ts', timeoutSeconds: 60, memoryMb: 256, localConcurrency: 1 },
 } as const satisfies Record<FunctionName, FunctionSpec>;
 
 /**
@@ -351,6 +416,9 @@ export const metricNames = {
   sweepSkipped: 'SweepSkipped',
   sweepUnfinished: 'SweepUnfinished',
   sweepResumed: 'SweepResumed',
+  /** release: delayed jobs sent to the queue from the due index; a run that stopped at its deadline with buckets left. */
+  jobsReleased: 'JobsReleased',
+  releaseUnfinished: 'ReleaseUnfinished',
 } as const;
 export type MetricName = (typeof metricNames)[keyof typeof metricNames];
 

@@ -6,6 +6,7 @@
  *   callbacks queue ─▶ notify ─▶ callback URL (signed with the clients table's secrets); jobs table
  *   either dead-letter queue ─▶ deadLetter ─▶ jobs table (failed), callbacks queue
  *   every minute ─▶ sweeper ─▶ jobs table's unsettled index (and its own state item) ─▶ jobs queue, callbacks queue
+ *   every minute ─▶ release ─▶ jobs table's due index (and its own state item) ─▶ jobs queue, delayed
  *
  * Shapes and numbers come from definitions.ts, which the local stack reads too.
  */
@@ -17,7 +18,7 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { env, queues, sweep, tables as tablesSpec, type FunctionName, type QueueName } from './definitions.ts';
+import { env, queues, release, sweep, tables as tablesSpec, type FunctionName, type QueueName } from './definitions.ts';
 import { readSettings } from './settings.ts';
 import { Functions } from './constructs/functions.ts';
 import { HttpFront } from './constructs/http-front.ts';
@@ -144,6 +145,23 @@ export class WaasStack extends Stack {
     // run again nor starts one that waited (throttled) past a minute: the next minute's run covers it.
     fn.sweeper.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.minutes(sweep.everyMinutes) });
 
+    // release: queries the due index's buckets, sends their jobs (SendMessageBatch, delayed),
+    // then takes each out of its bucket (UpdateItem REMOVE due, conditional), and reads and
+    // saves its progress (GetItem and UpdateItem of its own state item). It never reads a job.
+    const dueIndex = tablesSpec.jobs.dueIndex;
+    allow('release', ['Query'], [`${tables.jobs.tableArn}/index/${dueIndex.name}`]);
+    allow('release', ['UpdateItem'], jobsTable);
+    fn.release.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:GetItem'],
+        resources: jobsTable,
+        conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [tablesSpec.jobs.releaseState.pk] } },
+      }),
+    );
+    fn.release.addToRolePolicy(new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [queue.jobs.queueArn] }));
+    // As the sweeper's: no retry of a failed run, none of one that waited past a minute (the next covers it).
+    fn.release.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.minutes(release.everyMinutes) });
+
     // The front door.
     const api = new HttpFront(this, 'Api', {
       handler: fn.api,
@@ -161,6 +179,13 @@ export class WaasStack extends Stack {
       schedule: Schedule.rate(Duration.minutes(sweep.everyMinutes)),
       // EventBridge's own retries of an invocation it could not hand to Lambda: none either.
       targets: [new LambdaFunction(fn.sweeper, { retryAttempts: 0, maxEventAge: Duration.minutes(sweep.everyMinutes) })],
+    });
+
+    // Delayed jobs: every minute, the release hands to the queue those that fall due within its reach.
+    new Rule(this, 'ReleaseSchedule', {
+      description: 'waas: queue the delayed jobs that fall due within 15 minutes',
+      schedule: Schedule.rate(Duration.minutes(release.everyMinutes)),
+      targets: [new LambdaFunction(fn.release, { retryAttempts: 0, maxEventAge: Duration.minutes(release.everyMinutes) })],
     });
 
     new CfnOutput(this, 'ApiUrl', { value: api.url, description: 'Base URL of the waas API' });

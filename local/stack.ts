@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { awsClients, closeAwsClients } from '../lambdas/adapters/aws.ts';
-import { env, functions, queues, sweep, type FunctionName, type QueueName } from '../lib/definitions.ts';
+import { env, functions, queues, release, sweep, type FunctionName, type QueueName } from '../lib/definitions.ts';
 import { ensureDemoClient, type DemoClient, type DemoClientMode } from './demo.ts';
 import { faultsEnvName, faultsFromEnv, type FaultSpec } from './faults.ts';
 import { startFront } from './front.ts';
@@ -182,6 +182,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     if (storageUp) runtime.sweeper.invoke({}).catch((error: unknown) => options.onError?.(error));
   }, sweep.everyMinutes * 60_000);
   sweeping.unref();
+  // ...and the release every `release.everyMinutes`, its first run at once: delayed jobs that
+  // fell due while the stack was down are sent now, not a minute after the start.
+  const releasing = () => {
+    if (storageUp) runtime.release.invoke({}).catch((error: unknown) => options.onError?.(error));
+  };
+  const releaseTimer = setInterval(releasing, release.everyMinutes * 60_000);
+  releaseTimer.unref();
+  releasing();
 
   const file: StackFile = { pid: process.pid, url: front.url, dynamodbEndpoint, sqsEndpoint, tables: localTableNames };
   const path = join(dataDir, stackFileName);
@@ -240,6 +248,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       (stopped ??= (async () => {
         stopping = true;
         clearInterval(sweeping);
+        clearInterval(releaseTimer);
         // No new work: the front takes no request and the pollers no message; what is in hand ends.
         await Promise.all([front.close(), ...pollers.map((poller) => poller.stop())]);
         await Promise.all(Object.values(runtime).map((fn) => fn.stop()));

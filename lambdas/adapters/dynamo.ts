@@ -97,6 +97,11 @@ export function updateParts(changes: JobChanges, condition: JobCondition) {
     values[':now'] = storedConditionValue(condition.leaseFree.lease, condition.leaseFree.now);
     clauses.push(`(attribute_not_exists(${lease}) OR ${lease} <= :now)`);
   }
+  if (condition.dueBy !== undefined) {
+    const next = name('nextAttemptAt');
+    values[':due_by'] = storedConditionValue('nextAttemptAt', condition.dueBy);
+    clauses.push(`(attribute_not_exists(${next}) OR ${next} <= :due_by)`);
+  }
   const expression = [sets.length ? `SET ${sets.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : ''].filter(Boolean).join(' ');
   return {
     UpdateExpression: expression,

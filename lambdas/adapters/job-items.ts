@@ -75,6 +75,7 @@ const attributeOf: Readonly<Record<Field, string>> = {
   notifyLeaseUntil: 'notify_lease_until',
   nextNotifyAt: 'next_notify_at',
   sweep: 'sweep',
+  due: 'due',
   expiresAt: 'expiresAt',
   replayOf: 'replay_of',
 };

@@ -25,7 +25,7 @@ export class SqsWorkQueue implements WorkQueue {
   ) {}
 
   async send(message: QueueMessage): Promise<void> {
-    await this.sqs.send(new SendMessageCommand({ QueueUrl: this.urls[message.kind], MessageBody: JSON.stringify(message) }));
+    await this.sqs.send(new SendMessageCommand({ QueueUrl: this.urls[message.kind], ...outgoing(message) }));
   }
 
   /** Ten to a request, per queue; an entry SQS refuses is sent again on its own. */
@@ -62,8 +62,19 @@ export class SqsWorkQueue implements WorkQueue {
 
   /** One SendMessageBatch; each entry's id is its place in `entries`. */
   private sendChunk(kind: QueueMessage['kind'], entries: QueueMessage[]) {
-    return this.sqs.send(new SendMessageBatchCommand({ QueueUrl: this.urls[kind], Entries: entries.map((message, n) => ({ Id: String(n), MessageBody: JSON.stringify(message) })) }));
+    return this.sqs.send(new SendMessageBatchCommand({ QueueUrl: this.urls[kind], Entries: entries.map((message, n) => ({ Id: String(n), ...outgoing(message) })) }));
   }
+}
+
+/**
+ * A message as SendMessage (or a batch entry) takes it: its body, and its delay as DelaySeconds,
+ * rounded up to whole seconds so that it never arrives before its work is due, at most SQS's 15
+ * minutes (core/delay.ts keeps longer waits in the store). The delay is not in the body.
+ */
+export function outgoing(message: QueueMessage): { MessageBody: string; DelaySeconds?: number } {
+  const { delayMs, ...body } = message;
+  const seconds = delayMs === undefined ? 0 : Math.min(maxDelaySeconds, Math.max(0, Math.ceil(delayMs / 1000)));
+  return { MessageBody: JSON.stringify(body), ...(seconds > 0 ? { DelaySeconds: seconds } : {}) };
 }
 
 /** `messages` as SendMessageBatch requests, in order: each a run of one kind (one queue), ten at most. */

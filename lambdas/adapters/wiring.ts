@@ -10,6 +10,7 @@ import { Authenticator, FailureLimiter } from '../core/auth.ts';
 import { EgressPolicy, EgressRefused, resolveChecked } from '../core/egress.ts';
 import { silentTelemetry, systemClock, type Client, type ClientStore, type Clock, type Telemetry } from '../core/ports.ts';
 import { awsClients } from './aws.ts';
+import { DynamoDueIndex } from './due-index.ts';
 import { DynamoClientStore, DynamoJobStore } from './dynamo.ts';
 import { DynamoFailureCounter } from './limits.ts';
 import { NodeHttpClient } from './http.ts';
@@ -131,6 +132,7 @@ function build() {
     egress,
     queue: new SqsWorkQueue(aws.sqs, { job: config.jobsQueueUrl, callback: config.callbacksQueueUrl }),
     sweeps: new DynamoSweepStateStore(db, config.jobsTable),
+    due: new DynamoDueIndex(db, config.jobsTable),
     http: new NodeHttpClient({ policy: egress, clock }),
     auth,
     limiter: new FailureLimiter(new DynamoFailureCounter(db, config.limitsTable), {

@@ -15,6 +15,7 @@
  */
 import { jobLimits, metricNames, retryTiming, submitWriteWindowMs } from '../../lib/definitions.ts';
 import { activeSecrets, callbackBody, signCallback } from './callback.ts';
+import { waitsInStore } from './delay.ts';
 import { attemptLeaseMs, callbackLeaseMs, isFinal, nonFinalStatuses, notifyText, summarize, sweepShard, type AttemptOutput, type Job, type JobRequest } from './job.ts';
 import {
   ConditionFailed,
@@ -126,15 +127,17 @@ interface Leased {
 async function leaseAttempt(deps: DeliveryDeps, jobId: string, message: JobMessageFacts): Promise<Leased | Outcome> {
   if (message.leaseMs !== undefined && (message.receiveCount ?? 1) === 1) {
     // A first delivery nearly always finds its job as submit left it: take attempt 1 in one
-    // conditional write, no read first. Anything else is found out below.
+    // conditional write, no read first. Anything else is found out below. A delayed job's
+    // message is held by the queue until its time, and the write asks that it be due, so a
+    // message that came early (a clock apart, a restart's re-send) never starts it early.
     const now = deps.clock.now();
     if (!fitsBefore(message, now, message.leaseMs + jobLimits.callbackTimeoutMs)) return later(0);
     const leaseUntil = now + message.leaseMs;
     try {
       const { job, request } = await deps.jobs.take(
         jobId,
-        { status: 'started', attempts: 1, leaseUntil, lastUpdate: iso(now) },
-        { expect: { status: 'accepted', attempts: 0, leaseUntil: undefined } },
+        { status: 'started', attempts: 1, leaseUntil, lastUpdate: iso(now), remove: ['nextAttemptAt', 'due'] },
+        { expect: { status: 'accepted', attempts: 0, leaseUntil: undefined }, dueBy: now },
       );
       return { job, request, attempt: 1, leaseUntil };
     } catch (error) {
@@ -153,6 +156,9 @@ async function leaseAttempt(deps: DeliveryDeps, jobId: string, message: JobMessa
   if (isFinal(job.status)) return callbackAttempt(deps, job, message);
   const now = deps.clock.now();
   if (job.leaseUntil !== undefined && job.leaseUntil > now) return later(untilMs(job.leaseUntil, now));
+  // A delayed job that still waits in the store beyond the queue's reach: the release sends its
+  // message when it is near; this one (a message too many) is dropped rather than kept for months.
+  if (job.due !== undefined && job.nextAttemptAt !== undefined && waitsInStore(job.nextAttemptAt, now)) return done;
   if (job.nextAttemptAt !== undefined && job.nextAttemptAt > now) return later(untilMs(job.nextAttemptAt, now));
   if (!fitsBefore(message, now, attemptLeaseMs(job) + (job.callback ? jobLimits.callbackTimeoutMs : 0))) return later(0);
 
@@ -162,7 +168,7 @@ async function leaseAttempt(deps: DeliveryDeps, jobId: string, message: JobMessa
   try {
     const { job: held, request } = await deps.jobs.take(
       jobId,
-      { status: attempt === 1 ? 'started' : 'running', attempts: attempt, leaseUntil, lastUpdate: iso(now), remove: ['nextAttemptAt'] },
+      { status: attempt === 1 ? 'started' : 'running', attempts: attempt, leaseUntil, lastUpdate: iso(now), remove: ['nextAttemptAt', 'due'] },
       { expect: { attempts: job.attempts, leaseUntil: job.leaseUntil }, statusIn: nonFinal, leaseFree: { lease: 'leaseUntil', now } },
     );
     return { job: held, request, attempt, leaseUntil };

@@ -82,8 +82,13 @@ export interface Job {
   timeoutMs: number;
   output: AttemptOutput | null;
   history: AttemptSummary[];
-  /** Epoch ms before which no attempt starts (a scheduled retry). */
+  /** Epoch ms before which no attempt starts (a scheduled retry, or a delayed job's first attempt). */
   nextAttemptAt?: number;
+  /**
+   * The due index's bucket ("<minute>#<shard>", core/delay.ts): present while a delayed job
+   * waits in the store for the release to send its message (it is due beyond SQS's 15 minutes).
+   */
+  due?: string;
   /** Epoch ms until which one worker holds the current attempt. */
   leaseUntil?: number;
   notified: Notified;

@@ -71,10 +71,11 @@ export async function cancelJob(deps: ManageDeps, client: Client, jobId: string)
   let cancelled: Job;
   try {
     // The lease stays: a worker holding it records its attempt under it (deliver.ts), and the
-    // job stays cancelled. Out of the sweeper's index: nothing is left to do for it.
+    // job stays cancelled. Out of the sweeper's index, and a delayed job out of the due index
+    // in the same write: nothing is left to do for it, and the release never sends it.
     cancelled = await deps.jobs.lease(
       job.jobId,
-      { status: 'cancelled', notified: 'n/a', lastUpdate, remove: ['nextAttemptAt', 'nextNotifyAt', 'sweep'] },
+      { status: 'cancelled', notified: 'n/a', lastUpdate, remove: ['nextAttemptAt', 'nextNotifyAt', 'sweep', 'due'] },
       { statusIn: nonFinalStatuses },
     );
   } catch (error) {

@@ -252,7 +252,7 @@ export interface IdempotencyRecord {
 
 /** Fields to set; a field set to `null` in `remove` is deleted. */
 export type JobChanges = Partial<Omit<Job, 'jobId' | 'clientId' | 'created'>> & {
-  remove?: Array<'leaseUntil' | 'notifyLeaseUntil' | 'nextAttemptAt' | 'nextNotifyAt' | 'sweep'>;
+  remove?: Array<'leaseUntil' | 'notifyLeaseUntil' | 'nextAttemptAt' | 'nextNotifyAt' | 'sweep' | 'due'>;
 };
 
 export interface JobCondition {
@@ -262,6 +262,8 @@ export interface JobCondition {
   statusIn?: readonly Job['status'][];
   /** The named lease must be absent or expired at this instant. */
   leaseFree?: { lease: 'leaseUntil' | 'notifyLeaseUntil'; now: number };
+  /** `nextAttemptAt` must be absent or at most this instant: the attempt is due (a delayed job is never taken early). */
+  dueBy?: number;
 }
 
 export type MessageKind = 'job' | 'callback';
@@ -274,6 +276,40 @@ export interface QueueMessage {
    * the job's first attempt in one conditional write, without reading the job first.
    */
   leaseMs?: number;
+  /**
+   * How long the queue holds the message before it is delivered (a delayed job's wait, at most
+   * SQS's 15 minutes): not part of the body. The queue rounds it up to whole seconds, so that
+   * the message never arrives before the work is due.
+   */
+  delayMs?: number;
+}
+
+/** A delayed job as the due index has it: what the release sends its message by. */
+export interface DueJob {
+  jobId: string;
+  /** Its bucket, as the job's `due` has it. */
+  due: string;
+  /** Epoch ms of its first attempt (its `next_attempt_at`). */
+  startAt: number;
+  timeoutMs: number;
+}
+
+/**
+ * The delayed jobs waiting in the store, by bucket (core/delay.ts names them), and the release's
+ * own record of how far it has gone.
+ */
+export interface DueIndex {
+  /** One bucket's jobs, in the order they fall due. */
+  due(bucket: string): AsyncIterable<DueJob>;
+  /**
+   * Takes the job out of the index, if it is still in `bucket`: false when it is not (released
+   * before, started, or cancelled meanwhile). Called only once its message is out.
+   */
+  released(jobId: string, bucket: string): Promise<boolean>;
+  /** Epoch ms of the last minute whose every bucket was released; none before the first run. */
+  releasedThrough(): Promise<number | undefined>;
+  /** Saves `minute` as released through, unless a later one is saved already (runs may overlap). */
+  saveReleasedThrough(minute: number): Promise<void>;
 }
 
 /** What the queue tells about a delivered message besides its body. */

@@ -5,7 +5,7 @@
 // zod/mini, imported as a namespace, lets the bundler keep only what is used (~26 KB, not ~450 KB).
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
-import { jobLimits } from '../../lib/definitions.ts';
+import { delays, jobLimits } from '../../lib/definitions.ts';
 import { InvalidRequest } from './errors.ts';
 import { jobStatuses, methods, type Method } from './job.ts';
 import { unambiguousUrl } from './urls.ts';
@@ -158,6 +158,27 @@ export type SubmitRequest = z.infer<typeof submitSchema>;
  * under plainer names, with the seed's rules, and nothing else: an unknown field is refused
  * (the seed runs a job whose `calback` was misspelt, with no callback).
  */
+const delaySMessage = `delay_s must be an integer from 0 to ${delays.maxSeconds} (365 days)`;
+/** v1's delays (core/delay.ts): a time, or seconds from now; not both. */
+const delayFields = {
+  not_before: z.optional(
+    z.iso.datetime({ offset: true, error: 'not_before must be an RFC 3339 time with a time zone offset or Z, e.g. 2027-03-01T09:30:00Z or 2027-03-01T10:30:00+01:00' }).check(
+      z.meta({
+        description: `The first attempt starts no earlier than this RFC 3339 time (with an offset or Z), and within 2 s after it for a time up to 15 minutes ahead, within 60 s beyond. A time past means now; more than ${delays.maxSeconds} seconds (365 days) ahead is a 400. Until then the job is accepted, next_attempt_at says when, and it can be cancelled. Not with delay_s.`,
+        examples: ['2027-03-01T09:30:00Z'],
+      }),
+    ),
+  ),
+  delay_s: z.optional(
+    z.number({ error: delaySMessage }).check(
+      z.int(delaySMessage),
+      z.gte(0, delaySMessage),
+      z.lte(delays.maxSeconds, delaySMessage),
+      z.meta({ description: 'The first attempt starts no earlier than this many seconds after the job is accepted (0: now), as not_before does. Not with not_before.', examples: [3600] }),
+    ),
+  ),
+};
+
 const v1JobFields = {
   url: httpUrl('url'),
   method: z.optional(methodField('method')),
@@ -173,6 +194,7 @@ const v1JobFields = {
   max_attempts: z.optional(maxAttempts()),
   timeout_ms: z.optional(timeoutMs()),
   callback_max_attempts: z.optional(callbackMaxAttempts()),
+  ...delayFields,
 };
 
 const v1JobDescription =
@@ -183,7 +205,12 @@ const notBodyAndBase64 = z.refine<{ body?: unknown; body_base64?: string | undef
   { message: 'body_base64: not with body (a job has one body: text or JSON in body, bytes in body_base64)', path: ['body_base64'] },
 );
 
-export const v1JobSchema = z.strictObject(v1JobFields).check(notBodyAndBase64, z.describe(v1JobDescription));
+const notBothDelays = z.refine<{ not_before?: string | undefined; delay_s?: number | undefined }>(
+  (job) => !(job.not_before !== undefined && job.delay_s !== undefined),
+  { message: 'not_before and delay_s: give one of them, not both (a time, or seconds from now)', path: ['not_before'] },
+);
+
+export const v1JobSchema = z.strictObject(v1JobFields).check(notBodyAndBase64, notBothDelays, z.describe(v1JobDescription));
 export type V1JobRequest = z.infer<typeof v1JobSchema>;
 
 /** Idempotency-Key's rule, for the header and for a batch job's `idempotency_key`. */
@@ -202,7 +229,7 @@ export const v1BatchJobSchema = z
       ),
     ),
   })
-  .check(notBodyAndBase64, z.describe(`${v1JobDescription} In a batch it may carry its idempotency_key.`));
+  .check(notBodyAndBase64, notBothDelays, z.describe(`${v1JobDescription} In a batch it may carry its idempotency_key.`));
 
 /** POST /v1/jobs/batch: the envelope. Each job is judged on its own, so that one bad job refuses only itself. */
 export const batchLimits = { min: 1, max: 100 } as const;

@@ -4,9 +4,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { awsCalls, idempotencyWindowMs, jobLimits, metricNames, submitWriteWindowMs } from '../../lib/definitions.ts';
+import { delayedFields, queueDelay } from './delay.ts';
 import { InvalidRequest, KeyInProgress, Unavailable } from './errors.ts';
 import { attemptLeaseMs, isFinal, sweepShard, type Job, type JobRequest } from './job.ts';
-import type { Client, Clock, IdempotencyRecord, JobStore, Telemetry, WorkQueue } from './ports.ts';
+import type { Client, Clock, IdempotencyRecord, JobStore, QueueMessage, Telemetry, WorkQueue } from './ports.ts';
 import { keyInProgressRereadsMs } from './retry.ts';
 import { parse, submitSchema, type SubmitRequest, type V1JobRequest } from './schemas.ts';
 
@@ -45,11 +46,13 @@ export type JobInput = SubmitRequest & {
   data_base64?: string | undefined;
   /** What the caller calls `service`, for the messages that name it. */
   urlField?: 'url';
+  /** Epoch ms before which the first attempt does not start (v1's not_before or delay_s: core/delay.ts's `startOf`). */
+  startAt?: number | undefined;
 };
 
-/** A v1 job in the seed's names: one core behind both APIs. */
+/** A v1 job in the seed's names: one core behind both APIs. Its delay is `startOf`'s to read (it needs the clock). */
 export function toJobInput(job: V1JobRequest): JobInput {
-  const { url, method, body, body_base64, ...same } = job;
+  const { url, method, body, body_base64, not_before: _notBefore, delay_s: _delayS, ...same } = job;
   return { ...same, service: url, methodtype: method, data: body, urlField: 'url', ...(body_base64 !== undefined ? { data_base64: body_base64 } : {}) };
 }
 
@@ -129,8 +132,18 @@ export function newJob(deps: Pick<SubmitDeps, 'clock' | 'retentionDays' | 'index
     callbackMaxAttempts: input.callback_max_attempts ?? jobLimits.callbackMaxAttempts.default,
     expiresAt: Math.floor(now / 1000) + deps.retentionDays * 86_400,
     ...(deps.indexEveryJob ? { sweep: sweepShard(jobId) } : {}),
+    ...delayedFields(jobId, input.startAt, now),
   };
   return { job, request };
+}
+
+/**
+ * The message that runs a new job's first attempt, held by the queue until the job is due; none
+ * for a job that waits in the store (its `due` bucket): the release sends it when it is near.
+ */
+export function firstMessage(job: Job, now: number): QueueMessage | undefined {
+  if (job.due !== undefined) return undefined;
+  return { kind: 'job', jobId: job.jobId, leaseMs: attemptLeaseMs(job), ...queueDelay(job.nextAttemptAt, now) };
 }
 
 const acceptedOf = (job: Job): Accepted => ({ created: job.created, job_id: job.jobId, status: 'accepted' });
@@ -174,8 +187,9 @@ export async function accept(deps: SubmitDeps, client: Client, input: JobInput, 
  * it) finds nothing when it arrives and is dropped.
  */
 export async function enqueue(deps: SubmitDeps, job: Job, request: JobRequest): Promise<void> {
+  const message = firstMessage(job, deps.clock.now());
   try {
-    await deps.queue.send({ kind: 'job', jobId: job.jobId, leaseMs: attemptLeaseMs(job) });
+    if (message) await deps.queue.send(message);
   } catch (error) {
     throw notKept(error);
   }
@@ -251,8 +265,10 @@ export async function acceptBatch(deps: SubmitDeps, client: Client, entries: Bat
   await eachLimited(entries.map((entry, index) => ({ entry, index })), batchConcurrency, async ({ entry, index }) => {
     if ('refused' in entry) return;
     if (late()) return void (results[index] = { refused: outOfTime() });
+    let made: { job: Job; request: JobRequest };
     try {
       await refuseTargets(deps, entry.input);
+      made = newJob(deps, client, entry.input);
     } catch (error) {
       results[index] = { refused: error };
       return;
@@ -262,7 +278,7 @@ export async function acceptBatch(deps: SubmitDeps, client: Client, entries: Bat
       if (first !== undefined) return void repeats.push({ index, of: first });
       firstWithKey.set(entry.key, index);
     }
-    pending.push({ index, key: entry.key, ...newJob(deps, client, entry.input) });
+    pending.push({ index, key: entry.key, ...made });
   });
 
   // Keys first: a repeat of an earlier request's key answers with that request's job.
@@ -289,7 +305,13 @@ export async function acceptBatch(deps: SubmitDeps, client: Client, entries: Bat
   await Promise.all(
     chunks.map(async (chunk) => {
       if (late()) return void (await Promise.all(chunk.map((item) => refuse(item, outOfTime()))));
-      const sent = await deps.queue.sendBatch(chunk.map(({ job }) => ({ kind: 'job', jobId: job.jobId, leaseMs: attemptLeaseMs(job) })));
+      // A job that waits in the store has no message to send: it counts as on its way.
+      const now = deps.clock.now();
+      const messages = chunk.map(({ job }) => firstMessage(job, now));
+      const toSend = messages.filter((message): message is QueueMessage => message !== undefined);
+      const answers = toSend.length > 0 ? await deps.queue.sendBatch(toSend) : [];
+      let next = 0;
+      const sent = messages.map((message) => (message === undefined ? true : (answers[next++] ?? false)));
       await Promise.all(
         chunk.map(async (item, n) => {
           if (!sent[n]) return refuse(item, notKept(new Error('the queue refused the message')));
@@ -343,7 +365,8 @@ async function claimKey(deps: SubmitDeps, clientId: string, key: string, claim: 
       if (stored) {
         // Whether its message went out is not known (its submit may have failed after a write
         // that landed late): one more makes sure the job runs; a message too many finds it leased or settled.
-        if (!isFinal(stored.status)) await deps.queue.send({ kind: 'job', jobId: stored.jobId, leaseMs: attemptLeaseMs(stored) });
+        const message = isFinal(stored.status) ? undefined : firstMessage(stored, clock.now());
+        if (message) await deps.queue.send(message);
         await jobs.settleIdempotent(clientId, key, held.jobId);
         return JSON.parse(held.answer) as Accepted;
       }

@@ -11,6 +11,7 @@
  *   where, so that run after run covers every shard, each entry once a round.
  */
 import { sweepShards } from '../../lib/definitions.ts';
+import { queueDelay, waitsInStore } from './delay.ts';
 import { isFinal, isSettled } from './job.ts';
 import {
   ConditionFailed,
@@ -147,7 +148,9 @@ async function walk(deps: SweepDeps, from: SweepPosition | undefined, options: S
       last = { created: job.created, jobId: job.jobId };
       const kind = await visit(deps.jobs, job, now, options, report);
       if (kind === undefined) continue;
-      found.push({ kind, jobId: job.jobId });
+      const message = kind === 'job' ? jobMessage(job, now) : { kind, jobId: job.jobId };
+      if (message === undefined) continue;
+      found.push(message);
       if (found.length >= 100) await flush();
       report[kind === 'job' ? 'jobs' : 'callbacks']++;
     }
@@ -169,6 +172,17 @@ async function visit(jobs: JobStore, job: UnsettledJob, now: number, options: Sw
   const lease = kind === 'job' ? 'leaseUntil' : 'notifyLeaseUntil';
   if (options.expireLeases && (job[lease] ?? 0) > 0 && (await expireLease(jobs, job, lease))) report.leasesExpired++;
   return kind;
+}
+
+/**
+ * A job's message as a walk sends it: held by the queue until its next attempt is due (a
+ * delayed job's first, a retry's), so a restart neither starts it early nor has a worker hand it
+ * back at once. None for a delayed job that waits in the store beyond the queue's reach: the
+ * release sends it when it is near (core/release.ts), and it is not stuck, only waiting.
+ */
+function jobMessage(job: UnsettledJob, now: number): QueueMessage | undefined {
+  if (job.status === 'accepted' && job.nextAttemptAt !== undefined && waitsInStore(job.nextAttemptAt, now)) return undefined;
+  return { kind: 'job', jobId: job.jobId, ...queueDelay(job.nextAttemptAt, now) };
 }
 
 /** The latest moment the job's next step was due. */

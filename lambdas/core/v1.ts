@@ -10,6 +10,7 @@
  */
 import * as z from 'zod/mini';
 import { authenticate, readHeaderCredentials } from './auth.ts';
+import { startOf } from './delay.ts';
 import { jobLimits } from '../../lib/definitions.ts';
 import { InvalidRequest, JobNotFound, MethodNotAllowed, PayloadTooLarge, problemOf, RouteNotFound, type Answer } from './errors.ts';
 import { publicRecord } from './job.ts';
@@ -89,7 +90,8 @@ export const v1Routes: readonly V1Route[] = [
     async run({ deps, client, body, request }) {
       const job = parse(v1JobSchema, body);
       const key = request.headers['idempotency-key'];
-      return { statusCode: 202, body: { ...(await accept(deps, client, toJobInput(job), key === undefined ? undefined : validIdempotencyKey(key))) } };
+      const input = { ...toJobInput(job), ...startOf(job, deps.clock.now()) };
+      return { statusCode: 202, body: { ...(await accept(deps, client, input, key === undefined ? undefined : validIdempotencyKey(key))) } };
     },
   },
   {
@@ -111,7 +113,7 @@ export const v1Routes: readonly V1Route[] = [
         }
         try {
           const { idempotency_key: key, ...job } = parse(v1BatchJobSchema, raw);
-          return { input: toJobInput(job), key };
+          return { input: { ...toJobInput(job), ...startOf(job, deps.clock.now()) }, key };
         } catch (error) {
           return { refused: error instanceof InvalidRequest ? new InvalidRequest(`jobs[${index}]: ${error.message}`) : error };
         }

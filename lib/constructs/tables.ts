@@ -70,6 +70,15 @@ export class Tables extends Construct {
         nonKeyAttributes: [...unsettled.projected],
       });
     }
+    // Sparse: the delayed jobs that wait in the store, by the minute they fall due (definitions.ts weighs the cost).
+    const due = tables.jobs.dueIndex;
+    this.jobs.addGlobalSecondaryIndex({
+      indexName: due.name,
+      partitionKey: { name: due.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: due.sortKey, type: AttributeType.STRING },
+      projectionType: ProjectionType.INCLUDE,
+      nonKeyAttributes: [...due.projected],
+    });
     // A client's jobs by `created`, for GET /v1/jobs: keys only, so that an entry is written once,
     // with its job, and never again (definitions.ts weighs the cost).
     const client = tables.jobs.clientIndex;

@@ -18,6 +18,8 @@ import {
   type ClientStore,
   type Clock,
   type CountWindow,
+  type DueIndex,
+  type DueJob,
   type FailureCount,
   type FailureCounter,
   type HttpClient,
@@ -354,7 +356,50 @@ function holds(job: Job, condition: JobCondition): boolean {
     const until = job[condition.leaseFree.lease];
     if (until !== undefined && until > instant(condition.leaseFree.now)) return false;
   }
+  if (condition.dueBy !== undefined && job.nextAttemptAt !== undefined && job.nextAttemptAt > instant(condition.dueBy)) return false;
   return true;
+}
+
+/**
+ * The due index over a MemoryJobStore's jobs, as the adapter's sparse GSI: a bucket's jobs that
+ * carry its `due`, by `nextAttemptAt` (then id), each as it is when found (the bucket is read
+ * up front, as a Query's page is). `released` takes `due` off a job still in that bucket, and
+ * the release's progress only moves forward. `lagging`: entries taken out that a read still
+ * shows (an index is eventually consistent), for a test to make a run send one twice.
+ */
+export class MemoryDueIndex implements DueIndex {
+  through: number | undefined;
+  readonly lagging = new Map<string, DueJob>();
+  /** Every bucket read, in order. */
+  readonly reads: string[] = [];
+
+  constructor(private readonly store: MemoryJobStore) {}
+
+  async *due(bucket: string): AsyncIterable<DueJob> {
+    this.reads.push(bucket);
+    const found: DueJob[] = [...this.store.jobs.values()]
+      .filter((job) => job.due === bucket && job.nextAttemptAt !== undefined)
+      .map((job) => ({ jobId: job.jobId, due: bucket, startAt: job.nextAttemptAt as number, timeoutMs: job.timeoutMs }));
+    for (const entry of this.lagging.values()) if (entry.due === bucket && !found.some((job) => job.jobId === entry.jobId)) found.push(entry);
+    found.sort((a, b) => a.startAt - b.startAt || a.jobId.localeCompare(b.jobId));
+    for (const entry of found) yield { ...entry };
+  }
+
+  async released(jobId: string, bucket: string): Promise<boolean> {
+    this.lagging.delete(jobId);
+    // Checked and written in one synchronous step, as the adapter's conditional write is.
+    if (this.store.jobs.get(jobId)?.due !== bucket) return false;
+    await this.store.update(jobId, { remove: ['due'] }, {});
+    return true;
+  }
+
+  async releasedThrough(): Promise<number | undefined> {
+    return this.through;
+  }
+
+  async saveReleasedThrough(minute: number): Promise<void> {
+    if (this.through === undefined || this.through < minute) this.through = minute;
+  }
 }
 
 /**
