@@ -29,6 +29,13 @@ export const withoutUnsettledIndex = 'withoutUnsettledIndex';
  */
 export const withoutClientIndex = 'withoutClientIndex';
 
+/**
+ * CDK context for the same migration once the due index came: a stack that has today's other
+ * two indexes adds it in one deploy, with nothing set; an older one sets this too in each of the
+ * deploys above, then adds it in one more, with nothing set.
+ */
+export const withoutDueIndex = 'withoutDueIndex';
+
 export class Tables extends Construct {
   /** Client records: token hashes and signing secrets. */
   readonly clients: Table;
@@ -70,15 +77,6 @@ export class Tables extends Construct {
         nonKeyAttributes: [...unsettled.projected],
       });
     }
-    // Sparse: the delayed jobs that wait in the store, by the minute they fall due (definitions.ts weighs the cost).
-    const due = tables.jobs.dueIndex;
-    this.jobs.addGlobalSecondaryIndex({
-      indexName: due.name,
-      partitionKey: { name: due.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: due.sortKey, type: AttributeType.STRING },
-      projectionType: ProjectionType.INCLUDE,
-      nonKeyAttributes: [...due.projected],
-    });
     // A client's jobs by `created`, for GET /v1/jobs: keys only, so that an entry is written once,
     // with its job, and never again (definitions.ts weighs the cost).
     const client = tables.jobs.clientIndex;
@@ -88,6 +86,17 @@ export class Tables extends Construct {
         partitionKey: { name: client.partitionKey, type: AttributeType.STRING },
         sortKey: { name: client.sortKey, type: AttributeType.STRING },
         projectionType: ProjectionType.KEYS_ONLY,
+      });
+    }
+    // Sparse: the delayed jobs that wait in the store, by the minute they fall due (definitions.ts weighs the cost).
+    const due = tables.jobs.dueIndex;
+    if (!left(withoutDueIndex)) {
+      this.jobs.addGlobalSecondaryIndex({
+        indexName: due.name,
+        partitionKey: { name: due.partitionKey, type: AttributeType.STRING },
+        sortKey: { name: due.sortKey, type: AttributeType.STRING },
+        projectionType: ProjectionType.INCLUDE,
+        nonKeyAttributes: [...due.projected],
       });
     }
   }

@@ -15,6 +15,7 @@ import {
   functions,
   queues,
   routes,
+  release,
   sweep,
   tables,
   visibilityTimeoutSeconds,
@@ -22,7 +23,7 @@ import {
   type QueueName,
   type QueueSpec,
 } from '../../lib/definitions.ts';
-import { withoutClientIndex, withoutUnsettledIndex } from '../../lib/constructs/tables.ts';
+import { withoutClientIndex, withoutDueIndex, withoutUnsettledIndex } from '../../lib/constructs/tables.ts';
 import { docsAssetDir, vendorAssets } from '../../lambdas/core/docs-assets.ts';
 import { vendorAssetPath } from '../../lambdas/core/docs.ts';
 import { WaasStack } from '../../lib/waas-stack.ts';
@@ -442,14 +443,52 @@ describe('IAM', () => {
     });
   });
 
-  it('has Lambda neither retry a sweeper run that failed nor start one that waited past its minute', () => {
+  it('has Lambda neither retry a sweeper or release run that failed nor start one that waited past its minute', () => {
     const configs = ofType('AWS::Lambda::EventInvokeConfig');
-    expect(configs).toHaveLength(1);
-    expect(configs[0]?.[1].Properties).toMatchObject({
-      FunctionName: ref(stack.functions.sweeper),
-      Qualifier: '$LATEST',
-      MaximumRetryAttempts: 0,
-      MaximumEventAgeInSeconds: sweep.everyMinutes * 60,
+    expect(configs.map(([, config]) => config.Properties['FunctionName'])).toEqual([ref(stack.functions.sweeper), ref(stack.functions.release)]);
+    for (const [name, every] of [['sweeper', sweep.everyMinutes], ['release', release.everyMinutes]] as const) {
+      expect(configs.find(([, config]) => JSON.stringify(config.Properties['FunctionName']) === JSON.stringify(ref(stack.functions[name])))?.[1].Properties, name).toMatchObject({
+        Qualifier: '$LATEST',
+        MaximumRetryAttempts: 0,
+        MaximumEventAgeInSeconds: every * 60,
+      });
+    }
+  });
+
+  it('runs the release every minute on an EventBridge schedule that never retries an invocation', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      Targets: [Match.objectLike({ Arn: arnOf(stack.functions.release), RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: release.everyMinutes * 60 } })],
+    });
+    expect(release.everyMinutes).toBe(1);
+  });
+
+  it('lets the release query only the due index, mark jobs and save its progress, read only its own state item, and send only to the jobs queue: no other action', () => {
+    const index = JSON.stringify({ 'Fn::Join': ['', [arnOf(stack.tables.jobs), `/index/${tables.jobs.dueIndex.name}`]] });
+    const granted = permissions('release');
+    expect([...(granted.get(index) ?? [])]).toEqual(['dynamodb:Query']);
+    expect(actionsOn('release', stack.tables.jobs)).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    expect(actionsOn('release', stack.tables.clients)).toEqual([]);
+    expect(actionsOn('release', stack.tables.limits)).toEqual([]);
+    const getItem = ofType('AWS::IAM::Policy')
+      .filter(([, policy]) => policy.Properties['Roles'].some((r: unknown) => JSON.stringify(r) === JSON.stringify(ref(stack.functions.release.role!))))
+      .flatMap(([, policy]) => policy.Properties['PolicyDocument'].Statement as Array<Record<string, unknown>>)
+      .filter((statement) => statement['Action'] === 'dynamodb:GetItem');
+    expect(getItem).toEqual([expect.objectContaining({ Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [tables.jobs.releaseState.pk] } } })]);
+    expect(actionsOn('release', stack.queues.jobs)).toEqual(['sqs:SendMessage']);
+    for (const name of ['callbacks', ...deadLetterQueueNames] as const) expect(actionsOn('release', stack.queues[name]), name).toEqual([]);
+  });
+
+  it('indexes delayed jobs that wait in the store sparsely, by bucket and time, with their timeout alone', () => {
+    const due = tables.jobs.dueIndex;
+    const indexes = resources[logicalId(stack.tables.jobs)]?.Properties['GlobalSecondaryIndexes'] as Array<Record<string, unknown>>;
+    expect(indexes[2]).toEqual({
+      IndexName: due.name,
+      KeySchema: [
+        { AttributeName: 'due', KeyType: 'HASH' },
+        { AttributeName: 'next_attempt_at', KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['timeout_ms'] },
     });
   });
 
@@ -467,6 +506,7 @@ describe('IAM', () => {
           Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...index.projected] },
         },
         Match.anyValue(),
+        Match.anyValue(),
       ],
     });
   });
@@ -474,7 +514,7 @@ describe('IAM', () => {
   it('indexes each job by its client and created, keys only: an entry written once, with its job', () => {
     const client = tables.jobs.clientIndex;
     const indexes = resources[logicalId(stack.tables.jobs)]?.Properties['GlobalSecondaryIndexes'] as Array<Record<string, unknown>>;
-    expect(indexes.map((index) => index['IndexName'])).toEqual([tables.jobs.unsettledIndex.name, client.name]);
+    expect(indexes.map((index) => index['IndexName'])).toEqual([tables.jobs.unsettledIndex.name, client.name, tables.jobs.dueIndex.name]);
     expect(indexes[1]).toEqual({
       IndexName: client.name,
       KeySchema: [
@@ -496,12 +536,14 @@ describe('IAM', () => {
   };
 
   it('leaves the indexes out when told to, one per deploy: CloudFormation creates or deletes one index per update', () => {
-    const { unsettledIndex: unsettled, clientIndex: client } = tables.jobs;
-    // An older stack (keys-only unsettled index, no client index): its three deploys, each one index apart from the last.
-    expect(indexesWith({ [withoutUnsettledIndex]: 'true', [withoutClientIndex]: 'true' }, 'WaasWithoutIndexes')).toEqual([]);
-    expect(indexesWith({ [withoutClientIndex]: 'true' }, 'WaasWithoutClientIndex')).toEqual([unsettled.name]);
-    expect(indexesWith({}, 'WaasWithBoth')).toEqual([unsettled.name, client.name]);
-    expect(indexesWith({ [withoutUnsettledIndex]: 'true' }, 'WaasWithoutUnsettledIndex')).toEqual([client.name]);
+    const { unsettledIndex: unsettled, clientIndex: client, dueIndex: due } = tables.jobs;
+    const noDue = { [withoutDueIndex]: 'true' };
+    // An older stack (keys-only unsettled index, no client index): its four deploys, each one index apart from the last.
+    expect(indexesWith({ [withoutUnsettledIndex]: 'true', [withoutClientIndex]: 'true', ...noDue }, 'WaasWithoutIndexes')).toEqual([]);
+    expect(indexesWith({ [withoutClientIndex]: 'true', ...noDue }, 'WaasWithoutClientIndex')).toEqual([unsettled.name]);
+    expect(indexesWith(noDue, 'WaasWithBoth')).toEqual([unsettled.name, client.name]);
+    expect(indexesWith({}, 'WaasWithAll')).toEqual([unsettled.name, client.name, due.name]);
+    expect(indexesWith({ [withoutUnsettledIndex]: 'true', ...noDue }, 'WaasWithoutUnsettledIndex')).toEqual([client.name]);
   });
 
   it('lets each function write only to its own log group', () => {
