@@ -275,9 +275,9 @@ export class BatchSubmitter {
   private readonly job: string;
   private readonly headers: Record<string, string>;
 
-  constructor(stackUrl: string, connections: number, job: { service: string; callback: string; data: Record<string, unknown> }, credentials: { clientId: string; verifyToken: string }) {
+  constructor(stackUrl: string, connections: number, job: { service: string; callback: string; data: Record<string, unknown>; delayS?: number }, credentials: { clientId: string; verifyToken: string }) {
     this.pool = new Pool(stackUrl, { connections, keepAliveTimeout: 10_000, pipelining: 1 });
-    this.job = JSON.stringify({ url: job.service, method: 'POST', callback: job.callback, body: job.data });
+    this.job = JSON.stringify({ url: job.service, method: 'POST', callback: job.callback, body: job.data, ...(job.delayS !== undefined ? { delay_s: job.delayS } : {}) });
     this.headers = {
       'content-type': 'application/json',
       authorization: `Basic ${Buffer.from(`${credentials.clientId}:${credentials.verifyToken}`).toString('base64')}`,

@@ -49,6 +49,8 @@ export interface Options {
   concurrency: number;
   /** Heavy load: jobs per POST /v1/jobs/batch; undefined: one job per POST /webhook. */
   batch: number | undefined;
+  /** With `batch`: each batched job's v1 delay_s. */
+  delayS?: number;
   latencyMs: number;
   payloadBytes: number;
   /** What the job's data and the target's answer hold (see bench/load.ts). */

@@ -44,6 +44,8 @@ const usage = `npm run bench -- [flags]
   --concurrency N     heavy load: concurrent submitters; also the ceiling's concurrency (default 32)
   --batch N           heavy load: N jobs per POST /v1/jobs/batch (${batchLimits.min}–${batchLimits.max}), each submitter
                       posting a batch at a time; absent: one job per POST /webhook
+  --delay-s N         with --batch: each batched job delayed N s (v1's delay_s, 0–20), its message
+                      held by the queue (DelaySeconds); its submit→service latency includes the delay
   --light-jobs N      light load: jobs, one at a time (default 40)
   --latency-ms N      the target's fixed service latency (default 100)
   --payload-bytes N   size of the job's JSON data and of the target's response body (default 1024)
@@ -66,6 +68,7 @@ function readOptions(argv = process.argv.slice(2)): Options {
       jobs: { type: 'string' },
       concurrency: { type: 'string' },
       batch: { type: 'string' },
+      'delay-s': { type: 'string' },
       'latency-ms': { type: 'string' },
       'payload-bytes': { type: 'string' },
       body: { type: 'string' },
@@ -92,6 +95,7 @@ function readOptions(argv = process.argv.slice(2)): Options {
     jobs: int('jobs', values.jobs, 1000, 1, 1_000_000),
     concurrency: int('concurrency', values.concurrency, 32, 1, 1024),
     batch: values.batch === undefined ? undefined : int('batch', values.batch, 0, batchLimits.min, batchLimits.max),
+    ...(values['delay-s'] === undefined ? {} : { delayS: delaySeconds(values['delay-s'], values.batch) }),
     latencyMs: int('latency-ms', values['latency-ms'], 100, 0, 60_000),
     payloadBytes: int('payload-bytes', values['payload-bytes'], 1024, 12, 200 * 1024),
     body: bodyKind(values.body),
@@ -105,6 +109,14 @@ function readOptions(argv = process.argv.slice(2)): Options {
 }
 
 class UsageError extends Error {}
+
+/** --delay-s: v1's delay_s on each job of a batched run, short enough to wait for (a callback stall of 30 s is an error). */
+function delaySeconds(raw: string, batch: string | undefined): number {
+  if (batch === undefined) throw new UsageError('--delay-s needs --batch: a delay is a v1 field, and the unbatched heavy load goes through POST /webhook');
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0 || value > 20) throw new UsageError(`--delay-s must be an integer from 0 to 20 (a longer wait reads as a stall), got ${raw}`);
+  return value;
+}
 
 function bodyKind(raw: string | undefined): BodyKind {
   if (raw === undefined) return 'event';
@@ -305,7 +317,7 @@ async function main(): Promise<number> {
     const job = { service: `${target.url}/service`, callback: `${receiver.url}/callback`, data: body };
     const single = new Submitter(stack.url, 1, job, demo);
     const many = new Submitter(stack.url, options.concurrency, job, demo);
-    const batches = options.batch === undefined ? undefined : new BatchSubmitter(stack.url, options.concurrency, job, demo);
+    const batches = options.batch === undefined ? undefined : new BatchSubmitter(stack.url, options.concurrency, { ...job, ...(options.delayS !== undefined ? { delayS: options.delayS } : {}) }, demo);
     closers.push(() => single.close(), () => many.close());
     if (batches) {
       closers.push(() => batches.close());

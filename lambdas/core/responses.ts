@@ -79,7 +79,7 @@ export const jobRecordSchema = z
     attempts: count('Attempts of the service call so far.'),
     max_attempts: z.number().check(z.int(), z.gte(1)),
     timeout_ms: z.number().check(z.int(), z.gte(1)),
-    next_attempt_at: z.nullable(instant('When the next attempt is due; null when none is waiting.')),
+    next_attempt_at: z.nullable(instant('When the next attempt is due (a retry\'s, or a delayed job\'s first: not_before or delay_s); null when none is waiting.')),
     output: z.nullable(attemptOutputSchema).check(z.describe('The last attempt: null until an attempt finishes.')),
     history: z.array(attemptSummarySchema).check(z.describe(`The last ${jobLimits.attemptHistory} attempts, oldest first.`)),
     notified: z.enum(notifiedValues).check(z.describe('"no" until the callback is settled, then "true" (it answered 2xx) or "notification failed" (its attempts exhausted); "n/a" without a callback.')),

@@ -306,6 +306,17 @@ export interface components {
              * @default 5
              */
             callback_max_attempts?: number;
+            /**
+             * Format: date-time
+             * @description The first attempt starts no earlier than this RFC 3339 time (with an offset or Z), and within 2 s after it for a time up to 15 minutes ahead, within 60 s beyond. A time past means now; more than 31536000 seconds (365 days) ahead is a 400. Until then the job is accepted, next_attempt_at says when, and it can be cancelled. Not with delay_s.
+             * @example 2027-03-01T09:30:00Z
+             */
+            not_before?: string;
+            /**
+             * @description The first attempt starts no earlier than this many seconds after the job is accepted (0: now), as not_before does. Not with not_before.
+             * @example 3600
+             */
+            delay_s?: number;
         };
         /** @description A job: the request to make (url, method, headers, and body or body_base64, not both) and where to call back. An unknown field is a 400 that names it. The request body holds at most 262144 bytes (413 beyond). In a batch it may carry its idempotency_key. */
         BatchJob: {
@@ -341,6 +352,17 @@ export interface components {
              * @default 5
              */
             callback_max_attempts?: number;
+            /**
+             * Format: date-time
+             * @description The first attempt starts no earlier than this RFC 3339 time (with an offset or Z), and within 2 s after it for a time up to 15 minutes ahead, within 60 s beyond. A time past means now; more than 31536000 seconds (365 days) ahead is a 400. Until then the job is accepted, next_attempt_at says when, and it can be cancelled. Not with delay_s.
+             * @example 2027-03-01T09:30:00Z
+             */
+            not_before?: string;
+            /**
+             * @description The first attempt starts no earlier than this many seconds after the job is accepted (0: now), as not_before does. Not with not_before.
+             * @example 3600
+             */
+            delay_s?: number;
             /** @description This job's Idempotency-Key, as POST /v1/jobs takes it in its header: a repeat with the same key within 24 hours gets the first job's result and creates nothing. */
             idempotency_key?: string;
         };
