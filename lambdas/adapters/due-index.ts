@@ -12,8 +12,6 @@ import type { DueIndex, DueJob } from '../core/ports.ts';
 import type { Documents } from './dynamo.ts';
 import { JOB } from './job-items.ts';
 
-type Item = Record<string, unknown>;
-
 const index = tables.jobs.dueIndex;
 const stateKey = { pk: tables.jobs.releaseState.pk, sk: tables.jobs.releaseState.sk };
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -26,7 +24,7 @@ export class DynamoDueIndex implements DueIndex {
 
   /** The bucket's entries, page by page (eventually consistent, as an index is: an entry just taken out may still show, and is then sent twice). */
   async *due(bucket: string): AsyncIterable<DueJob> {
-    let start: Item | undefined;
+    let start: Record<string, unknown> | undefined;
     do {
       const page = await this.db.send(
         new QueryCommand({

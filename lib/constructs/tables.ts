@@ -65,39 +65,21 @@ export class Tables extends Construct {
       const value: unknown = this.node.tryGetContext(key);
       return value === true || value === 'true';
     };
+    // Each index as definitions.ts describes it: its keys, and the attributes it projects (none: keys only).
+    const addIndex = (index: { name: string; partitionKey: string; sortKey: string; projected?: readonly string[] }) =>
+      this.jobs.addGlobalSecondaryIndex({
+        indexName: index.name,
+        partitionKey: { name: index.partitionKey, type: AttributeType.STRING },
+        sortKey: { name: index.sortKey, type: AttributeType.STRING },
+        ...(index.projected ? { projectionType: ProjectionType.INCLUDE, nonKeyAttributes: [...index.projected] } : { projectionType: ProjectionType.KEYS_ONLY }),
+      });
     // Sparse: a job is in it only while it waits on a retry. It carries the few attributes the
     // sweeper decides on, so that the sweeper reads nothing else (definitions.ts weighs the cost).
-    const unsettled = tables.jobs.unsettledIndex;
-    if (!left(withoutUnsettledIndex)) {
-      this.jobs.addGlobalSecondaryIndex({
-        indexName: unsettled.name,
-        partitionKey: { name: unsettled.partitionKey, type: AttributeType.STRING },
-        sortKey: { name: unsettled.sortKey, type: AttributeType.STRING },
-        projectionType: ProjectionType.INCLUDE,
-        nonKeyAttributes: [...unsettled.projected],
-      });
-    }
+    if (!left(withoutUnsettledIndex)) addIndex(tables.jobs.unsettledIndex);
     // A client's jobs by `created`, for GET /v1/jobs: keys only, so that an entry is written once,
     // with its job, and never again (definitions.ts weighs the cost).
-    const client = tables.jobs.clientIndex;
-    if (!left(withoutClientIndex)) {
-      this.jobs.addGlobalSecondaryIndex({
-        indexName: client.name,
-        partitionKey: { name: client.partitionKey, type: AttributeType.STRING },
-        sortKey: { name: client.sortKey, type: AttributeType.STRING },
-        projectionType: ProjectionType.KEYS_ONLY,
-      });
-    }
+    if (!left(withoutClientIndex)) addIndex(tables.jobs.clientIndex);
     // Sparse: the delayed jobs that wait in the store, by the minute they fall due (definitions.ts weighs the cost).
-    const due = tables.jobs.dueIndex;
-    if (!left(withoutDueIndex)) {
-      this.jobs.addGlobalSecondaryIndex({
-        indexName: due.name,
-        partitionKey: { name: due.partitionKey, type: AttributeType.STRING },
-        sortKey: { name: due.sortKey, type: AttributeType.STRING },
-        projectionType: ProjectionType.INCLUDE,
-        nonKeyAttributes: [...due.projected],
-      });
-    }
+    if (!left(withoutDueIndex)) addIndex(tables.jobs.dueIndex);
   }
 }
