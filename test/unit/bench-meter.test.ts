@@ -35,10 +35,11 @@ const listen = (server: Server) =>
 const close = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()));
 
 describe('the indexes the meter bills', () => {
-  it('reads every index of the jobs table from lib/definitions.ts: the sparse sweep index and the keys-only client index', () => {
+  it('reads every index of the jobs table from lib/definitions.ts: the sparse sweep index, the keys-only client index and the sparse due index', () => {
     expect(indexKeysOf(tables.jobs)).toEqual({
       unsettled: { key: 'sweep', sortKey: 'created', projected: [...index.projected] },
       client: { key: 'clientId', sortKey: 'created', projected: [] },
+      due: { key: 'due', sortKey: 'next_attempt_at', projected: ['timeout_ms'] },
     });
     expect(indexKeysOf(tables.clients)).toEqual({});
   });

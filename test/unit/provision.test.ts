@@ -36,7 +36,7 @@ afterEach(() => {
 const created = () => dbMock.commandCalls(CreateTableCommand).map((call) => call.args[0].input);
 
 describe('provisionTables', () => {
-  it('creates the clients, jobs and limits tables on demand, with the keys, the unsettled index carrying the attributes the sweeper decides on, and the keys-only client index', async () => {
+  it('creates the clients, jobs and limits tables on demand, with the keys, the unsettled index carrying the attributes the sweeper decides on, the keys-only client index and the due index of delayed jobs', async () => {
     dbMock.on(CreateTableCommand).resolves({});
     dbMock.on(DescribeTableCommand).resolves({ Table: { TableStatus: 'ACTIVE' } });
     await provisionTables(db);
@@ -59,6 +59,8 @@ describe('provisionTables', () => {
           { AttributeName: 'sweep', AttributeType: 'S' },
           { AttributeName: 'created', AttributeType: 'S' },
           { AttributeName: 'clientId', AttributeType: 'S' },
+          { AttributeName: 'due', AttributeType: 'S' },
+          { AttributeName: 'next_attempt_at', AttributeType: 'S' },
         ],
         GlobalSecondaryIndexes: [
           {
@@ -76,6 +78,14 @@ describe('provisionTables', () => {
               { AttributeName: 'created', KeyType: 'RANGE' },
             ],
             Projection: { ProjectionType: 'KEYS_ONLY' },
+          },
+          {
+            IndexName: 'due',
+            KeySchema: [
+              { AttributeName: 'due', KeyType: 'HASH' },
+              { AttributeName: 'next_attempt_at', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['timeout_ms'] },
           },
         ],
         BillingMode: 'PAY_PER_REQUEST',

@@ -313,7 +313,7 @@ describe('a jobs table without the client index (a DATA_DIR made before GET /v1/
       expect(before.length).toBeGreaterThan(60);
 
       await upgradeStore(old.documents, old.table, dir);
-      expect(await indexNames(old)).toEqual([tables.jobs.clientIndex.name, unsettled.name].sort());
+      expect(await indexNames(old)).toEqual([tables.jobs.clientIndex.name, tables.jobs.dueIndex.name, unsettled.name].sort());
       expect(await everything(old, old.table)).toEqual(before);
       expect(await tableNames(old)).toEqual(Object.values(localTableNames).sort());
 
@@ -346,7 +346,7 @@ describe('a jobs table without the client index (a DATA_DIR made before GET /v1/
       await provisionTables(old.client);
       expect(await rebuildJobsTable(old.documents, old.table)).toBe(before.length);
       expect(await everything(old, old.table)).toEqual(before);
-      expect(await indexNames(old)).toEqual([tables.jobs.clientIndex.name, unsettled.name].sort());
+      expect(await indexNames(old)).toEqual([tables.jobs.clientIndex.name, tables.jobs.dueIndex.name, unsettled.name].sort());
       expect(await tableNames(old)).toEqual(Object.values(localTableNames).sort());
     } finally {
       await old.close();
