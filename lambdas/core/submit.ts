@@ -183,8 +183,9 @@ export async function accept(deps: SubmitDeps, client: Client, input: JobInput, 
 /**
  * Stores and queues a new job, or leaves nothing and throws Unavailable. The message first,
  * then the job: a stored job always has a message on its way, so no accepted job waits on a
- * sweeper to be found. A message whose job was never stored (this submit failed after sending
- * it) finds nothing when it arrives and is dropped.
+ * sweeper to be found (a job delayed beyond the queue's reach has its bucket instead, written
+ * with it, which the release reads). A message whose job was never stored (this submit failed
+ * after sending it) finds nothing when it arrives and is dropped.
  */
 export async function enqueue(deps: SubmitDeps, job: Job, request: JobRequest): Promise<void> {
   const message = firstMessage(job, deps.clock.now());
