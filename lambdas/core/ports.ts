@@ -3,6 +3,7 @@
  * node:http; tests implement them in memory. Nothing here imports the AWS SDK.
  */
 import type { MetricName } from '../../lib/definitions.ts';
+import type { FlowTicket } from './flow.ts';
 import type { Attempt, AttemptOutput, Job, JobRequest, JobStatus } from './job.ts';
 
 export interface Clock {
@@ -274,6 +275,13 @@ export interface QueueMessage {
    * the job's first attempt in one conditional write, without reading the job first.
    */
   leaseMs?: number;
+  /**
+   * The job's flow key and settings (v1's flow_*), written by submit: the first delivery asks its
+   * key for a start without reading the job first.
+   */
+  flow?: FlowTicket;
+  /** How many times the job was held back by its flow key (its waits grow with it). */
+  held?: number;
 }
 
 /** What the queue tells about a delivered message besides its body. */

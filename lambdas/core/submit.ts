@@ -5,8 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { awsCalls, idempotencyWindowMs, jobLimits, metricNames, submitWriteWindowMs } from '../../lib/definitions.ts';
 import { InvalidRequest, KeyInProgress, Unavailable } from './errors.ts';
-import { attemptLeaseMs, isFinal, sweepShard, type Job, type JobRequest } from './job.ts';
-import type { Client, Clock, IdempotencyRecord, JobStore, Telemetry, WorkQueue } from './ports.ts';
+import { attemptLeaseMs, flowTicketOf, isFinal, sweepShard, type Job, type JobRequest } from './job.ts';
+import type { Client, Clock, IdempotencyRecord, JobStore, QueueMessage, Telemetry, WorkQueue } from './ports.ts';
 import { keyInProgressRereadsMs } from './retry.ts';
 import { parse, submitSchema, type SubmitRequest, type V1JobRequest } from './schemas.ts';
 
@@ -43,6 +43,10 @@ const hasHeader = (headers: Record<string, string>, name: string) => Object.keys
  */
 export type JobInput = SubmitRequest & {
   data_base64?: string | undefined;
+  /** v1's flow control (the seed API has none). */
+  flow_key?: string | undefined;
+  flow_rate?: number | undefined;
+  flow_parallelism?: number | undefined;
   /** What the caller calls `service`, for the messages that name it. */
   urlField?: 'url';
 };
@@ -129,8 +133,20 @@ export function newJob(deps: Pick<SubmitDeps, 'clock' | 'retentionDays' | 'index
     callbackMaxAttempts: input.callback_max_attempts ?? jobLimits.callbackMaxAttempts.default,
     expiresAt: Math.floor(now / 1000) + deps.retentionDays * 86_400,
     ...(deps.indexEveryJob ? { sweep: sweepShard(jobId) } : {}),
+    ...(input.flow_key !== undefined ? { flowKey: input.flow_key } : {}),
+    ...(input.flow_rate !== undefined ? { flowRate: input.flow_rate } : {}),
+    ...(input.flow_parallelism !== undefined ? { flowParallelism: input.flow_parallelism } : {}),
   };
   return { job, request };
+}
+
+/**
+ * A new job's message: the lease its first attempt takes, and its flow key's ticket, so that its
+ * first delivery takes the attempt (and asks its key) without reading the job first.
+ */
+export function firstMessage(job: Job): QueueMessage {
+  const flow = flowTicketOf(job);
+  return { kind: 'job', jobId: job.jobId, leaseMs: attemptLeaseMs(job), ...(flow ? { flow } : {}) };
 }
 
 const acceptedOf = (job: Job): Accepted => ({ created: job.created, job_id: job.jobId, status: 'accepted' });
@@ -175,7 +191,7 @@ export async function accept(deps: SubmitDeps, client: Client, input: JobInput, 
  */
 export async function enqueue(deps: SubmitDeps, job: Job, request: JobRequest): Promise<void> {
   try {
-    await deps.queue.send({ kind: 'job', jobId: job.jobId, leaseMs: attemptLeaseMs(job) });
+    await deps.queue.send(firstMessage(job));
   } catch (error) {
     throw notKept(error);
   }
@@ -289,7 +305,7 @@ export async function acceptBatch(deps: SubmitDeps, client: Client, entries: Bat
   await Promise.all(
     chunks.map(async (chunk) => {
       if (late()) return void (await Promise.all(chunk.map((item) => refuse(item, outOfTime()))));
-      const sent = await deps.queue.sendBatch(chunk.map(({ job }) => ({ kind: 'job', jobId: job.jobId, leaseMs: attemptLeaseMs(job) })));
+      const sent = await deps.queue.sendBatch(chunk.map(({ job }) => firstMessage(job)));
       await Promise.all(
         chunk.map(async (item, n) => {
           if (!sent[n]) return refuse(item, notKept(new Error('the queue refused the message')));
@@ -343,7 +359,7 @@ async function claimKey(deps: SubmitDeps, clientId: string, key: string, claim: 
       if (stored) {
         // Whether its message went out is not known (its submit may have failed after a write
         // that landed late): one more makes sure the job runs; a message too many finds it leased or settled.
-        if (!isFinal(stored.status)) await deps.queue.send({ kind: 'job', jobId: stored.jobId, leaseMs: attemptLeaseMs(stored) });
+        if (!isFinal(stored.status)) await deps.queue.send(firstMessage(stored));
         await jobs.settleIdempotent(clientId, key, held.jobId);
         return JSON.parse(held.answer) as Accepted;
       }
