@@ -55,13 +55,15 @@ export const flowTiming = {
    */
   startJitterMs: 100,
   /**
-   * A held-back job waits in its worker, in the key's line of that process, up to this long for
-   * its key to have room, before its message is handed back: a message can only come back in
-   * whole seconds, so shorter waits in the worker keep a busy key at its rate rather than idle
-   * between waves of returning messages. Waiting costs the function's time, a hand-back a
-   * message and a read: past about a second, the hand-back is cheaper.
+   * A held-back job waits in its worker, in the key's line of that process, for its key to have
+   * room, up to a time drawn in this range, before its message is handed back: a message can only
+   * come back in whole seconds, so waits in the worker keep a busy key at its limits rather than
+   * idle between waves of returning messages, and drawing each job's wait spreads the returns (a
+   * crowd that came at once leaves, and comes back, spread over a second and more). Waiting costs
+   * the function's time, a hand-back a message and a read: past a second or two, the hand-back
+   * is cheaper.
    */
-  waitInWorkerMs: 1_000,
+  waitInWorkerMs: { min: 500, max: 2_000 },
   /** While its key is full, the first in a key's line reads the key again after a random wait in this range (or when a job of that process lets its slot go). */
   pollMs: { min: 40, max: 120 },
   /** Read-decide-write rounds an acquire makes when other workers' writes keep winning, before it waits like a held-back job. */

@@ -158,7 +158,7 @@ interface Admitted {
 
 /**
  * Asks the job's flow key for a start of `leaseMs` (a job without one starts at once): waits for
- * it in the worker, within flowTiming.waitInWorkerMs and the handler's deadline less `needMs`,
+ * it in the worker, a time drawn from flowTiming.waitInWorkerMs at most and the handler's deadline less `needMs`,
  * or holds the job back: its message is sent afresh, due when the key should have room (no
  * lease taken, no attempt spent, its status untouched). `first`: the message may take the job's
  * first attempt without a read (core/submit.ts's firstMessage), and so may the one sent afresh.
@@ -166,7 +166,9 @@ interface Admitted {
 async function admitStart(deps: DeliveryDeps, ticket: FlowTicket | undefined, jobId: string, leaseMs: number, needMs: number, message: JobMessageFacts, first: boolean): Promise<Admitted | Outcome> {
   const asked = deps.clock.now();
   if (!ticket || !deps.flow) return { leaseUntil: asked + leaseMs, now: asked };
-  const budget = Math.min(flowTiming.waitInWorkerMs, message.deadline === undefined ? Infinity : message.deadline - asked - needMs);
+  const { min, max } = flowTiming.waitInWorkerMs;
+  const drawn = min + (deps.random ?? Math.random)() * (max - min);
+  const budget = Math.min(drawn, message.deadline === undefined ? Infinity : message.deadline - asked - needMs);
   const admission = await deps.flow.admit(ticket, jobId, leaseMs, budget);
   if (admission.granted) return { leaseUntil: admission.leaseUntil, now: deps.clock.now(), start: { ticket, admission } };
   const times = message.held ?? 0;
