@@ -23,7 +23,7 @@
  * UpdateItem. Another worker's write between a read and a write costs the read and write again.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { flowTiming } from '../../lib/definitions.ts';
 import type { FlowState, FlowStore } from '../core/flow.ts';
 import { systemClock, type Clock } from '../core/ports.ts';
@@ -111,44 +111,37 @@ export class DynamoFlowStore implements FlowStore {
 
   /** One UpdateItem, no read: the version moves on, so a start decided on the record before it is written again. */
   async release(clientId: string, key: string, jobId: string): Promise<void> {
-    try {
-      await this.db.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { key: flowItemKey(clientId, key) },
-          UpdateExpression: 'REMOVE #holders.#job ADD #version :one',
-          ConditionExpression: 'attribute_exists(#holders.#job)',
-          ExpressionAttributeNames: { '#holders': 'holders', '#job': jobId, '#version': 'version' },
-          ExpressionAttributeValues: { ':one': 1 },
-        }),
-      );
-    } catch (error) {
-      // Not a holder (any more): its lease ran out and a later start pruned it.
-      if (!refused(error)) throw error;
-    }
+    // Refused: not a holder (any more), its lease ran out and a later start pruned it.
+    await this.updateUnlessRefused(clientId, key, {
+      UpdateExpression: 'REMOVE #holders.#job ADD #version :one',
+      ConditionExpression: 'attribute_exists(#holders.#job)',
+      ExpressionAttributeNames: { '#holders': 'holders', '#job': jobId, '#version': 'version' },
+      ExpressionAttributeValues: { ':one': 1 },
+    });
   }
 
   async pause(clientId: string, key: string, until: number): Promise<void> {
+    // Refused: paused as long or longer already.
+    await this.updateUnlessRefused(clientId, key, {
+      UpdateExpression: 'SET #paused = :until, #clientId = :clientId, #flowKey = :flowKey, #holders = if_not_exists(#holders, :none), #expiresAt = :expiresAt ADD #version :one',
+      ConditionExpression: 'attribute_not_exists(#paused) OR #paused < :until',
+      ExpressionAttributeNames: { '#paused': 'paused_until', '#clientId': 'clientId', '#flowKey': 'flow_key', '#holders': 'holders', '#expiresAt': 'expiresAt', '#version': 'version' },
+      ExpressionAttributeValues: {
+        ':until': iso(until),
+        ':clientId': clientId,
+        ':flowKey': key,
+        ':none': {},
+        ':one': 1,
+        ':expiresAt': Math.ceil((Math.max(until, this.clock.now()) + flowTiming.idleKeyMs) / 1000),
+      },
+    });
+  }
+
+  /** One conditional UpdateItem of the key's item; a refused condition means there was nothing to do. */
+  private async updateUnlessRefused(clientId: string, key: string, update: Pick<UpdateCommandInput, 'UpdateExpression' | 'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'>): Promise<void> {
     try {
-      await this.db.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { key: flowItemKey(clientId, key) },
-          UpdateExpression: 'SET #paused = :until, #clientId = :clientId, #flowKey = :flowKey, #holders = if_not_exists(#holders, :none), #expiresAt = :expiresAt ADD #version :one',
-          ConditionExpression: 'attribute_not_exists(#paused) OR #paused < :until',
-          ExpressionAttributeNames: { '#paused': 'paused_until', '#clientId': 'clientId', '#flowKey': 'flow_key', '#holders': 'holders', '#expiresAt': 'expiresAt', '#version': 'version' },
-          ExpressionAttributeValues: {
-            ':until': iso(until),
-            ':clientId': clientId,
-            ':flowKey': key,
-            ':none': {},
-            ':one': 1,
-            ':expiresAt': Math.ceil((Math.max(until, this.clock.now()) + flowTiming.idleKeyMs) / 1000),
-          },
-        }),
-      );
+      await this.db.send(new UpdateCommand({ TableName: this.table, Key: { key: flowItemKey(clientId, key) }, ...update }));
     } catch (error) {
-      // Paused as long or longer already.
       if (!refused(error)) throw error;
     }
   }

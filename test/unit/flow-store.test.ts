@@ -4,17 +4,16 @@
  * by it on dynalite and by the in-memory store the core's tests run on; then the item as an
  * operator finds it.
  */
-import { ConditionalCheckFailedException, DynamoDBClient, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand, UpdateCommand, type PutCommandInput, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
-import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { documentOptions } from '../../lambdas/adapters/aws.ts';
+import { ConditionalCheckFailedException, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, ScanCommand, UpdateCommand, type PutCommandInput, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DynamoFlowStore, flowItemKey } from '../../lambdas/adapters/flow-store.ts';
 import type { FlowState, FlowStore } from '../../lambdas/core/flow.ts';
 import { flowTiming } from '../../lib/definitions.ts';
 import { startDynalite, type LocalDynamo } from '../support/dynalite.ts';
 import { expectPlaceholdersMatch } from '../support/expressions.ts';
 import { ManualClock, MemoryFlowStore } from '../support/memory.ts';
+import { useMockedDocuments } from '../support/mock-documents.ts';
 import { portSubjects, useSubject } from '../support/subjects.ts';
 
 const alice = '11111111111111';
@@ -25,28 +24,18 @@ const jobB = '7d2e4f60-1b3c-4a5d-8e9f-0a1b2c3d4e5f';
 const state: FlowState = { version: 1, rate: 20, parallelism: 3, settingsCreated: '2025-03-04T05:06:00.000Z', nextStartAt: t0 + 55, holders: { [jobA]: t0 + 25_000 } };
 
 describe('DynamoFlowStore, as it calls DynamoDB', () => {
-  const mockDocuments = () => mockClient(DynamoDBDocumentClient);
-  let ddb: ReturnType<typeof mockDocuments>;
-  beforeAll(() => {
-    ddb = mockDocuments();
-  });
-  afterAll(() => ddb.restore());
-  const documents = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }), documentOptions);
+  const { ddb: mocked, documents, inputs } = useMockedDocuments();
   const store = new DynamoFlowStore(documents, 'Limits', new ManualClock(t0));
-  const inputs = <T extends object>(command: abstract new (...args: never[]) => { input: T }): T[] =>
-    ddb.calls().flatMap((call) => (call.args[0] instanceof command ? [call.args[0].input as T] : []));
   const lost = () => new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
 
-  beforeEach(() => ddb.reset());
-
   it('reads the key of the client, consistently (a stale record could let a start past the limits)', async () => {
-    ddb.on(GetCommand).resolves({});
+    mocked().on(GetCommand).resolves({});
     await expect(store.read(alice, 'tenant-1')).resolves.toEqual({ version: 0, holders: {} });
-    expect(ddb.calls()[0]?.args[0].input).toEqual({ TableName: 'Limits', Key: { key: `flow#${alice}#tenant-1` }, ConsistentRead: true });
+    expect(mocked().calls()[0]?.args[0].input).toEqual({ TableName: 'Limits', Key: { key: `flow#${alice}#tenant-1` }, ConsistentRead: true });
   });
 
   it('writes the whole item in one PutItem conditioned on the version it read, or on there being none', async () => {
-    ddb.on(PutCommand).resolves({});
+    mocked().on(PutCommand).resolves({});
     await expect(store.write(alice, 'tenant-1', state, 0)).resolves.toBe(true);
     await expect(store.write(alice, 'tenant-1', { ...state, version: 8 }, 7)).resolves.toBe(true);
     const [first, second] = inputs<PutCommandInput>(PutCommand);
@@ -56,13 +45,13 @@ describe('DynamoFlowStore, as it calls DynamoDB', () => {
   });
 
   it('says a write lost to another worker\'s is not written, and lets every other failure through', async () => {
-    ddb.on(PutCommand).rejectsOnce(lost()).rejects(new ProvisionedThroughputExceededException({ message: 'Rate exceeded', $metadata: {} }));
+    mocked().on(PutCommand).rejectsOnce(lost()).rejects(new ProvisionedThroughputExceededException({ message: 'Rate exceeded', $metadata: {} }));
     await expect(store.write(alice, 'tenant-1', state, 0)).resolves.toBe(false);
     await expect(store.write(alice, 'tenant-1', state, 0)).rejects.toBeInstanceOf(ProvisionedThroughputExceededException);
   });
 
   it('lets a slot go in one UpdateItem without a read, moving the version on; a slot no longer held is no error', async () => {
-    ddb.on(UpdateCommand).resolvesOnce({}).rejects(lost());
+    mocked().on(UpdateCommand).resolvesOnce({}).rejects(lost());
     await store.release(alice, 'tenant-1', jobA);
     await store.release(alice, 'tenant-1', jobA);
     const [input] = inputs<UpdateCommandInput>(UpdateCommand);
@@ -71,7 +60,7 @@ describe('DynamoFlowStore, as it calls DynamoDB', () => {
   });
 
   it('pauses the key in one UpdateItem that never shortens a longer pause', async () => {
-    ddb.on(UpdateCommand).resolvesOnce({}).rejects(lost());
+    mocked().on(UpdateCommand).resolvesOnce({}).rejects(lost());
     await store.pause(alice, 'tenant-1', t0 + 2_000);
     await store.pause(alice, 'tenant-1', t0 + 1_000);
     const [input] = inputs<UpdateCommandInput>(UpdateCommand);
