@@ -5,6 +5,9 @@ import { runJobAttempt } from './core/deliver.ts';
 
 export const handler = queueFunction({
   label: 'job attempt',
-  run: (message, facts) => runJobAttempt(services(), message.jobId, { ...facts, ...(message.leaseMs ? { leaseMs: message.leaseMs } : {}) }),
+  run: (message, facts) => {
+    const { leaseMs, flow, held } = message;
+    return runJobAttempt(services(), message.jobId, { ...facts, ...(leaseMs ? { leaseMs } : {}), ...(flow ? { flow } : {}), ...(held ? { held } : {}) });
+  },
   queueUrl: () => services().config.jobsQueueUrl,
 });

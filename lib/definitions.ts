@@ -32,6 +32,46 @@ export const jobLimits = {
   attemptHistory: 20,
 } as const;
 
+/**
+ * Flow control (v1's `flow_key`, `flow_rate`, `flow_parallelism`): the contract's ranges, and the
+ * timing of the limiter that enforces them across every worker (lambdas/core/flow.ts; its state,
+ * one item per client and key, is in the limits table: lambdas/adapters/flow-store.ts).
+ */
+export const flowLimits = {
+  keyChars: { min: 1, max: 128 },
+  /** Attempts a second. */
+  rate: { min: 0.01, max: 1_000 },
+  /** Attempts in flight. */
+  parallelism: { min: 1, max: 1_000 },
+} as const;
+
+export const flowTiming = {
+  /**
+   * Starts are spaced (1000 + this) / rate ms apart, not 1000 / rate: what lies between a start's
+   * permit and its request's arrival at the target (the lease's write, the connection, a busy
+   * event loop) varies by up to this much, and a target counting arrivals in any one-second
+   * window must still see no more than `flow_rate`. It costs a key 1000 / (1000 + this) of its
+   * rate: 9% at 100 ms.
+   */
+  startJitterMs: 100,
+  /**
+   * A held-back job waits in its worker, in the key's line of that process, for its key to have
+   * room, up to a time drawn in this range, before its message is handed back: a message can only
+   * come back in whole seconds, so waits in the worker keep a busy key at its limits rather than
+   * idle between waves of returning messages, and drawing each job's wait spreads the returns (a
+   * crowd that came at once leaves, and comes back, spread over a second and more). Waiting costs
+   * the function's time, a hand-back a message and a read: past a second or two, the hand-back
+   * is cheaper.
+   */
+  waitInWorkerMs: { min: 500, max: 2_000 },
+  /** While its key is full, the first in a key's line reads the key again after a random wait in this range (or when a job of that process lets its slot go). */
+  pollMs: { min: 40, max: 120 },
+  /** Read-decide-write rounds an acquire makes when other workers' writes keep winning, before it waits like a held-back job. */
+  contentionTries: 4,
+  /** A key's item outlives its last write by this much (TTL): idle keys vanish. */
+  idleKeyMs: 24 * 60 * 60 * 1_000,
+} as const;
+
 /** Retry timing shared by service calls and callbacks. */
 export const retryTiming = {
   baseDelayMs: 1_000,

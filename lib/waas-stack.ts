@@ -108,6 +108,9 @@ export class WaasStack extends Stack {
     // An attempt followed by a retry is kept first, in an item of its own (PutItem).
     allow('execute', ['GetItem', 'PutItem', 'UpdateItem'], jobsTable);
     allow('execute', ['GetItem'], clientsTable);
+    // ...asks a job's flow key for a start (a consistent GetItem, a conditional PutItem of the
+    // key's item), lets its slot go and pauses the key on a Retry-After (UpdateItem).
+    allow('execute', ['GetItem', 'PutItem', 'UpdateItem'], limitsTable);
     // A message it cannot hand back (ChangeMessageVisibility failing) it sends again, due then.
     queue.jobs.grantSendMessages(fn.execute);
     // notify: signs the callback with the client's secrets, leases and records its outcome.

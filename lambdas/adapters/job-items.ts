@@ -78,6 +78,9 @@ const attributeOf: Readonly<Record<Field, string>> = {
   due: 'due',
   expiresAt: 'expiresAt',
   replayOf: 'replay_of',
+  flowKey: 'flow_key',
+  flowRate: 'flow_rate',
+  flowParallelism: 'flow_parallelism',
 };
 const fieldOf = new Map(Object.entries(attributeOf).map(([field, attribute]) => [attribute, field as Field]));
 

@@ -92,6 +92,15 @@ export function queueFunction(options: QueueFunctionOptions): middy.MiddyfiedHan
     }
     if (outcome.done) return;
     const queueUrl = options.queueUrl?.(record);
+    if (queueUrl !== undefined && outcome.resend) {
+      // Sent afresh (a job held back by its flow key), this one done: its waits spend no receives.
+      try {
+        await resend(queueUrl, JSON.stringify(outcome.resend), outcome.retryAfterMs);
+        return;
+      } catch (error) {
+        log().warn('could not send a held-back message afresh; handing it back instead', { error: describe(error) });
+      }
+    }
     if (queueUrl !== undefined) {
       try {
         await handBack(queueUrl, record.receiptHandle, outcome.retryAfterMs);

@@ -4,6 +4,7 @@
  * is the message in hand made visible again later (`postpone`); SQS's limits live here alone.
  */
 import { ChangeMessageVisibilityCommand, SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { FlowTicket } from '../core/flow.ts';
 import type { QueueMessage, WorkQueue } from '../core/ports.ts';
 
 /** What the queue adapters need of an SQS client. */
@@ -107,12 +108,24 @@ export function parseMessage(body: string): QueueMessage | undefined {
   try {
     const value = JSON.parse(body) as Partial<QueueMessage>;
     if ((value.kind === 'job' || value.kind === 'callback') && typeof value.jobId === 'string') {
-      const { leaseMs } = value;
+      const { leaseMs, held } = value;
       const hint = typeof leaseMs === 'number' && Number.isSafeInteger(leaseMs) && leaseMs > 0 ? { leaseMs } : {};
-      return { kind: value.kind, jobId: value.jobId, ...hint };
+      const flow = flowTicket(value.flow);
+      const times = typeof held === 'number' && Number.isSafeInteger(held) && held > 0 ? { held } : {};
+      return { kind: value.kind, jobId: value.jobId, ...hint, ...(flow ? { flow } : {}), ...times };
     }
   } catch {
     // fall through
   }
   return undefined;
+}
+
+/** A message's flow ticket (core/flow.ts), if it has a well-formed one: else the worker reads the job's. */
+function flowTicket(value: unknown): FlowTicket | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { clientId, key, created, rate, parallelism } = value as Record<string, unknown>;
+  if (typeof clientId !== 'string' || typeof key !== 'string' || typeof created !== 'string') return undefined;
+  const positive = (n: unknown): n is number => typeof n === 'number' && Number.isFinite(n) && n > 0;
+  if ((rate !== undefined && !positive(rate)) || (parallelism !== undefined && !positive(parallelism))) return undefined;
+  return { clientId, key, created, ...(rate !== undefined ? { rate } : {}), ...(parallelism !== undefined ? { parallelism } : {}) };
 }

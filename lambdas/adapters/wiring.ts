@@ -8,11 +8,13 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { defaultRetentionDays, env, metricsNamespace } from '../../lib/definitions.ts';
 import { Authenticator, FailureLimiter } from '../core/auth.ts';
 import { EgressPolicy, EgressRefused, resolveChecked } from '../core/egress.ts';
+import { FlowGate, FlowLimiter } from '../core/flow.ts';
 import { silentTelemetry, systemClock, type Client, type ClientStore, type Clock, type Telemetry } from '../core/ports.ts';
 import { awsClients } from './aws.ts';
 import { DynamoDueIndex } from './due-index.ts';
 import { DynamoClientStore, DynamoJobStore } from './dynamo.ts';
 import { DynamoFailureCounter } from './limits.ts';
+import { DynamoFlowStore } from './flow-store.ts';
 import { NodeHttpClient } from './http.ts';
 import { DynamoSweepStateStore } from './sweep-state.ts';
 import { SqsWorkQueue } from './sqs.ts';
@@ -142,6 +144,8 @@ function build() {
         logger.warn(`the failure limiter goes on without its counter (${doing} failed)`, { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }),
     }),
     telemetry: metricsTelemetry(),
+    // Flow keys' records in the limits table; one line per key in this process (core/flow.ts).
+    flow: new FlowGate(new FlowLimiter(new DynamoFlowStore(db, config.limitsTable, clock), clock), { clock }),
   };
 }
 

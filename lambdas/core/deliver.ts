@@ -13,10 +13,11 @@
  * whose lease was held when the cancel landed runs to its end and is recorded, under its lease,
  * with the job left cancelled and no callback made.
  */
-import { jobLimits, metricNames, retryTiming, submitWriteWindowMs } from '../../lib/definitions.ts';
+import { flowTiming, jobLimits, metricNames, retryTiming, submitWriteWindowMs } from '../../lib/definitions.ts';
 import { activeSecrets, callbackBody, signCallback } from './callback.ts';
 import { waitsInStore } from './delay.ts';
-import { attemptLeaseMs, callbackLeaseMs, isFinal, nonFinalStatuses, notifyText, summarize, sweepShard, type AttemptOutput, type Job, type JobRequest } from './job.ts';
+import type { Admission, FlowGate, FlowTicket } from './flow.ts';
+import { attemptLeaseMs, callbackLeaseMs, flowTicketOf, isFinal, nonFinalStatuses, notifyText, summarize, sweepShard, type AttemptOutput, type Job, type JobRequest } from './job.ts';
 import {
   ConditionFailed,
   type ClientStore,
@@ -30,7 +31,7 @@ import {
   type Telemetry,
   type WorkQueue,
 } from './ports.ts';
-import { earlyMessageRereadsMs, judge, missingJobRetryMs, untilMs, type RetryTiming } from './retry.ts';
+import { earlyMessageRereadsMs, heldBackMs, judge, missingJobRetryMs, retryAfterMs, untilMs, type RetryTiming } from './retry.ts';
 
 export interface DeliveryDeps {
   jobs: JobStore;
@@ -43,12 +44,18 @@ export interface DeliveryDeps {
   /** Waits `ms` (default: a timer); tests inject one that moves their clock. */
   sleep?: (ms: number) => Promise<void>;
   telemetry?: Telemetry;
+  /** Flow control (core/flow.ts): without it, flow keys limit nothing (tests that do not look at them). */
+  flow?: FlowGate;
 }
 
 const timerSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** What becomes of the queue message: gone, or back after a delay. */
-export type Outcome = { done: true } | { done: false; retryAfterMs: number };
+/**
+ * What becomes of the queue message: gone, or back after a delay. `resend`: instead of the same
+ * message handed back, this one sent afresh, due then (a job held back by its flow key: its waits
+ * do not count as receives, so however long its key's line, it is never dead-lettered for it).
+ */
+export type Outcome = { done: true } | { done: false; retryAfterMs: number; resend?: QueueMessage };
 
 const done: Outcome = { done: true };
 const later = (retryAfterMs: number): Outcome => ({ done: false, retryAfterMs: Math.max(0, retryAfterMs) });
@@ -68,6 +75,17 @@ const fitsBefore = (facts: DeliveryFacts, now: number, leaseMs: number) => facts
 export async function runJobAttempt(deps: DeliveryDeps, jobId: string, message: JobMessageFacts = {}): Promise<Outcome> {
   const lease = await leaseAttempt(deps, jobId, message);
   if (!('job' in lease)) return lease;
+  // The flow key's slot goes once the attempt is recorded (or lost), before the callback.
+  let released: Promise<void> | undefined;
+  const release = () => (released ??= releaseStart(deps, jobId, lease.start));
+  try {
+    return await attemptUnderLease(deps, jobId, lease, release);
+  } finally {
+    await release();
+  }
+}
+
+async function attemptUnderLease(deps: DeliveryDeps, jobId: string, lease: Leased, release: () => Promise<void>): Promise<Outcome> {
   const { job: held, request, attempt, leaseUntil } = lease;
 
   const output: AttemptOutput = request
@@ -77,6 +95,7 @@ export async function runJobAttempt(deps: DeliveryDeps, jobId: string, message: 
   const verdict = request
     ? judge(output, attempt, held.maxAttempts, finished, deps.timing ?? retryTiming, deps.random)
     : ({ kind: 'final', reason: output.error ?? '' } as const);
+  await pauseFlow(deps, lease.start, output, finished);
 
   const changes: JobChanges = {
     output,
@@ -101,6 +120,7 @@ export async function runJobAttempt(deps: DeliveryDeps, jobId: string, message: 
   // (the record's condition is our lease, not its expiry): at least once, as ever.
   if (verdict.kind === 'retry') await deps.jobs.keepAttempt(jobId, { ...output, attempt }, held.expiresAt);
   const recorded = await recordAttempt(deps, jobId, changes, leaseUntil);
+  await release();
   // Refused: our lease ran out and another worker took the attempt over; its result stands.
   if (recorded === 'lost') return done;
   deps.telemetry?.duration(metricNames.attemptDuration, output.durationMs);
@@ -114,13 +134,76 @@ export async function runJobAttempt(deps: DeliveryDeps, jobId: string, message: 
 }
 
 /** What the queue tells of a job's message: see QueueMessage and DeliveryFacts. */
-export type JobMessageFacts = Pick<QueueMessage, 'leaseMs'> & DeliveryFacts;
+export type JobMessageFacts = Pick<QueueMessage, 'leaseMs' | 'flow' | 'held'> & DeliveryFacts;
+
+/** A start its flow key let in: the slot to let go once the attempt is recorded. */
+interface FlowStart {
+  ticket: FlowTicket;
+  admission: Admission;
+}
 
 interface Leased {
   job: Job;
   request?: JobRequest;
   attempt: number;
   leaseUntil: number;
+  start?: FlowStart;
+}
+
+/** Where an attempt may begin: when its lease ends, and the flow key's start it holds (if any). */
+interface Admitted {
+  leaseUntil: number;
+  now: number;
+  start?: FlowStart;
+}
+
+/**
+ * Asks the job's flow key for a start of `leaseMs` (a job without one starts at once): waits for
+ * it in the worker, a time drawn from flowTiming.waitInWorkerMs at most and the handler's deadline less `needMs`,
+ * or holds the job back: its message is sent afresh, due when the key should have room (no
+ * lease taken, no attempt spent, its status untouched). `first`: the message may take the job's
+ * first attempt without a read (core/submit.ts's firstMessage), and so may the one sent afresh.
+ */
+async function admitStart(deps: DeliveryDeps, ticket: FlowTicket | undefined, jobId: string, leaseMs: number, needMs: number, message: JobMessageFacts, first: boolean): Promise<Admitted | Outcome> {
+  const asked = deps.clock.now();
+  if (!ticket || !deps.flow) return { leaseUntil: asked + leaseMs, now: asked };
+  const { min, max } = flowTiming.waitInWorkerMs;
+  const drawn = min + (deps.random ?? Math.random)() * (max - min);
+  const budget = Math.min(drawn, message.deadline === undefined ? Infinity : message.deadline - asked - needMs);
+  const admission = await deps.flow.admit(ticket, jobId, leaseMs, budget);
+  if (admission.granted) return { leaseUntil: admission.leaseUntil, now: deps.clock.now(), start: { ticket, admission } };
+  const times = message.held ?? 0;
+  // A key that is full says nothing of when a slot frees: only a pause or the rate's next start is a wait to add.
+  const keyWaitMs = admission.reason === 'paused' || admission.reason === 'rate' ? admission.waitMs : 0;
+  const resend: QueueMessage = { kind: 'job', jobId, ...(first && message.leaseMs !== undefined ? { leaseMs: message.leaseMs } : {}), flow: ticket, held: times + 1 };
+  return { done: false, retryAfterMs: heldBackMs(keyWaitMs, times, deps.random), resend };
+}
+
+/** Lets a flow key's slot go; where that fails, the slot frees itself when its lease ends. */
+async function releaseStart(deps: DeliveryDeps, jobId: string, start: FlowStart | undefined): Promise<void> {
+  if (!start || !deps.flow) return;
+  await deps.flow.release(start.ticket, jobId, start.admission).catch(() => undefined);
+}
+
+/**
+ * A 429 or 503 with Retry-After holds back every job of the key until then, not only this one
+ * (whose own retry honours it too). Where the pause cannot be written, this job's retry still waits.
+ */
+async function pauseFlow(deps: DeliveryDeps, start: FlowStart | undefined, output: AttemptOutput, finished: number): Promise<void> {
+  if (!start || !deps.flow || output.error !== undefined || (output.statusCode !== 429 && output.statusCode !== 503)) return;
+  const ms = retryAfterMs(output.headers?.['retry-after'], finished, (deps.timing ?? retryTiming).maxRetryAfterMs);
+  if (ms === undefined || ms <= 0) return;
+  await deps.flow.pause(start.ticket, finished + ms).catch(() => undefined);
+}
+
+/** `take`, letting the flow key's start go again when the take fails. */
+async function takeStarted(deps: DeliveryDeps, jobId: string, admitted: Admitted, changes: JobChanges, condition: JobCondition) {
+  try {
+    return await deps.jobs.take(jobId, changes, condition);
+  } catch (error) {
+    await releaseStart(deps, jobId, admitted.start);
+    throw error;
+  }
 }
 
 /** Takes the lease of the job's next attempt, or says what becomes of the message instead. */
@@ -130,16 +213,20 @@ async function leaseAttempt(deps: DeliveryDeps, jobId: string, message: JobMessa
     // conditional write, no read first. Anything else is found out below. A delayed job's
     // message is held by the queue until its time, and the write asks that it be due, so a
     // message that came early (a clock apart, a restart's re-send) never starts it early.
-    const now = deps.clock.now();
-    if (!fitsBefore(message, now, message.leaseMs + jobLimits.callbackTimeoutMs)) return later(0);
-    const leaseUntil = now + message.leaseMs;
+    const needMs = message.leaseMs + jobLimits.callbackTimeoutMs;
+    if (!fitsBefore(message, deps.clock.now(), needMs)) return later(0);
+    const admitted = await admitStart(deps, message.flow, jobId, message.leaseMs, needMs, message, true);
+    if (!('leaseUntil' in admitted)) return admitted;
+    const { now, leaseUntil } = admitted;
     try {
-      const { job, request } = await deps.jobs.take(
+      const { job, request } = await takeStarted(
+        deps,
         jobId,
+        admitted,
         { status: 'started', attempts: 1, leaseUntil, lastUpdate: iso(now), remove: ['nextAttemptAt', 'due'] },
         { expect: { status: 'accepted', attempts: 0, leaseUntil: undefined }, dueBy: now },
       );
-      return { job, request, attempt: 1, leaseUntil };
+      return { job, request, attempt: 1, leaseUntil, ...(admitted.start ? { start: admitted.start } : {}) };
     } catch (error) {
       if (!(error instanceof ConditionFailed)) throw error;
     }
@@ -154,24 +241,29 @@ async function leaseAttempt(deps: DeliveryDeps, jobId: string, message: JobMessa
   if (!job) return missing(deps, message);
   // Settled by its answer, with a callback still to make: this message carries the callback's attempts.
   if (isFinal(job.status)) return callbackAttempt(deps, job, message);
-  const now = deps.clock.now();
-  if (job.leaseUntil !== undefined && job.leaseUntil > now) return later(untilMs(job.leaseUntil, now));
+  const read = deps.clock.now();
+  if (job.leaseUntil !== undefined && job.leaseUntil > read) return later(untilMs(job.leaseUntil, read));
   // A delayed job that still waits in the store beyond the queue's reach: the release sends its
   // message when it is near; this one (a message too many) is dropped rather than kept for months.
-  if (job.due !== undefined && job.nextAttemptAt !== undefined && waitsInStore(job.nextAttemptAt, now)) return done;
-  if (job.nextAttemptAt !== undefined && job.nextAttemptAt > now) return later(untilMs(job.nextAttemptAt, now));
-  if (!fitsBefore(message, now, attemptLeaseMs(job) + (job.callback ? jobLimits.callbackTimeoutMs : 0))) return later(0);
+  if (job.due !== undefined && job.nextAttemptAt !== undefined && waitsInStore(job.nextAttemptAt, read)) return done;
+  if (job.nextAttemptAt !== undefined && job.nextAttemptAt > read) return later(untilMs(job.nextAttemptAt, read));
+  const needMs = attemptLeaseMs(job) + (job.callback ? jobLimits.callbackTimeoutMs : 0);
+  if (!fitsBefore(message, read, needMs)) return later(0);
+  const admitted = await admitStart(deps, flowTicketOf(job), jobId, attemptLeaseMs(job), needMs, message, false);
+  if (!('leaseUntil' in admitted)) return admitted;
 
+  const { now, leaseUntil } = admitted;
   const takeover = job.leaseUntil !== undefined;
   const attempt = takeover ? Math.max(job.attempts, 1) : job.attempts + 1;
-  const leaseUntil = now + attemptLeaseMs(job);
   try {
-    const { job: held, request } = await deps.jobs.take(
+    const { job: held, request } = await takeStarted(
+      deps,
       jobId,
+      admitted,
       { status: attempt === 1 ? 'started' : 'running', attempts: attempt, leaseUntil, lastUpdate: iso(now), remove: ['nextAttemptAt', 'due'] },
       { expect: { attempts: job.attempts, leaseUntil: job.leaseUntil }, statusIn: nonFinal, leaseFree: { lease: 'leaseUntil', now } },
     );
-    return { job: held, request, attempt, leaseUntil };
+    return { job: held, request, attempt, leaseUntil, ...(admitted.start ? { start: admitted.start } : {}) };
   } catch (error) {
     if (!(error instanceof ConditionFailed)) throw error;
     return afterLostRace(deps, jobId, 'leaseUntil');

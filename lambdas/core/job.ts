@@ -12,6 +12,7 @@
  * one, or once cancelled).
  */
 import { jobLimits, leaseMarginMs } from '../../lib/definitions.ts';
+import type { FlowTicket } from './flow.ts';
 
 export const jobStatuses = ['accepted', 'started', 'running', 'completed', 'failed', 'cancelled'] as const;
 export type JobStatus = (typeof jobStatuses)[number];
@@ -107,6 +108,10 @@ export interface Job {
   expiresAt: number;
   /** The job this one replays (POST /v1/jobs/{id}/replay made it with that job's request). */
   replayOf?: string;
+  /** v1's flow control (core/flow.ts): the key its attempts are counted under, within its client, and the settings it brought. */
+  flowKey?: string;
+  flowRate?: number;
+  flowParallelism?: number;
 }
 
 /**
@@ -147,6 +152,21 @@ export function publicRecord(job: Job): Record<string, unknown> {
     notify_attempts: job.notifyAttempts,
     callback_max_attempts: job.callbackMaxAttempts,
     ...(job.replayOf !== undefined ? { replay_of: job.replayOf } : {}),
+    ...(job.flowKey !== undefined ? { flow_key: job.flowKey } : {}),
+    ...(job.flowRate !== undefined ? { flow_rate: job.flowRate } : {}),
+    ...(job.flowParallelism !== undefined ? { flow_parallelism: job.flowParallelism } : {}),
+  };
+}
+
+/** What a job asks of its flow key, if it has one. */
+export function flowTicketOf(job: Pick<Job, 'clientId' | 'created' | 'flowKey' | 'flowRate' | 'flowParallelism'>): FlowTicket | undefined {
+  if (job.flowKey === undefined) return undefined;
+  return {
+    clientId: job.clientId,
+    key: job.flowKey,
+    created: job.created,
+    ...(job.flowRate !== undefined ? { rate: job.flowRate } : {}),
+    ...(job.flowParallelism !== undefined ? { parallelism: job.flowParallelism } : {}),
   };
 }
 

@@ -114,6 +114,9 @@ export async function replayJob(deps: ManageDeps, client: Client, jobId: string)
     max_attempts: old.maxAttempts,
     timeout_ms: old.timeoutMs,
     callback_max_attempts: old.callbackMaxAttempts,
+    flow_key: old.flowKey,
+    flow_rate: old.flowRate,
+    flow_parallelism: old.flowParallelism,
   });
   const job: Job = { ...made, replayOf: old.jobId };
   const newId = job.jobId;

@@ -3,6 +3,7 @@
  * node:http; tests implement them in memory. Nothing here imports the AWS SDK.
  */
 import type { MetricName } from '../../lib/definitions.ts';
+import type { FlowTicket } from './flow.ts';
 import type { Attempt, AttemptOutput, Job, JobRequest, JobStatus } from './job.ts';
 
 export interface Clock {
@@ -276,6 +277,13 @@ export interface QueueMessage {
    * the job's first attempt in one conditional write, without reading the job first.
    */
   leaseMs?: number;
+  /**
+   * The job's flow key and settings (v1's flow_*), written by submit: the first delivery asks its
+   * key for a start without reading the job first.
+   */
+  flow?: FlowTicket;
+  /** How many times the job was held back by its flow key (its waits grow with it). */
+  held?: number;
   /**
    * How long the queue holds the message before it is delivered (a delayed job's wait, at most
    * SQS's 15 minutes): not part of the body. The queue rounds it up to whole seconds, so that

@@ -86,6 +86,9 @@ export const jobRecordSchema = z
     notifyoutput: z.nullable(z.string()).check(z.describe("The callback's last status code or error.")),
     notify_attempts: count('Attempts of the callback so far.'),
     callback_max_attempts: z.number().check(z.int(), z.gte(1)),
+    flow_key: z.optional(z.string().check(z.describe('The flow key its attempts are counted under (v1), within its client.'))),
+    flow_rate: z.optional(z.number().check(z.describe('The flow_rate it was submitted with: attempts a second for its key.'))),
+    flow_parallelism: z.optional(z.number().check(z.int(), z.describe('The flow_parallelism it was submitted with: attempts in flight for its key.'))),
   })
   .check(z.describe("A job's record: its request's URL and method, where it stands, the last attempt's outcome and its callback's."));
 

@@ -122,3 +122,15 @@ export function afterFailureMs(receiveCount: number, random: () => number = Math
 
 /** The wait until an instant (a lease held, a retry scheduled), none if it has passed. */
 export const untilMs = (at: number, now: number): number => Math.max(0, at - now);
+
+/**
+ * A job held back by its flow key (core/flow.ts) beyond its wait in the worker: its message comes
+ * back after the key's own wait (a pause's end, the next start) and a random part that grows
+ * with the times it was held (up to 2^(n-1) s, capped), a second at least, so that a long line
+ * costs each job few redeliveries and its returns are spread, not in waves.
+ */
+export const heldBackTiming = { minDelayMs: 1_000, baseDelayMs: 1_000, maxDelayMs: 4_000 } as const;
+
+export function heldBackMs(keyWaitMs: number, timesHeld: number, random: () => number = Math.random): number {
+  return Math.max(heldBackTiming.minDelayMs, Math.max(0, keyWaitMs) + backoffMs(timesHeld + 1, heldBackTiming, random));
+}

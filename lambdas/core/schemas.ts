@@ -5,7 +5,7 @@
 // zod/mini, imported as a namespace, lets the bundler keep only what is used (~26 KB, not ~450 KB).
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
-import { delays, jobLimits } from '../../lib/definitions.ts';
+import { delays, flowLimits, jobLimits } from '../../lib/definitions.ts';
 import { InvalidRequest } from './errors.ts';
 import { jobStatuses, methods, type Method } from './job.ts';
 import { unambiguousUrl } from './urls.ts';
@@ -153,6 +153,53 @@ export const submitSchema = z
 
 export type SubmitRequest = z.infer<typeof submitSchema>;
 
+const flowKeyMessage = `flow_key must be ${flowLimits.keyChars.min} to ${flowLimits.keyChars.max} visible ASCII characters`;
+const flowRateMessage = `flow_rate must be a number from ${flowLimits.rate.min} to ${flowLimits.rate.max} (attempts a second)`;
+const flowParallelismMessage = `flow_parallelism must be an integer from ${flowLimits.parallelism.min} to ${flowLimits.parallelism.max}`;
+
+/** v1's flow control: the key and its settings (core/flow.ts enforces them across every worker). */
+function flowFields() {
+  return {
+    flow_key: z.optional(
+      z.string({ error: flowKeyMessage }).check(
+        z.minLength(flowLimits.keyChars.min, flowKeyMessage),
+        z.maxLength(flowLimits.keyChars.max, flowKeyMessage),
+        z.regex(/^[\x21-\x7e]+$/, flowKeyMessage),
+        z.describe(
+          `Flow control: the jobs of one client with one flow_key start at most flow_rate attempts a second and have at most flow_parallelism attempts in flight, across every worker; the newest job's settings for a key apply. ${flowKeyMessage}; with flow_rate, flow_parallelism or both. A job held back by its key waits (it stays accepted, or running between retries): it never fails or uses an attempt for that. A 429 or 503 with Retry-After from the target holds every job of the key back until then. Keys are per client.`,
+        ),
+      ),
+    ),
+    flow_rate: z.optional(
+      z.number({ error: flowRateMessage }).check(
+        z.gte(flowLimits.rate.min, flowRateMessage),
+        z.lte(flowLimits.rate.max, flowRateMessage),
+        z.describe(`Attempts a second at most, for the jobs of flow_key (${flowLimits.rate.min} to ${flowLimits.rate.max}; only with flow_key). No one-second window sees more starts.`),
+      ),
+    ),
+    flow_parallelism: z.optional(
+      z.number({ error: flowParallelismMessage }).check(
+        z.int(flowParallelismMessage),
+        z.gte(flowLimits.parallelism.min, flowParallelismMessage),
+        z.lte(flowLimits.parallelism.max, flowParallelismMessage),
+        z.describe(`Attempts in flight at most, for the jobs of flow_key (${flowLimits.parallelism.min} to ${flowLimits.parallelism.max}; only with flow_key).`),
+      ),
+    ),
+  };
+}
+
+/** flow_rate and flow_parallelism belong to a flow_key, and a flow_key to at least one of them. */
+const flowRules = z.superRefine<{ flow_key?: string | undefined; flow_rate?: number | undefined; flow_parallelism?: number | undefined }>((job, ctx) => {
+  for (const field of ['flow_rate', 'flow_parallelism'] as const) {
+    if (job[field] !== undefined && job.flow_key === undefined) {
+      ctx.addIssue({ code: 'custom', path: [field], message: `${field}: only with flow_key (the key whose jobs it limits)` });
+    }
+  }
+  if (job.flow_key !== undefined && job.flow_rate === undefined && job.flow_parallelism === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['flow_key'], message: 'flow_key: needs flow_rate, flow_parallelism or both (a key alone limits nothing)' });
+  }
+});
+
 /**
  * One job as v1 takes it (POST /v1/jobs, each of POST /v1/jobs/batch's): the seed's fields
  * under plainer names, with the seed's rules, and nothing else: an unknown field is refused
@@ -195,6 +242,7 @@ const v1JobFields = {
   timeout_ms: z.optional(timeoutMs()),
   callback_max_attempts: z.optional(callbackMaxAttempts()),
   ...delayFields,
+  ...flowFields(),
 };
 
 const v1JobDescription =
@@ -210,7 +258,7 @@ const notBothDelays = z.refine<{ not_before?: string | undefined; delay_s?: numb
   { message: 'not_before and delay_s: give one of them, not both (a time, or seconds from now)', path: ['not_before'] },
 );
 
-export const v1JobSchema = z.strictObject(v1JobFields).check(notBodyAndBase64, notBothDelays, z.describe(v1JobDescription));
+export const v1JobSchema = z.strictObject(v1JobFields).check(notBodyAndBase64, notBothDelays, flowRules, z.describe(v1JobDescription));
 export type V1JobRequest = z.infer<typeof v1JobSchema>;
 
 /** Idempotency-Key's rule, for the header and for a batch job's `idempotency_key`. */
@@ -229,7 +277,7 @@ export const v1BatchJobSchema = z
       ),
     ),
   })
-  .check(notBodyAndBase64, notBothDelays, z.describe(`${v1JobDescription} In a batch it may carry its idempotency_key.`));
+  .check(notBodyAndBase64, notBothDelays, flowRules, z.describe(`${v1JobDescription} In a batch it may carry its idempotency_key.`));
 
 /** POST /v1/jobs/batch: the envelope. Each job is judged on its own, so that one bad job refuses only itself. */
 export const batchLimits = { min: 1, max: 100 } as const;

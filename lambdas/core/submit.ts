@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { awsCalls, idempotencyWindowMs, jobLimits, metricNames, submitWriteWindowMs } from '../../lib/definitions.ts';
 import { delayedFields, queueDelay } from './delay.ts';
 import { InvalidRequest, KeyInProgress, Unavailable } from './errors.ts';
-import { attemptLeaseMs, isFinal, sweepShard, type Job, type JobRequest } from './job.ts';
+import { attemptLeaseMs, flowTicketOf, isFinal, sweepShard, type Job, type JobRequest } from './job.ts';
 import type { Client, Clock, IdempotencyRecord, JobStore, QueueMessage, Telemetry, WorkQueue } from './ports.ts';
 import { keyInProgressRereadsMs } from './retry.ts';
 import { parse, submitSchema, type SubmitRequest, type V1JobRequest } from './schemas.ts';
@@ -44,6 +44,10 @@ const hasHeader = (headers: Record<string, string>, name: string) => Object.keys
  */
 export type JobInput = SubmitRequest & {
   data_base64?: string | undefined;
+  /** v1's flow control (the seed API has none). */
+  flow_key?: string | undefined;
+  flow_rate?: number | undefined;
+  flow_parallelism?: number | undefined;
   /** What the caller calls `service`, for the messages that name it. */
   urlField?: 'url';
   /** Epoch ms before which the first attempt does not start (v1's not_before or delay_s: core/delay.ts's `startOf`). */
@@ -133,6 +137,9 @@ export function newJob(deps: Pick<SubmitDeps, 'clock' | 'retentionDays' | 'index
     expiresAt: Math.floor(now / 1000) + deps.retentionDays * 86_400,
     ...(deps.indexEveryJob ? { sweep: sweepShard(jobId) } : {}),
     ...delayedFields(jobId, input.startAt, now),
+    ...(input.flow_key !== undefined ? { flowKey: input.flow_key } : {}),
+    ...(input.flow_rate !== undefined ? { flowRate: input.flow_rate } : {}),
+    ...(input.flow_parallelism !== undefined ? { flowParallelism: input.flow_parallelism } : {}),
   };
   return { job, request };
 }
@@ -140,10 +147,13 @@ export function newJob(deps: Pick<SubmitDeps, 'clock' | 'retentionDays' | 'index
 /**
  * The message that runs a new job's first attempt, held by the queue until the job is due; none
  * for a job that waits in the store (its `due` bucket): the release sends it when it is near.
+ * It carries the lease its first attempt takes, and its flow key's ticket, so that its first
+ * delivery takes the attempt (and asks its key) without reading the job first.
  */
 export function firstMessage(job: Job, now: number): QueueMessage | undefined {
   if (job.due !== undefined) return undefined;
-  return { kind: 'job', jobId: job.jobId, leaseMs: attemptLeaseMs(job), ...queueDelay(job.nextAttemptAt, now) };
+  const flow = flowTicketOf(job);
+  return { kind: 'job', jobId: job.jobId, leaseMs: attemptLeaseMs(job), ...(flow ? { flow } : {}), ...queueDelay(job.nextAttemptAt, now) };
 }
 
 const acceptedOf = (job: Job): Accepted => ({ created: job.created, job_id: job.jobId, status: 'accepted' });

@@ -425,9 +425,10 @@ describe('IAM', () => {
     expect([...sweeper.keys()].filter((resource) => resource !== index && !known.includes(resource))).toEqual([]);
   });
 
-  it('lets the api alone read and count failed authentications in the limits table, item by item', () => {
+  it('lets the api read and count failed authentications and execute keep flow keys in the limits table, item by item, and no other function touch it', () => {
     expect(actionsOn('api', stack.tables.limits)).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
-    for (const name of functionNames.filter((each) => each !== 'api')) expect(actionsOn(name, stack.tables.limits), name).toEqual([]);
+    expect(actionsOn('execute', stack.tables.limits)).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+    for (const name of functionNames.filter((each) => each !== 'api' && each !== 'execute')) expect(actionsOn(name, stack.tables.limits), name).toEqual([]);
     // Nor anything on an index of it, or on a pattern of names that would take it in.
     const limitsArn = JSON.stringify(arnOf(stack.tables.limits));
     for (const name of functionNames) {

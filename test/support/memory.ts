@@ -8,6 +8,7 @@ import { dynamoItemSize } from '../../lambdas/adapters/item-size.ts';
 import { attemptItem, jobItem, newJobItems } from '../../lambdas/adapters/job-items.ts';
 import type { ApiDeps } from '../../lambdas/core/api.ts';
 import { Authenticator, hashToken } from '../../lambdas/core/auth.ts';
+import type { FlowState, FlowStore } from '../../lambdas/core/flow.ts';
 import { attemptsOf, type Attempt, type AttemptOutput, type Job, type JobRequest } from '../../lambdas/core/job.ts';
 import {
   ConditionFailed,
@@ -476,6 +477,56 @@ export class MemoryFailureCounter implements FailureCounter {
     entry.failures++;
     if (clientId !== undefined) entry.clients.set(clientId, (entry.clients.get(clientId) ?? 0) + 1);
     this.counts.set(key, entry);
+  }
+}
+
+/**
+ * The flow keys' records in memory, as the DynamoDB adapter keeps them (adapters/flow-store.ts):
+ * a write lands only on the version read, a release or a pause moves the version on. Each call
+ * is one synchronous step, so concurrent callers race as conditional writes do. Counts its calls.
+ */
+export class MemoryFlowStore implements FlowStore {
+  readonly states = new Map<string, FlowState>();
+  readonly calls = { read: 0, write: 0, refusedWrite: 0, release: 0, pause: 0 };
+  failure: Error | undefined;
+
+  private name(clientId: string, key: string) {
+    return `${clientId}#${key}`;
+  }
+
+  async read(clientId: string, key: string): Promise<FlowState> {
+    this.calls.read++;
+    if (this.failure) throw this.failure;
+    const state = this.states.get(this.name(clientId, key));
+    return state ? structuredClone(state) : { version: 0, holders: {} };
+  }
+
+  async write(clientId: string, key: string, state: FlowState, expectedVersion: number): Promise<boolean> {
+    this.calls.write++;
+    if (this.failure) throw this.failure;
+    if ((this.states.get(this.name(clientId, key))?.version ?? 0) !== expectedVersion) {
+      this.calls.refusedWrite++;
+      return false;
+    }
+    this.states.set(this.name(clientId, key), structuredClone(state));
+    return true;
+  }
+
+  async release(clientId: string, key: string, jobId: string): Promise<void> {
+    this.calls.release++;
+    if (this.failure) throw this.failure;
+    const state = this.states.get(this.name(clientId, key));
+    if (!state || state.holders[jobId] === undefined) return;
+    delete state.holders[jobId];
+    state.version++;
+  }
+
+  async pause(clientId: string, key: string, until: number): Promise<void> {
+    this.calls.pause++;
+    if (this.failure) throw this.failure;
+    const state = this.states.get(this.name(clientId, key)) ?? { version: 0, holders: {} };
+    if (state.pausedUntil !== undefined && state.pausedUntil >= until) return;
+    this.states.set(this.name(clientId, key), { ...state, pausedUntil: until, version: state.version + 1 });
   }
 }
 

@@ -5,16 +5,15 @@
  * no limiter test passes on counts the real table would not give; then the item as an operator
  * finds it.
  */
-import { DynamoDBClient, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, ScanCommand, UpdateCommand, type GetCommandInput, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
-import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { documentOptions } from '../../lambdas/adapters/aws.ts';
+import { ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, ScanCommand, UpdateCommand, type GetCommandInput, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DynamoFailureCounter, failuresKey } from '../../lambdas/adapters/limits.ts';
 import type { CountWindow, FailureCounter } from '../../lambdas/core/ports.ts';
 import { startDynalite, type LocalDynamo } from '../support/dynalite.ts';
 import { expectPlaceholdersMatch } from '../support/expressions.ts';
 import { MemoryFailureCounter } from '../support/memory.ts';
+import { useMockedDocuments } from '../support/mock-documents.ts';
 import { portSubjects, useSubject } from '../support/subjects.ts';
 
 const window: CountWindow = { start: Date.parse('2025-03-04T05:06:00.000Z'), end: Date.parse('2025-03-04T05:07:00.000Z') };
@@ -23,24 +22,13 @@ const alice = '11111111111111';
 const bob = '22222222222222';
 
 describe('DynamoFailureCounter, as it calls DynamoDB', () => {
-  // Mocked here alone: the dynalite tests below send through the same class.
-  const mockDocuments = () => mockClient(DynamoDBDocumentClient);
-  let ddb: ReturnType<typeof mockDocuments>;
-  beforeAll(() => {
-    ddb = mockDocuments();
-  });
-  afterAll(() => ddb.restore());
-  const documents = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }), documentOptions);
+  const { ddb: mocked, documents, inputs } = useMockedDocuments();
   const counter = new DynamoFailureCounter(documents, 'Limits');
-  const inputs = <T extends object>(command: abstract new (...args: never[]) => { input: T }): T[] =>
-    ddb.calls().flatMap((call) => (call.args[0] instanceof command ? [call.args[0].input as T] : []));
-
-  beforeEach(() => ddb.reset());
 
   it('records a failure in one UpdateItem on the source\'s item of the window: adds to its counters, says what it counts and when it may go', async () => {
-    ddb.on(UpdateCommand).resolves({});
+    mocked().on(UpdateCommand).resolves({});
     await counter.record('203.0.113.7', window, alice);
-    expect(ddb.calls()).toHaveLength(1);
+    expect(mocked().calls()).toHaveLength(1);
     const [input] = inputs<UpdateCommandInput>(UpdateCommand);
     expect(input).toEqual({
       TableName: 'Limits',
@@ -55,7 +43,7 @@ describe('DynamoFailureCounter, as it calls DynamoDB', () => {
   });
 
   it('records a failure without a client id against the source alone', async () => {
-    ddb.on(UpdateCommand).resolves({});
+    mocked().on(UpdateCommand).resolves({});
     await counter.record('2001:db8::1', window, undefined);
     const [input] = inputs<UpdateCommandInput>(UpdateCommand);
     expect(input?.UpdateExpression).toBe('ADD #failures :one SET #source = :source, #windowStart = :windowStart, #expiresAt = :expiresAt');
@@ -65,7 +53,7 @@ describe('DynamoFailureCounter, as it calls DynamoDB', () => {
   });
 
   it('reads the counts in one eventually consistent GetItem of the two counters it needs (half a read unit)', async () => {
-    ddb.on(GetCommand).resolves({ Item: { failures: 7, [`client ${alice}`]: 4 } });
+    mocked().on(GetCommand).resolves({ Item: { failures: 7, [`client ${alice}`]: 4 } });
     await expect(counter.read('203.0.113.7', window, alice)).resolves.toEqual({ fromSource: 7, againstClient: 4 });
     const [input] = inputs<GetCommandInput>(GetCommand);
     expect(input).toEqual({
@@ -79,7 +67,7 @@ describe('DynamoFailureCounter, as it calls DynamoDB', () => {
   });
 
   it('reads no failures where there is no item, or no counter for the id', async () => {
-    ddb.on(GetCommand).resolvesOnce({}).resolves({ Item: { failures: 2 } });
+    mocked().on(GetCommand).resolvesOnce({}).resolves({ Item: { failures: 2 } });
     await expect(counter.read('203.0.113.7', window, alice)).resolves.toEqual({ fromSource: 0, againstClient: 0 });
     await expect(counter.read('203.0.113.7', window, alice)).resolves.toEqual({ fromSource: 2, againstClient: 0 });
     await counter.read('203.0.113.7', window, undefined);
@@ -88,8 +76,8 @@ describe('DynamoFailureCounter, as it calls DynamoDB', () => {
 
   it('lets DynamoDB\'s failures through: what to do without the counts is the limiter\'s to decide', async () => {
     const throttled = new ProvisionedThroughputExceededException({ message: 'Rate exceeded', $metadata: {} });
-    ddb.on(GetCommand).rejects(throttled);
-    ddb.on(UpdateCommand).rejects(throttled);
+    mocked().on(GetCommand).rejects(throttled);
+    mocked().on(UpdateCommand).rejects(throttled);
     await expect(counter.read('203.0.113.7', window, alice)).rejects.toBe(throttled);
     await expect(counter.record('203.0.113.7', window, alice)).rejects.toBe(throttled);
   });

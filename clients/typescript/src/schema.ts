@@ -317,6 +317,12 @@ export interface components {
              * @example 3600
              */
             delay_s?: number;
+            /** @description Flow control: the jobs of one client with one flow_key start at most flow_rate attempts a second and have at most flow_parallelism attempts in flight, across every worker; the newest job's settings for a key apply. flow_key must be 1 to 128 visible ASCII characters; with flow_rate, flow_parallelism or both. A job held back by its key waits (it stays accepted, or running between retries): it never fails or uses an attempt for that. A 429 or 503 with Retry-After from the target holds every job of the key back until then. Keys are per client. */
+            flow_key?: string;
+            /** @description Attempts a second at most, for the jobs of flow_key (0.01 to 1000; only with flow_key). No one-second window sees more starts. */
+            flow_rate?: number;
+            /** @description Attempts in flight at most, for the jobs of flow_key (1 to 1000; only with flow_key). */
+            flow_parallelism?: number;
         };
         /** @description A job: the request to make (url, method, headers, and body or body_base64, not both) and where to call back. An unknown field is a 400 that names it. The request body holds at most 262144 bytes (413 beyond). In a batch it may carry its idempotency_key. */
         BatchJob: {
@@ -363,6 +369,12 @@ export interface components {
              * @example 3600
              */
             delay_s?: number;
+            /** @description Flow control: the jobs of one client with one flow_key start at most flow_rate attempts a second and have at most flow_parallelism attempts in flight, across every worker; the newest job's settings for a key apply. flow_key must be 1 to 128 visible ASCII characters; with flow_rate, flow_parallelism or both. A job held back by its key waits (it stays accepted, or running between retries): it never fails or uses an attempt for that. A 429 or 503 with Retry-After from the target holds every job of the key back until then. Keys are per client. */
+            flow_key?: string;
+            /** @description Attempts a second at most, for the jobs of flow_key (0.01 to 1000; only with flow_key). No one-second window sees more starts. */
+            flow_rate?: number;
+            /** @description Attempts in flight at most, for the jobs of flow_key (1 to 1000; only with flow_key). */
+            flow_parallelism?: number;
             /** @description This job's Idempotency-Key, as POST /v1/jobs takes it in its header: a repeat with the same key within 24 hours gets the first job's result and creates nothing. */
             idempotency_key?: string;
         };
@@ -457,6 +469,12 @@ export interface components {
             /** @description Attempts of the callback so far. */
             notify_attempts: number;
             callback_max_attempts: number;
+            /** @description The flow key its attempts are counted under (v1), within its client. */
+            flow_key?: string;
+            /** @description The flow_rate it was submitted with: attempts a second for its key. */
+            flow_rate?: number;
+            /** @description The flow_parallelism it was submitted with: attempts in flight for its key. */
+            flow_parallelism?: number;
         };
         /** @description One attempt's outcome: the answer (statusCode, headers, body) or the error that prevented one. */
         AttemptOutput: {
