@@ -17,6 +17,8 @@ function apiDeps(): ApiDeps {
     indexEveryJob: s.config.indexEveryJob,
     refuse: refusalAtSubmit(s.egress),
     telemetry: s.telemetry,
+    schedules: s.schedules,
+    timers: s.timers,
   };
   return deps;
 }

@@ -77,6 +77,7 @@ const attributeOf: Readonly<Record<Field, string>> = {
   sweep: 'sweep',
   expiresAt: 'expiresAt',
   replayOf: 'replay_of',
+  scheduleId: 'schedule_id',
 };
 const fieldOf = new Map(Object.entries(attributeOf).map(([field, attribute]) => [attribute, field as Field]));
 

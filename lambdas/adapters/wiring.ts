@@ -5,14 +5,16 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { defaultRetentionDays, env, metricsNamespace } from '../../lib/definitions.ts';
+import { defaultRetentionDays, env, metricsNamespace, schedulerEnv } from '../../lib/definitions.ts';
 import { Authenticator, FailureLimiter } from '../core/auth.ts';
 import { EgressPolicy, EgressRefused, resolveChecked } from '../core/egress.ts';
-import { silentTelemetry, systemClock, type Client, type ClientStore, type Clock, type Telemetry } from '../core/ports.ts';
-import { awsClients } from './aws.ts';
+import { noTimers, silentTelemetry, systemClock, type Client, type ClientStore, type Clock, type ScheduleTimers, type Telemetry } from '../core/ports.ts';
+import { awsClients, schedulerClient } from './aws.ts';
 import { DynamoClientStore, DynamoJobStore } from './dynamo.ts';
 import { DynamoFailureCounter } from './limits.ts';
 import { NodeHttpClient } from './http.ts';
+import { DynamoScheduleStore } from './schedules.ts';
+import { EventBridgeTimers, type TimerTargets } from './scheduler.ts';
 import { DynamoSweepStateStore } from './sweep-state.ts';
 import { SqsWorkQueue } from './sqs.ts';
 import { traceClients } from './tracing.ts';
@@ -21,6 +23,9 @@ export interface Config {
   jobsTable: string;
   clientsTable: string;
   limitsTable: string;
+  schedulesTable: string;
+  /** Where schedules get EventBridge Scheduler timers (AWS); absent locally, where the stack's timer reads the table. */
+  timers?: TimerTargets;
   jobsQueueUrl: string;
   callbacksQueueUrl: string;
   retentionDays: number;
@@ -49,6 +54,17 @@ export function readConfig(vars: NodeJS.ProcessEnv = process.env): Config {
     jobsTable: required(vars, env.jobsTable),
     clientsTable: required(vars, env.clientsTable),
     limitsTable: required(vars, env.limitsTable),
+    schedulesTable: required(vars, env.schedulesTable),
+    ...(vars[schedulerEnv.group]
+      ? {
+          timers: {
+            group: required(vars, schedulerEnv.group),
+            targetArn: required(vars, schedulerEnv.targetArn),
+            roleArn: required(vars, schedulerEnv.roleArn),
+            deadLetterArn: required(vars, schedulerEnv.deadLetterArn),
+          },
+        }
+      : {}),
     jobsQueueUrl: required(vars, env.jobsQueueUrl),
     callbacksQueueUrl: required(vars, env.callbacksQueueUrl),
     retentionDays: Number.isFinite(retention) && retention > 0 ? retention : defaultRetentionDays,
@@ -116,6 +132,7 @@ function build() {
   const clients = new DynamoClientStore(db, config.clientsTable);
   const egress = EgressPolicy.fromEnv(config.egressAllowCidrs);
   const auth = new Authenticator(clients, clock);
+  const timerTargets = config.timers;
   return {
     config,
     clock,
@@ -131,6 +148,8 @@ function build() {
     egress,
     queue: new SqsWorkQueue(aws.sqs, { job: config.jobsQueueUrl, callback: config.callbacksQueueUrl }),
     sweeps: new DynamoSweepStateStore(db, config.jobsTable),
+    schedules: new DynamoScheduleStore(db, config.schedulesTable),
+    timers: (timerTargets ? new EventBridgeTimers(schedulerClient(), timerTargets) : noTimers) satisfies ScheduleTimers,
     http: new NodeHttpClient({ policy: egress, clock }),
     auth,
     limiter: new FailureLimiter(new DynamoFailureCounter(db, config.limitsTable), {

@@ -102,6 +102,8 @@ export interface Job {
   expiresAt: number;
   /** The job this one replays (POST /v1/jobs/{id}/replay made it with that job's request). */
   replayOf?: string;
+  /** The schedule whose run made this job (core/schedules.ts). */
+  scheduleId?: string;
 }
 
 /**
@@ -142,6 +144,7 @@ export function publicRecord(job: Job): Record<string, unknown> {
     notify_attempts: job.notifyAttempts,
     callback_max_attempts: job.callbackMaxAttempts,
     ...(job.replayOf !== undefined ? { replay_of: job.replayOf } : {}),
+    ...(job.scheduleId !== undefined ? { schedule_id: job.scheduleId } : {}),
   };
 }
 

@@ -45,6 +45,8 @@ export type JobInput = SubmitRequest & {
   data_base64?: string | undefined;
   /** What the caller calls `service`, for the messages that name it. */
   urlField?: 'url';
+  /** The schedule whose run this job is (core/schedules.ts): kept on the job as `schedule_id`. */
+  scheduleId?: string;
 };
 
 /** A v1 job in the seed's names: one core behind both APIs. */
@@ -129,6 +131,7 @@ export function newJob(deps: Pick<SubmitDeps, 'clock' | 'retentionDays' | 'index
     callbackMaxAttempts: input.callback_max_attempts ?? jobLimits.callbackMaxAttempts.default,
     expiresAt: Math.floor(now / 1000) + deps.retentionDays * 86_400,
     ...(deps.indexEveryJob ? { sweep: sweepShard(jobId) } : {}),
+    ...(input.scheduleId !== undefined ? { scheduleId: input.scheduleId } : {}),
   };
   return { job, request };
 }
