@@ -35,6 +35,7 @@ export class WaasStack extends Stack {
   readonly functions: Readonly<Record<FunctionName, NodejsFunction>>;
   readonly api: HttpFront;
   readonly alarms: Alarms;
+  readonly schedules: ScheduleTimers;
 
   constructor(scope: Construct, id: string, props?: StackProps) {
     super(scope, id, { description: 'waas: webhooks as a service', ...props });
@@ -202,5 +203,6 @@ export class WaasStack extends Stack {
     this.functions = fn;
     this.api = api;
     this.alarms = alarms;
+    this.schedules = timers;
   }
 }

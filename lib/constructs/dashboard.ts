@@ -69,7 +69,7 @@ export class OperationsDashboard extends Construct {
         [props.api.metricCount({ period, statistic: 'Sum', label: 'requests' }), props.api.metricClientError({ period, statistic: 'Sum', label: '4xx' }), props.api.metricServerError({ period, statistic: 'Sum', label: '5xx' })],
         [props.api.metricLatency({ period, statistic: 'p99', label: 'latency p99 (ms)' })],
       ),
-      graph('Sweeper and failures', ours([metricNames.sweeps, metricNames.sweptJobs, metricNames.sweptCallbacks, metricNames.sweepSkipped, metricNames.sweepUnfinished, metricNames.sweepResumed]), ours([metricNames.messagesFailed])),
+      graph('Sweeper and failures', ours([metricNames.sweeps, metricNames.sweptJobs, metricNames.sweptCallbacks, metricNames.sweepSkipped, metricNames.sweepUnfinished, metricNames.sweepResumed, metricNames.scheduleRuns]), ours([metricNames.messagesFailed])),
     );
   }
 }

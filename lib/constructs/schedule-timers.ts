@@ -53,6 +53,14 @@ export class ScheduleTimers extends Construct {
     props.api.addToRolePolicy(
       new PolicyStatement({ actions: ['iam:PassRole'], resources: [this.role.roleArn], conditions: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } } }),
     );
+    const apiPolicy = props.api.role?.node.tryFindChild('DefaultPolicy');
+    if (apiPolicy) {
+      Validations.of(apiPolicy).acknowledge({
+        // The finding as cdk-nag names it: this one resource, no other wildcard of the api's.
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/${this.group.scheduleGroupName}/*]`,
+        reason: "The api makes and deletes one EventBridge Scheduler schedule per waas schedule, each named by a new schedule's id: the resource is every schedule of the stack's own group, and no other group's.",
+      });
+    }
     props.api.addEnvironment(schedulerEnv.group, this.group.scheduleGroupName);
     props.api.addEnvironment(schedulerEnv.targetArn, props.run.functionArn);
     props.api.addEnvironment(schedulerEnv.roleArn, this.role.roleArn);

@@ -61,9 +61,9 @@ describe('EventBridgeTimers', () => {
   });
 
   it('takes a schedule of its name already there as this create, landed before; any other failure is thrown', async () => {
-    scheduler.on(CreateScheduleCommand).rejects(new ConflictException({ message: 'exists', $metadata: {} }));
+    scheduler.on(CreateScheduleCommand).rejects(new ConflictException({ message: 'exists', Message: 'exists', $metadata: {} }));
     await expect(timers.create(schedule)).resolves.toBeUndefined();
-    scheduler.on(CreateScheduleCommand).rejects(new ValidationException({ message: 'bad expression', $metadata: {} }));
+    scheduler.on(CreateScheduleCommand).rejects(new ValidationException({ message: 'bad expression', Message: 'bad expression', $metadata: {} }));
     await expect(timers.create(schedule)).rejects.toThrow(ValidationException);
   });
 
@@ -71,7 +71,7 @@ describe('EventBridgeTimers', () => {
     scheduler.on(DeleteScheduleCommand).resolves({});
     await timers.remove(schedule.scheduleId);
     expect(scheduler.commandCalls(DeleteScheduleCommand)[0]?.args[0].input).toEqual({ Name: schedule.scheduleId, GroupName: 'waas-schedules', ClientToken: schedule.scheduleId });
-    scheduler.on(DeleteScheduleCommand).rejects(new ResourceNotFoundException({ message: 'gone', $metadata: {} }));
+    scheduler.on(DeleteScheduleCommand).rejects(new ResourceNotFoundException({ message: 'gone', Message: 'gone', $metadata: {} }));
     await expect(timers.remove(schedule.scheduleId)).resolves.toBeUndefined();
   });
 });
