@@ -11,24 +11,14 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { ScheduleRunEvent } from './adapters/scheduler.ts';
 import { tracing } from './adapters/tracing.ts';
-import { logger, metrics, refusalAtSubmit, services } from './adapters/wiring.ts';
+import { logger, metrics, services, submitDeps } from './adapters/wiring.ts';
 import { runSchedule, type RunOutcome, type ScheduleRunDeps } from './core/schedules.ts';
 
 let deps: ScheduleRunDeps | undefined;
 
 function runDeps(): ScheduleRunDeps {
   const s = services();
-  deps ??= {
-    jobs: s.jobs,
-    queue: s.queue,
-    clock: s.clock,
-    schedules: s.schedules,
-    clients: s.clients,
-    retentionDays: s.config.retentionDays,
-    indexEveryJob: s.config.indexEveryJob,
-    refuse: refusalAtSubmit(s.egress),
-    telemetry: s.telemetry,
-  };
+  deps ??= { ...submitDeps(s), schedules: s.schedules, clients: s.clients };
   return deps;
 }
 

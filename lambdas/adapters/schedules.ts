@@ -88,24 +88,18 @@ export class DynamoScheduleStore implements ScheduleStore {
   /** The client index, newest first, then each schedule read consistently (at most scheduleLimits.perClient of them). */
   async list(clientId: string): Promise<Schedule[]> {
     const index = tables.schedules.clientIndex;
-    const ids: string[] = [];
-    let start: Item | undefined;
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: index.name,
-          KeyConditionExpression: '#client = :client',
-          ExpressionAttributeNames: { '#client': index.partitionKey },
-          ExpressionAttributeValues: { ':client': clientId },
-          ScanIndexForward: false,
-          ExclusiveStartKey: start,
-        }),
-      );
-      ids.push(...(page.Items ?? []).map((item) => String(item['schedule_id'])));
-      start = page.LastEvaluatedKey;
-    } while (start);
-    const found = await Promise.all(ids.map((id) => this.get(id)));
+    const entries = await this.everyPage((start) =>
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: index.name,
+        KeyConditionExpression: '#client = :client',
+        ExpressionAttributeNames: { '#client': index.partitionKey },
+        ExpressionAttributeValues: { ':client': clientId },
+        ScanIndexForward: false,
+        ExclusiveStartKey: start,
+      }),
+    );
+    const found = await Promise.all(entries.map((entry) => this.get(String(entry['schedule_id']))));
     // One deleted since the index listed it is left out.
     return found.filter((schedule): schedule is Schedule => schedule !== undefined && schedule.clientId === clientId);
   }
@@ -115,22 +109,28 @@ export class DynamoScheduleStore implements ScheduleStore {
    * Scheduler fires the schedules, and nothing scans).
    */
   async due(now: number): Promise<Schedule[]> {
-    const due: Schedule[] = [];
+    const items = await this.everyPage((start) =>
+      new ScanCommand({
+        TableName: this.table,
+        FilterExpression: 'next_run <= :now',
+        ExpressionAttributeValues: { ':now': new Date(now).toISOString() },
+        ConsistentRead: true,
+        ExclusiveStartKey: start,
+      }),
+    );
+    return items.map(scheduleFromItem);
+  }
+
+  /** Every item of a Query or Scan, page after page. */
+  private async everyPage(page: (start: Item | undefined) => QueryCommand | ScanCommand): Promise<Item[]> {
+    const items: Item[] = [];
     let start: Item | undefined;
     do {
-      const page = await this.db.send(
-        new ScanCommand({
-          TableName: this.table,
-          FilterExpression: 'next_run <= :now',
-          ExpressionAttributeValues: { ':now': new Date(now).toISOString() },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      due.push(...(page.Items ?? []).map(scheduleFromItem));
-      start = page.LastEvaluatedKey;
+      const answer = await this.db.send(page(start) as QueryCommand);
+      items.push(...(answer.Items ?? []));
+      start = answer.LastEvaluatedKey;
     } while (start);
-    return due;
+    return items;
   }
 
   async advance(scheduleId: string, ran: number, next: number | undefined, jobId: string | undefined): Promise<boolean> {

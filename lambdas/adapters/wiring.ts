@@ -7,6 +7,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { defaultRetentionDays, env, metricsNamespace, schedulerEnv } from '../../lib/definitions.ts';
 import { Authenticator, FailureLimiter } from '../core/auth.ts';
+import type { SubmitDeps } from '../core/submit.ts';
 import { EgressPolicy, EgressRefused, resolveChecked } from '../core/egress.ts';
 import { noTimers, silentTelemetry, systemClock, type Client, type ClientStore, type Clock, type ScheduleTimers, type Telemetry } from '../core/ports.ts';
 import { awsClients, schedulerClient } from './aws.ts';
@@ -163,6 +164,19 @@ function build() {
 }
 
 export type Services = ReturnType<typeof build>;
+
+/** What a submit needs of the process's services: the api's, and each schedule run's. */
+export function submitDeps(s: Services): SubmitDeps {
+  return {
+    jobs: s.jobs,
+    queue: s.queue,
+    clock: s.clock,
+    retentionDays: s.config.retentionDays,
+    indexEveryJob: s.config.indexEveryJob,
+    refuse: refusalAtSubmit(s.egress),
+    telemetry: s.telemetry,
+  };
+}
 
 let built: Services | undefined;
 
