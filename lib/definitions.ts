@@ -209,6 +209,23 @@ export const tables = {
     releaseState: { pk: 'release', sk: 'state' },
   },
   /**
+   * Schedules (POST /v1/schedules), one item each, under the API's names: `schedule_id`,
+   * `clientId`, `cron`, `timezone`, `schedule_expression` (EventBridge Scheduler's), `job` (the
+   * v1 job each run submits, as its JSON text: any JSON body is kept as sent, which a DynamoDB
+   * map would not do for every value, and an operator reads it as it was posted), `next_run`,
+   * `created`, `last_run`, `last_job_id`. A table of its own, not items of the jobs table: every
+   * item there with a `clientId` is a job in the client index (GET /v1/jobs), and a schedule
+   * lives until it is deleted, with no TTL. Runs leave nothing here: a run's key is claimed
+   * in the jobs table as an Idempotency-Key is (core/schedules.ts), and its job says which
+   * schedule made it.
+   */
+  schedules: {
+    id: 'SchedulesTable',
+    partitionKey: 'schedule_id',
+    /** A client's schedules, newest first: GET /v1/schedules reads them (a bounded number) without a scan. */
+    clientIndex: { name: 'client', partitionKey: 'clientId', sortKey: 'created' },
+  },
+  /**
    * Counters that must hold across every function instance, each item a counter of its own
    * named by its key: failed authentications per source address and window now (core/auth.ts's
    * FailureLimiter; adapters/limits.ts has the layout), later other limits of the same kind.
@@ -284,7 +301,7 @@ export interface FunctionSpec {
 }
 
 export type QueueName = 'jobs' | 'callbacks' | 'jobsDeadLetter' | 'callbacksDeadLetter';
-export type FunctionName = 'api' | 'execute' | 'notify' | 'deadLetter' | 'sweeper' | 'release';
+export type FunctionName = 'api' | 'execute' | 'notify' | 'deadLetter' | 'sweeper' | 'release' | 'scheduleRun';
 
 export interface QueueSpec {
   id: string;
@@ -323,6 +340,8 @@ export const functions = {
   sweeper: { entry: 'lambdas/sweeper.ts', timeoutSeconds: 60, memoryMb: 256, localConcurrency: 1 },
   /** Every minute: sends the delayed jobs that fall due within SQS's reach (core/release.ts). */
   release: { entry: 'lambdas/release.ts', timeoutSeconds: 60, memoryMb: 256, localConcurrency: 1 },
+  /** One run of a schedule (EventBridge Scheduler invokes it; locally the stack's timer): a submit. */
+  scheduleRun: { entry: 'lambdas/schedule-run.ts', timeoutSeconds: 10, memoryMb: 256, localConcurrency: 2 },
 } as const satisfies Record<FunctionName, FunctionSpec>;
 
 /**
@@ -420,7 +439,29 @@ export const env = {
   egressAllowCidrs: 'EGRESS_ALLOW_CIDRS',
   /** "true" where the queue loses its messages on a restart (the local stack): see SubmitDeps.indexEveryJob. */
   indexEveryJob: 'WAAS_INDEX_EVERY_JOB',
+  schedulesTable: 'SCHEDULES_TABLE',
 } as const;
+
+/**
+ * What the api function needs to make and delete EventBridge Scheduler schedules (AWS alone: set
+ * on the api function only; where they are absent, as locally, schedules have no timers of their
+ * own and the local stack's timer reads the table).
+ */
+export const schedulerEnv = {
+  group: 'SCHEDULE_GROUP',
+  /** The schedule-run function each schedule invokes, the role it invokes it with, and the runs' dead-letter queue. */
+  targetArn: 'SCHEDULE_RUN_ARN',
+  roleArn: 'SCHEDULER_ROLE_ARN',
+  deadLetterArn: 'SCHEDULE_DEAD_LETTER_ARN',
+} as const;
+
+/**
+ * EventBridge Scheduler's retries of a run it could not hand to the schedule-run function (or
+ * that failed: throttled, the store unavailable): up to this many, for up to this long (its
+ * bound is 24 hours, the run key's claim outlives it), then to the dead-letter queue, kept as
+ * long as the other dead-letter queues.
+ */
+export const scheduleRuns = { maximumRetryAttempts: 20, maximumEventAgeSeconds: 6 * 60 * 60, localEverySeconds: 1 } as const;
 
 /**
  * What the functions count, as CloudWatch metrics (Powertools Metrics, the embedded metric
@@ -459,6 +500,8 @@ export const metricNames = {
   /** release: delayed jobs sent to the queue from the due index; a run that stopped at its deadline with buckets left. */
   jobsReleased: 'JobsReleased',
   releaseUnfinished: 'ReleaseUnfinished',
+  /** scheduleRun: a schedule's run that made its job. */
+  scheduleRuns: 'ScheduleRuns',
 } as const;
 export type MetricName = (typeof metricNames)[keyof typeof metricNames];
 

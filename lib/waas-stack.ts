@@ -7,6 +7,7 @@
  *   either dead-letter queue ─▶ deadLetter ─▶ jobs table (failed), callbacks queue
  *   every minute ─▶ sweeper ─▶ jobs table's unsettled index (and its own state item) ─▶ jobs queue, callbacks queue
  *   every minute ─▶ release ─▶ jobs table's due index (and its own state item) ─▶ jobs queue, delayed
+ *   api ─▶ EventBridge Scheduler (one schedule per waas schedule) ─▶ scheduleRun ─▶ schedules table, jobs table, jobs queue
  *
  * Shapes and numbers come from definitions.ts, which the local stack reads too.
  */
@@ -15,15 +16,17 @@ import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { env, queues, release, sweep, tables as tablesSpec, type FunctionName, type QueueName } from './definitions.ts';
+import { env, queues, release, scheduleRuns, sweep, tables as tablesSpec, type FunctionName, type QueueName } from './definitions.ts';
 import { readSettings } from './settings.ts';
 import { Functions } from './constructs/functions.ts';
 import { HttpFront } from './constructs/http-front.ts';
 import { Alarms } from './constructs/alarms.ts';
 import { OperationsDashboard } from './constructs/dashboard.ts';
+import { ScheduleTimers } from './constructs/schedule-timers.ts';
 import { Tables } from './constructs/tables.ts';
 import { WorkQueues } from './constructs/work-queues.ts';
 
@@ -33,6 +36,7 @@ export class WaasStack extends Stack {
   readonly functions: Readonly<Record<FunctionName, NodejsFunction>>;
   readonly api: HttpFront;
   readonly alarms: Alarms;
+  readonly schedules: ScheduleTimers;
 
   constructor(scope: Construct, id: string, props?: StackProps) {
     super(scope, id, { description: 'waas: webhooks as a service', ...props });
@@ -48,6 +52,7 @@ export class WaasStack extends Stack {
       [env.jobsTable]: tables.jobs.tableName,
       [env.clientsTable]: tables.clients.tableName,
       [env.limitsTable]: tables.limits.tableName,
+      [env.schedulesTable]: tables.schedules.tableName,
       [env.jobsQueueUrl]: queue.jobs.queueUrl,
       [env.callbacksQueueUrl]: queue.callbacks.queueUrl,
       [env.jobsDeadLetterQueueUrl]: queue.jobsDeadLetter.queueUrl,
@@ -164,6 +169,21 @@ export class WaasStack extends Stack {
     fn.release.addToRolePolicy(new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [queue.jobs.queueArn] }));
     // As the sweeper's: no retry of a failed run, none of one that waited past a minute (the next covers it).
     fn.release.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.minutes(release.everyMinutes) });
+    // Schedules: the api makes each one's record and its EventBridge Scheduler schedule (and
+    // deletes them), reading a client's through the schedules' client index; each run is a
+    // submit (core/schedules.ts): it reads the schedule and its client, claims the run's key and
+    // stores the job as the api does, queues it, and moves the schedule's next_run on.
+    const schedulesTable = [tables.schedules.tableArn];
+    allow('api', ['GetItem', 'PutItem', 'DeleteItem'], schedulesTable);
+    allow('api', ['Query'], [`${tables.schedules.tableArn}/index/${tablesSpec.schedules.clientIndex.name}`]);
+    allow('scheduleRun', ['GetItem', 'UpdateItem'], schedulesTable);
+    allow('scheduleRun', ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'], jobsTable);
+    allow('scheduleRun', ['GetItem'], clientsTable);
+    queue.jobs.grantSendMessages(fn.scheduleRun);
+    const timers = new ScheduleTimers(this, 'Schedules', { run: fn.scheduleRun, api: fn.api });
+    // EventBridge Scheduler invokes it asynchronously: Lambda's own retries of a run that threw,
+    // then the same dead-letter queue as the runs EventBridge Scheduler could not hand over.
+    fn.scheduleRun.configureAsyncInvoke({ retryAttempts: 2, maxEventAge: Duration.seconds(scheduleRuns.maximumEventAgeSeconds), onFailure: new SqsDestination(timers.deadLetter) });
 
     // The front door.
     const api = new HttpFront(this, 'Api', {
@@ -210,5 +230,6 @@ export class WaasStack extends Stack {
     this.functions = fn;
     this.api = api;
     this.alarms = alarms;
+    this.schedules = timers;
   }
 }

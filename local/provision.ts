@@ -6,7 +6,7 @@ import { CreateTableCommand, DescribeTableCommand, ResourceInUseException, type 
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { deadLetterQueueNames, deadLetterRetentionDays, queues, tables, visibilityTimeoutSeconds, workQueueNames, type QueueName } from '../lib/definitions.ts';
 
-export const localTableNames = { jobs: 'waas-jobs', clients: 'waas-clients', limits: 'waas-limits' } as const;
+export const localTableNames = { jobs: 'waas-jobs', clients: 'waas-clients', limits: 'waas-limits', schedules: 'waas-schedules' } as const;
 
 export interface LocalQueue {
   name: QueueName;
@@ -39,6 +39,26 @@ export function jobsTableSpec(name: string = localTableNames.jobs): CreateTableC
   };
 }
 
+/** The schedules table as definitions.ts describes it: its key and its client index. */
+export function schedulesTableSpec(): CreateTableCommandInput {
+  const { partitionKey, clientIndex } = tables.schedules;
+  return {
+    TableName: localTableNames.schedules,
+    KeySchema: [{ AttributeName: partitionKey, KeyType: 'HASH' }],
+    AttributeDefinitions: [partitionKey, clientIndex.partitionKey, clientIndex.sortKey].map((AttributeName) => ({ AttributeName, AttributeType: 'S' })),
+    GlobalSecondaryIndexes: [
+      {
+        IndexName: clientIndex.name,
+        KeySchema: [
+          { AttributeName: clientIndex.partitionKey, KeyType: 'HASH' },
+          { AttributeName: clientIndex.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'KEYS_ONLY' },
+      },
+    ],
+  };
+}
+
 /** Creates the table unless it is there (kept from an earlier run in DATA_DIR), and waits until it is active. */
 export async function createTable(db: Pick<DynamoDBClient, 'send'>, spec: CreateTableCommandInput): Promise<void> {
   try {
@@ -66,6 +86,7 @@ export async function provisionTables(db: DynamoDBClient): Promise<void> {
       KeySchema: [{ AttributeName: tables.limits.partitionKey, KeyType: 'HASH' }],
       AttributeDefinitions: [{ AttributeName: tables.limits.partitionKey, AttributeType: 'S' }],
     },
+    schedulesTableSpec(),
   ];
   for (const spec of specs) await createTable(db, spec);
 }

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { awsClients, closeAwsClients } from '../lambdas/adapters/aws.ts';
-import { env, functions, queues, release, sweep, type FunctionName, type QueueName } from '../lib/definitions.ts';
+import { env, functions, queues, release, scheduleRuns, sweep, type FunctionName, type QueueName } from '../lib/definitions.ts';
 import { ensureDemoClient, type DemoClient, type DemoClientMode } from './demo.ts';
 import { faultsEnvName, faultsFromEnv, type FaultSpec } from './faults.ts';
 import { startFront } from './front.ts';
@@ -107,6 +107,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     [env.jobsTable]: localTableNames.jobs,
     [env.clientsTable]: localTableNames.clients,
     [env.limitsTable]: localTableNames.limits,
+    [env.schedulesTable]: localTableNames.schedules,
     [env.egressAllowCidrs]: options.egressAllowCidrs,
     [env.indexEveryJob]: String(options.indexEveryJob ?? true),
   });
@@ -127,7 +128,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
   // The stack's own work on the store (the demo client, recovery) runs the core here; the
   // functions run in their environments.
-  const [wiring, sweepCore] = await Promise.all([import('../lambdas/adapters/wiring.ts'), import('../lambdas/core/sweep.ts')]);
+  const [wiring, sweepCore, scheduleCore] = await Promise.all([import('../lambdas/adapters/wiring.ts'), import('../lambdas/core/sweep.ts'), import('../lambdas/core/schedules.ts')]);
   const services = wiring.services();
   const demo = await ensureDemoClient(services.clients, options.demoClient ?? 'on');
   // Nothing is in flight yet: every lease found was taken before a crash, and queues start empty.
@@ -190,6 +191,19 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const releaseTimer = setInterval(releasing, release.everyMinutes * 60_000);
   releaseTimer.unref();
   releasing();
+  // EventBridge Scheduler's part, locally: every second, each schedule's runs now due, each run an
+  // invocation of the schedule-run function, as EventBridge Scheduler makes it. Runs missed while
+  // the stack was down are due at start, and made then (core/schedules.ts, runDue). One pass at a time.
+  let passing = false;
+  const scheduling = setInterval(() => {
+    if (!storageUp || passing || stopping) return;
+    passing = true;
+    scheduleCore
+      .runDue(services, (scheduleId, scheduledTime) => runtime.scheduleRun.invoke({ schedule_id: scheduleId, scheduled_time: new Date(scheduledTime).toISOString() }))
+      .catch((error: unknown) => options.onError?.(error))
+      .finally(() => (passing = false));
+  }, scheduleRuns.localEverySeconds * 1_000);
+  scheduling.unref();
 
   const file: StackFile = { pid: process.pid, url: front.url, dynamodbEndpoint, sqsEndpoint, tables: localTableNames };
   const path = join(dataDir, stackFileName);
@@ -249,6 +263,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         stopping = true;
         clearInterval(sweeping);
         clearInterval(releaseTimer);
+        clearInterval(scheduling);
         // No new work: the front takes no request and the pollers no message; what is in hand ends.
         await Promise.all([front.close(), ...pollers.map((poller) => poller.stop())]);
         await Promise.all(Object.values(runtime).map((fn) => fn.stop()));

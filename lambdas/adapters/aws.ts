@@ -14,6 +14,7 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
@@ -65,6 +66,14 @@ export function awsClients(options: AwsClientsOptions = {}): AwsClients {
     ...(sqsEndpoint ? { useQueueUrlAsEndpoint: false } : {}),
   });
   return { dynamodb, documents: DynamoDBDocumentClient.from(dynamodb, documentOptions), sqs };
+}
+
+/**
+ * An EventBridge Scheduler client on the same terms (bounded attempts, standard retries): the
+ * api function's alone, made where schedules have timers (AWS), on first use.
+ */
+export function schedulerClient(options: AwsClientsOptions = {}): SchedulerClient {
+  return new SchedulerClient(clientConfig(options));
 }
 
 /** Closes the clients' kept-alive sockets (a CLI or a stopping local stack). */

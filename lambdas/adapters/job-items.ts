@@ -81,6 +81,7 @@ const attributeOf: Readonly<Record<Field, string>> = {
   flowKey: 'flow_key',
   flowRate: 'flow_rate',
   flowParallelism: 'flow_parallelism',
+  scheduleId: 'schedule_id',
 };
 const fieldOf = new Map(Object.entries(attributeOf).map(([field, attribute]) => [attribute, field as Field]));
 

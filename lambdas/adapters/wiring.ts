@@ -5,17 +5,20 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { defaultRetentionDays, env, metricsNamespace } from '../../lib/definitions.ts';
+import { defaultRetentionDays, env, metricsNamespace, schedulerEnv } from '../../lib/definitions.ts';
 import { Authenticator, FailureLimiter } from '../core/auth.ts';
+import type { SubmitDeps } from '../core/submit.ts';
 import { EgressPolicy, EgressRefused, resolveChecked } from '../core/egress.ts';
 import { FlowGate, FlowLimiter } from '../core/flow.ts';
-import { silentTelemetry, systemClock, type Client, type ClientStore, type Clock, type Telemetry } from '../core/ports.ts';
-import { awsClients } from './aws.ts';
+import { noTimers, silentTelemetry, systemClock, type Client, type ClientStore, type Clock, type ScheduleTimers, type Telemetry } from '../core/ports.ts';
+import { awsClients, schedulerClient } from './aws.ts';
 import { DynamoDueIndex } from './due-index.ts';
 import { DynamoClientStore, DynamoJobStore } from './dynamo.ts';
 import { DynamoFailureCounter } from './limits.ts';
 import { DynamoFlowStore } from './flow-store.ts';
 import { NodeHttpClient } from './http.ts';
+import { DynamoScheduleStore } from './schedules.ts';
+import { EventBridgeTimers, type TimerTargets } from './scheduler.ts';
 import { DynamoSweepStateStore } from './sweep-state.ts';
 import { SqsWorkQueue } from './sqs.ts';
 import { traceClients } from './tracing.ts';
@@ -24,6 +27,9 @@ export interface Config {
   jobsTable: string;
   clientsTable: string;
   limitsTable: string;
+  schedulesTable: string;
+  /** Where schedules get EventBridge Scheduler timers (AWS); absent locally, where the stack's timer reads the table. */
+  timers?: TimerTargets;
   jobsQueueUrl: string;
   callbacksQueueUrl: string;
   retentionDays: number;
@@ -52,6 +58,17 @@ export function readConfig(vars: NodeJS.ProcessEnv = process.env): Config {
     jobsTable: required(vars, env.jobsTable),
     clientsTable: required(vars, env.clientsTable),
     limitsTable: required(vars, env.limitsTable),
+    schedulesTable: required(vars, env.schedulesTable),
+    ...(vars[schedulerEnv.group]
+      ? {
+          timers: {
+            group: required(vars, schedulerEnv.group),
+            targetArn: required(vars, schedulerEnv.targetArn),
+            roleArn: required(vars, schedulerEnv.roleArn),
+            deadLetterArn: required(vars, schedulerEnv.deadLetterArn),
+          },
+        }
+      : {}),
     jobsQueueUrl: required(vars, env.jobsQueueUrl),
     callbacksQueueUrl: required(vars, env.callbacksQueueUrl),
     retentionDays: Number.isFinite(retention) && retention > 0 ? retention : defaultRetentionDays,
@@ -119,6 +136,7 @@ function build() {
   const clients = new DynamoClientStore(db, config.clientsTable);
   const egress = EgressPolicy.fromEnv(config.egressAllowCidrs);
   const auth = new Authenticator(clients, clock);
+  const timerTargets = config.timers;
   return {
     config,
     clock,
@@ -135,6 +153,8 @@ function build() {
     queue: new SqsWorkQueue(aws.sqs, { job: config.jobsQueueUrl, callback: config.callbacksQueueUrl }),
     sweeps: new DynamoSweepStateStore(db, config.jobsTable),
     due: new DynamoDueIndex(db, config.jobsTable),
+    schedules: new DynamoScheduleStore(db, config.schedulesTable),
+    timers: (timerTargets ? new EventBridgeTimers(schedulerClient(), timerTargets) : noTimers) satisfies ScheduleTimers,
     http: new NodeHttpClient({ policy: egress, clock }),
     auth,
     limiter: new FailureLimiter(new DynamoFailureCounter(db, config.limitsTable), {
@@ -150,6 +170,19 @@ function build() {
 }
 
 export type Services = ReturnType<typeof build>;
+
+/** What a submit needs of the process's services: the api's, and each schedule run's. */
+export function submitDeps(s: Services): SubmitDeps {
+  return {
+    jobs: s.jobs,
+    queue: s.queue,
+    clock: s.clock,
+    retentionDays: s.config.retentionDays,
+    indexEveryJob: s.config.indexEveryJob,
+    refuse: refusalAtSubmit(s.egress),
+    telemetry: s.telemetry,
+  };
+}
 
 let built: Services | undefined;
 

@@ -8,7 +8,7 @@ import { jobLimits } from '../../lib/definitions.ts';
 import { authenticate, readCredentials, type Authenticator, type FailureLimiter } from './auth.ts';
 import { JobNotFound, NotJson, PayloadTooLarge, RouteNotFound, type Answer } from './errors.ts';
 import { publicRecord } from './job.ts';
-import type { Client } from './ports.ts';
+import type { Client, ScheduleStore, ScheduleTimers } from './ports.ts';
 import type { ResponseName } from './responses.ts';
 import { jobIdPattern, submitSchema } from './schemas.ts';
 import { submit, type SubmitDeps } from './submit.ts';
@@ -31,6 +31,9 @@ export interface ApiDeps extends SubmitDeps {
   auth: Authenticator;
   /** Slows down whoever keeps failing to authenticate; absent, nobody is slowed. */
   limiter?: FailureLimiter;
+  /** The schedules and their timers (core/schedules.ts); absent, /v1/schedules answers 503. */
+  schedules?: ScheduleStore;
+  timers?: ScheduleTimers;
 }
 
 /** The body as a JSON object, undefined when there is none; anything else is the seed's 422. */

@@ -118,6 +118,18 @@ export class JobIsFinal extends ApiError {
   }
 }
 
+/** A schedule id that names none of this client's schedules (unknown, malformed or another client's). */
+export class ScheduleNotFound extends ApiError {
+  override name = 'ScheduleNotFound';
+  readonly statusCode = 404;
+}
+
+/** POST /v1/schedules by a client that has as many schedules as it may. */
+export class TooManySchedules extends ApiError {
+  override name = 'TooManySchedules';
+  readonly statusCode = 409;
+}
+
 /**
  * Each error's RFC 9457 problem type (a URN: it names the problem, it is not a page to fetch)
  * and title; `detail` is the error's own message, naming the field and the rule.
@@ -136,6 +148,8 @@ const problems: Record<string, { type: string; title: string; detail?: string }>
   PayloadTooLarge: { type: 'payload-too-large', title: 'The request is too large' },
   KeyInProgress: { type: 'idempotency-key-in-progress', title: 'A request with this Idempotency-Key is in progress' },
   JobIsFinal: { type: 'job-is-final', title: 'The job is already final' },
+  ScheduleNotFound: { type: 'schedule-not-found', title: 'No schedule with that ID exists', detail: 'no schedule with that id exists for this client' },
+  TooManySchedules: { type: 'too-many-schedules', title: 'The client has as many schedules as it may' },
   TooManyFailures: { type: 'too-many-failures', title: 'Too many failed attempts to authenticate' },
   Unavailable: { type: 'unavailable', title: 'The service is unavailable for a moment' },
 };

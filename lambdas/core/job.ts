@@ -112,6 +112,8 @@ export interface Job {
   flowKey?: string;
   flowRate?: number;
   flowParallelism?: number;
+  /** The schedule whose run made this job (core/schedules.ts). */
+  scheduleId?: string;
 }
 
 /**
@@ -155,6 +157,7 @@ export function publicRecord(job: Job): Record<string, unknown> {
     ...(job.flowKey !== undefined ? { flow_key: job.flowKey } : {}),
     ...(job.flowRate !== undefined ? { flow_rate: job.flowRate } : {}),
     ...(job.flowParallelism !== undefined ? { flow_parallelism: job.flowParallelism } : {}),
+    ...(job.scheduleId !== undefined ? { schedule_id: job.scheduleId } : {}),
   };
 }
 

@@ -5,6 +5,7 @@
 import type { MetricName } from '../../lib/definitions.ts';
 import type { FlowTicket } from './flow.ts';
 import type { Attempt, AttemptOutput, Job, JobRequest, JobStatus } from './job.ts';
+import type { Schedule } from './schedule.ts';
 
 export interface Clock {
   now(): number;
@@ -359,3 +360,40 @@ export interface HttpClient {
   /** Makes one request and never throws: a failure is an output with `error`. */
   send(request: OutboundRequest): Promise<AttemptOutput>;
 }
+
+/**
+ * The schedules table: each schedule a record of its own, its client's by `clientId`. Runs
+ * are not kept here: a run's key is claimed in the JobStore, as an Idempotency-Key is
+ * (core/schedules.ts says why).
+ */
+export interface ScheduleStore {
+  /** Writes a new schedule; ConditionFailed when one of its id is there already. */
+  create(schedule: Schedule): Promise<void>;
+  get(scheduleId: string): Promise<Schedule | undefined>;
+  /** Deletes it (nothing if it is not there). */
+  remove(scheduleId: string): Promise<void>;
+  /** Every schedule of the client, newest first (a client has a bounded number: scheduleLimits). */
+  list(clientId: string): Promise<Schedule[]>;
+  /** Every schedule whose `nextRun` is at or before `now` (the local stack's timer; on AWS EventBridge Scheduler fires them). */
+  due(now: number): Promise<Schedule[]>;
+  /**
+   * Records the run of `ran` (epoch ms) and moves `nextRun` on to `next` (none: it never runs
+   * again), if `nextRun` is still at or before `ran`; false when it is not (a later run has moved
+   * it on already) or the schedule is gone. It never moves `nextRun` back.
+   */
+  advance(scheduleId: string, ran: number, next: number | undefined, jobId: string | undefined): Promise<boolean>;
+}
+
+/**
+ * What fires schedules on AWS: one EventBridge Scheduler schedule per waas schedule, named by
+ * its id. Locally nothing: the local stack's timer reads the schedules table itself.
+ */
+export interface ScheduleTimers {
+  /** Makes the schedule's timer; a timer of that name already there (this same create, retried) is fine. */
+  create(schedule: Schedule): Promise<void>;
+  /** Deletes the schedule's timer; none there is fine. */
+  remove(scheduleId: string): Promise<void>;
+}
+
+/** No timers of its own: where the schedules table is read by a timer (the local stack's). */
+export const noTimers: ScheduleTimers = { create: async () => undefined, remove: async () => undefined };

@@ -89,6 +89,7 @@ export const jobRecordSchema = z
     flow_key: z.optional(z.string().check(z.describe('The flow key its attempts are counted under (v1), within its client.'))),
     flow_rate: z.optional(z.number().check(z.describe('The flow_rate it was submitted with: attempts a second for its key.'))),
     flow_parallelism: z.optional(z.number().check(z.int(), z.describe('The flow_parallelism it was submitted with: attempts in flight for its key.'))),
+    schedule_id: z.optional(z.string().check(z.meta({ format: 'uuid', description: 'The schedule whose run made this job; absent for a job submitted by hand.' }))),
   })
   .check(z.describe("A job's record: its request's URL and method, where it stands, the last attempt's outcome and its callback's."));
 
@@ -170,6 +171,31 @@ export const healthSchema = z.object({ status: z.literal('ok') });
 /** What the gateway itself answers (API Gateway, or the local stack's front in its place). */
 export const gatewayMessageSchema = z.object({ message: z.string() });
 
+/** POST /v1/schedules's 201 (core/schedules.ts's ScheduleCreated). */
+export const scheduleCreatedSchema = z.object({
+  schedule_id: z.string().check(z.meta({ format: 'uuid', description: "The schedule's id." })),
+  next_run: instant('When its first run is due.'),
+});
+
+/** A schedule, as GET and DELETE /v1/schedules/{schedule_id} show it (schedule.ts's `publicSchedule`). */
+export const scheduleRecordSchema = z
+  .object({
+    schedule_id: z.string().check(z.meta({ format: 'uuid' })),
+    cron: z.string().check(z.describe('The five fields, as given (spaces made single).')),
+    timezone: z.string().check(z.describe('The IANA time zone the cron is read in.')),
+    schedule_expression: z.string().check(z.describe("EventBridge Scheduler's expression of the cron (six fields, ? in day-of-month or day-of-week, days of week 1-7 from Sunday), as AWS runs it.")),
+    job: z.record(z.string(), z.unknown()).check(z.describe('The v1 job each run submits, as it was validated.')),
+    next_run: z.nullable(instant('When the next run is due; null when the cron matches no later time.')),
+    created: instant('When the schedule was made.'),
+    last_run: z.nullable(instant('The scheduled time of the last run made; null before the first.')),
+    last_job_id: z.nullable(jobIdSchema.check(z.describe('The job the last run made; null when it made none.'))),
+  })
+  .check(z.describe('A schedule: a cron in a time zone, and the job each of its runs submits; each job made has the schedule_id in its record.'));
+
+export const schedulesSchema = z.object({
+  schedules: z.array(scheduleRecordSchema).check(z.describe('Every schedule of the client, newest first.')),
+});
+
 /** The answers' schemas by the name the document gives them (components/schemas): what the routes' `response` names. */
 export const responseSchemas = {
   Accepted: acceptedSchema,
@@ -182,6 +208,9 @@ export const responseSchemas = {
   JobPage: jobPageSchema,
   BatchResult: batchResultSchema,
   BatchResults: batchResultsSchema,
+  ScheduleCreated: scheduleCreatedSchema,
+  ScheduleRecord: scheduleRecordSchema,
+  Schedules: schedulesSchema,
   Callback: callbackSchema,
   Problem: problemSchema,
   SeedFailure: seedFailureSchema,

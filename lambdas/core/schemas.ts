@@ -291,6 +291,37 @@ export const v1BatchSchema = z.strictObject({
     ),
 });
 
+/**
+ * POST /v1/schedules: a cron, its time zone, and the job each run submits, validated exactly as
+ * POST /v1/jobs validates one. The cron's rules (core/cron.ts: what EventBridge Scheduler can
+ * run) are checked after the schema, naming the rule.
+ */
+export const v1ScheduleSchema = z
+  .strictObject({
+    cron: z.string({ error: 'cron must be a string of five fields: minute hour day-of-month month day-of-week' }).check(
+      z.maxLength(200, 'cron must be at most 200 characters'),
+      z.meta({
+        description:
+          'Five fields: minute (0-59) hour (0-23) day-of-month (1-31) month (1-12 or JAN-DEC) day-of-week (0-7 or SUN-SAT, 0 and 7 Sunday), each *, a number, a range a-b, a step */n or a-b/n, or a list of them. ' +
+          'One of day-of-month and day-of-week must be * (EventBridge Scheduler runs one or the other). No L, W, #, ? or @nicknames.',
+        examples: ['*/15 9-17 * * 1-5'],
+      }),
+    ),
+    timezone: z.optional(
+      z.string({ error: 'timezone must be a string holding an IANA time zone name' }).check(
+        z.maxLength(64, 'timezone must be at most 64 characters'),
+        z.meta({
+          description:
+            'The IANA time zone the cron is read in (default UTC). Daylight saving time as EventBridge Scheduler has it: a run whose time is skipped (spring forward) is skipped; a time repeated (fall back) runs once.',
+          examples: ['Europe/Paris'],
+        }),
+      ),
+    ),
+    job: v1JobSchema,
+  })
+  .check(z.describe('A schedule: each time its cron matches, in its time zone, a new job is submitted as POST /v1/jobs would take `job`; that job\'s record carries the schedule_id.'));
+export type V1ScheduleRequest = z.infer<typeof v1ScheduleSchema>;
+
 export const listLimits = { min: 1, max: 100, default: 20 } as const;
 
 /** GET /v1/jobs's query: strings in, as a query string has them. */
@@ -333,7 +364,7 @@ export function parse<T extends z.ZodMiniType>(schema: T, input: unknown): z.inf
 }
 
 /** Every field name v1 knows, for a suggestion when one is misspelt. */
-const knownFields = [...Object.keys(v1JobFields), 'idempotency_key', 'jobs', 'status', 'limit', 'cursor'];
+const knownFields = [...Object.keys(v1JobFields), 'idempotency_key', 'jobs', 'status', 'limit', 'cursor', 'cron', 'timezone', 'job'];
 
 /** How many single-character edits make `a` into `b` (Levenshtein), for did-you-mean. */
 function editDistance(a: string, b: string): number {

@@ -52,6 +52,8 @@ export type JobInput = SubmitRequest & {
   urlField?: 'url';
   /** Epoch ms before which the first attempt does not start (v1's not_before or delay_s: core/delay.ts's `startOf`). */
   startAt?: number | undefined;
+  /** The schedule whose run this job is (core/schedules.ts): kept on the job as `schedule_id`. */
+  scheduleId?: string;
 };
 
 /** A v1 job in the seed's names: one core behind both APIs. Its delay is `startOf`'s to read (it needs the clock). */
@@ -140,6 +142,7 @@ export function newJob(deps: Pick<SubmitDeps, 'clock' | 'retentionDays' | 'index
     ...(input.flow_key !== undefined ? { flowKey: input.flow_key } : {}),
     ...(input.flow_rate !== undefined ? { flowRate: input.flow_rate } : {}),
     ...(input.flow_parallelism !== undefined ? { flowParallelism: input.flow_parallelism } : {}),
+    ...(input.scheduleId !== undefined ? { scheduleId: input.scheduleId } : {}),
   };
   return { job, request };
 }

@@ -12,12 +12,14 @@ import * as z from 'zod/mini';
 import { authenticate, readHeaderCredentials } from './auth.ts';
 import { startOf } from './delay.ts';
 import { jobLimits } from '../../lib/definitions.ts';
-import { InvalidRequest, JobNotFound, MethodNotAllowed, PayloadTooLarge, problemOf, RouteNotFound, type Answer } from './errors.ts';
+import { InvalidRequest, JobNotFound, MethodNotAllowed, PayloadTooLarge, problemOf, RouteNotFound, Unavailable, type Answer } from './errors.ts';
 import { publicRecord } from './job.ts';
 import { cancelJob, getJob, jobAttempts, listJobs, replayJob } from './manage.ts';
 import type { Client } from './ports.ts';
 import type { ResponseName } from './responses.ts';
-import { jobIdPattern, listLimits, parse, v1BatchJobSchema, v1BatchSchema, v1JobSchema, v1ListQuerySchema } from './schemas.ts';
+import { publicSchedule } from './schedule.ts';
+import { createSchedule, deleteSchedule, getSchedule, listSchedules, type ScheduleDeps } from './schedules.ts';
+import { jobIdPattern, listLimits, parse, v1BatchJobSchema, v1BatchSchema, v1JobSchema, v1ListQuerySchema, v1ScheduleSchema } from './schemas.ts';
 import { accept, acceptBatch, toJobInput, validIdempotencyKey, type BatchEntry } from './submit.ts';
 import type { ApiDeps, ApiRequest } from './api.ts';
 
@@ -71,6 +73,15 @@ function jobIdParam(params: Record<string, string>): string {
   if (!jobIdPattern.test(jobId)) throw new JobNotFound();
   return jobId.toLowerCase();
 }
+
+/** The api's schedules and their timers; a deployment without them answers 503. */
+function scheduleDeps(deps: ApiDeps): ScheduleDeps {
+  const { schedules, timers } = deps;
+  if (!schedules || !timers) throw new Unavailable('schedules are not available in this deployment');
+  return { ...deps, schedules, timers };
+}
+
+const scheduleIdParam = (params: Record<string, string>): string => params['schedule_id'] ?? '';
 
 /** A body that must be empty or `{}`: anything in it is an unknown field. */
 const emptyBody = z.strictObject({});
@@ -190,6 +201,58 @@ export const v1Routes: readonly V1Route[] = [
     async run({ deps, client, params, body }) {
       parse(emptyBody, body);
       return { statusCode: 202, body: { ...(await replayJob(deps, client, jobIdParam(params))) } };
+    },
+  },
+  {
+    id: 'createSchedule',
+    method: 'POST',
+    path: '/v1/schedules',
+    auth: true,
+    body: v1ScheduleSchema,
+    status: 201,
+    response: 'ScheduleCreated',
+    errors: { 409: 'The client has as many schedules as it may (100): delete one first.', 503: "The schedule's timer could not be made; nothing was kept: try again." },
+    summary: 'Make a schedule: at each time its cron matches, in its time zone, a job is submitted',
+    async run({ deps, client, body }) {
+      return { statusCode: 201, body: { ...(await createSchedule(scheduleDeps(deps), client, body)) } };
+    },
+  },
+  {
+    id: 'listSchedules',
+    method: 'GET',
+    path: '/v1/schedules',
+    auth: true,
+    status: 200,
+    response: 'Schedules',
+    summary: "Every schedule of the client, newest first (at most 100: one page)",
+    async run({ deps, client }) {
+      return { statusCode: 200, body: { schedules: (await listSchedules(scheduleDeps(deps), client)).map(publicSchedule) } };
+    },
+  },
+  {
+    id: 'getSchedule',
+    method: 'GET',
+    path: '/v1/schedules/{schedule_id}',
+    auth: true,
+    status: 200,
+    response: 'ScheduleRecord',
+    errors: { 404: "No such schedule (unknown, malformed or another client's)." },
+    summary: "A schedule: its cron, time zone, job, next run and last run",
+    async run({ deps, client, params }) {
+      return { statusCode: 200, body: publicSchedule(await getSchedule(scheduleDeps(deps), client, scheduleIdParam(params))) };
+    },
+  },
+  {
+    id: 'deleteSchedule',
+    method: 'DELETE',
+    path: '/v1/schedules/{schedule_id}',
+    auth: true,
+    status: 200,
+    response: 'ScheduleRecord',
+    errors: { 404: "No such schedule (unknown, malformed or another client's).", 503: "The schedule's timer could not be deleted; the schedule is unchanged: try again." },
+    summary: 'Delete a schedule: no run starts after the answer; the jobs it made are left as they are',
+    async run({ deps, client, params }) {
+      return { statusCode: 200, body: publicSchedule(await deleteSchedule(scheduleDeps(deps), client, scheduleIdParam(params))) };
     },
   },
   // The documentation, without credentials. Imported when first asked for (core/docs.ts): the

@@ -74,6 +74,7 @@ export class OperationsDashboard extends Construct {
         ours([metricNames.sweeps, metricNames.sweptJobs, metricNames.sweptCallbacks, metricNames.sweepSkipped, metricNames.sweepUnfinished, metricNames.sweepResumed, metricNames.jobsReleased, metricNames.releaseUnfinished]),
         ours([metricNames.messagesFailed]),
       ),
+      graph('Sweeper and failures', ours([metricNames.sweeps, metricNames.sweptJobs, metricNames.sweptCallbacks, metricNames.sweepSkipped, metricNames.sweepUnfinished, metricNames.sweepResumed, metricNames.scheduleRuns]), ours([metricNames.messagesFailed])),
     );
   }
 }

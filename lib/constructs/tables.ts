@@ -43,6 +43,8 @@ export class Tables extends Construct {
   readonly jobs: Table;
   /** Counters every function instance shares (failed authentications per source), forgotten by TTL. */
   readonly limits: Table;
+  /** Schedules, one item each, kept until their client deletes them. */
+  readonly schedules: Table;
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
@@ -60,6 +62,18 @@ export class Tables extends Construct {
       ...common,
       partitionKey: { name: tables.limits.partitionKey, type: AttributeType.STRING },
       timeToLiveAttribute: tables.limits.ttlAttribute,
+    });
+    const schedules = tables.schedules;
+    this.schedules = new Table(this, schedules.id, {
+      ...common,
+      partitionKey: { name: schedules.partitionKey, type: AttributeType.STRING },
+    });
+    // A client's schedules by `created`, for GET /v1/schedules: keys only, written once with the schedule.
+    this.schedules.addGlobalSecondaryIndex({
+      indexName: schedules.clientIndex.name,
+      partitionKey: { name: schedules.clientIndex.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: schedules.clientIndex.sortKey, type: AttributeType.STRING },
+      projectionType: ProjectionType.KEYS_ONLY,
     });
     const left = (key: string) => {
       const value: unknown = this.node.tryGetContext(key);

@@ -158,7 +158,7 @@ describe('DynamoDB tables', () => {
 
   it('bills every table on demand, encrypts it, recovers it to a point in time, and keeps it on stack deletion', () => {
     const all = ofType('AWS::DynamoDB::Table');
-    expect(all).toHaveLength(3);
+    expect(all).toHaveLength(4);
     for (const [, table] of all) {
       expect(table.Properties).toMatchObject({
         BillingMode: 'PAY_PER_REQUEST',
@@ -201,13 +201,15 @@ describe('SQS queues', () => {
   });
 
   it('encrypts every queue and refuses requests without TLS', () => {
-    expect(ofType('AWS::SQS::Queue')).toHaveLength(queueNames.length);
+    // The work queues, their dead-letter queues, and the schedules' runs' dead-letter queue.
+    const every = [...queueNames.map((name) => stack.queues[name]), stack.schedules.deadLetter];
+    expect(ofType('AWS::SQS::Queue')).toHaveLength(every.length);
     for (const [, queue] of ofType('AWS::SQS::Queue')) {
       expect(queue.Properties['SqsManagedSseEnabled']).toBe(true);
     }
-    for (const name of queueNames) {
+    for (const queue of every) {
       template.hasResourceProperties('AWS::SQS::QueuePolicy', {
-        Queues: [ref(stack.queues[name])],
+        Queues: [ref(queue)],
         PolicyDocument: {
           Statement: Match.arrayWith([
             Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
@@ -346,8 +348,10 @@ describe('IAM', () => {
   });
 
   it('attaches no managed policy: each role holds only its own grants', () => {
-    for (const [, role] of ofType('AWS::IAM::Role')) {
+    for (const [id, role] of ofType('AWS::IAM::Role')) {
       expect(role.Properties['ManagedPolicyArns']).toBeUndefined();
+      // EventBridge Scheduler's role is the one other, asserted below.
+      if (id === logicalId(stack.schedules.role)) continue;
       expect(role.Properties['AssumeRolePolicyDocument'].Statement).toEqual([
         expect.objectContaining({ Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }),
       ]);
@@ -358,9 +362,10 @@ describe('IAM', () => {
     expect(actionsOn('api', stack.tables.jobs)).toEqual(['dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
     const clientIndex = JSON.stringify({ 'Fn::Join': ['', [arnOf(stack.tables.jobs), `/index/${tables.jobs.clientIndex.name}`]] });
     expect([...(permissions('api').get(clientIndex) ?? [])]).toEqual(['dynamodb:Query']);
-    // No other index of the jobs table: not the sweeper's.
+    // No other index of the jobs table: not the sweeper's (and, of the schedules table, its client index).
+    const schedulesIndex = JSON.stringify({ 'Fn::Join': ['', [arnOf(stack.tables.schedules), `/index/${tables.schedules.clientIndex.name}`]] });
     const indexes = [...permissions('api').keys()].filter((resource) => resource.includes('/index/'));
-    expect(indexes).toEqual([clientIndex]);
+    expect(indexes).toEqual([clientIndex, schedulesIndex]);
     expect(actionsOn('api', stack.tables.clients)).toEqual(['dynamodb:GetItem']);
     expect(actionsOn('api', stack.queues.jobs)).toContain('sqs:SendMessage');
     expect(actionsOn('api', stack.queues.callbacks)).toEqual([]);
@@ -445,8 +450,9 @@ describe('IAM', () => {
   });
 
   it('has Lambda neither retry a sweeper or release run that failed nor start one that waited past its minute', () => {
-    const configs = ofType('AWS::Lambda::EventInvokeConfig');
-    expect(configs.map(([, config]) => config.Properties['FunctionName'])).toEqual([ref(stack.functions.sweeper), ref(stack.functions.release)]);
+    const timed = [ref(stack.functions.sweeper), ref(stack.functions.release)].map((r) => JSON.stringify(r));
+    const configs = ofType('AWS::Lambda::EventInvokeConfig').filter(([, config]) => timed.includes(JSON.stringify(config.Properties['FunctionName'])));
+    expect(configs).toHaveLength(2);
     for (const [name, every] of [['sweeper', sweep.everyMinutes], ['release', release.everyMinutes]] as const) {
       expect(configs.find(([, config]) => JSON.stringify(config.Properties['FunctionName']) === JSON.stringify(ref(stack.functions[name])))?.[1].Properties, name).toMatchObject({
         Qualifier: '$LATEST',
@@ -578,5 +584,65 @@ describe('alarms and outputs', () => {
     template.hasOutput('LimitsTableName', { Value: ref(stack.tables.limits) });
     template.hasOutput('JobsQueueUrl', { Value: ref(stack.queues.jobs) });
     template.hasOutput('CallbacksQueueUrl', { Value: ref(stack.queues.callbacks) });
+  });
+});
+
+describe('schedules', () => {
+  it('keys schedules by schedule_id, with a keys-only index of a client\'s by created', () => {
+    expect(resources[logicalId(stack.tables.schedules)]?.Properties).toMatchObject({
+      KeySchema: [{ AttributeName: 'schedule_id', KeyType: 'HASH' }],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: tables.schedules.clientIndex.name,
+          KeySchema: [
+            { AttributeName: 'clientId', KeyType: 'HASH' },
+            { AttributeName: 'created', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'KEYS_ONLY' },
+        },
+      ],
+    });
+  });
+
+  it('has EventBridge Scheduler assume a role of its own, for this account alone, that may invoke schedule-run and send to the runs\' dead-letter queue, and nothing else', () => {
+    const role = resources[logicalId(stack.schedules.role)];
+    expect(role?.Properties['AssumeRolePolicyDocument'].Statement).toEqual([
+      { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'scheduler.amazonaws.com' }, Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } } },
+    ]);
+    const roleRef = JSON.stringify(ref(stack.schedules.role));
+    const statements = ofType('AWS::IAM::Policy')
+      .filter(([, policy]) => policy.Properties['Roles'].some((r: unknown) => JSON.stringify(r) === roleRef))
+      .flatMap(([, policy]) => policy.Properties['PolicyDocument'].Statement);
+    expect(statements).toEqual([
+      { Action: 'lambda:InvokeFunction', Effect: 'Allow', Resource: arnOf(stack.functions.scheduleRun) },
+      { Action: 'sqs:SendMessage', Effect: 'Allow', Resource: arnOf(stack.schedules.deadLetter) },
+    ]);
+  });
+
+  it("lets the api make and delete only its group's schedules, pass only that role and only to EventBridge Scheduler, and read and write the schedules table", () => {
+    const api = permissions('api');
+    const schedulesArn = [...api.entries()].find(([resource]) => resource.includes(':schedule/'));
+    expect(schedulesArn?.[0]).toContain(`:schedule/${stack.schedules.group.scheduleGroupName}/*`);
+    expect([...(schedulesArn?.[1] ?? [])].sort()).toEqual(['scheduler:CreateSchedule', 'scheduler:DeleteSchedule']);
+    expect([...(api.get(JSON.stringify(arnOf(stack.schedules.role))) ?? [])]).toEqual(['iam:PassRole']);
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: { Statement: Match.arrayWith([{ Action: 'iam:PassRole', Effect: 'Allow', Resource: arnOf(stack.schedules.role), Condition: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } } }]) },
+    });
+    expect(actionsOn('api', stack.tables.schedules)).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem']);
+    // No other function makes schedules.
+    for (const name of functionNames.filter((n) => n !== 'api')) expect([...permissions(name).values()].flatMap((actions) => [...actions]).filter((a) => a.startsWith('scheduler:') || a === 'iam:PassRole')).toEqual([]);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ SCHEDULE_GROUP: stack.schedules.group.scheduleGroupName, SCHEDULE_RUN_ARN: arnOf(stack.functions.scheduleRun), SCHEDULE_DEAD_LETTER_ARN: arnOf(stack.schedules.deadLetter) }) },
+    });
+  });
+
+  it('lets schedule-run read and move on a schedule, submit its job as the api does, and no more', () => {
+    expect(actionsOn('scheduleRun', stack.tables.schedules)).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    expect(actionsOn('scheduleRun', stack.tables.jobs)).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+    expect(actionsOn('scheduleRun', stack.tables.clients)).toEqual(['dynamodb:GetItem']);
+    expect(actionsOn('scheduleRun', stack.queues.jobs)).toContain('sqs:SendMessage');
+    // Lambda's own retries of a run that threw, then the runs' dead-letter queue.
+    const [config] = ofType('AWS::Lambda::EventInvokeConfig').filter(([, c]) => JSON.stringify(c.Properties['FunctionName']) === JSON.stringify(ref(stack.functions.scheduleRun)));
+    expect(config?.[1].Properties).toMatchObject({ MaximumRetryAttempts: 2, DestinationConfig: { OnFailure: { Destination: arnOf(stack.schedules.deadLetter) } } });
   });
 });

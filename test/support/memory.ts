@@ -34,6 +34,8 @@ import {
   type ListQuery,
   type OutboundRequest,
   type QueueMessage,
+  type ScheduleStore,
+  type ScheduleTimers,
   type SweepClaim,
   type SweepState,
   type SweepStateStore,
@@ -41,6 +43,7 @@ import {
   type WorkQueue,
 } from '../../lambdas/core/ports.ts';
 import { sweepShards } from '../../lib/definitions.ts';
+import type { Schedule } from '../../lambdas/core/schedule.ts';
 
 /** A job as submit stores it: accepted, never tried, no callback; any field can be given. */
 export function acceptedJob(fields: Partial<Job> & Pick<Job, 'jobId'>): Job {
@@ -422,6 +425,63 @@ export class MemorySweepStateStore implements SweepStateStore {
     this.state = stored(structuredClone(state));
     this.lease = undefined;
     return true;
+  }
+}
+
+/**
+ * The schedules table in memory, as the adapter keeps it: instants to the millisecond, a create
+ * over one of the same id refused, `advance` only forward, each write in one synchronous step.
+ */
+export class MemoryScheduleStore implements ScheduleStore {
+  readonly schedules = new Map<string, Schedule>();
+
+  async create(schedule: Schedule): Promise<void> {
+    if (this.schedules.has(schedule.scheduleId)) throw new ConditionFailed('a schedule of this id is there already');
+    this.schedules.set(schedule.scheduleId, stored(structuredClone(schedule)));
+  }
+
+  async get(scheduleId: string): Promise<Schedule | undefined> {
+    const schedule = this.schedules.get(scheduleId);
+    return schedule ? structuredClone(schedule) : undefined;
+  }
+
+  async remove(scheduleId: string): Promise<void> {
+    this.schedules.delete(scheduleId);
+  }
+
+  async list(clientId: string): Promise<Schedule[]> {
+    return [...this.schedules.values()]
+      .filter((schedule) => schedule.clientId === clientId)
+      .sort((a, b) => b.created.localeCompare(a.created))
+      .map((schedule) => structuredClone(schedule));
+  }
+
+  async due(now: number): Promise<Schedule[]> {
+    return [...this.schedules.values()].filter((schedule) => schedule.nextRun !== undefined && schedule.nextRun <= now).map((schedule) => structuredClone(schedule));
+  }
+
+  async advance(scheduleId: string, ran: number, next: number | undefined, jobId: string | undefined): Promise<boolean> {
+    const schedule = this.schedules.get(scheduleId);
+    if (!schedule || schedule.nextRun === undefined || schedule.nextRun > ran) return false;
+    const { nextRun: _next, lastJobId: _job, ...rest } = schedule;
+    this.schedules.set(scheduleId, { ...rest, lastRun: ran, ...(next !== undefined ? { nextRun: next } : {}), ...(jobId !== undefined ? { lastJobId: jobId } : {}) });
+    return true;
+  }
+}
+
+/** Timers kept by name; `failure` (while set) is thrown by create and remove. */
+export class MemoryTimers implements ScheduleTimers {
+  readonly timers = new Map<string, Schedule>();
+  failure: Error | undefined;
+
+  async create(schedule: Schedule): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.timers.set(schedule.scheduleId, structuredClone(schedule));
+  }
+
+  async remove(scheduleId: string): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.timers.delete(scheduleId);
   }
 }
 

@@ -36,7 +36,7 @@ afterEach(() => {
 const created = () => dbMock.commandCalls(CreateTableCommand).map((call) => call.args[0].input);
 
 describe('provisionTables', () => {
-  it('creates the clients, jobs and limits tables on demand, with the keys, the unsettled index carrying the attributes the sweeper decides on, the keys-only client index and the due index of delayed jobs', async () => {
+  it('creates the clients, jobs, limits and schedules tables on demand, with the keys, the unsettled index carrying the attributes the sweeper decides on, the keys-only client indexes and the due index of delayed jobs', async () => {
     dbMock.on(CreateTableCommand).resolves({});
     dbMock.on(DescribeTableCommand).resolves({ Table: { TableStatus: 'ACTIVE' } });
     await provisionTables(db);
@@ -96,6 +96,26 @@ describe('provisionTables', () => {
         AttributeDefinitions: [{ AttributeName: 'key', AttributeType: 'S' }],
         BillingMode: 'PAY_PER_REQUEST',
       },
+      {
+        TableName: localTableNames.schedules,
+        KeySchema: [{ AttributeName: 'schedule_id', KeyType: 'HASH' }],
+        AttributeDefinitions: [
+          { AttributeName: 'schedule_id', AttributeType: 'S' },
+          { AttributeName: 'clientId', AttributeType: 'S' },
+          { AttributeName: 'created', AttributeType: 'S' },
+        ],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: 'client',
+            KeySchema: [
+              { AttributeName: 'clientId', KeyType: 'HASH' },
+              { AttributeName: 'created', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'KEYS_ONLY' },
+          },
+        ],
+        BillingMode: 'PAY_PER_REQUEST',
+      },
     ]);
   });
 
@@ -103,7 +123,7 @@ describe('provisionTables', () => {
     dbMock.on(CreateTableCommand).rejects(new ResourceInUseException({ message: 'Table already exists', $metadata: {} }));
     dbMock.on(DescribeTableCommand).resolves({ Table: { TableStatus: 'ACTIVE' } });
     await expect(provisionTables(db)).resolves.toBeUndefined();
-    expect(dbMock).toHaveReceivedCommandTimes(CreateTableCommand, 3);
+    expect(dbMock).toHaveReceivedCommandTimes(CreateTableCommand, 4);
 
     const failure = new Error('AccessDeniedException');
     dbMock.on(CreateTableCommand).rejects(failure);
@@ -122,8 +142,8 @@ describe('provisionTables', () => {
     expect(done).toBe(false);
     await vi.advanceTimersByTimeAsync(50);
     await provisioning;
-    expect(dbMock).toHaveReceivedCommandTimes(CreateTableCommand, 3);
-    expect(dbMock.commandCalls(DescribeTableCommand).map((call) => call.args[0].input.TableName)).toEqual([localTableNames.clients, localTableNames.clients, localTableNames.jobs, localTableNames.limits]);
+    expect(dbMock).toHaveReceivedCommandTimes(CreateTableCommand, 4);
+    expect(dbMock.commandCalls(DescribeTableCommand).map((call) => call.args[0].input.TableName)).toEqual([localTableNames.clients, localTableNames.clients, localTableNames.jobs, localTableNames.limits, localTableNames.schedules]);
   });
 });
 

@@ -20,6 +20,7 @@ Object.assign(process.env, {
   JOBS_TABLE: 'Jobs',
   CLIENTS_TABLE: 'Clients',
   LIMITS_TABLE: 'Limits',
+  SCHEDULES_TABLE: 'Schedules',
   JOBS_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/jobs',
   CALLBACKS_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/callbacks',
   AWS_REGION: 'us-east-1',

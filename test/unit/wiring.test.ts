@@ -7,6 +7,7 @@ const base = {
   [env.jobsTable]: 'jobs',
   [env.clientsTable]: 'clients',
   [env.limitsTable]: 'limits',
+  [env.schedulesTable]: 'schedules',
   [env.jobsQueueUrl]: 'https://sqs.eu-west-1.amazonaws.com/123456789012/Waas-JobsQueue-AB12',
   [env.callbacksQueueUrl]: 'https://sqs.eu-west-1.amazonaws.com/123456789012/Waas-CallbacksQueue-CD34',
 };
@@ -32,5 +33,12 @@ describe('the configuration', () => {
   it('knows no dead-letter queue where none is set', () => {
     expect(readConfig(base).deadLetterQueueUrl('arn:aws:sqs:eu-west-1:123456789012:Waas-JobsDeadLetterQueue-EF56')).toBeUndefined();
     expect(queueUrlForArn([undefined], 'arn:aws:sqs:eu-west-1:1:x')).toBeUndefined();
+  });
+
+  it('gives schedules EventBridge Scheduler timers where the stack names their group (AWS), and none where it does not (the local stack)', () => {
+    expect(readConfig(base).timers).toBeUndefined();
+    const targets = { group: 'waas', targetArn: 'arn:run', roleArn: 'arn:role', deadLetterArn: 'arn:dlq' };
+    expect(readConfig({ ...base, SCHEDULE_GROUP: 'waas', SCHEDULE_RUN_ARN: 'arn:run', SCHEDULER_ROLE_ARN: 'arn:role', SCHEDULE_DEAD_LETTER_ARN: 'arn:dlq' }).timers).toEqual(targets);
+    expect(() => readConfig({ ...base, SCHEDULE_GROUP: 'waas' })).toThrow('SCHEDULE_RUN_ARN is not set');
   });
 });

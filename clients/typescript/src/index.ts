@@ -34,6 +34,12 @@ export type JobPage = Schemas['JobPage'];
 export type Attempt = Schemas['Attempt'];
 /** A replay's new job, and the job it repeats. */
 export type Replayed = Schemas['Replayed'];
+/** POST /v1/schedules's body: a cron, its time zone (default UTC), and the job each run submits. */
+export type ScheduleRequest = NonNullable<paths['/v1/schedules']['post']['requestBody']>['content']['application/json'];
+/** A made schedule's id and first run. */
+export type ScheduleCreated = Schemas['ScheduleCreated'];
+/** A schedule: its cron, time zone, job, next and last run. */
+export type ScheduleRecord = Schemas['ScheduleRecord'];
 /** An RFC 9457 problem, as v1 answers every failure. */
 export type Problem = Schemas['Problem'];
 /** What a job's callback URL is sent. */
@@ -197,6 +203,26 @@ export class Waas {
   /** Runs a job again, as a new job with the same request; the old one is untouched. */
   async replay(jobId: string): Promise<Replayed> {
     return unwrap(await this.api.POST('/v1/jobs/{job_id}/replay', { params: { path: { job_id: jobId } } }));
+  }
+
+  /** Makes a schedule: at each time its cron matches, in its time zone, a job is submitted (its record carries the schedule_id). */
+  async createSchedule(schedule: ScheduleRequest): Promise<ScheduleCreated> {
+    return unwrap(await this.api.POST('/v1/schedules', { body: schedule }));
+  }
+
+  /** Every schedule of the client, newest first (at most 100). */
+  async listSchedules(): Promise<ScheduleRecord[]> {
+    return unwrap(await this.api.GET('/v1/schedules')).schedules;
+  }
+
+  /** A schedule. An unknown one (or another client's) is a WaasError of status 404. */
+  async getSchedule(scheduleId: string): Promise<ScheduleRecord> {
+    return unwrap(await this.api.GET('/v1/schedules/{schedule_id}', { params: { path: { schedule_id: scheduleId } } }));
+  }
+
+  /** Deletes a schedule: no run starts after the answer; the jobs it made are left as they are. */
+  async deleteSchedule(scheduleId: string): Promise<ScheduleRecord> {
+    return unwrap(await this.api.DELETE('/v1/schedules/{schedule_id}', { params: { path: { schedule_id: scheduleId } } }));
   }
 
   /** verifyCallback, for a receiver that holds a client. */

@@ -152,6 +152,42 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/schedules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every schedule of the client, newest first (at most 100: one page) */
+        get: operations["listSchedules"];
+        put?: never;
+        /** Make a schedule: at each time its cron matches, in its time zone, a job is submitted */
+        post: operations["createSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/schedules/{schedule_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A schedule: its cron, time zone, job, next run and last run */
+        get: operations["getSchedule"];
+        put?: never;
+        post?: never;
+        /** Delete a schedule: no run starts after the answer; the jobs it made are left as they are */
+        delete: operations["deleteSchedule"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/openapi.json": {
         parameters: {
             query?: never;
@@ -475,6 +511,11 @@ export interface components {
             flow_rate?: number;
             /** @description The flow_parallelism it was submitted with: attempts in flight for its key. */
             flow_parallelism?: number;
+            /**
+             * Format: uuid
+             * @description The schedule whose run made this job; absent for a job submitted by hand.
+             */
+            schedule_id?: string;
         };
         /** @description One attempt's outcome: the answer (statusCode, headers, body) or the error that prevented one. */
         AttemptOutput: {
@@ -557,6 +598,45 @@ export interface components {
         BatchResults: {
             /** @description One result per job, in the request's order: the job accepted, or {error: problem}. */
             results: components["schemas"]["BatchResult"][];
+        };
+        ScheduleCreated: {
+            /**
+             * Format: uuid
+             * @description The schedule's id.
+             */
+            schedule_id: string;
+            /**
+             * Format: date-time
+             * @description When its first run is due.
+             */
+            next_run: string;
+        };
+        /** @description A schedule: a cron in a time zone, and the job each of its runs submits; each job made has the schedule_id in its record. */
+        ScheduleRecord: {
+            /** Format: uuid */
+            schedule_id: string;
+            /** @description The five fields, as given (spaces made single). */
+            cron: string;
+            /** @description The IANA time zone the cron is read in. */
+            timezone: string;
+            /** @description EventBridge Scheduler's expression of the cron (six fields, ? in day-of-month or day-of-week, days of week 1-7 from Sunday), as AWS runs it. */
+            schedule_expression: string;
+            /** @description The v1 job each run submits, as it was validated. */
+            job: {
+                [key: string]: unknown;
+            };
+            next_run: string | null;
+            /**
+             * Format: date-time
+             * @description When the schedule was made.
+             */
+            created: string;
+            last_run: string | null;
+            last_job_id: string | null;
+        };
+        Schedules: {
+            /** @description Every schedule of the client, newest first. */
+            schedules: components["schemas"]["ScheduleRecord"][];
         };
         /** @description What the callback URL is sent once a job is completed or failed. Never the service request's headers (they may hold the client's service credentials). */
         Callback: {
@@ -1194,6 +1274,191 @@ export interface operations {
             404: components["responses"]["JobNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["NotJson"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listSchedules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every schedule of the client, newest first (at most 100: one page) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedules"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description Five fields: minute (0-59) hour (0-23) day-of-month (1-31) month (1-12 or JAN-DEC) day-of-week (0-7 or SUN-SAT, 0 and 7 Sunday), each *, a number, a range a-b, a step *\/n or a-b/n, or a list of them. One of day-of-month and day-of-week must be * (EventBridge Scheduler runs one or the other). No L, W, #, ? or @nicknames.
+                     * @example *\/15 9-17 * * 1-5
+                     */
+                    cron: string;
+                    /**
+                     * @description The IANA time zone the cron is read in (default UTC). Daylight saving time as EventBridge Scheduler has it: a run whose time is skipped (spring forward) is skipped; a time repeated (fall back) runs once.
+                     * @example Europe/Paris
+                     */
+                    timezone?: string;
+                    /** @description A job: the request to make (url, method, headers, and body or body_base64, not both) and where to call back. An unknown field is a 400 that names it. The request body holds at most 262144 bytes (413 beyond). */
+                    job: {
+                        /**
+                         * Format: uri
+                         * @description An absolute http(s) URL with a host, at most 2048 characters, written exactly as WHATWG URL parsers write it so that every parser reads the same URL: no whitespace, control characters, backslash or non-ASCII characters (an internationalised host in its xn-- form), none of " ' < > ^ ` { | }, % only as %XX, exactly two slashes after the scheme, no credentials (user:password@), a port from 1 to 65535 without leading zeros, a host that is a DNS name, a dotted-decimal IPv4 address or a bracketed IPv6 address written as WHATWG writes it (not 127.1 or 2130706433), not percent-encoded, and no "." or ".." path segments. A URL whose host is or resolves to a private, loopback, link-local or reserved address is refused (400 at submit when known then, else a failed job), unless the deployment allows that range.
+                         */
+                        url: string;
+                        /** @description One of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS, in any letter case (ASCII); absent means POST. Anything else, "" included, is a 400. */
+                        method?: string;
+                        /** @description Request headers to send, name to value. Names are RFC 9110 tokens; values hold only tabs, spaces, visible ASCII and U+0080-U+00FF (no CR, LF or NUL). At most 50 headers and 16384 bytes in all. Host, Content-Length, Transfer-Encoding, Connection, Upgrade, TE, Trailer, Keep-Alive and Proxy-* are refused by name. Idempotency-Key: <job_id> is added unless set here. */
+                        headers?: {
+                            [key: string]: string;
+                        };
+                        /** @description The request body. Absent or null: none. A string: sent verbatim, no Content-Type added. Any other JSON value: its JSON text, with Content-Type: application/json unless headers sets one. Not with body_base64. */
+                        body?: unknown;
+                        /** @description The request body as bytes, in base64 (RFC 4648, padded), sent decoded; no Content-Type added. Not with body. */
+                        body_base64?: string;
+                        /** @description Where the outcome is POSTed once the job is completed or failed, signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature); absent or null: no callback. The URL rules are those of the job's URL. */
+                        callback?: string | null;
+                        /**
+                         * @description How many attempts the service call may take, retries included (default 5).
+                         * @default 5
+                         */
+                        max_attempts?: number;
+                        /**
+                         * @description Each attempt's timeout, in milliseconds (default 10000).
+                         * @default 10000
+                         */
+                        timeout_ms?: number;
+                        /**
+                         * @description How many attempts the callback may take, retries included (default 5).
+                         * @default 5
+                         */
+                        callback_max_attempts?: number;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Make a schedule: at each time its cron matches, in its time zone, a job is submitted */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleCreated"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            /** @description The client has as many schedules as it may (100): delete one first. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["NotJson"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The name the page gives it. */
+                schedule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A schedule: its cron, time zone, job, next run and last run */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleRecord"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            /** @description No such schedule (unknown, malformed or another client's). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The name the page gives it. */
+                schedule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Delete a schedule: no run starts after the answer; the jobs it made are left as they are */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleRecord"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            /** @description No such schedule (unknown, malformed or another client's). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];

@@ -185,4 +185,18 @@ describe('the TypeScript client, on the job operations of the store', () => {
     expect(again).toMatchObject({ service: `${target.url}/replay`, methodtype: 'PUT' });
     expect((await waas.get(job_id)).status).toBe('completed');
   });
+
+  it('schedules: made, listed, read and deleted; what EventBridge Scheduler cannot run is a 400 naming the rule', async () => {
+    const own = freshClient();
+    const made = await own.createSchedule({ cron: '0 9 * * 1-5', timezone: 'Europe/Paris', job: { url: `${target.url}/daily` } });
+    expect(Date.parse(made.next_run)).toBeGreaterThan(Date.now());
+    expect((await own.listSchedules()).map((schedule) => schedule.schedule_id)).toEqual([made.schedule_id]);
+    expect(await own.getSchedule(made.schedule_id)).toMatchObject({ cron: '0 9 * * 1-5', schedule_expression: 'cron(0 9 ? * 2,3,4,5,6 *)', job: { url: `${target.url}/daily` } });
+    const refused = await own.createSchedule({ cron: '0 9 1 * 1', job: { url: `${target.url}/daily` } }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(WaasError);
+    expect((refused as WaasError).detail).toMatch(/cannot both be restricted/);
+    await own.deleteSchedule(made.schedule_id);
+    const gone = await own.getSchedule(made.schedule_id).catch((error: unknown) => error);
+    expect((gone as WaasError).status).toBe(404);
+  });
 });
