@@ -261,6 +261,8 @@ describe("the api function's answers, against the document", () => {
       { attempt: 2, ...job.output },
     ];
     expectDocumented('GET', '/v1/jobs/{job_id}/attempts', { statusCode: 200, body: { attempts } });
+    expectDocumented('GET', '/v1/jobs/{job_id}/request', { statusCode: 200, body: { url: job.service, method: 'POST', headers: { 'Idempotency-Key': job.jobId }, body: '{"a":1}' } });
+    expectDocumented('GET', '/v1/jobs/{job_id}/request', { statusCode: 200, body: { url: job.service, method: 'PUT', headers: {}, body: null, body_base64: 'AP8B' } });
     expectDocumented('DELETE', '/v1/jobs/{job_id}', { statusCode: 200, body: publicRecord({ ...other, status: 'cancelled' as JobStatus }) });
     expectDocumented('POST', '/v1/jobs/{job_id}/replay', { statusCode: 202, body: { job_id: other.jobId, created: other.created, status: 'accepted', replay_of: job.jobId } });
   });

@@ -135,6 +135,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/jobs/{job_id}/request": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The request a job sends: its URL, method, headers and body, as it was taken */
+        get: operations["getJobRequest"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/jobs/{job_id}/replay": {
         parameters: {
             query?: never;
@@ -504,6 +521,21 @@ export interface components {
         Attempts: {
             /** @description Every attempt kept, oldest first. */
             attempts: components["schemas"]["Attempt"][];
+        };
+        /** @description The request a job sends, as it was taken: the record names only its URL and method. */
+        ServiceRequest: {
+            /** Format: uri */
+            url: string;
+            /** @enum {string} */
+            method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS";
+            /** @description The headers it sends: the submitted ones, Content-Type where a JSON body added it, and the Idempotency-Key waas adds (the job id) unless the client set one. */
+            headers: {
+                [key: string]: string;
+            };
+            /** @description The body it sends, as text (a JSON body as its JSON text); null with none, or when it is bytes (body_base64). */
+            body: string | null;
+            /** @description The body, when it was submitted as bytes (body_base64). */
+            body_base64?: string;
         };
         JobPage: {
             /** @description Newest first. */
@@ -1114,6 +1146,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Attempts"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["JobNotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getJobRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's id. A malformed, unknown or other client's id answers 404, never 400. */
+                job_id: components["parameters"]["JobId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The request a job sends: its URL, method, headers and body, as it was taken */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceRequest"];
                 };
             };
             400: components["responses"]["BadRequest"];
