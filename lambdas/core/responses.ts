@@ -86,6 +86,7 @@ export const jobRecordSchema = z
     notifyoutput: z.nullable(z.string()).check(z.describe("The callback's last status code or error.")),
     notify_attempts: count('Attempts of the callback so far.'),
     callback_max_attempts: z.number().check(z.int(), z.gte(1)),
+    replay_of: z.optional(jobIdSchema.check(z.describe('The job this one replays (POST /v1/jobs/{job_id}/replay); absent on a job submitted.'))),
   })
   .check(z.describe("A job's record: its request's URL and method, where it stands, the last attempt's outcome and its callback's."));
 

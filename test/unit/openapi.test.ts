@@ -264,6 +264,7 @@ describe("the api function's answers, against the document", () => {
     expectDocumented('GET', '/v1/jobs/{job_id}/request', { statusCode: 200, body: { url: job.service, method: 'POST', headers: { 'Idempotency-Key': job.jobId }, body: '{"a":1}' } });
     expectDocumented('GET', '/v1/jobs/{job_id}/request', { statusCode: 200, body: { url: job.service, method: 'PUT', headers: {}, body: null, body_base64: 'AP8B' } });
     expectDocumented('DELETE', '/v1/jobs/{job_id}', { statusCode: 200, body: publicRecord({ ...other, status: 'cancelled' as JobStatus }) });
+    expectDocumented('GET', '/v1/jobs/{job_id}', { statusCode: 200, body: publicRecord({ ...other, replayOf: job.jobId }) });
     expectDocumented('POST', '/v1/jobs/{job_id}/replay', { statusCode: 202, body: { job_id: other.jobId, created: other.created, status: 'accepted', replay_of: job.jobId } });
   });
 

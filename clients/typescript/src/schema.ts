@@ -452,6 +452,11 @@ export interface components {
             /** @description Attempts of the callback so far. */
             notify_attempts: number;
             callback_max_attempts: number;
+            /**
+             * Format: uuid
+             * @description The job this one replays (POST /v1/jobs/{job_id}/replay); absent on a job submitted.
+             */
+            replay_of?: string;
         };
         /** @description One attempt's outcome: the answer (statusCode, headers, body) or the error that prevented one. */
         AttemptOutput: {
