@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { consoleAssetDir, consoleDirEnv, consoleFiles, consolePath } from './console-assets.ts';
 import { RouteNotFound, type Answer } from './errors.ts';
-import { assetAnswer, assetsOnce, escapeHtml, namedAsset, pageAnswer, servedName } from './pages.ts';
+import { assetAnswer, assetHrefs, assetsOnce, namedAsset, pageAnswer, pageHtml } from './pages.ts';
 
 /** The folder of the built files: beside the bundle (on AWS), else the one `consoleDirEnv` names (the local stack, tests). */
 export function consoleFilesDir(bundleDir = fileURLToPath(new URL('.', import.meta.url)), vars: NodeJS.ProcessEnv = process.env): string {
@@ -53,24 +53,15 @@ export const consoleContentSecurityPolicy = [
 /** GET /console: the page, its files named relative to it (/console → console/x, /console/ → x). */
 export async function consolePage(path: string): Promise<Answer> {
   const map = await pageAssets();
-  const base = path.endsWith('/') ? '' : 'console/';
-  const href = (file: string) => escapeHtml(`${base}${servedName(map, file)}`);
-  const text = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>waas console</title>
-<link rel="icon" href="data:,">
-<link rel="stylesheet" href="${href('console.css')}">
-<script type="module" src="${href('console.js')}"></script>
-</head>
-<body>
-<noscript><p>The console is a script that calls the v1 API; without scripts, use the API itself (see <a href="${path.endsWith('/') ? '../' : ''}v1/docs">the API reference</a>).</p></noscript>
-<div id="console"></div>
-</body>
-</html>
-`;
+  const href = assetHrefs(map, path, 'console');
+  const text = pageHtml(
+    'waas console',
+    ['<link rel="icon" href="data:,">', `<link rel="stylesheet" href="${href('console.css')}">`, `<script type="module" src="${href('console.js')}"></script>`],
+    [
+      `<noscript><p>The console is a script that calls the v1 API; without scripts, use the API itself (see <a href="${path.endsWith('/') ? '../' : ''}v1/docs">the API reference</a>).</p></noscript>`,
+      '<div id="console"></div>',
+    ],
+  );
   return pageAnswer(text, consoleContentSecurityPolicy);
 }
 

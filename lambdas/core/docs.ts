@@ -34,7 +34,7 @@ import { fileURLToPath } from 'node:url';
 import { docsAssetDir, vendorAssets, type VendorAsset } from './docs-assets.ts';
 import type { Answer } from './errors.ts';
 import { openApiDocument } from './openapi.ts';
-import { assetAnswer, assetsOnce, escapeHtml, namedAsset, pageAnswer, servedName } from './pages.ts';
+import { assetAnswer, assetHrefs, assetsOnce, namedAsset, pageAnswer, pageHtml } from './pages.ts';
 
 /**
  * Ours: the script that starts Swagger UI on this deployment's document. It finds the document
@@ -98,26 +98,19 @@ export const docsContentSecurityPolicy = [
 /** GET /v1/docs: the page, its assets named relative to it (/v1/docs → docs/x, /v1/docs/ → x). */
 export async function docsPage(path: string): Promise<Answer> {
   const map = await pageAssets();
-  const base = path.endsWith('/') ? '' : 'docs/';
-  const href = (file: string) => escapeHtml(`${base}${servedName(map, file)}`);
-  const text = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>waas API reference</title>
-<link rel="stylesheet" href="${href('swagger-ui.css')}">
-<link rel="stylesheet" href="${href('docs.css')}">
-</head>
-<body>
-<div class="docs-header">waas API reference · the OpenAPI 3.1 document: <a href="${path.endsWith('/') ? '../' : ''}openapi.json">openapi.json</a></div>
-<noscript><p>This page renders the OpenAPI document with a script; without one, read <a href="${path.endsWith('/') ? '../' : ''}openapi.json">openapi.json</a>.</p></noscript>
-<div id="docs"></div>
-<script src="${href('swagger-ui-bundle.js')}"></script>
-<script src="${href('docs.js')}"></script>
-</body>
-</html>
-`;
+  const href = assetHrefs(map, path, 'docs');
+  const up = path.endsWith('/') ? '../' : '';
+  const text = pageHtml(
+    'waas API reference',
+    [`<link rel="stylesheet" href="${href('swagger-ui.css')}">`, `<link rel="stylesheet" href="${href('docs.css')}">`],
+    [
+      `<div class="docs-header">waas API reference · the OpenAPI 3.1 document: <a href="${up}openapi.json">openapi.json</a></div>`,
+      `<noscript><p>This page renders the OpenAPI document with a script; without one, read <a href="${up}openapi.json">openapi.json</a>.</p></noscript>`,
+      '<div id="docs"></div>',
+      `<script src="${href('swagger-ui-bundle.js')}"></script>`,
+      `<script src="${href('docs.js')}"></script>`,
+    ],
+  );
   return pageAnswer(text, docsContentSecurityPolicy);
 }
 

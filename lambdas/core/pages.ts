@@ -42,6 +42,33 @@ export const servedName = (map: Map<string, Asset>, file: string): string => [..
 
 export const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
+/**
+ * The hrefs of a page's assets, relative to the page, so that it works under any base path:
+ * from /x the page's `dir`/<name>, from /x/ plain <name>.
+ */
+export function assetHrefs(map: Map<string, Asset>, path: string, dir: string): (file: string) => string {
+  const base = path.endsWith('/') ? '' : `${dir}/`;
+  return (file) => escapeHtml(`${base}${servedName(map, file)}`);
+}
+
+/** A page's HTML: its title, what its head links (style sheets, scripts), and its body. */
+export const pageHtml = (title: string, head: string[], body: string[]): string =>
+  [
+    '<!doctype html>',
+    '<html lang="en">',
+    '<head>',
+    '<meta charset="utf-8">',
+    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    `<title>${escapeHtml(title)}</title>`,
+    ...head,
+    '</head>',
+    '<body>',
+    ...body,
+    '</body>',
+    '</html>',
+    '',
+  ].join('\n');
+
 /** A page: HTML under its Content-Security-Policy, revalidated (it names its assets by hash, so a new deployment's page is seen). */
 export function pageAnswer(text: string, contentSecurityPolicy: string): Answer {
   return {
