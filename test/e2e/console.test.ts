@@ -22,6 +22,10 @@ let later: Target;
 /** A callback receiver that answers 200. */
 let receiver: Target;
 const opened: WatchedPage[] = [];
+/** How long a view may take to show what it was given: generous, for a machine other suites share. */
+const soon = { timeout: 15_000 };
+/** How long a job may take to be settled, seen through the views' refresh every 3 s. */
+const settled = { timeout: 30_000 };
 
 beforeAll(async () => {
   [stack, browser, ok, flaky, later, receiver] = await Promise.all([
@@ -109,7 +113,7 @@ describe('the console, in a browser, on the local stack', () => {
   it('refuses a wrong token, saying so, and signs in with the right one; the token is in the session only', async () => {
     const { page, errors, screenshot } = await open();
     await signIn(page, 'not-the-token');
-    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/^Those credentials were refused: /);
+    await expect.poll(() => page.getByRole('alert').textContent(), soon).toMatch(/^Those credentials were refused: /);
     expect(await page.locator('#jobs-title').count()).toBe(0);
     await screenshot('console-wrong-token');
     // The browser itself logs the refused request (a 401 is a failed load): that, and nothing else.
@@ -132,14 +136,14 @@ describe('the console, in a browser, on the local stack', () => {
     // Submitted once the list is shown: it learns of them by itself.
     const done = await submit({ url: `${ok.url}/list-ok` });
     const failed = await submit({ url: `${flaky.url}/list-fail` });
-    await expect.poll(() => rowOf(page, done).locator('.status').textContent(), { timeout: 20_000 }).toBe('completed');
-    await expect.poll(() => rowOf(page, failed).locator('.status').textContent(), { timeout: 20_000 }).toBe('failed');
+    await expect.poll(() => rowOf(page, done).locator('.status').textContent(), settled).toBe('completed');
+    await expect.poll(() => rowOf(page, failed).locator('.status').textContent(), settled).toBe('failed');
     const row = rowOf(page, failed);
     expect(await row.textContent()).toContain(`${flaky.url}/list-fail`);
     expect(await row.locator('td[data-label="Attempts"]').textContent()).toBe('2 of 5');
 
     await page.getByLabel('Status').selectOption('failed');
-    await expect.poll(() => rowOf(page, failed).count()).toBe(1);
+    await expect.poll(() => rowOf(page, failed).count(), soon).toBe(1);
     expect(await rowOf(page, done).count()).toBe(0);
     for (const status of await page.locator('tbody .status').allTextContents()) expect(status).toBe('failed');
     expect(page.url()).toMatch(/#\/jobs\?status=failed$/);
@@ -158,8 +162,8 @@ describe('the console, in a browser, on the local stack', () => {
       callback: `${receiver.url}/done`,
     });
     await page.goto(`${stack.url}/console#/jobs/${jobId}`);
-    await expect.poll(() => page.locator('.summary .status').textContent(), { timeout: 20_000 }).toBe('failed');
-    await expect.poll(() => page.locator('[data-notified]').getAttribute('data-notified'), { timeout: 20_000 }).toBe('true');
+    await expect.poll(() => page.locator('.summary .status').textContent(), settled).toBe('failed');
+    await expect.poll(() => page.locator('[data-notified]').getAttribute('data-notified'), settled).toBe('true');
 
     const request = page.locator('section[aria-labelledby="request-title"]');
     expect(await request.textContent()).toContain(`PUT ${flaky.url}/order`);
@@ -187,12 +191,12 @@ describe('the console, in a browser, on the local stack', () => {
 
     await page.getByRole('button', { name: 'Replay' }).click();
     const outcome = page.getByRole('status');
-    await expect.poll(() => outcome.textContent()).toMatch(/^Replayed as a new job: [0-9a-f-]{36}$/);
+    await expect.poll(() => outcome.textContent(), soon).toMatch(/^Replayed as a new job: [0-9a-f-]{36}$/);
     const replayId = (await outcome.locator('code').textContent()) ?? '';
     await outcome.getByRole('link').click();
-    await expect.poll(() => page.locator('#job-title code').textContent()).toBe(replayId);
-    await expect.poll(() => page.locator('.summary').textContent()).toContain(jobId);
-    await expect.poll(() => page.locator('.summary .status').textContent(), { timeout: 20_000 }).toBe('failed');
+    await expect.poll(() => page.locator('#job-title code').textContent(), soon).toBe(replayId);
+    await expect.poll(() => page.locator('.summary').textContent(), soon).toContain(jobId);
+    await expect.poll(() => page.locator('.summary .status').textContent(), settled).toBe('failed');
     await screenshot('console-replayed');
     expect(errors).toEqual([]);
   });
@@ -202,10 +206,10 @@ describe('the console, in a browser, on the local stack', () => {
     await signIn(page);
     const jobId = await submitWaitingJob();
     await page.goto(`${stack.url}/console#/jobs/${jobId}`);
-    await expect.poll(() => page.locator('.summary').textContent(), { timeout: 20_000 }).toContain('Next attempt');
+    await expect.poll(() => page.locator('.summary').textContent(), settled).toContain('Next attempt');
     await page.getByRole('button', { name: 'Cancel job' }).click();
-    await expect.poll(() => page.getByRole('status').textContent()).toMatch(/^Cancelled: the job is cancelled/);
-    await expect.poll(() => page.locator('.summary .status').textContent()).toBe('cancelled');
+    await expect.poll(() => page.getByRole('status').textContent(), soon).toMatch(/^Cancelled: the job is cancelled/);
+    await expect.poll(() => page.locator('.summary .status').textContent(), soon).toBe('cancelled');
     expect(await page.getByRole('button', { name: 'Cancel job' }).isDisabled()).toBe(true);
     const record = await call(stack.url, 'GET', `/v1/jobs/${jobId}`, undefined, basic(demo.clientId, demo.verifyToken));
     expect(record.body['status']).toBe('cancelled');
@@ -228,10 +232,10 @@ describe('the console, in a browser, on the local stack', () => {
 
     await tabTo(page, "the job's link", `el.tagName === 'A' && el.closest('tr')?.dataset.jobId === '${jobId}'`);
     await page.keyboard.press('Enter');
-    await expect.poll(() => page.evaluate('document.activeElement?.id')).toBe('job-title');
+    await expect.poll(() => page.evaluate('document.activeElement?.id'), soon).toBe('job-title');
     await tabTo(page, 'Show header values', "el.textContent === 'Show header values'");
     await page.keyboard.press('Enter');
-    await expect.poll(() => page.locator('section[aria-labelledby="request-title"]').textContent()).toContain('board');
+    await expect.poll(() => page.locator('section[aria-labelledby="request-title"]').textContent(), soon).toContain('board');
     expect(await overflows(page)).toBe(false);
     await screenshot('console-phone-job');
 
