@@ -217,6 +217,71 @@ describe('the console, in a browser, on the local stack', () => {
     expect(errors).toEqual([]);
   });
 
+  it('pages through the jobs, 20 a page, older and back to newer', async () => {
+    const { page, errors, screenshot } = await open();
+    await signIn(page);
+    await page.locator('#jobs-title').waitFor();
+    // 21 jobs newer than any other of this file's: the first page holds 20 of them, the next the last one.
+    const batch = await call(stack.url, 'POST', '/v1/jobs/batch', { jobs: Array.from({ length: 21 }, (_, i) => ({ url: `${ok.url}/page/${i}` })) }, basic(demo.clientId, demo.verifyToken));
+    expect(batch.status).toBe(200);
+    const ids = (batch.body['results'] as Array<{ job_id: string }>).map((result) => result.job_id);
+    const shown = async () => page.locator('tbody tr').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-job-id')));
+    await expect.poll(async () => (await shown()).filter((id) => ids.includes(id ?? '')).length, soon).toBe(20);
+    expect(await page.getByRole('button', { name: '← Newer' }).isDisabled()).toBe(true);
+    const first = await shown();
+    expect(first).toHaveLength(20);
+
+    await page.getByRole('button', { name: 'Older →' }).click();
+    await expect.poll(() => page.locator('.pager').textContent(), soon).toContain('Page 2');
+    await expect.poll(async () => (await shown()).filter((id) => ids.includes(id ?? '')).length, soon).toBe(1);
+    const missing = ids.filter((id) => !first.includes(id));
+    expect(missing).toHaveLength(1);
+    expect(await shown()).toContain(missing[0]);
+    await screenshot('console-page-2');
+
+    await page.getByRole('button', { name: '← Newer' }).click();
+    await expect.poll(shown, soon).toEqual(first);
+    expect(errors).toEqual([]);
+  });
+
+  it('polls the list every 3 s while the tab is visible, and not at all while it is hidden', async () => {
+    const watched = await openPage(browser);
+    opened.push(watched);
+    const { page, context, errors, screenshot } = watched;
+    // The page's timers on a clock of the test's, and its calls to the API counted where it makes them.
+    await context.clock.install();
+    await context.addInitScript({
+      content: `window.listCalls = 0;
+        const original = window.fetch.bind(window);
+        window.fetch = (input, init) => {
+          if (String(input instanceof Request ? input.url : input).includes('/v1/jobs?')) window.listCalls++;
+          return original(input, init);
+        };`,
+    });
+    await page.goto(`${stack.url}/console`);
+    await signIn(page);
+    await page.locator('#jobs-title').waitFor();
+    const listCalls = () => page.evaluate('window.listCalls') as Promise<number>;
+    const setVisibility = (state: 'visible' | 'hidden') =>
+      page.evaluate(`Object.defineProperty(document, 'visibilityState', { value: '${state}', configurable: true }); document.dispatchEvent(new Event('visibilitychange'))`);
+    await expect.poll(() => page.locator('.live').textContent(), soon).toContain('updated');
+    const before = await listCalls();
+    await page.clock.runFor(3_100);
+    await expect.poll(listCalls, soon).toBe(before + 1);
+
+    await setVisibility('hidden');
+    await expect.poll(() => page.locator('.live').textContent(), soon).toContain('Paused while the tab is hidden');
+    const hidden = await listCalls();
+    await page.clock.runFor(60_000);
+    expect(await listCalls()).toBe(hidden);
+    await screenshot('console-paused');
+
+    await setVisibility('visible');
+    await expect.poll(listCalls, soon).toBe(hidden + 1);
+    await expect.poll(() => page.locator('.live').textContent(), soon).toMatch(/^Live/);
+    expect(errors).toEqual([]);
+  });
+
   it('works by keyboard alone and fits a phone’s width: sign in, open a job, show its headers, go back', async () => {
     const jobId = await submit({ url: `${ok.url}/keyboard`, headers: { 'X-Key': 'board' } });
     const { page, errors, screenshot } = await open(phone);
