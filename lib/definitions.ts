@@ -423,6 +423,9 @@ export const routes = [
   { method: 'GET', path: '/status' },
   { method: 'GET', path: '/health' },
   { method: 'ANY', path: '/v1/{proxy+}' },
+  // The console (lambdas/core/console.ts): its page, and its script and style sheet under it.
+  { method: 'GET', path: '/console' },
+  { method: 'GET', path: '/console/{proxy+}' },
 ] as const;
 
 /** Environment variable names the functions read (the stack sets them, so does the local stack). */

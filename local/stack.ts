@@ -11,7 +11,9 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { buildConsole } from '../console/build.ts';
 import { awsClients, closeAwsClients } from '../lambdas/adapters/aws.ts';
+import { consoleDirEnv } from '../lambdas/core/console-assets.ts';
 import { env, functions, queues, release, scheduleRuns, sweep, type FunctionName, type QueueName } from '../lib/definitions.ts';
 import { ensureDemoClient, type DemoClient, type DemoClientMode } from './demo.ts';
 import { faultsEnvName, faultsFromEnv, type FaultSpec } from './faults.ts';
@@ -91,6 +93,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const dataDir = resolve(options.dataDir);
   // A fault spec that does not read is a start that fails, at once, saying why.
   const faults = faultsFromEnv(process.env[faultsEnvName]);
+  // The console's files, made from its source as the api function's bundling makes them, while
+  // the storage starts; the api function reads them from the folder it is told.
+  const consoleDir = join(dataDir, 'console');
+  const consoleBuilt = buildConsole(consoleDir);
+  // Awaited below; a storage that fails to start first is the start's failure.
+  consoleBuilt.catch(() => undefined);
   let storage: Storage = await startStorage(dataDir);
   const { dynamodbEndpoint, sqsEndpoint } = storage;
 
@@ -137,6 +145,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   // In fault mode the handlers, and they alone, reach the storage through its fault proxies.
   if (storage.faulty) Object.assign(process.env, { AWS_ENDPOINT_URL_DYNAMODB: storage.faulty.dynamodbEndpoint, AWS_ENDPOINT_URL_SQS: storage.faulty.sqsEndpoint });
 
+  await consoleBuilt;
+  process.env[consoleDirEnv] = consoleDir;
   const runtime = Object.fromEntries(
     (Object.keys(functions) as FunctionName[]).map((name) => {
       const spec = functions[name];

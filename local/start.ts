@@ -42,6 +42,7 @@ const stack = await startLocalStack({
 
 const { recovered, upgraded, demo } = stack;
 console.log(`waas is ready at ${stack.url} (started in ${Date.now() - started} ms; data in ${stack.dataDir})`);
+console.log(`  console: ${stack.url}/console (sign in with a client id and token)`);
 if (stack.faults) console.log(`  fault mode (WAAS_FAULTS): ${JSON.stringify(stack.faults)}`);
 if (upgraded.jobs + upgraded.keys > 0) {
   console.log(`  rewrote ${upgraded.jobs} jobs and ${upgraded.keys} Idempotency-Keys kept in an older layout in today's`);

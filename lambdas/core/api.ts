@@ -6,6 +6,7 @@
 import type * as z from 'zod/mini';
 import { jobLimits } from '../../lib/definitions.ts';
 import { authenticate, readCredentials, type Authenticator, type FailureLimiter } from './auth.ts';
+import { isConsolePath } from './console-assets.ts';
 import { JobNotFound, NotJson, PayloadTooLarge, RouteNotFound, type Answer } from './errors.ts';
 import { publicRecord } from './job.ts';
 import type { Client, ScheduleStore, ScheduleTimers } from './ports.ts';
@@ -127,6 +128,8 @@ export const healthPath = '/health';
 
 export async function routeApi(deps: ApiDeps, request: ApiRequest): Promise<Answer> {
   if (isV1Path(request.path)) return routeV1(deps, request, readBody);
+  // The console's page and files, without credentials (the page holds none): loaded when asked for.
+  if (isConsolePath(request.path)) return (await import('./console.ts')).routeConsole(request.method, request.path);
   const key = `${request.method.toUpperCase()} ${request.path.replace(/\/+$/, '') || '/'}`;
   if (key === `GET ${healthPath}`) return { statusCode: 200, body: { status: 'ok' } };
   const route = routes.get(key);

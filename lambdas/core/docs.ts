@@ -27,14 +27,14 @@
  * they are read from node_modules. Each is served under a name with its content's hash, cached a
  * year (immutable); the page itself and the document are revalidated.
  */
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire as resolverAt } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { docsAssetDir, vendorAssets, type VendorAsset } from './docs-assets.ts';
-import { RouteNotFound, type Answer } from './errors.ts';
+import type { Answer } from './errors.ts';
 import { openApiDocument } from './openapi.ts';
+import { assetAnswer, assetHrefs, assetsOnce, namedAsset, pageAnswer, pageHtml } from './pages.ts';
 
 /**
  * Ours: the script that starts Swagger UI on this deployment's document. It finds the document
@@ -62,17 +62,6 @@ const pageStyle = `body { margin: 0; background: #fafafa; }
 .docs-header a { color: #9fd3ff; }
 `;
 
-const contentTypes: Record<string, string> = { js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
-
-interface Asset {
-  /** Its file's name. */
-  file: string;
-  /** The name it is served under: its file's stem, its content's hash, its extension. */
-  name: string;
-  text: string;
-  contentType: string;
-}
-
 const resolve = resolverAt(import.meta.url);
 
 /** A renderer file: beside the bundle (on AWS), else in node_modules (from source: the local stack, tests). */
@@ -81,29 +70,11 @@ export function vendorAssetPath(asset: VendorAsset, bundleDir = fileURLToPath(ne
   return existsSync(beside) ? beside : resolve.resolve(asset.module);
 }
 
-function asset(file: string, text: string): Asset {
-  const dot = file.lastIndexOf('.');
-  const ext = file.slice(dot + 1);
-  const hash = createHash('sha256').update(text).digest('hex').slice(0, 16);
-  return { file, name: `${file.slice(0, dot)}.${hash}.${ext}`, text, contentType: contentTypes[ext] ?? 'application/octet-stream' };
-}
-
-let assets: Promise<Map<string, Asset>> | undefined;
-
-/** Every asset of the page, by the name it is served under: read at the first call, kept for the process. */
-function pageAssets(): Promise<Map<string, Asset>> {
-  assets ??= (async () => {
-    const vendor = await Promise.all(vendorAssets.map(async (each) => asset(each.file, await readFile(vendorAssetPath(each), 'utf8'))));
-    const list = [...vendor, asset('docs.js', startScript), asset('docs.css', pageStyle)];
-    return new Map(list.map((each) => [each.name, each]));
-  })();
-  // A failed read is not kept: the next request tries again.
-  assets.catch(() => (assets = undefined));
-  return assets;
-}
-
-/** The name a file is served under. */
-const served = (map: Map<string, Asset>, file: string) => [...map.values()].find((each) => each.file === file)?.name ?? '';
+/** Every asset of the page: read at the first call, kept for the process. */
+const pageAssets = assetsOnce(async () => {
+  const vendor = await Promise.all(vendorAssets.map(async (each) => namedAsset(each.file, await readFile(vendorAssetPath(each), 'utf8'))));
+  return [...vendor, namedAsset('docs.js', startScript), namedAsset('docs.css', pageStyle)];
+});
 
 /**
  * Everything from this origin only: scripts (none inline, no eval), style sheets (none inline:
@@ -124,56 +95,28 @@ export const docsContentSecurityPolicy = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-
 /** GET /v1/docs: the page, its assets named relative to it (/v1/docs → docs/x, /v1/docs/ → x). */
 export async function docsPage(path: string): Promise<Answer> {
   const map = await pageAssets();
-  const base = path.endsWith('/') ? '' : 'docs/';
-  const href = (file: string) => escapeHtml(`${base}${served(map, file)}`);
-  const text = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>waas API reference</title>
-<link rel="stylesheet" href="${href('swagger-ui.css')}">
-<link rel="stylesheet" href="${href('docs.css')}">
-</head>
-<body>
-<div class="docs-header">waas API reference · the OpenAPI 3.1 document: <a href="${path.endsWith('/') ? '../' : ''}openapi.json">openapi.json</a></div>
-<noscript><p>This page renders the OpenAPI document with a script; without one, read <a href="${path.endsWith('/') ? '../' : ''}openapi.json">openapi.json</a>.</p></noscript>
-<div id="docs"></div>
-<script src="${href('swagger-ui-bundle.js')}"></script>
-<script src="${href('docs.js')}"></script>
-</body>
-</html>
-`;
-  return {
-    statusCode: 200,
-    body: {},
-    text,
-    headers: {
-      'content-type': 'text/html; charset=utf-8',
-      'content-security-policy': docsContentSecurityPolicy,
-      'x-content-type-options': 'nosniff',
-      'referrer-policy': 'no-referrer',
-      // The page names its assets by hash: it is revalidated, so a new deployment's page is seen.
-      'cache-control': 'no-cache',
-    },
-  };
+  const href = assetHrefs(map, path, 'docs');
+  const up = path.endsWith('/') ? '../' : '';
+  const text = pageHtml(
+    'waas API reference',
+    [`<link rel="stylesheet" href="${href('swagger-ui.css')}">`, `<link rel="stylesheet" href="${href('docs.css')}">`],
+    [
+      `<div class="docs-header">waas API reference · the OpenAPI 3.1 document: <a href="${up}openapi.json">openapi.json</a></div>`,
+      `<noscript><p>This page renders the OpenAPI document with a script; without one, read <a href="${up}openapi.json">openapi.json</a>.</p></noscript>`,
+      '<div id="docs"></div>',
+      `<script src="${href('swagger-ui-bundle.js')}"></script>`,
+      `<script src="${href('docs.js')}"></script>`,
+    ],
+  );
+  return pageAnswer(text, docsContentSecurityPolicy);
 }
 
 /** GET /v1/docs/{asset}: one of the page's scripts or style sheets, by its hashed name. */
 export async function docsAsset(name: string): Promise<Answer> {
-  const found = (await pageAssets()).get(name);
-  if (!found) throw new RouteNotFound(`no documentation asset ${JSON.stringify(name)}`);
-  return {
-    statusCode: 200,
-    body: {},
-    text: found.text,
-    headers: { 'content-type': found.contentType, 'x-content-type-options': 'nosniff', 'cache-control': 'public, max-age=31536000, immutable' },
-  };
+  return assetAnswer(await pageAssets(), name, 'documentation');
 }
 
 let documentText: string | undefined;

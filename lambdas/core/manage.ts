@@ -7,7 +7,8 @@
  *   to make; a worker that held the job's lease at that moment records its attempt under that
  *   lease and leaves the job cancelled (core/deliver.ts), and no attempt is taken after it;
  * - replay: a new job with the old one's request, stored and queued as submit does it; the old
- *   job is left as it is, whatever its status.
+ *   job is left as it is, whatever its status;
+ * - request: what the job sends, as it was taken (the console shows it beside the attempts).
  */
 import { metricNames } from '../../lib/definitions.ts';
 import { InvalidRequest, JobIsFinal, JobNotFound } from './errors.ts';
@@ -54,6 +55,37 @@ export async function listJobs(deps: ManageDeps, client: Client, query: ListQuer
   }
 }
 
+/**
+ * A job's request as v1 shows it: the fields it was submitted with, a body of bytes as
+ * `body_base64` (as v1 takes it), and the headers as they are sent, the `Idempotency-Key` waas
+ * adds among them. The record leaves these out: the list would carry every job's headers and
+ * body, and the seed's GET /status never showed them.
+ */
+export interface PublicRequest {
+  url: string;
+  method: JobRequest['method'];
+  headers: Record<string, string>;
+  body: string | null;
+  body_base64?: string;
+}
+
+/** GET /v1/jobs/{job_id}/request: the request the job sends; InvalidRequest when it is no longer kept. */
+export async function jobRequest(deps: ManageDeps, client: Client, jobId: string): Promise<PublicRequest> {
+  const { request } = await ownedWithRequest(deps, client, jobId, 'shown');
+  const { url, method, headers } = request;
+  return request.bodyEncoding === 'base64' ? { url, method, headers, body: null, body_base64: request.body ?? '' } : { url, method, headers, body: request.body };
+}
+
+/** The client's job and its request, or JobNotFound as `owned`; InvalidRequest when its request is no longer kept. */
+async function ownedWithRequest(deps: ManageDeps, client: Client, jobId: string, cannotBe: string): Promise<{ job: Job; request: JobRequest }> {
+  if (!jobIdPattern.test(jobId)) throw new JobNotFound();
+  const found = await deps.jobs.getWithRequest(jobId.toLowerCase());
+  if (!found || found.job.clientId !== client.clientId) throw new JobNotFound();
+  // Only a job finished before requests were kept for its whole retention can have lost it.
+  if (!found.request) throw new InvalidRequest(`job_id: the job's request is no longer kept, so it cannot be ${cannotBe}`);
+  return { job: found.job, request: found.request };
+}
+
 /** GET /v1/jobs/{job_id}/attempts: every attempt kept, oldest first. */
 export async function jobAttempts(deps: ManageDeps, client: Client, jobId: string): Promise<Attempt[]> {
   const job = await owned(deps, client, jobId);
@@ -97,12 +129,7 @@ export async function cancelJob(deps: ManageDeps, client: Client, jobId: string)
  * the one we added (the old job's id), and the client's own where the client set one.
  */
 export async function replayJob(deps: ManageDeps, client: Client, jobId: string): Promise<Replayed> {
-  if (!jobIdPattern.test(jobId)) throw new JobNotFound();
-  const found = await deps.jobs.getWithRequest(jobId.toLowerCase());
-  if (!found || found.job.clientId !== client.clientId) throw new JobNotFound();
-  const { job: old, request: oldRequest } = found;
-  // Only a job finished before requests were kept for its whole retention can have lost it.
-  if (!oldRequest) throw new InvalidRequest('job_id: the job\'s request is no longer kept, so it cannot be replayed');
+  const { job: old, request: oldRequest } = await ownedWithRequest(deps, client, jobId, 'replayed');
   // The egress policy may have changed since: the same refusal as at submit.
   await refuseUrls(deps, [['url', oldRequest.url], ['callback', old.callback]]);
 

@@ -90,6 +90,7 @@ export const jobRecordSchema = z
     flow_rate: z.optional(z.number().check(z.describe('The flow_rate it was submitted with: attempts a second for its key.'))),
     flow_parallelism: z.optional(z.number().check(z.int(), z.describe('The flow_parallelism it was submitted with: attempts in flight for its key.'))),
     schedule_id: z.optional(z.string().check(z.meta({ format: 'uuid', description: 'The schedule whose run made this job; absent for a job submitted by hand.' }))),
+    replay_of: z.optional(jobIdSchema.check(z.describe('The job this one replays (POST /v1/jobs/{job_id}/replay); absent on a job submitted.'))),
   })
   .check(z.describe("A job's record: its request's URL and method, where it stands, the last attempt's outcome and its callback's."));
 
@@ -107,6 +108,17 @@ export const replayedSchema = z.object({
   status: z.literal('accepted'),
   replay_of: jobIdSchema.check(z.describe('The job this one repeats; it is untouched.')),
 });
+
+/** GET /v1/jobs/{job_id}/request's 200 (manage.ts's PublicRequest). */
+export const serviceRequestSchema = z
+  .object({
+    url: z.string().check(z.meta({ format: 'uri' })),
+    method: z.enum(methods),
+    headers: z.record(z.string(), z.string()).check(z.describe('The headers it sends: the submitted ones, Content-Type where a JSON body added it, and the Idempotency-Key waas adds (the job id) unless the client set one.')),
+    body: z.nullable(z.string()).check(z.describe('The body it sends, as text (a JSON body as its JSON text); null with none, or when it is bytes (body_base64).')),
+    body_base64: z.optional(z.string().check(z.describe('The body, when it was submitted as bytes (body_base64).'))),
+  })
+  .check(z.describe("The request a job sends, as it was taken: the record names only its URL and method."));
 
 /** An RFC 9457 problem: every failure of v1 (errors.ts's `problemOf`). */
 export const problemSchema = z
@@ -205,6 +217,7 @@ export const responseSchemas = {
   AttemptSummary: attemptSummarySchema,
   Attempt: attemptSchema,
   Attempts: attemptsSchema,
+  ServiceRequest: serviceRequestSchema,
   JobPage: jobPageSchema,
   BatchResult: batchResultSchema,
   BatchResults: batchResultsSchema,

@@ -14,7 +14,7 @@ import { startOf } from './delay.ts';
 import { jobLimits } from '../../lib/definitions.ts';
 import { InvalidRequest, JobNotFound, MethodNotAllowed, PayloadTooLarge, problemOf, RouteNotFound, Unavailable, type Answer } from './errors.ts';
 import { publicRecord } from './job.ts';
-import { cancelJob, getJob, jobAttempts, listJobs, replayJob } from './manage.ts';
+import { cancelJob, getJob, jobAttempts, jobRequest, listJobs, replayJob } from './manage.ts';
 import type { Client } from './ports.ts';
 import type { ResponseName } from './responses.ts';
 import { publicSchedule } from './schedule.ts';
@@ -187,6 +187,18 @@ export const v1Routes: readonly V1Route[] = [
     summary: "Every attempt of a job's service call, oldest first, each with its answer or error",
     async run({ deps, client, params }) {
       return { statusCode: 200, body: { attempts: await jobAttempts(deps, client, jobIdParam(params)) } };
+    },
+  },
+  {
+    id: 'getJobRequest',
+    method: 'GET',
+    path: '/v1/jobs/{job_id}/request',
+    auth: true,
+    status: 200,
+    response: 'ServiceRequest',
+    summary: "The request a job sends: its URL, method, headers and body, as it was taken",
+    async run({ deps, client, params }) {
+      return { statusCode: 200, body: { ...(await jobRequest(deps, client, jobIdParam(params))) } };
     },
   },
   {

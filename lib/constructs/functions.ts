@@ -12,6 +12,7 @@ import { NodejsFunction, OutputFormat, type ICommandHooks } from 'aws-cdk-lib/aw
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { functions, lambdaSystemLogLevel, metricsNamespace, type FunctionName, type FunctionSpec } from '../definitions.ts';
+import { consoleAssetDir } from '../../lambdas/core/console-assets.ts';
 import { docsAssetDir, vendorAssets } from '../../lambdas/core/docs-assets.ts';
 
 /** The project root: entries in definitions.ts are relative to it, and so is the lock file. */
@@ -20,7 +21,8 @@ const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /**
  * The api function's documentation page loads Swagger UI's script and style sheet (1.9 MB): in
  * its bundle they would be parsed at every cold start, so they are copied beside it instead and
- * read when the page is first asked for (lambdas/core/docs.ts).
+ * read when the page is first asked for (lambdas/core/docs.ts). The console's (lambdas/core/
+ * console.ts) are built beside it from console/src, by console/build.ts, for the same reason.
  */
 const resolveFromRoot = createRequire(join(projectRoot, 'package.json'));
 const docsAssetHooks: ICommandHooks = {
@@ -29,6 +31,7 @@ const docsAssetHooks: ICommandHooks = {
   afterBundling: (inputDir, outputDir) => [
     `mkdir -p "${join(outputDir, docsAssetDir)}"`,
     ...vendorAssets.map((asset) => `cp "${join(inputDir, relative(projectRoot, resolveFromRoot.resolve(asset.module)))}" "${join(outputDir, docsAssetDir, asset.file)}"`),
+    `cd "${inputDir}" && node --import tsx console/build.ts "${join(outputDir, consoleAssetDir)}"`,
   ],
 };
 

@@ -24,6 +24,7 @@ import {
   type QueueSpec,
 } from '../../lib/definitions.ts';
 import { withoutClientIndex, withoutDueIndex, withoutUnsettledIndex } from '../../lib/constructs/tables.ts';
+import { consoleAssetDir, consoleFiles } from '../../lambdas/core/console-assets.ts';
 import { docsAssetDir, vendorAssets } from '../../lambdas/core/docs-assets.ts';
 import { vendorAssetPath } from '../../lambdas/core/docs.ts';
 import { WaasStack } from '../../lib/waas-stack.ts';
@@ -88,7 +89,7 @@ const actionsOn = (name: FunctionName, target: IConstruct): string[] =>
 const writes = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
 
 describe('HTTP API', () => {
-  it('routes the seed API, GET /health and every v1 path (one greedy route) to the api function', () => {
+  it('routes the seed API, GET /health, every v1 path (one greedy route) and the console to the api function', () => {
     const integrations = ofType('AWS::ApiGatewayV2::Integration');
     expect(integrations).toHaveLength(1);
     const [integrationId, integration] = integrations[0]!;
@@ -282,6 +283,19 @@ describe('Lambda functions', () => {
         expect(existsSync(copied), `${name}: ${asset.file}`).toBe(name === 'api');
         if (name === 'api') expect(readFileSync(copied, 'utf8')).toBe(readFileSync(vendorAssetPath(asset), 'utf8'));
       }
+    }
+  });
+
+  it("ships the console's script and style sheet, built from console/src, beside the api function's bundle, not in it, and no other function with them", () => {
+    for (const name of functionNames) {
+      const key: string = resources[logicalId(stack.functions[name])]?.Properties['Code'].S3Key;
+      const assetDir = join(assemblyDir, `asset.${key.replace(/\.zip$/, '')}`);
+      for (const file of consoleFiles) {
+        const built = join(assetDir, consoleAssetDir, file);
+        expect(existsSync(built), `${name}: ${file}`).toBe(name === 'api');
+        if (name === 'api') expect(readFileSync(built, 'utf8').length, file).toBeGreaterThan(1_000);
+      }
+      if (name === 'api') expect(readFileSync(join(assetDir, 'index.mjs'), 'utf8')).not.toContain('jobs-title');
     }
   });
 

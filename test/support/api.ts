@@ -46,3 +46,10 @@ export async function callApi(deps: ApiDeps, request: ApiRequest, context: Conte
   const headers = Object.fromEntries(Object.entries(result.headers ?? {}).map(([name, value]) => [name.toLowerCase(), String(value)]));
   return { statusCode: result.statusCode ?? 200, headers, body: JSON.parse(result.body ?? 'null') as Record<string, unknown> };
 }
+
+/** The api function's answer to a GET of `request.path` (or `request`), its body as the text it is: a page's, a file's. */
+export async function callApiRaw(deps: ApiDeps, request: Partial<ApiRequest>): Promise<{ statusCode: number; headers: Record<string, string>; text: string }> {
+  const result = await apiFunction(() => deps)(gatewayEvent({ method: 'GET', path: '/', query: {}, headers: {}, body: undefined, ...request }), testContext());
+  const headers = Object.fromEntries(Object.entries(result.headers ?? {}).map(([name, value]) => [name.toLowerCase(), String(value)]));
+  return { statusCode: result.statusCode ?? 200, headers, text: result.body ?? '' };
+}

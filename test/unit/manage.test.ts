@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { InvalidRequest, JobIsFinal, JobNotFound, Unavailable } from '../../lambdas/core/errors.ts';
 import { publicRecord, type Job } from '../../lambdas/core/job.ts';
-import { cancelJob, getJob, jobAttempts, listJobs, replayJob, type ManageDeps } from '../../lambdas/core/manage.ts';
+import { cancelJob, getJob, jobAttempts, jobRequest, listJobs, replayJob, type ManageDeps } from '../../lambdas/core/manage.ts';
 import { ConditionFailed, encodeCursor } from '../../lambdas/core/ports.ts';
 import { submit } from '../../lambdas/core/submit.ts';
 import { acceptedJob, answer, ManualClock, MemoryJobStore, MemoryWorkQueue, testClient } from '../support/memory.ts';
@@ -51,7 +51,7 @@ describe('every call sees the calling client\'s jobs alone', () => {
     queue.clear();
     const writes = jobs.updates.length;
     for (const jobId of [randomUUID(), 'not-a-job', '', `${bobs} `, bobs]) {
-      for (const call of [getJob, jobAttempts, cancelJob, replayJob]) {
+      for (const call of [getJob, jobAttempts, jobRequest, cancelJob, replayJob]) {
         expect(await thrown(call(deps, alice, jobId)), `${call.name} ${jobId}`).toBeInstanceOf(JobNotFound);
       }
     }
@@ -235,6 +235,28 @@ describe('replayJob', () => {
     const oldId = await submitted();
     jobs.requests.delete(oldId);
     expect(await thrown(replayJob(deps, alice, oldId))).toEqual(new InvalidRequest('job_id: the job\'s request is no longer kept, so it cannot be replayed'));
+  });
+});
+
+describe('jobRequest', () => {
+  it('shows what the job sends: its method, URL, headers (the Idempotency-Key added among them) and body as text', async () => {
+    const { deps, alice, submitted } = setup();
+    const jobId = await submitted({ methodtype: 'patch', headers: { Authorization: 'Bearer svc' }, data: { a: 1 } });
+    expect(await jobRequest(deps, alice, jobId)).toEqual({ url: service, method: 'PATCH', headers: { Authorization: 'Bearer svc', 'Content-Type': 'application/json', 'Idempotency-Key': jobId }, body: '{"a":1}' });
+    const bare = await submitted({ methodtype: 'GET' });
+    expect(await jobRequest(deps, alice, bare)).toEqual({ url: service, method: 'GET', headers: { 'Idempotency-Key': bare }, body: null });
+  });
+
+  it('shows a body of bytes as body_base64, as v1 takes it, and a request no longer kept as InvalidRequest', async () => {
+    const { deps, alice, jobs, submitted } = setup();
+    const jobId = await submitted();
+    const bytes = Buffer.from([0, 255, 1]).toString('base64');
+    const kept = jobs.requests.get(jobId);
+    if (!kept) throw new Error('no request kept');
+    jobs.requests.set(jobId, { ...kept, body: bytes, bodyEncoding: 'base64' });
+    expect(await jobRequest(deps, alice, jobId)).toMatchObject({ body: null, body_base64: bytes });
+    jobs.requests.delete(jobId);
+    expect(await thrown(jobRequest(deps, alice, jobId))).toEqual(new InvalidRequest("job_id: the job's request is no longer kept, so it cannot be shown"));
   });
 });
 

@@ -13,7 +13,6 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { afterAll, describe, expect, it } from 'vitest';
-import { apiFunction } from '../../lambdas/adapters/api-function.ts';
 import { healthPath, seedRoutes, type ApiDeps, type ApiRequest } from '../../lambdas/core/api.ts';
 import { docsAssetDir, vendorAssets } from '../../lambdas/core/docs-assets.ts';
 import { callbackBody } from '../../lambdas/core/callback.ts';
@@ -22,7 +21,7 @@ import { problemContentType } from '../../lambdas/core/errors.ts';
 import { publicRecord, type Job, type JobStatus } from '../../lambdas/core/job.ts';
 import { openApiDocument } from '../../lambdas/core/openapi.ts';
 import { v1Routes } from '../../lambdas/core/v1.ts';
-import { callApi, gatewayEvent, testContext } from '../support/api.ts';
+import { callApi, callApiRaw } from '../support/api.ts';
 import { acceptedJob, ManualClock, MemoryClientStore, memoryApiDeps, testClient } from '../support/memory.ts';
 
 type Json = Record<string, any>;
@@ -43,11 +42,7 @@ function setup() {
 }
 
 /** The api function's raw answer (its body as text), for the answers that are not JSON. */
-async function callRaw(deps: ApiDeps, request: Partial<ApiRequest>) {
-  const result = await apiFunction(() => deps)(gatewayEvent({ method: 'GET', path: '/', query: {}, headers: {}, body: undefined, ...request }), testContext());
-  const headers = Object.fromEntries(Object.entries(result.headers ?? {}).map(([name, value]) => [name.toLowerCase(), String(value)]));
-  return { statusCode: result.statusCode ?? 200, headers, text: result.body ?? '' };
-}
+const callRaw = callApiRaw;
 
 /**
  * The document with every object schema that names its properties closed
@@ -261,7 +256,10 @@ describe("the api function's answers, against the document", () => {
       { attempt: 2, ...job.output },
     ];
     expectDocumented('GET', '/v1/jobs/{job_id}/attempts', { statusCode: 200, body: { attempts } });
+    expectDocumented('GET', '/v1/jobs/{job_id}/request', { statusCode: 200, body: { url: job.service, method: 'POST', headers: { 'Idempotency-Key': job.jobId }, body: '{"a":1}' } });
+    expectDocumented('GET', '/v1/jobs/{job_id}/request', { statusCode: 200, body: { url: job.service, method: 'PUT', headers: {}, body: null, body_base64: 'AP8B' } });
     expectDocumented('DELETE', '/v1/jobs/{job_id}', { statusCode: 200, body: publicRecord({ ...other, status: 'cancelled' as JobStatus }) });
+    expectDocumented('GET', '/v1/jobs/{job_id}', { statusCode: 200, body: publicRecord({ ...other, replayOf: job.jobId }) });
     expectDocumented('POST', '/v1/jobs/{job_id}/replay', { statusCode: 202, body: { job_id: other.jobId, created: other.created, status: 'accepted', replay_of: job.jobId } });
   });
 

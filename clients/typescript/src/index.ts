@@ -32,6 +32,8 @@ export type JobStatus = JobRecord['status'];
 export type JobPage = Schemas['JobPage'];
 /** One attempt of a job's service call. */
 export type Attempt = Schemas['Attempt'];
+/** The request a job sends to its service: URL, method, headers and body, as it was taken. */
+export type ServiceRequest = Schemas['ServiceRequest'];
 /** A replay's new job, and the job it repeats. */
 export type Replayed = Schemas['Replayed'];
 /** POST /v1/schedules's body: a cron, its time zone (default UTC), and the job each run submits. */
@@ -193,6 +195,11 @@ export class Waas {
   /** Every attempt of the job's service call kept, oldest first. */
   async attempts(jobId: string): Promise<Attempt[]> {
     return unwrap(await this.api.GET('/v1/jobs/{job_id}/attempts', { params: { path: { job_id: jobId } } })).attempts;
+  }
+
+  /** The request the job sends: its URL, method, headers (the Idempotency-Key waas adds among them) and body. */
+  async request(jobId: string): Promise<ServiceRequest> {
+    return unwrap(await this.api.GET('/v1/jobs/{job_id}/request', { params: { path: { job_id: jobId } } }));
   }
 
   /** Cancels a job: no attempt starts after the answer, and it gets no callback. A job already final is a WaasError of status 409. */

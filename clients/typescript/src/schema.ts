@@ -135,6 +135,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/jobs/{job_id}/request": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The request a job sends: its URL, method, headers and body, as it was taken */
+        get: operations["getJobRequest"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/jobs/{job_id}/replay": {
         parameters: {
             query?: never;
@@ -516,6 +533,11 @@ export interface components {
              * @description The schedule whose run made this job; absent for a job submitted by hand.
              */
             schedule_id?: string;
+            /**
+             * Format: uuid
+             * @description The job this one replays (POST /v1/jobs/{job_id}/replay); absent on a job submitted.
+             */
+            replay_of?: string;
         };
         /** @description One attempt's outcome: the answer (statusCode, headers, body) or the error that prevented one. */
         AttemptOutput: {
@@ -585,6 +607,21 @@ export interface components {
         Attempts: {
             /** @description Every attempt kept, oldest first. */
             attempts: components["schemas"]["Attempt"][];
+        };
+        /** @description The request a job sends, as it was taken: the record names only its URL and method. */
+        ServiceRequest: {
+            /** Format: uri */
+            url: string;
+            /** @enum {string} */
+            method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS";
+            /** @description The headers it sends: the submitted ones, Content-Type where a JSON body added it, and the Idempotency-Key waas adds (the job id) unless the client set one. */
+            headers: {
+                [key: string]: string;
+            };
+            /** @description The body it sends, as text (a JSON body as its JSON text); null with none, or when it is bytes (body_base64). */
+            body: string | null;
+            /** @description The body, when it was submitted as bytes (body_base64). */
+            body_base64?: string;
         };
         JobPage: {
             /** @description Newest first. */
@@ -1244,6 +1281,35 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    getJobRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's id. A malformed, unknown or other client's id answers 404, never 400. */
+                job_id: components["parameters"]["JobId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The request a job sends: its URL, method, headers and body, as it was taken */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceRequest"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["JobNotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     replayJob: {
         parameters: {
             query?: never;
@@ -1358,6 +1424,23 @@ export interface operations {
                          * @default 5
                          */
                         callback_max_attempts?: number;
+                        /**
+                         * Format: date-time
+                         * @description The first attempt starts no earlier than this RFC 3339 time (with an offset or Z), and within 2 s after it for a time up to 15 minutes ahead, within 60 s beyond. A time past means now; more than 31536000 seconds (365 days) ahead is a 400. Until then the job is accepted, next_attempt_at says when, and it can be cancelled. Not with delay_s.
+                         * @example 2027-03-01T09:30:00Z
+                         */
+                        not_before?: string;
+                        /**
+                         * @description The first attempt starts no earlier than this many seconds after the job is accepted (0: now), as not_before does. Not with not_before.
+                         * @example 3600
+                         */
+                        delay_s?: number;
+                        /** @description Flow control: the jobs of one client with one flow_key start at most flow_rate attempts a second and have at most flow_parallelism attempts in flight, across every worker; the newest job's settings for a key apply. flow_key must be 1 to 128 visible ASCII characters; with flow_rate, flow_parallelism or both. A job held back by its key waits (it stays accepted, or running between retries): it never fails or uses an attempt for that. A 429 or 503 with Retry-After from the target holds every job of the key back until then. Keys are per client. */
+                        flow_key?: string;
+                        /** @description Attempts a second at most, for the jobs of flow_key (0.01 to 1000; only with flow_key). No one-second window sees more starts. */
+                        flow_rate?: number;
+                        /** @description Attempts in flight at most, for the jobs of flow_key (1 to 1000; only with flow_key). */
+                        flow_parallelism?: number;
                     };
                 };
             };

@@ -156,6 +156,11 @@ describe('the TypeScript client, on the job operations of the store', () => {
     expect(attempts).toEqual([expect.objectContaining({ attempt: 1, statusCode: 200 })]);
   });
 
+  it('request: what the job sends, its headers and body as submitted', async () => {
+    const { job_id } = await waas.submit({ url: `${target.url}/request`, method: 'PATCH', headers: { 'X-Trace': '7' }, body: { a: 1 } });
+    expect(await waas.request(job_id)).toEqual({ url: `${target.url}/request`, method: 'PATCH', headers: { 'X-Trace': '7', 'Content-Type': 'application/json', 'Idempotency-Key': job_id }, body: '{"a":1}' });
+  });
+
   it('cancel: a job waiting on a retry is cancelled; a final one is a 409 WaasError', async () => {
     const slow = await startTarget((_, response) => {
       response.writeHead(503, { 'retry-after': '600' });
