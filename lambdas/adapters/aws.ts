@@ -14,7 +14,6 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
@@ -37,7 +36,8 @@ export interface AwsClientsOptions {
 }
 
 /** The configuration both clients share: kept-alive sockets, bounded attempts, standard retries. */
-function clientConfig(options: AwsClientsOptions) {
+/** The terms every SDK client of ours is made on (bounded attempts, standard retries, kept-alive sockets). */
+export function clientConfig(options: AwsClientsOptions = {}) {
   const agent = { keepAlive: true, maxSockets: 64 };
   return {
     ...(options.region ? { region: options.region } : {}),
@@ -66,14 +66,6 @@ export function awsClients(options: AwsClientsOptions = {}): AwsClients {
     ...(sqsEndpoint ? { useQueueUrlAsEndpoint: false } : {}),
   });
   return { dynamodb, documents: DynamoDBDocumentClient.from(dynamodb, documentOptions), sqs };
-}
-
-/**
- * An EventBridge Scheduler client on the same terms (bounded attempts, standard retries): the
- * api function's alone, made where schedules have timers (AWS), on first use.
- */
-export function schedulerClient(options: AwsClientsOptions = {}): SchedulerClient {
-  return new SchedulerClient(clientConfig(options));
 }
 
 /** Closes the clients' kept-alive sockets (a CLI or a stopping local stack). */

@@ -10,9 +10,10 @@
  * await timers.create(schedule);
  * ```
  */
-import { ConflictException, CreateScheduleCommand, DeleteScheduleCommand, ResourceNotFoundException, type SchedulerClient } from '@aws-sdk/client-scheduler';
+import { ConflictException, CreateScheduleCommand, DeleteScheduleCommand, ResourceNotFoundException, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { scheduleRuns } from '../../lib/definitions.ts';
-import type { ScheduleTimers } from '../core/ports.ts';
+import { clientConfig } from './aws.ts';
+import { noTimers, type ScheduleTimers } from '../core/ports.ts';
 import type { Schedule } from '../core/schedule.ts';
 
 export interface TimerTargets {
@@ -73,4 +74,13 @@ export class EventBridgeTimers implements ScheduleTimers {
       if (!(error instanceof ResourceNotFoundException)) throw error;
     }
   }
+}
+
+/**
+ * The api function's timers: EventBridge Scheduler's where the stack names its targets (AWS),
+ * none locally (the local stack's own timer reads the schedules table). Only lambdas/api.ts
+ * imports this module, so that the Scheduler client is bundled into the api function alone.
+ */
+export function scheduleTimers(targets: TimerTargets | undefined): ScheduleTimers {
+  return targets ? new EventBridgeTimers(new SchedulerClient(clientConfig()), targets) : noTimers;
 }

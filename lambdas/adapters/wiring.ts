@@ -10,15 +10,15 @@ import { Authenticator, FailureLimiter } from '../core/auth.ts';
 import type { SubmitDeps } from '../core/submit.ts';
 import { EgressPolicy, EgressRefused, resolveChecked } from '../core/egress.ts';
 import { FlowGate, FlowLimiter } from '../core/flow.ts';
-import { noTimers, silentTelemetry, systemClock, type Client, type ClientStore, type Clock, type ScheduleTimers, type Telemetry } from '../core/ports.ts';
-import { awsClients, schedulerClient } from './aws.ts';
+import { silentTelemetry, systemClock, type Client, type ClientStore, type Clock, type Telemetry } from '../core/ports.ts';
+import { awsClients } from './aws.ts';
 import { DynamoDueIndex } from './due-index.ts';
 import { DynamoClientStore, DynamoJobStore } from './dynamo.ts';
 import { DynamoFailureCounter } from './limits.ts';
 import { DynamoFlowStore } from './flow-store.ts';
 import { NodeHttpClient } from './http.ts';
 import { DynamoScheduleStore } from './schedules.ts';
-import { EventBridgeTimers, type TimerTargets } from './scheduler.ts';
+import type { TimerTargets } from './scheduler.ts';
 import { DynamoSweepStateStore } from './sweep-state.ts';
 import { SqsWorkQueue } from './sqs.ts';
 import { traceClients } from './tracing.ts';
@@ -136,7 +136,6 @@ function build() {
   const clients = new DynamoClientStore(db, config.clientsTable);
   const egress = EgressPolicy.fromEnv(config.egressAllowCidrs);
   const auth = new Authenticator(clients, clock);
-  const timerTargets = config.timers;
   return {
     config,
     clock,
@@ -154,7 +153,6 @@ function build() {
     sweeps: new DynamoSweepStateStore(db, config.jobsTable),
     due: new DynamoDueIndex(db, config.jobsTable),
     schedules: new DynamoScheduleStore(db, config.schedulesTable),
-    timers: (timerTargets ? new EventBridgeTimers(schedulerClient(), timerTargets) : noTimers) satisfies ScheduleTimers,
     http: new NodeHttpClient({ policy: egress, clock }),
     auth,
     limiter: new FailureLimiter(new DynamoFailureCounter(db, config.limitsTable), {
