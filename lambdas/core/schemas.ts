@@ -357,7 +357,7 @@ export function parse<T extends z.ZodMiniType>(schema: T, input: unknown): z.inf
   let message = issue?.message ?? 'invalid request';
   if (issue?.code === 'invalid_type' && issue.input === undefined) message = `${field} is required`;
   else if (issue?.code === 'unrecognized_keys') {
-    throw new InvalidRequest(unknownFieldsMessage(issue.keys, field));
+    throw new InvalidRequest(unknownFieldsMessage(issue.keys, field, fieldsAt(schema, issue.path)));
   }
   else if (field && !message.startsWith(field.split('.')[0] ?? field)) message = `${field}: ${message}`;
   throw new InvalidRequest(message);
@@ -377,9 +377,32 @@ function editDistance(a: string, b: string): number {
   return previous[b.length] ?? 0;
 }
 
-function unknownFieldsMessage(keys: readonly string[], at: string): string {
+/**
+ * The fields the object at `path` of `schema` takes (through arrays and optional fields), where
+ * the schema says: a suggestion then names a field of that object, not one of another (a
+ * schedule's misspelt "jobb" is its "job", not a batch's "jobs").
+ */
+function fieldsAt(schema: z.ZodMiniType, path: readonly PropertyKey[]): readonly string[] | undefined {
+  type Def = { type?: string; shape?: Record<string, z.ZodMiniType>; element?: z.ZodMiniType; innerType?: z.ZodMiniType };
+  const defOf = (node: z.ZodMiniType): Def => (node as unknown as { _zod: { def: Def } })._zod.def;
+  const unwrap = (node: z.ZodMiniType): z.ZodMiniType => {
+    const def = defOf(node);
+    return def.type === 'optional' && def.innerType ? unwrap(def.innerType) : node;
+  };
+  let node: z.ZodMiniType | undefined = unwrap(schema);
+  for (const step of path) {
+    const def: Def = defOf(node);
+    node = typeof step === 'number' ? def.element : def.shape?.[String(step)];
+    if (!node) return undefined;
+    node = unwrap(node);
+  }
+  const shape = defOf(node).shape;
+  return shape ? Object.keys(shape) : undefined;
+}
+
+function unknownFieldsMessage(keys: readonly string[], at: string, fields: readonly string[] = knownFields): string {
   const named = keys.map((key) => {
-    const near = knownFields.filter((known) => known !== key && editDistance(key.toLowerCase(), known) <= 2).sort((x, y) => editDistance(key, x) - editDistance(key, y))[0];
+    const near = fields.filter((known) => known !== key && editDistance(key.toLowerCase(), known) <= 2).sort((x, y) => editDistance(key, x) - editDistance(key, y))[0];
     return `${JSON.stringify(key)}${near ? ` (did you mean ${JSON.stringify(near)}?)` : ''}`;
   });
   return `${at ? `${at}: ` : ''}unknown field${keys.length > 1 ? 's' : ''} ${named.join(', ')}: v1 takes only the fields it documents`;

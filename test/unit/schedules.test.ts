@@ -43,6 +43,8 @@ describe('making, reading and deleting schedules', () => {
     await expect(createSchedule(deps, owner.client, { cron: '* * * * *', job: { url: 'https://x.example', calback: 'https://y.example' } })).rejects.toThrow(/job: unknown field "calback" \(did you mean "callback"\?\)/);
     await expect(createSchedule(deps, owner.client, { cron: '* * * * *', job: { url: 'ftp://x.example' } })).rejects.toThrow(/url must be an absolute http\(s\) URL/);
     await expect(createSchedule(deps, owner.client, { cron: '* * * * *', jobs: job })).rejects.toThrow(InvalidRequest);
+    // A suggestion names a field of the schedule, not one of another body (a batch's "jobs").
+    await expect(createSchedule(deps, owner.client, { cron: '* * * * *', jobb: job })).rejects.toThrow(/unknown field "jobb" \(did you mean "job"\?\)/);
     const refusing = { ...deps, refuse: async (url: string) => (url.includes('10.0.0.1') ? 'egress policy: 10.0.0.1 is a private address' : undefined) };
     await expect(createSchedule(refusing, owner.client, { cron: '* * * * *', job: { url: 'http://10.0.0.1/' } })).rejects.toThrow(/^job\.url: egress policy/);
     await expect(createSchedule(deps, owner.client, { cron: '0 0 31 2 *', job })).rejects.toThrow(/matches no time/);
