@@ -6,7 +6,7 @@
  * minute whose every bucket was sent) and `last_saved`.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, paginateQuery, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { jobLimits, tables } from '../../lib/definitions.ts';
 import type { DueIndex, DueJob } from '../core/ports.ts';
 import type { Documents } from './dynamo.ts';
@@ -24,18 +24,17 @@ export class DynamoDueIndex implements DueIndex {
 
   /** The bucket's entries, page by page (eventually consistent, as an index is: an entry just taken out may still show, and is then sent twice). */
   async *due(bucket: string): AsyncIterable<DueJob> {
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: index.name,
-          KeyConditionExpression: '#due = :bucket',
-          ExpressionAttributeNames: { '#due': index.partitionKey },
-          ExpressionAttributeValues: { ':bucket': bucket },
-          ExclusiveStartKey: start,
-        }),
-      );
+    const pages = paginateQuery(
+      { client: this.db },
+      {
+        TableName: this.table,
+        IndexName: index.name,
+        KeyConditionExpression: '#due = :bucket',
+        ExpressionAttributeNames: { '#due': index.partitionKey },
+        ExpressionAttributeValues: { ':bucket': bucket },
+      },
+    );
+    for await (const page of pages) {
       for (const item of page.Items ?? []) {
         const startAt = Date.parse(String(item[index.sortKey]));
         if (item['sk'] !== JOB || !Number.isFinite(startAt)) continue;
@@ -43,8 +42,7 @@ export class DynamoDueIndex implements DueIndex {
         const timeoutMs = typeof item['timeout_ms'] === 'number' ? item['timeout_ms'] : jobLimits.timeoutMs.default;
         yield { jobId: String(item['pk']), due: bucket, startAt, timeoutMs };
       }
-      start = page.LastEvaluatedKey;
-    } while (start);
+    }
   }
 
   /** REMOVE due, if the job is still in this bucket: one write unit, and the index entry's removal. */

@@ -6,7 +6,19 @@
  * the `client` index (lib/definitions.ts weighs it), never by a scan.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  DeleteCommand,
+  GetCommand,
+  paginateQuery,
+  paginateScan,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+  type QueryCommandInput,
+  type ScanCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { tables } from '../../lib/definitions.ts';
 import { attemptsOf, type Attempt, type Job, type JobRequest } from '../core/job.ts';
@@ -46,7 +58,22 @@ import {
 const IDEMPOTENCY = 'idem';
 
 /** What the stores need of a document client. */
-export type Documents = Pick<DynamoDBDocumentClient, 'send'>;
+/** The document client the stores call (a whole client: the SDK's paginators ask for one). */
+export type Documents = DynamoDBDocumentClient;
+
+/** Every item a Query finds, page after page (the SDK's paginator). */
+export async function queryItems(db: Documents, input: QueryCommandInput): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  for await (const page of paginateQuery({ client: db }, input)) items.push(...(page.Items ?? []));
+  return items;
+}
+
+/** Every item a Scan finds, page after page (the SDK's paginator). */
+export async function scanItems(db: Documents, input: ScanCommandInput): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  for await (const page of paginateScan({ client: db }, input)) items.push(...(page.Items ?? []));
+  return items;
+}
 
 type Item = Record<string, unknown>;
 
@@ -163,7 +190,7 @@ export class DynamoJobStore implements JobStore {
 
   /** The job item (with the request beside it, if there) and, for a larger request, its own item: one consistent Query of the two. */
   async getWithRequest(jobId: string): Promise<{ job: Job; request?: JobRequest } | undefined> {
-    const items = await this.queryAll({
+    const items = await queryItems(this.db, {
       TableName: this.table,
       KeyConditionExpression: 'pk = :pk AND sk BETWEEN :job AND :request',
       ExpressionAttributeValues: { ':pk': jobId, ':job': JOB, ':request': REQUEST },
@@ -220,27 +247,26 @@ export class DynamoJobStore implements JobStore {
   async *unsettled(shard: string, range: { after?: IndexMark; upTo?: IndexMark } = {}): AsyncIterable<UnsettledJob> {
     const index = tables.jobs.unsettledIndex;
     const { after, upTo } = range;
-    let start: Item | undefined = after ? { pk: after.jobId, sk: JOB, [index.partitionKey]: shard, [index.sortKey]: after.created } : undefined;
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: index.name,
-          KeyConditionExpression: `#shard = :shard${upTo ? ` AND #${index.sortKey} <= :upTo` : ''}`,
-          ProjectionExpression: unsettledProjection.expression,
-          ExpressionAttributeNames: { '#shard': index.partitionKey, ...unsettledProjection.names },
-          ExpressionAttributeValues: { ':shard': shard, ...(upTo ? { ':upTo': upTo.created } : {}) },
-          ExclusiveStartKey: start,
-        }),
-      );
+    const start: Item | undefined = after ? { pk: after.jobId, sk: JOB, [index.partitionKey]: shard, [index.sortKey]: after.created } : undefined;
+    const pages = paginateQuery(
+      { client: this.db, ...(start ? { startingToken: start } : {}) },
+      {
+        TableName: this.table,
+        IndexName: index.name,
+        KeyConditionExpression: `#shard = :shard${upTo ? ` AND #${index.sortKey} <= :upTo` : ''}`,
+        ProjectionExpression: unsettledProjection.expression,
+        ExpressionAttributeNames: { '#shard': index.partitionKey, ...unsettledProjection.names },
+        ExpressionAttributeValues: { ':shard': shard, ...(upTo ? { ':upTo': upTo.created } : {}) },
+      },
+    );
+    for await (const page of pages) {
       for (const item of page.Items ?? []) {
         const job = unsettledFromItem(item) ?? (await this.unsettledJob(String(item['pk'])));
         if (job) yield job;
         // Entries of the same instant come in no order we know: `upTo`'s own ends the range.
         if (upTo && item['pk'] === upTo.jobId) return;
       }
-      start = page.LastEvaluatedKey;
-    } while (start);
+    }
   }
 
   /** A job's unsettled fields, read consistently from its item (nothing else of it). */
@@ -268,7 +294,7 @@ export class DynamoJobStore implements JobStore {
    * round trip, paged (twenty attempts at their limits are more than a Query's megabyte).
    */
   async attempts(jobId: string): Promise<Attempt[]> {
-    const items = await this.queryAll({
+    const items = await queryItems(this.db, {
       TableName: this.table,
       KeyConditionExpression: 'pk = :pk AND sk BETWEEN :first AND :job',
       ExpressionAttributeValues: { ':pk': jobId, ':first': ATTEMPT, ':job': JOB },
@@ -348,17 +374,6 @@ export class DynamoJobStore implements JobStore {
     return found;
   }
 
-  /** Every item a Query finds, page after page. */
-  private async queryAll(input: Omit<ConstructorParameters<typeof QueryCommand>[0], 'ExclusiveStartKey'>): Promise<Item[]> {
-    const items: Item[] = [];
-    let start: Item | undefined;
-    do {
-      const page = await this.db.send(new QueryCommand({ ...input, ExclusiveStartKey: start }));
-      items.push(...(page.Items ?? []));
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return items;
-  }
 
   async claimIdempotent(clientId: string, key: string, claim: IdempotencyRecord, now: number, replacing?: string): Promise<IdempotencyRecord | undefined> {
     const pk = idempotencyPk(clientId, key);
@@ -468,14 +483,7 @@ export class DynamoClientStore implements ClientStore {
   }
 
   async list(): Promise<Client[]> {
-    const clients: Client[] = [];
-    let start: Item | undefined;
-    do {
-      const page = await this.db.send(new ScanCommand({ TableName: this.table, ExclusiveStartKey: start }));
-      clients.push(...((page.Items ?? []) as Client[]));
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return clients;
+    return (await scanItems(this.db, { TableName: this.table })) as unknown as Client[];
   }
 
   async revoke(clientId: string, at: string): Promise<boolean> {

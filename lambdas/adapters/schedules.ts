@@ -15,12 +15,12 @@
  * ```
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { tables } from '../../lib/definitions.ts';
 import { ConditionFailed, type ScheduleStore } from '../core/ports.ts';
 import type { Schedule } from '../core/schedule.ts';
 import type { V1JobRequest } from '../core/schemas.ts';
-import type { Documents } from './dynamo.ts';
+import { queryItems, scanItems, type Documents } from './dynamo.ts';
 
 type Item = Record<string, unknown>;
 
@@ -88,17 +88,14 @@ export class DynamoScheduleStore implements ScheduleStore {
   /** The client index, newest first, then each schedule read consistently (at most scheduleLimits.perClient of them). */
   async list(clientId: string): Promise<Schedule[]> {
     const index = tables.schedules.clientIndex;
-    const entries = await this.everyPage((start) =>
-      new QueryCommand({
-        TableName: this.table,
-        IndexName: index.name,
-        KeyConditionExpression: '#client = :client',
-        ExpressionAttributeNames: { '#client': index.partitionKey },
-        ExpressionAttributeValues: { ':client': clientId },
-        ScanIndexForward: false,
-        ExclusiveStartKey: start,
-      }),
-    );
+    const entries = await queryItems(this.db, {
+      TableName: this.table,
+      IndexName: index.name,
+      KeyConditionExpression: '#client = :client',
+      ExpressionAttributeNames: { '#client': index.partitionKey },
+      ExpressionAttributeValues: { ':client': clientId },
+      ScanIndexForward: false,
+    });
     const found = await Promise.all(entries.map((entry) => this.get(String(entry['schedule_id']))));
     // One deleted since the index listed it is left out.
     return found.filter((schedule): schedule is Schedule => schedule !== undefined && schedule.clientId === clientId);
@@ -109,28 +106,13 @@ export class DynamoScheduleStore implements ScheduleStore {
    * Scheduler fires the schedules, and nothing scans).
    */
   async due(now: number): Promise<Schedule[]> {
-    const items = await this.everyPage((start) =>
-      new ScanCommand({
-        TableName: this.table,
-        FilterExpression: 'next_run <= :now',
-        ExpressionAttributeValues: { ':now': new Date(now).toISOString() },
-        ConsistentRead: true,
-        ExclusiveStartKey: start,
-      }),
-    );
+    const items = await scanItems(this.db, {
+      TableName: this.table,
+      FilterExpression: 'next_run <= :now',
+      ExpressionAttributeValues: { ':now': new Date(now).toISOString() },
+      ConsistentRead: true,
+    });
     return items.map(scheduleFromItem);
-  }
-
-  /** Every item of a Query or Scan, page after page. */
-  private async everyPage(page: (start: Item | undefined) => QueryCommand | ScanCommand): Promise<Item[]> {
-    const items: Item[] = [];
-    let start: Item | undefined;
-    do {
-      const answer = await this.db.send(page(start) as QueryCommand);
-      items.push(...(answer.Items ?? []));
-      start = answer.LastEvaluatedKey;
-    } while (start);
-    return items;
   }
 
   async advance(scheduleId: string, ran: number, next: number | undefined, jobId: string | undefined): Promise<boolean> {

@@ -375,7 +375,12 @@ describe('DynamoJobStore.unsettled', () => {
 
   it('queries one shard of the index page by page for the attributes it projects, and reads no job', async () => {
     const pages = [[entry('3a', { lease_until: '2026-01-01T00:01:00.000Z' })], [entry('3b', { status: 'completed', notified: 'no', notify_lease_until: '2026-01-01T00:02:00.000Z', next_notify_at: '2026-01-01T00:03:00.000Z' })]];
-    ddb.on(QueryCommand).callsFake((input: { ExclusiveStartKey?: Item }) => (input.ExclusiveStartKey ? { Items: pages[1] } : { Items: pages[0], LastEvaluatedKey: { pk: '3a', sk: 'job', sweep: '3', created } }));
+    // Each query as it was sent: the SDK's paginator sends its one input again, its start key moved on.
+    const asSent: Array<{ ExclusiveStartKey?: Item; ExpressionAttributeNames?: Record<string, string> }> = [];
+    ddb.on(QueryCommand).callsFake((input: { ExclusiveStartKey?: Item }) => {
+      asSent.push(structuredClone(input));
+      return input.ExclusiveStartKey ? { Items: pages[1] } : { Items: pages[0], LastEvaluatedKey: { pk: '3a', sk: 'job', sweep: '3', created } };
+    });
 
     expect(await walk('3')).toStrictEqual([
       { jobId: '3a', created, status: 'running', notified: 'no', lastUpdate: created, nextAttemptAt: Date.parse('2026-01-01T00:00:05.000Z'), leaseUntil: Date.parse('2026-01-01T00:01:00.000Z') },
@@ -391,7 +396,7 @@ describe('DynamoJobStore.unsettled', () => {
       },
     ]);
     expect(sent()).toEqual(['QueryCommand', 'QueryCommand']);
-    const queries = inputs(QueryCommand);
+    const queries = asSent;
     expect(queries[0]).toEqual({
       TableName: table,
       IndexName: index.name,

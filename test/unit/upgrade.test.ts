@@ -268,7 +268,7 @@ describe('a jobs table without the client index (a DATA_DIR made before GET /v1/
   const tableNames = async (old: LocalDynamo) => ((await old.client.send(new ListTablesCommand({}))).TableNames ?? []).sort();
 
   /** Throws, as a start killed there would stop, at the `nth` command `matches` picks; the rest pass. */
-  function crashingAt(old: LocalDynamo, matches: (command: { constructor: { name: string }; input: Record<string, unknown> }) => boolean, nth = 1): LocalDynamo['documents'] {
+  function crashingAt(old: LocalDynamo, matches: (command: { constructor: { name: string }; input: Record<string, unknown> }) => boolean, nth = 1): Parameters<typeof rebuildJobsTable>[0] {
     let seen = 0;
     return {
       send: ((command: { constructor: { name: string }; input: Record<string, unknown> }) => {
