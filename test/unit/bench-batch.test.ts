@@ -10,6 +10,7 @@ import { estimateCost, prices } from '../../bench/cost.ts';
 import { BatchSubmitter, batchSizes } from '../../bench/load.ts';
 import type { MeterSnapshot } from '../../bench/meter.ts';
 import type { Snapshot } from '../../bench/protocol.ts';
+import { operationStats } from '../support/meter.ts';
 import { batchCostVerdicts, targets } from '../../bench/report.ts';
 import { atScale, diffPhase, usagePerJob } from '../../bench/usage.ts';
 
@@ -80,24 +81,7 @@ describe('the batch submitter', () => {
 });
 
 describe('a batched phase, per job', () => {
-  const stats = (operation: string, counts: Partial<MeterSnapshot[string]>): MeterSnapshot[string] => ({
-    service: 'SQS',
-    operation,
-    detail: 'waas-jobs',
-    caller: 'handlers',
-    calls: 0,
-    failures: 0,
-    errors: {},
-    attempts: 0,
-    requestBytes: 0,
-    responseBytes: 0,
-    capacityUnits: 0,
-    estimatedUnits: 0,
-    billedRequests: 0,
-    messages: 0,
-    returned: 0,
-    ...counts,
-  });
+  const stats = (operation: string, counts: Partial<MeterSnapshot[string]>): MeterSnapshot[string] => operationStats('SQS', operation, 'waas-jobs', 'handlers', counts);
   const snapshot = (meter: MeterSnapshot, invocations: Snapshot['invocations']): Snapshot => ({ meter, invocations, logBytes: 0, errors: 0, hrtimeUs: 0 });
   const empty = snapshot({}, {});
 

@@ -19,6 +19,7 @@ import { summarizeProfile, type CpuProfile } from '../../bench/profile.ts';
 import type { Snapshot } from '../../bench/protocol.ts';
 import { percentile, summarize } from '../../bench/stats.ts';
 import { atScale, diffPhase, usagePerJob, type PhaseUsage } from '../../bench/usage.ts';
+import { operationStats } from '../support/meter.ts';
 
 const jobsTable = localTableNames.jobs;
 const index = tables.jobs.unsettledIndex;
@@ -382,24 +383,7 @@ describe('describing a call', () => {
 
 describe('usage per job', () => {
   const snapshot = (meter: Snapshot['meter'], invocations: Snapshot['invocations'], logBytes = 0): Snapshot => ({ meter, invocations, logBytes, errors: 0, hrtimeUs: 0 });
-  const op = (service: 'DynamoDB' | 'SQS', operation: string, detail: string, caller: string, counts: Partial<OperationStats>): OperationStats => ({
-    service,
-    operation,
-    detail,
-    caller,
-    calls: 0,
-    failures: 0,
-    errors: {},
-    attempts: 0,
-    requestBytes: 0,
-    responseBytes: 0,
-    capacityUnits: 0,
-    estimatedUnits: 0,
-    billedRequests: 0,
-    messages: 0,
-    returned: 0,
-    ...counts,
-  });
+  const op = operationStats;
 
   it('divides a phase by its jobs and sets the sweeper and idle polling apart', () => {
     const before = snapshot(
