@@ -224,7 +224,9 @@ async function leaseAttempt(deps: DeliveryDeps, jobId: string, message: JobMessa
         jobId,
         admitted,
         { status: 'started', attempts: 1, leaseUntil, lastUpdate: iso(now), remove: ['nextAttemptAt', 'due'] },
-        { expect: { status: 'accepted', attempts: 0, leaseUntil: undefined }, dueBy: now },
+        // A message without its key's ticket (the release's, which reads no job) takes only a job
+        // that has no key: one with a key is found out below, and asks its key first.
+        { expect: { status: 'accepted', attempts: 0, leaseUntil: undefined, ...(message.flow ? {} : { flowKey: undefined }) }, dueBy: now },
       );
       return { job, request, attempt: 1, leaseUntil, ...(admitted.start ? { start: admitted.start } : {}) };
     } catch (error) {

@@ -259,7 +259,7 @@ export type JobChanges = Partial<Omit<Job, 'jobId' | 'clientId' | 'created'>> & 
 
 export interface JobCondition {
   /** Each listed field must equal this value; `undefined` means the attribute must be absent. */
-  expect?: Partial<Record<'status' | 'attempts' | 'leaseUntil' | 'notified' | 'notifyAttempts' | 'notifyLeaseUntil', unknown>>;
+  expect?: Partial<Record<'status' | 'attempts' | 'leaseUntil' | 'notified' | 'notifyAttempts' | 'notifyLeaseUntil' | 'flowKey', unknown>>;
   /** The status must be one of these. */
   statusIn?: readonly Job['status'][];
   /** The named lease must be absent or expired at this instant. */

@@ -96,6 +96,18 @@ describe('a job held back by its flow key', () => {
     expect(await jobs.get(job.jobId)).toMatchObject({ status: 'running', attempts: 1 });
   });
 
+  it("asks its key when its first message carries no ticket (the release's, for a job delayed beyond the queue's reach)", async () => {
+    const { deps, submit, flows, jobs, http, clock } = world();
+    const job = await submit({ flow_key: 'tenant-1', flow_parallelism: 1 });
+    // Another worker holds the key's one slot.
+    await flows.write('11111111111111', 'tenant-1', { version: 99, parallelism: 1, holders: { other: clock.now() + 60_000 } }, 0);
+    const { flow: _ticket, ...released } = job.facts;
+    const held = await runJobAttempt(deps, job.jobId, released);
+    expect(held).toMatchObject({ done: false, resend: { kind: 'job', jobId: job.jobId, held: 1 } });
+    expect(await jobs.get(job.jobId)).toMatchObject({ status: 'accepted', attempts: 0 });
+    expect(http.requests).toHaveLength(0);
+  });
+
   it('lets its slot go when the job was cancelled before its lease could be taken', async () => {
     const { deps, submit, flows, jobs, clock, alice } = world();
     const job = await submit({ flow_key: 'tenant-1', flow_parallelism: 1 });
