@@ -15,7 +15,7 @@
  * ```
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, paginateQuery, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { tables } from '../../lib/definitions.ts';
 import { ConditionFailed, type ScheduleStore } from '../core/ports.ts';
 import type { Schedule } from '../core/schedule.ts';
@@ -99,6 +99,25 @@ export class DynamoScheduleStore implements ScheduleStore {
     const found = await Promise.all(entries.map((entry) => this.get(String(entry['schedule_id']))));
     // One deleted since the index listed it is left out.
     return found.filter((schedule): schedule is Schedule => schedule !== undefined && schedule.clientId === clientId);
+  }
+
+  /** The client index's entries, counted (Select COUNT, page after page): one read however many, and no schedule read. */
+  async count(clientId: string): Promise<number> {
+    const index = tables.schedules.clientIndex;
+    let count = 0;
+    const pages = paginateQuery(
+      { client: this.db },
+      {
+        TableName: this.table,
+        IndexName: index.name,
+        KeyConditionExpression: '#client = :client',
+        ExpressionAttributeNames: { '#client': index.partitionKey },
+        ExpressionAttributeValues: { ':client': clientId },
+        Select: 'COUNT',
+      },
+    );
+    for await (const page of pages) count += page.Count ?? 0;
+    return count;
   }
 
   /**

@@ -374,6 +374,8 @@ export interface ScheduleStore {
   remove(scheduleId: string): Promise<void>;
   /** Every schedule of the client, newest first (a client has a bounded number: scheduleLimits). */
   list(clientId: string): Promise<Schedule[]>;
+  /** How many schedules the client has (its index entries counted: no schedule is read). */
+  count(clientId: string): Promise<number>;
   /** Every schedule whose `nextRun` is at or before `now` (the local stack's timer; on AWS EventBridge Scheduler fires them). */
   due(now: number): Promise<Schedule[]>;
   /**

@@ -64,8 +64,7 @@ export async function createSchedule(deps: ScheduleDeps, client: Client, body: R
   const now = deps.clock.now();
   const next = nextRun(cron, now);
   if (next === undefined) throw new InvalidRequest(`cron: ${JSON.stringify(cron.cron)} matches no time from now on`);
-  const owned = await deps.schedules.list(client.clientId);
-  if (owned.length >= scheduleLimits.perClient) {
+  if ((await deps.schedules.count(client.clientId)) >= scheduleLimits.perClient) {
     throw new TooManySchedules(`a client may have at most ${scheduleLimits.perClient} schedules; delete one first`);
   }
   const schedule: Schedule = {

@@ -456,6 +456,10 @@ export class MemoryScheduleStore implements ScheduleStore {
       .map((schedule) => structuredClone(schedule));
   }
 
+  async count(clientId: string): Promise<number> {
+    return [...this.schedules.values()].filter((schedule) => schedule.clientId === clientId).length;
+  }
+
   async due(now: number): Promise<Schedule[]> {
     return [...this.schedules.values()].filter((schedule) => schedule.nextRun !== undefined && schedule.nextRun <= now).map((schedule) => structuredClone(schedule));
   }

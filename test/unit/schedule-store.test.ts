@@ -50,6 +50,8 @@ describe.each(portSubjects<ScheduleStore>('MemoryScheduleStore', () => new Memor
       await store().create(schedule({ scheduleId: c, clientId: '22222222222222' }));
       expect((await store().list('11111111111111')).map((s) => s.scheduleId)).toEqual([b, a]);
       expect((await store().list('33333333333333'))).toEqual([]);
+      expect(await store().count('11111111111111')).toBe(2);
+      expect(await store().count('33333333333333')).toBe(0);
     });
 
     it('finds the schedules due at an instant, and none whose next run is later or gone', async () => {
