@@ -67,6 +67,9 @@ export class SqsWorkQueue implements WorkQueue {
   }
 }
 
+/** A wait in SQS's unit: whole seconds, rounded up (never sooner than asked), from 0 to `max`. */
+const wholeSeconds = (ms: number, max: number): number => Math.min(max, Math.max(0, Math.ceil(ms / 1000)));
+
 /**
  * A message as SendMessage (or a batch entry) takes it: its body, and its delay as DelaySeconds,
  * rounded up to whole seconds so that it never arrives before its work is due, at most SQS's 15
@@ -74,7 +77,7 @@ export class SqsWorkQueue implements WorkQueue {
  */
 export function outgoing(message: QueueMessage): { MessageBody: string; DelaySeconds?: number } {
   const { delayMs, ...body } = message;
-  const seconds = delayMs === undefined ? 0 : Math.min(maxDelaySeconds, Math.max(0, Math.ceil(delayMs / 1000)));
+  const seconds = delayMs === undefined ? 0 : wholeSeconds(delayMs, maxDelaySeconds);
   return { MessageBody: JSON.stringify(body), ...(seconds > 0 ? { DelaySeconds: seconds } : {}) };
 }
 
@@ -93,13 +96,13 @@ function chunksOf(messages: QueueMessage[]): Array<{ from: number; kind: QueueMe
 
 /** Makes a received message reappear after `delayMs`, rounded up to whole seconds (SQS's unit). */
 export async function postpone(sqs: Sqs, queueUrl: string, receiptHandle: string, delayMs: number): Promise<void> {
-  const seconds = Math.min(maxVisibilitySeconds, Math.max(0, Math.ceil(delayMs / 1000)));
+  const seconds = wholeSeconds(delayMs, maxVisibilitySeconds);
   await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: seconds }));
 }
 
 /** Sends `body` again to its queue, due after `delayMs` (whole seconds, at most SQS's 15 minutes). */
 export async function sendLater(sqs: Sqs, queueUrl: string, body: string, delayMs: number): Promise<void> {
-  const seconds = Math.min(maxDelaySeconds, Math.max(0, Math.ceil(delayMs / 1000)));
+  const seconds = wholeSeconds(delayMs, maxDelaySeconds);
   await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body, ...(seconds > 0 ? { DelaySeconds: seconds } : {}) }));
 }
 
