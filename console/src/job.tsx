@@ -9,7 +9,6 @@ import { callbackOutcome, codeClass, duration, failureText, isFinal, isSettled, 
 import { Body, Headers, Live, Status } from './parts.tsx';
 import { usePoll } from './poll.ts';
 import { hrefOf } from './route.ts';
-import { refreshMs } from './jobs.tsx';
 
 interface Loaded {
   job: JobRecord;
@@ -23,7 +22,7 @@ export function JobView({ waas, jobId }: { waas: Waas; jobId: string }) {
   const polled = usePoll<Loaded>(jobId, async () => {
     const [job, attempts] = await Promise.all([waas.get(jobId), waas.attempts(jobId)]);
     return { job, attempts };
-  }, refreshMs, ({ job }) => !isSettled(job));
+  }, ({ job }) => !isSettled(job));
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => heading.current?.focus(), [jobId]);
   const [outcome, setOutcome] = useState<Outcome>();
@@ -136,7 +135,7 @@ export function JobView({ waas, jobId }: { waas: Waas; jobId: string }) {
 
 /** The request, read once (it never changes); header values redacted until "Show" is pressed. */
 function RequestView({ waas, jobId }: { waas: Waas; jobId: string }) {
-  const polled = usePoll<ServiceRequest>(`${jobId} request`, () => waas.request(jobId), refreshMs, () => false);
+  const polled = usePoll<ServiceRequest>(`${jobId} request`, () => waas.request(jobId), () => false);
   const [shown, setShown] = useState(false);
   const request = polled.value;
   return (
