@@ -20,7 +20,8 @@ export const duration = (ms: number): string => (ms < 1_000 ? `${ms} ms` : `${(m
 
 /** A failure as one line: the API's problem (status, title, detail), or the network's error. */
 export function failureText(error: unknown): string {
-  if (error instanceof WaasError) return `${error.status} ${error.title}: ${error.detail}`;
+  // The client's own message for a problem: `<status> <title>: <detail>`.
+  if (error instanceof WaasError) return error.message;
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   return String(error);
 }
