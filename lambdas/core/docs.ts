@@ -34,7 +34,7 @@ import { fileURLToPath } from 'node:url';
 import { docsAssetDir, vendorAssets, type VendorAsset } from './docs-assets.ts';
 import type { Answer } from './errors.ts';
 import { openApiDocument } from './openapi.ts';
-import { assetAnswer, assetHrefs, assetsOnce, namedAsset, pageAnswer, pageHtml } from './pages.ts';
+import { assetAnswer, assetHrefs, assetsOnce, namedAsset, pageAnswer, pageHtml, pagePolicy } from './pages.ts';
 
 /**
  * Ours: the script that starts Swagger UI on this deployment's document. It finds the document
@@ -77,23 +77,12 @@ const pageAssets = assetsOnce(async () => {
 });
 
 /**
- * Everything from this origin only: scripts (none inline, no eval), style sheets (none inline:
+ * A page's policy (pages.ts): everything from this origin only. Style sheets none inline:
  * Swagger UI's React sets styles through the CSSOM, which CSP allows; headless Chromium renders
- * the page, an operation opened, with no violation reported), images and fonts (and data: URLs,
- * its icons), and requests (the document, "Try it out"). Nothing may frame the page, nor send a
- * form elsewhere.
+ * the page, an operation opened, with no violation reported. Images and fonts from it too, and
+ * as data: URLs (its icons); its requests are the document's and "Try it out"'s.
  */
-export const docsContentSecurityPolicy = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "font-src 'self' data:",
-  "connect-src 'self'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+export const docsContentSecurityPolicy = pagePolicy("img-src 'self' data:", "font-src 'self' data:");
 
 /** GET /v1/docs: the page, its assets named relative to it (/v1/docs → docs/x, /v1/docs/ → x). */
 export async function docsPage(path: string): Promise<Answer> {
