@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { consoleAssetDir, consoleDirEnv, consoleFiles, consolePath } from './console-assets.ts';
 import { RouteNotFound, type Answer } from './errors.ts';
-import { assetAnswer, assetHrefs, assetsOnce, namedAsset, pageAnswer, pageHtml, pagePolicy } from './pages.ts';
+import { assetAnswer, assetHrefs, assetsOnce, besidePage, namedAsset, pageAnswer, pageHtml, pagePolicy } from './pages.ts';
 
 /** The folder of the built files: beside the bundle (on AWS), else the one `consoleDirEnv` names (the local stack, tests). */
 export function consoleFilesDir(bundleDir = fileURLToPath(new URL('.', import.meta.url)), vars: NodeJS.ProcessEnv = process.env): string {
@@ -49,7 +49,7 @@ export async function consolePage(path: string): Promise<Answer> {
     'waas console',
     ['<link rel="icon" href="data:,">', `<link rel="stylesheet" href="${href('console.css')}">`, `<script type="module" src="${href('console.js')}"></script>`],
     [
-      `<noscript><p>The console is a script that calls the v1 API; without scripts, use the API itself (see <a href="${path.endsWith('/') ? '../' : ''}v1/docs">the API reference</a>).</p></noscript>`,
+      `<noscript><p>The console is a script that calls the v1 API; without scripts, use the API itself (see <a href="${besidePage(path, 'v1/docs')}">the API reference</a>).</p></noscript>`,
       '<div id="console"></div>',
     ],
   );

@@ -34,7 +34,7 @@ import { fileURLToPath } from 'node:url';
 import { docsAssetDir, vendorAssets, type VendorAsset } from './docs-assets.ts';
 import type { Answer } from './errors.ts';
 import { openApiDocument } from './openapi.ts';
-import { assetAnswer, assetHrefs, assetsOnce, namedAsset, pageAnswer, pageHtml, pagePolicy } from './pages.ts';
+import { assetAnswer, assetHrefs, assetsOnce, besidePage, namedAsset, pageAnswer, pageHtml, pagePolicy } from './pages.ts';
 
 /**
  * Ours: the script that starts Swagger UI on this deployment's document. It finds the document
@@ -88,13 +88,13 @@ export const docsContentSecurityPolicy = pagePolicy("img-src 'self' data:", "fon
 export async function docsPage(path: string): Promise<Answer> {
   const map = await pageAssets();
   const href = assetHrefs(map, path, 'docs');
-  const up = path.endsWith('/') ? '../' : '';
+  const documentHref = besidePage(path, 'openapi.json');
   const text = pageHtml(
     'waas API reference',
     [`<link rel="stylesheet" href="${href('swagger-ui.css')}">`, `<link rel="stylesheet" href="${href('docs.css')}">`],
     [
-      `<div class="docs-header">waas API reference · the OpenAPI 3.1 document: <a href="${up}openapi.json">openapi.json</a></div>`,
-      `<noscript><p>This page renders the OpenAPI document with a script; without one, read <a href="${up}openapi.json">openapi.json</a>.</p></noscript>`,
+      `<div class="docs-header">waas API reference · the OpenAPI 3.1 document: <a href="${documentHref}">openapi.json</a></div>`,
+      `<noscript><p>This page renders the OpenAPI document with a script; without one, read <a href="${documentHref}">openapi.json</a>.</p></noscript>`,
       '<div id="docs"></div>',
       `<script src="${href('swagger-ui-bundle.js')}"></script>`,
       `<script src="${href('docs.js')}"></script>`,

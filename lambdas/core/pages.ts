@@ -51,6 +51,9 @@ export function assetHrefs(map: Map<string, Asset>, path: string, dir: string): 
   return (file) => escapeHtml(`${base}${servedName(map, file)}`);
 }
 
+/** The href of a path beside the page, relative to it as its assets are: from /x, plain `href`; from /x/, ../`href`. */
+export const besidePage = (path: string, href: string): string => `${path.endsWith('/') ? '../' : ''}${href}`;
+
 /**
  * A page's Content-Security-Policy: scripts and style sheets from its own origin only (none
  * inline, no eval), requests to it only; nothing may frame the page, change its base, or send a
