@@ -42,7 +42,7 @@ const pageAssets = assetsOnce(async () => {
 export const consoleContentSecurityPolicy = pagePolicy('img-src data:');
 
 /** GET /console: the page, its files named relative to it (/console → console/x, /console/ → x). */
-export async function consolePage(path: string): Promise<Answer> {
+async function consolePage(path: string): Promise<Answer> {
   const map = await pageAssets();
   const href = assetHrefs(map, path, 'console');
   const text = pageHtml(
@@ -57,7 +57,7 @@ export async function consolePage(path: string): Promise<Answer> {
 }
 
 /** GET /console/{asset}: its script or its style sheet, by hashed name. */
-export async function consoleAsset(name: string): Promise<Answer> {
+async function consoleAsset(name: string): Promise<Answer> {
   return assetAnswer(await pageAssets(), name, 'console');
 }
 

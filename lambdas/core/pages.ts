@@ -38,9 +38,9 @@ export function assetsOnce(load: () => Promise<Asset[]>): () => Promise<Map<stri
 }
 
 /** The name a file is served under. */
-export const servedName = (map: Map<string, Asset>, file: string): string => [...map.values()].find((each) => each.file === file)?.name ?? '';
+const servedName = (map: Map<string, Asset>, file: string): string => [...map.values()].find((each) => each.file === file)?.name ?? '';
 
-export const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /**
  * The hrefs of a page's assets, relative to the page, so that it works under any base path:
