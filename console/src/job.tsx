@@ -153,7 +153,7 @@ function RequestView({ waas, jobId }: { waas: Waas; jobId: string }) {
             <span class="method">{request.method}</span> <code>{request.url}</code>
           </p>
           <Headers headers={request.headers} redacted={!shown} label="Request headers" />
-          {request.body_base64 !== undefined ? <Body text={request.body_base64} /> : <Body text={request.body} />}
+          <Body text={request.body_base64 ?? request.body} />
           {request.body_base64 !== undefined && <p class="hint">The body is bytes, shown as base64.</p>}
         </>
       )}
