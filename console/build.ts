@@ -12,13 +12,12 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, stop } from 'esbuild';
+import { build, stop, type BuildOptions } from 'esbuild';
 import { consoleFiles } from '../lambdas/core/console-assets.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 
-/** The options, for the bench's figures too. */
-export const consoleBuildOptions = {
+const options = {
   entryPoints: { console: join(here, 'src', 'main.tsx') },
   bundle: true,
   format: 'esm',
@@ -33,7 +32,7 @@ export const consoleBuildOptions = {
   // The typed client's source: the same code the package builds, without needing its build first.
   alias: { '@waas/client': join(here, '..', 'clients', 'typescript', 'src', 'index.ts') },
   logLevel: 'warning',
-} as const;
+} satisfies BuildOptions;
 
 /**
  * Writes the console's files into `outDir`; their sizes in bytes, by name. Ends esbuild's
@@ -43,7 +42,7 @@ export const consoleBuildOptions = {
 export async function buildConsole(outDir: string): Promise<Record<string, number>> {
   mkdirSync(outDir, { recursive: true });
   try {
-    await build({ ...consoleBuildOptions, target: [...consoleBuildOptions.target], outdir: outDir, absWorkingDir: join(here, '..') });
+    await build({ ...options, outdir: outDir, absWorkingDir: join(here, '..') });
   } finally {
     await stop();
   }

@@ -1,11 +1,12 @@
 /** How the console writes what the API answers: times, durations, statuses, failures. */
 import { WaasError, type JobRecord, type JobStatus } from '@waas/client';
 
-/** Every status, in the order a job goes through them: the filter lists them so. */
-export const statuses = ['accepted', 'started', 'running', 'completed', 'failed', 'cancelled'] as const satisfies readonly JobStatus[];
-/** Fails to compile when the API gains a status the list above does not name. */
-const everyStatus: Record<JobStatus, true> = { accepted: true, started: true, running: true, completed: true, failed: true, cancelled: true };
-void everyStatus;
+/**
+ * Every status, in the order a job goes through them: the filter lists them so. Written once, as
+ * the keys of a record of them all, so that it fails to compile when the API gains a status it
+ * does not name (or loses one it does).
+ */
+export const statuses = Object.keys({ accepted: true, started: true, running: true, completed: true, failed: true, cancelled: true } satisfies Record<JobStatus, true>) as readonly JobStatus[];
 
 const finalStatuses: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'cancelled']);
 export const isFinal = (status: JobStatus): boolean => finalStatuses.has(status);
@@ -20,7 +21,8 @@ export const duration = (ms: number): string => (ms < 1_000 ? `${ms} ms` : `${(m
 
 /** A failure as one line: the API's problem (status, title, detail), or the network's error. */
 export function failureText(error: unknown): string {
-  if (error instanceof WaasError) return `${error.status} ${error.title}: ${error.detail}`;
+  // The client's own message for a problem: `<status> <title>: <detail>`.
+  if (error instanceof WaasError) return error.message;
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   return String(error);
 }

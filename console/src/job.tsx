@@ -9,7 +9,6 @@ import { callbackOutcome, codeClass, duration, failureText, isFinal, isSettled, 
 import { Body, Headers, Live, Status } from './parts.tsx';
 import { usePoll } from './poll.ts';
 import { hrefOf } from './route.ts';
-import { refreshMs } from './jobs.tsx';
 
 interface Loaded {
   job: JobRecord;
@@ -23,7 +22,7 @@ export function JobView({ waas, jobId }: { waas: Waas; jobId: string }) {
   const polled = usePoll<Loaded>(jobId, async () => {
     const [job, attempts] = await Promise.all([waas.get(jobId), waas.attempts(jobId)]);
     return { job, attempts };
-  }, refreshMs, ({ job }) => !isSettled(job));
+  }, ({ job }) => !isSettled(job));
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => heading.current?.focus(), [jobId]);
   const [outcome, setOutcome] = useState<Outcome>();
@@ -136,7 +135,7 @@ export function JobView({ waas, jobId }: { waas: Waas; jobId: string }) {
 
 /** The request, read once (it never changes); header values redacted until "Show" is pressed. */
 function RequestView({ waas, jobId }: { waas: Waas; jobId: string }) {
-  const polled = usePoll<ServiceRequest>(`${jobId} request`, () => waas.request(jobId), refreshMs, () => false);
+  const polled = usePoll<ServiceRequest>(`${jobId} request`, () => waas.request(jobId), () => false);
   const [shown, setShown] = useState(false);
   const request = polled.value;
   return (
@@ -154,7 +153,7 @@ function RequestView({ waas, jobId }: { waas: Waas; jobId: string }) {
             <span class="method">{request.method}</span> <code>{request.url}</code>
           </p>
           <Headers headers={request.headers} redacted={!shown} label="Request headers" />
-          {request.body_base64 !== undefined ? <Body text={request.body_base64} /> : <Body text={request.body} />}
+          <Body text={request.body_base64 ?? request.body} />
           {request.body_base64 !== undefined && <p class="hint">The body is bytes, shown as base64.</p>}
         </>
       )}

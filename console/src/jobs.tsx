@@ -9,8 +9,7 @@ import { usePoll } from './poll.ts';
 import { go, hrefOf } from './route.ts';
 import { Live, Status } from './parts.tsx';
 
-export const pageSize = 20;
-export const refreshMs = 3_000;
+const pageSize = 20;
 
 export function JobsList({ waas, status }: { waas: Waas; status: JobStatus | undefined }) {
   // The cursors of the pages before this one, and this one's: "Newer" goes back along them.
@@ -19,7 +18,7 @@ export function JobsList({ waas, status }: { waas: Waas; status: JobStatus | und
   const cursors = paging.status === status ? paging.cursors : [undefined];
   const setCursors = (next: Array<string | undefined>) => setPaging({ status, cursors: next });
   const cursor = cursors.at(-1);
-  const page = usePoll(`${status ?? ''} ${cursor ?? ''}`, () => waas.listPage({ limit: pageSize, ...(status ? { status } : {}), ...(cursor ? { cursor } : {}) }), refreshMs);
+  const page = usePoll(`${status ?? ''} ${cursor ?? ''}`, () => waas.listPage({ limit: pageSize, ...(status ? { status } : {}), ...(cursor ? { cursor } : {}) }));
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => heading.current?.focus(), []);
   const jobs = page.value?.jobs;

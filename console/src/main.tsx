@@ -6,7 +6,7 @@ import { render } from 'preact';
 import { useMemo, useState } from 'preact/hooks';
 import { JobView } from './job.tsx';
 import { JobsList } from './jobs.tsx';
-import { useRoute } from './route.ts';
+import { hrefOf, useRoute } from './route.ts';
 import { clientFor, forgetCredentials, savedCredentials, saveCredentials, type Credentials } from './session.ts';
 import { SignIn } from './sign-in.tsx';
 import './style.css';
@@ -22,7 +22,7 @@ function App() {
   return (
     <>
       <header class="top">
-        <a class="brand" href="#/jobs">
+        <a class="brand" href={hrefOf({ view: 'jobs' })}>
           waas console
         </a>
         {credentials && (
@@ -37,7 +37,7 @@ function App() {
         )}
       </header>
       <main>
-        {!credentials || !waas ? (
+        {!waas ? (
           <SignIn
             onSignedIn={(signedIn) => {
               saveCredentials(signedIn);

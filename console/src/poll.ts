@@ -1,9 +1,12 @@
 /**
- * Live refresh by polling the v1 API: `load` again every `everyMs` while the tab is visible and
+ * Live refresh by polling the v1 API: `load` again every `refreshMs` while the tab is visible and
  * `more` says something may still change; paused while the tab is hidden (no requests from a
  * tab nobody looks at), and at once again when it is shown.
  */
 import { useEffect, useState } from 'preact/hooks';
+
+/** How often a view loads again: every view refreshes on the same beat. */
+const refreshMs = 3_000;
 
 export interface Polled<T> {
   value?: T;
@@ -28,7 +31,7 @@ function useVisible(): boolean {
 }
 
 /** `key` names what is loaded: when it changes, the old value is dropped and loading starts anew. */
-export function usePoll<T>(key: string, load: () => Promise<T>, everyMs: number, more: (value: T) => boolean = () => true): Polled<T> {
+export function usePoll<T>(key: string, load: () => Promise<T>, more: (value: T) => boolean = () => true): Polled<T> {
   const visible = useVisible();
   const [state, setState] = useState<{ key: string; value?: T; error?: unknown; at?: Date }>({ key });
   const [asked, setAsked] = useState(0);
@@ -47,7 +50,7 @@ export function usePoll<T>(key: string, load: () => Promise<T>, everyMs: number,
         if (stopped) return;
         setState((last) => (last.key === key ? { ...last, error } : { key, error }));
       }
-      if (again && !stopped) timer = setTimeout(() => void run(), everyMs);
+      if (again && !stopped) timer = setTimeout(() => void run(), refreshMs);
     };
     void run();
     return () => {

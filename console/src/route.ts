@@ -8,7 +8,7 @@ import { statuses } from './format.ts';
 
 export type Route = { view: 'jobs'; status?: JobStatus } | { view: 'job'; jobId: string };
 
-export function parseRoute(hash: string): Route {
+function parseRoute(hash: string): Route {
   const [path = '', query = ''] = hash.replace(/^#/, '').split('?');
   const job = /^\/jobs\/([0-9a-fA-F-]{36})$/.exec(path);
   if (job?.[1]) return { view: 'job', jobId: job[1].toLowerCase() };

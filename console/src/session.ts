@@ -29,7 +29,7 @@ export const forgetCredentials = (): void => sessionStorage.removeItem(key);
  * The API is this page's own deployment: the script is served at <base>/console/<file>, so the
  * API's base is two levels up from it, whatever path the deployment is mounted under.
  */
-export const apiBase = (): string => new URL('..', import.meta.url).href;
+const apiBase = (): string => new URL('..', import.meta.url).href;
 
 /**
  * A v1 client on this deployment. Its requests carry no cookies and no stored credentials of the

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { consoleAssetDir, consoleDirEnv, consoleFiles, consolePath } from './console-assets.ts';
 import { RouteNotFound, type Answer } from './errors.ts';
-import { assetAnswer, assetHrefs, assetsOnce, namedAsset, pageAnswer, pageHtml } from './pages.ts';
+import { assetAnswer, assetHrefs, assetsOnce, besidePage, namedAsset, pageAnswer, pageHtml, pagePolicy } from './pages.ts';
 
 /** The folder of the built files: beside the bundle (on AWS), else the one `consoleDirEnv` names (the local stack, tests). */
 export function consoleFilesDir(bundleDir = fileURLToPath(new URL('.', import.meta.url)), vars: NodeJS.ProcessEnv = process.env): string {
@@ -34,31 +34,22 @@ const pageAssets = assetsOnce(async () => {
 });
 
 /**
- * Its own origin only, and nothing inline: scripts (no eval), style sheets, and requests (the v1
- * API, same origin: the token goes nowhere else). Images only as data: URLs (the page's icon, so
+ * A page's policy (pages.ts): its own origin only, and nothing inline. Its requests are the v1
+ * API's, same origin: the token goes nowhere else. Images only as data: URLs (the page's icon, so
  * that the browser asks no /favicon.ico). Nothing may frame it (its buttons cancel jobs), and no
  * form is sent anywhere: the sign-in form is read by the script.
  */
-export const consoleContentSecurityPolicy = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  'img-src data:',
-  "connect-src 'self'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+export const consoleContentSecurityPolicy = pagePolicy('img-src data:');
 
 /** GET /console: the page, its files named relative to it (/console → console/x, /console/ → x). */
-export async function consolePage(path: string): Promise<Answer> {
+async function consolePage(path: string): Promise<Answer> {
   const map = await pageAssets();
   const href = assetHrefs(map, path, 'console');
   const text = pageHtml(
     'waas console',
     ['<link rel="icon" href="data:,">', `<link rel="stylesheet" href="${href('console.css')}">`, `<script type="module" src="${href('console.js')}"></script>`],
     [
-      `<noscript><p>The console is a script that calls the v1 API; without scripts, use the API itself (see <a href="${path.endsWith('/') ? '../' : ''}v1/docs">the API reference</a>).</p></noscript>`,
+      `<noscript><p>The console is a script that calls the v1 API; without scripts, use the API itself (see <a href="${besidePage(path, 'v1/docs')}">the API reference</a>).</p></noscript>`,
       '<div id="console"></div>',
     ],
   );
@@ -66,7 +57,7 @@ export async function consolePage(path: string): Promise<Answer> {
 }
 
 /** GET /console/{asset}: its script or its style sheet, by hashed name. */
-export async function consoleAsset(name: string): Promise<Answer> {
+async function consoleAsset(name: string): Promise<Answer> {
   return assetAnswer(await pageAssets(), name, 'console');
 }
 

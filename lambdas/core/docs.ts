@@ -34,7 +34,7 @@ import { fileURLToPath } from 'node:url';
 import { docsAssetDir, vendorAssets, type VendorAsset } from './docs-assets.ts';
 import type { Answer } from './errors.ts';
 import { openApiDocument } from './openapi.ts';
-import { assetAnswer, assetHrefs, assetsOnce, namedAsset, pageAnswer, pageHtml } from './pages.ts';
+import { assetAnswer, assetHrefs, assetsOnce, besidePage, namedAsset, pageAnswer, pageHtml, pagePolicy } from './pages.ts';
 
 /**
  * Ours: the script that starts Swagger UI on this deployment's document. It finds the document
@@ -77,35 +77,24 @@ const pageAssets = assetsOnce(async () => {
 });
 
 /**
- * Everything from this origin only: scripts (none inline, no eval), style sheets (none inline:
+ * A page's policy (pages.ts): everything from this origin only. Style sheets none inline:
  * Swagger UI's React sets styles through the CSSOM, which CSP allows; headless Chromium renders
- * the page, an operation opened, with no violation reported), images and fonts (and data: URLs,
- * its icons), and requests (the document, "Try it out"). Nothing may frame the page, nor send a
- * form elsewhere.
+ * the page, an operation opened, with no violation reported. Images and fonts from it too, and
+ * as data: URLs (its icons); its requests are the document's and "Try it out"'s.
  */
-export const docsContentSecurityPolicy = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "font-src 'self' data:",
-  "connect-src 'self'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+export const docsContentSecurityPolicy = pagePolicy("img-src 'self' data:", "font-src 'self' data:");
 
 /** GET /v1/docs: the page, its assets named relative to it (/v1/docs → docs/x, /v1/docs/ → x). */
 export async function docsPage(path: string): Promise<Answer> {
   const map = await pageAssets();
   const href = assetHrefs(map, path, 'docs');
-  const up = path.endsWith('/') ? '../' : '';
+  const documentHref = besidePage(path, 'openapi.json');
   const text = pageHtml(
     'waas API reference',
     [`<link rel="stylesheet" href="${href('swagger-ui.css')}">`, `<link rel="stylesheet" href="${href('docs.css')}">`],
     [
-      `<div class="docs-header">waas API reference · the OpenAPI 3.1 document: <a href="${up}openapi.json">openapi.json</a></div>`,
-      `<noscript><p>This page renders the OpenAPI document with a script; without one, read <a href="${up}openapi.json">openapi.json</a>.</p></noscript>`,
+      `<div class="docs-header">waas API reference · the OpenAPI 3.1 document: <a href="${documentHref}">openapi.json</a></div>`,
+      `<noscript><p>This page renders the OpenAPI document with a script; without one, read <a href="${documentHref}">openapi.json</a>.</p></noscript>`,
       '<div id="docs"></div>',
       `<script src="${href('swagger-ui-bundle.js')}"></script>`,
       `<script src="${href('docs.js')}"></script>`,

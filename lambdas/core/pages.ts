@@ -38,9 +38,9 @@ export function assetsOnce(load: () => Promise<Asset[]>): () => Promise<Map<stri
 }
 
 /** The name a file is served under. */
-export const servedName = (map: Map<string, Asset>, file: string): string => [...map.values()].find((each) => each.file === file)?.name ?? '';
+const servedName = (map: Map<string, Asset>, file: string): string => [...map.values()].find((each) => each.file === file)?.name ?? '';
 
-export const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /**
  * The hrefs of a page's assets, relative to the page, so that it works under any base path:
@@ -50,6 +50,17 @@ export function assetHrefs(map: Map<string, Asset>, path: string, dir: string): 
   const base = path.endsWith('/') ? '' : `${dir}/`;
   return (file) => escapeHtml(`${base}${servedName(map, file)}`);
 }
+
+/** The href of a path beside the page, relative to it as its assets are: from /x, plain `href`; from /x/, ../`href`. */
+export const besidePage = (path: string, href: string): string => `${path.endsWith('/') ? '../' : ''}${href}`;
+
+/**
+ * A page's Content-Security-Policy: scripts and style sheets from its own origin only (none
+ * inline, no eval), requests to it only; nothing may frame the page, change its base, or send a
+ * form from it. `loads` are the directives for what else it loads (its images, its fonts).
+ */
+export const pagePolicy = (...loads: string[]): string =>
+  ["default-src 'none'", "script-src 'self'", "style-src 'self'", ...loads, "connect-src 'self'", "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'"].join('; ');
 
 /** A page's HTML: its title, what its head links (style sheets, scripts), and its body. */
 export const pageHtml = (title: string, head: string[], body: string[]): string =>

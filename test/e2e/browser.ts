@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { root } from './harness.ts';
 
-export const chromiumPath = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+const chromiumPath = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 
 export function launchBrowser(): Promise<Browser> {
   return chromium.launch({
@@ -29,7 +29,7 @@ export function launchBrowser(): Promise<Browser> {
   });
 }
 
-export const laptop = { width: 1280, height: 800 };
+const laptop = { width: 1280, height: 800 };
 export const phone = { width: 390, height: 844 };
 
 /** A page in a context of its own (its own sessionStorage), and every error the page reported. */
@@ -42,7 +42,7 @@ export interface WatchedPage {
   screenshot(name: string): Promise<string>;
 }
 
-export const resultsDir = join(root, 'test-results');
+const resultsDir = join(root, 'test-results');
 
 export async function openPage(browser: Browser, viewport = laptop): Promise<WatchedPage> {
   // One locale and time zone, so that a screenshot reads the same on every machine.
