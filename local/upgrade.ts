@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { brotliDecompressSync } from 'node:zlib';
 import { DeleteTableCommand, DescribeTableCommand, ResourceNotFoundException, type TableDescription } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { JOB, jobItem, newJobItems, REQUEST } from '../lambdas/adapters/job-items.ts';
+import { JOB, jobItem, REQUEST, requestItem } from '../lambdas/adapters/job-items.ts';
 import type { AttemptOutput, Job, JobRequest } from '../lambdas/core/job.ts';
 import { createTable, jobsTableSpec } from './provision.ts';
 
@@ -72,8 +72,8 @@ export async function upgradeStore(db: Documents, table: string, dataDir: string
     const own = requests.get(pk);
     // Kept for a final job too, where the older layout still had it: a replay sends it again.
     const request = beside(item, job) ?? (own ? ownRequest(own, job) : undefined);
-    // The request first, then the job, as a submit writes them.
-    const items = request ? newJobItems(job, request) : [jobItem(job)];
+    // The request first, then the job's state: a job of an older layout has one, whatever it is.
+    const items = request ? [requestItem(job, request), jobItem(job)] : [jobItem(job)];
     for (const written of items) await db.send(new PutCommand({ TableName: table, Item: written }));
     const olderOwn = own !== undefined && ('url' in own || own['request'] instanceof Uint8Array);
     if (olderOwn && !items.some((written) => written['sk'] === REQUEST)) await db.send(new DeleteCommand({ TableName: table, Key: { pk, sk: REQUEST } }));

@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoJobStore } from '../lambdas/adapters/dynamo.ts';
-import { JOB, jobFromItem } from '../lambdas/adapters/job-items.ts';
+import { JOB, jobFromItem, REQUEST } from '../lambdas/adapters/job-items.ts';
 import { jobStatuses, publicRecord, type Job } from '../lambdas/core/job.ts';
 import { jobIdPattern } from '../lambdas/core/schemas.ts';
 import { openStore, Refusal, runCli, storeOptions, storeUsage, UsageError, type OpenStore } from './store.ts';
@@ -36,36 +36,38 @@ function read(argv: string[]) {
 }
 
 /**
- * Every job item that matches, read by a scan of the table (an operator's tool: its cost grows
- * with the table), newest first.
+ * Every job that matches, read by a scan of the table (an operator's tool: its cost grows with
+ * the table), newest first: each job's state item, or, for a job not yet tried, the state its
+ * request item was submitted with. The status is judged once the two are merged: a request
+ * item's state is the job's only until its state item is made.
  */
 async function list(store: OpenStore, filter: { status?: string | undefined; client?: string | undefined }, limit: number): Promise<Job[]> {
-  const clauses = ['sk = :job'];
-  const values: Record<string, unknown> = { ':job': JOB };
-  if (filter.status !== undefined) {
-    clauses.push('#status = :status');
-    values[':status'] = filter.status;
-  }
+  const clauses = ['(sk = :job OR (sk = :request AND attribute_exists(#status)))'];
+  const values: Record<string, unknown> = { ':job': JOB, ':request': REQUEST };
   if (filter.client !== undefined) {
     clauses.push('clientId = :client');
     values[':client'] = filter.client;
   }
-  const found: Job[] = [];
+  const found = new Map<string, Record<string, unknown>>();
   let start: Record<string, unknown> | undefined;
   do {
     const page = await store.documents.send(
       new ScanCommand({
         TableName: store.table,
         FilterExpression: clauses.join(' AND '),
-        ...(filter.status !== undefined ? { ExpressionAttributeNames: { '#status': 'status' } } : {}),
+        ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: values,
         ExclusiveStartKey: start,
       }),
     );
-    found.push(...(page.Items ?? []).map(jobFromItem));
+    for (const item of page.Items ?? []) if (item['sk'] === JOB || !found.has(String(item['pk']))) found.set(String(item['pk']), item);
     start = page.LastEvaluatedKey;
   } while (start);
-  return found.sort((a, b) => b.created.localeCompare(a.created) || b.jobId.localeCompare(a.jobId)).slice(0, limit);
+  return [...found.values()]
+    .map(jobFromItem)
+    .filter((job) => filter.status === undefined || job.status === filter.status)
+    .sort((a, b) => b.created.localeCompare(a.created) || b.jobId.localeCompare(a.jobId))
+    .slice(0, limit);
 }
 
 async function main(argv: string[]): Promise<unknown> {

@@ -21,6 +21,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { tables } from '../../lib/definitions.ts';
+import { conditionHolds, withChanges } from '../core/conditions.ts';
 import { attemptsOf, type Attempt, type Job, type JobRequest } from '../core/job.ts';
 import {
   ConditionFailed,
@@ -44,7 +45,9 @@ import {
   attemptFromItem,
   attemptItem,
   JOB,
+  hasSubmittedState,
   jobFromItem,
+  jobItem,
   newJobItems,
   REQUEST,
   requestFromItem,
@@ -183,13 +186,17 @@ export class DynamoJobStore implements JobStore {
     for (const sk of [JOB, REQUEST]) await this.db.send(new DeleteCommand({ TableName: this.table, Key: { pk: jobId, sk } }));
   }
 
+  /** The state item; for a job not yet tried (no state item), the state its request item was submitted with. */
   async get(jobId: string): Promise<Job | undefined> {
-    const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk: jobId, sk: JOB }, ConsistentRead: true }));
-    return Item ? jobFromItem(Item) : undefined;
+    for (const sk of [JOB, REQUEST]) {
+      const { Item } = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk: jobId, sk }, ConsistentRead: true }));
+      if (Item && (sk === JOB || hasSubmittedState(Item))) return jobFromItem(Item);
+    }
+    return undefined;
   }
 
-  /** The job item (with the request beside it, if there) and, for a larger request, its own item: one consistent Query of the two. */
-  async getWithRequest(jobId: string): Promise<{ job: Job; request?: JobRequest } | undefined> {
+  /** The job's state item and its request's, as one consistent Query reads the two (the state sorts before the request). */
+  private async stateAndRequest(jobId: string): Promise<{ state?: Item; own?: Item }> {
     const items = await queryItems(this.db, {
       TableName: this.table,
       KeyConditionExpression: 'pk = :pk AND sk BETWEEN :job AND :request',
@@ -197,11 +204,14 @@ export class DynamoJobStore implements JobStore {
       ConsistentRead: true,
     });
     const state = items.find((item) => item['sk'] === JOB);
-    if (!state) return undefined;
-    const job = jobFromItem(state);
     const own = items.find((item) => item['sk'] === REQUEST);
-    const request = requestFromItem(state, job) ?? (own ? requestFromItem(own, job) : undefined);
-    return request ? { job, request } : { job };
+    return { ...(state ? { state } : {}), ...(own ? { own } : {}) };
+  }
+
+  /** The job (its state item, or its request item's submitted state) and its request: one consistent Query of the two items. */
+  async getWithRequest(jobId: string): Promise<{ job: Job; request?: JobRequest } | undefined> {
+    const { state, own } = await this.stateAndRequest(jobId);
+    return withRequest(state ?? (hasSubmittedState(own) ? own : undefined), own);
   }
 
   async update(jobId: string, changes: JobChanges, condition: JobCondition): Promise<void> {
@@ -212,19 +222,28 @@ export class DynamoJobStore implements JobStore {
     return jobFromItem(await this.write(jobId, changes, condition, 'ALL_NEW'));
   }
 
-  /** The lease's write returns the item, the request beside the state with it; a request of its own is read after. */
+  /**
+   * The job's state and request, read first in one consistent Query (the attempt sends the
+   * request), then the lease's write: an UpdateItem of the state item, or, for a job not yet
+   * tried, the put that makes it (`firstState`). A job with neither item (its message came before
+   * it, or after its submit failed) is a lost condition, with nothing written.
+   */
   async take(jobId: string, changes: JobChanges, condition: JobCondition): Promise<{ job: Job; request?: JobRequest }> {
-    const item = await this.write(jobId, changes, condition, 'ALL_NEW');
-    const job = jobFromItem(item);
-    const beside = requestFromItem(item, job);
-    if (beside) return { job, request: beside };
-    const own = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk: jobId, sk: REQUEST }, ConsistentRead: true }));
-    const request = own.Item ? requestFromItem(own.Item, job) : undefined;
-    return request ? { job, request } : { job };
+    const { state, own } = await this.stateAndRequest(jobId);
+    let written: Item;
+    if (state) written = await this.write(jobId, changes, condition, 'ALL_NEW', true);
+    else if (hasSubmittedState(own)) written = await this.firstState(jobId, own, changes, condition);
+    else throw new ConditionFailed('the job is not there');
+    return withRequest(written, own) ?? { job: jobFromItem(written) };
   }
 
-  /** One conditional UpdateItem on the job item; the item as written comes back only when asked for. */
-  private async write(jobId: string, changes: JobChanges, condition: JobCondition, returning: 'ALL_NEW' | 'NONE'): Promise<Item> {
+  /**
+   * One conditional UpdateItem on the job item; the item as written comes back only when asked
+   * for. Refused, it may be a job not yet tried, whose state item its first write makes: its two
+   * items are read (`known`: the caller has just read them, and found the state item) and, where
+   * only the request item is there, `firstState` makes it.
+   */
+  private async write(jobId: string, changes: JobChanges, condition: JobCondition, returning: 'ALL_NEW' | 'NONE', known = false): Promise<Item> {
     // The history's last line may be stored as a reference to the output (job-items.ts): a new
     // output is written with the history, read back first when the change has none. The core
     // always writes the two together; only a caller that does not (a test) pays the read.
@@ -232,10 +251,40 @@ export class DynamoJobStore implements JobStore {
       const current = await this.get(jobId);
       if (current) changes = { ...changes, history: current.history };
     }
-    const result = await conditional(
-      this.db.send(new UpdateCommand({ TableName: this.table, Key: { pk: jobId, sk: JOB }, ...updateParts(changes, condition), ReturnValues: returning })),
-    );
-    return result.Attributes ?? {};
+    try {
+      const result = await conditional(
+        this.db.send(new UpdateCommand({ TableName: this.table, Key: { pk: jobId, sk: JOB }, ...updateParts(changes, condition), ReturnValues: returning })),
+      );
+      return result.Attributes ?? {};
+    } catch (error) {
+      if (!(error instanceof ConditionFailed) || known) throw error;
+      const { state, own } = await this.stateAndRequest(jobId);
+      if (state || !hasSubmittedState(own)) throw error;
+      return this.firstState(jobId, own, changes, condition);
+    }
+  }
+
+  /**
+   * The first write of a job not yet tried: its state item made, from the state its request
+   * item was submitted with and `changes`, where `condition` holds of that state (judged here, as
+   * DynamoDB would judge it of the item: core/conditions.ts). A put that only lands where no
+   * state item is yet: another first write that came between (a duplicate message, a cancel)
+   * made it, and this write is made again as an update of it, on its own condition.
+   */
+  private async firstState(jobId: string, own: Item, changes: JobChanges, condition: JobCondition): Promise<Item> {
+    const submitted = jobFromItem(own);
+    if (!conditionHolds(submitted, condition)) {
+      // Judged of the state the request item holds; a state item made since is judged by DynamoDB.
+      return this.write(jobId, changes, condition, 'ALL_NEW', true);
+    }
+    const Item = jobItem(withChanges(submitted, changes));
+    try {
+      await this.db.send(new PutCommand({ TableName: this.table, Item, ConditionExpression: 'attribute_not_exists(pk)' }));
+      return Item;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return this.write(jobId, changes, condition, 'ALL_NEW', true);
+    }
   }
 
   /**
@@ -289,18 +338,19 @@ export class DynamoJobStore implements JobStore {
   }
 
   /**
-   * One consistent Query of the partition from its first `attempt#` item to the job item (which
-   * sorts after them, and before `request`): the kept attempts and the job's own output, in one
-   * round trip, paged (twenty attempts at their limits are more than a Query's megabyte).
+   * One consistent Query of the partition from its first `attempt#` item to the request item
+   * (`job` sorts after the attempts, `request` after it): the kept attempts and the job's own
+   * output, in one round trip, paged (twenty attempts at their limits are more than a Query's
+   * megabyte). A job not yet tried has no attempt, and its state is its request item's.
    */
   async attempts(jobId: string): Promise<Attempt[]> {
     const items = await queryItems(this.db, {
       TableName: this.table,
-      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :first AND :job',
-      ExpressionAttributeValues: { ':pk': jobId, ':first': ATTEMPT, ':job': JOB },
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :first AND :request',
+      ExpressionAttributeValues: { ':pk': jobId, ':first': ATTEMPT, ':request': REQUEST },
       ConsistentRead: true,
     });
-    const state = items.find((item) => item['sk'] === JOB);
+    const state = items.find((item) => item['sk'] === JOB) ?? items.find(hasSubmittedState);
     if (!state) return [];
     const kept = items.filter((item) => String(item['sk']).startsWith(ATTEMPT)).map(attemptFromItem);
     return attemptsOf(jobFromItem(state), kept);
@@ -360,20 +410,33 @@ export class DynamoJobStore implements JobStore {
     return { jobs, nextCursor: more && position ? encodeCursor(position) : null };
   }
 
-  /** The job items of `ids`, read eventually consistent in one BatchGetItem (at most 100 keys), by id; unprocessed keys asked for again a few times. */
+  /**
+   * The jobs of `ids`, read eventually consistent, by id: their state items in one BatchGetItem
+   * (at most 100 keys), then, for those without one, their request items, whose submitted state
+   * is the state of a job not yet tried. Unprocessed keys are asked for again a few times.
+   */
   private async batchGetJobs(ids: string[]): Promise<Map<string, Job>> {
-    const found = new Map<string, Job>();
-    let keys: Item[] = ids.map((pk) => ({ pk, sk: JOB }));
+    const unique = [...new Set(ids)];
+    const found = await this.batchGet(unique.map((pk) => ({ pk, sk: JOB })));
+    const untried = unique.filter((id) => !found.has(id));
+    if (untried.length > 0) {
+      for (const [id, item] of await this.batchGet(untried.map((pk) => ({ pk, sk: REQUEST })))) if (hasSubmittedState(item)) found.set(id, item);
+    }
+    return new Map([...found].map(([id, item]) => [id, jobFromItem(item)]));
+  }
+
+  /** The items of `keys` (at most 100), by id, in one BatchGetItem and its retries of unprocessed keys. */
+  private async batchGet(keys: Item[]): Promise<Map<string, Item>> {
+    const found = new Map<string, Item>();
     for (let round = 0; keys.length > 0; round++) {
       if (round === unprocessedRetries.attempts) throw new Error(`BatchGetItem left ${keys.length} jobs unprocessed after ${round} tries: the table is throttling reads`);
       if (round > 0) await (this.options.sleep ?? timerSleep)(unprocessedRetries.firstWaitMs * 2 ** (round - 1));
       const answer = await this.db.send(new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys } } }));
-      for (const item of answer.Responses?.[this.table] ?? []) found.set(String(item['pk']), jobFromItem(item));
+      for (const item of answer.Responses?.[this.table] ?? []) found.set(String(item['pk']), item);
       keys = answer.UnprocessedKeys?.[this.table]?.Keys ?? [];
     }
     return found;
   }
-
 
   async claimIdempotent(clientId: string, key: string, claim: IdempotencyRecord, now: number, replacing?: string): Promise<IdempotencyRecord | undefined> {
     const pk = idempotencyPk(clientId, key);
@@ -439,6 +502,14 @@ export class DynamoJobStore implements JobStore {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }
   }
+}
+
+/** A job from its state (a state item, or a request item's submitted state) and its request (beside an older state, or its own item). */
+function withRequest(state: Item | undefined, own: Item | undefined): { job: Job; request?: JobRequest } | undefined {
+  if (!state) return undefined;
+  const job = jobFromItem(state);
+  const request = requestFromItem(state, job) ?? (own ? requestFromItem(own, job) : undefined);
+  return request ? { job, request } : { job };
 }
 
 const idempotencyPk = (clientId: string, key: string) => `idem#${clientId}#${key}`;

@@ -254,14 +254,37 @@ export function jobItem(job: Job): Item {
   return item;
 }
 
+/** A job's request in its own item (`sk = "request"`), kept for the job's whole retention. */
+export function requestItem(job: Pick<Job, 'jobId' | 'expiresAt'>, request: JobRequest): Item {
+  return { pk: job.jobId, sk: REQUEST, ...storedRequest(request), expiresAt: job.expiresAt };
+}
+
 /**
- * The items a new job is written as, in the order to write them: its request's own item first,
- * then the state. Always two: the request is kept for the job's whole retention, and beside the
- * state it would be rewritten, and billed, by every later write (see the header comment).
+ * Whether a new job enters an index at submit: the unsettled one (`sweep`: every job on the
+ * local stack, whose queue forgets) or the due one (`due`: a first attempt beyond the queue's 15
+ * minutes). An index's readers find, and write, the state item, so such a job has one from
+ * submit on.
+ */
+const indexedAtSubmit = (job: Job) => job.sweep !== undefined || job.due !== undefined;
+
+/**
+ * The items a new job is written as, in the order to write them. A job that enters no index at
+ * submit (on AWS, every job that runs within 15 minutes) is one item: its request's, carrying
+ * the state as submitted beside the request. Its state item is made by its first conditional
+ * write (the first attempt's lease, or a cancel: DynamoJobStore's `firstState`), built from that
+ * item, which the attempt reads anyway: one write at submit instead of two, and the state item
+ * never carries the request, which every later write would rewrite and bill. The request item's
+ * state is never written again: once the state item is there, it is the job's state.
+ * A job that enters an index is written as two items, the request's first, then the state.
  */
 export function newJobItems(job: Job, request: JobRequest): Item[] {
-  return [{ pk: job.jobId, sk: REQUEST, ...storedRequest(request), expiresAt: job.expiresAt }, jobItem(job)];
+  if (indexedAtSubmit(job)) return [requestItem(job, request), jobItem(job)];
+  const { pk: _pk, sk: _sk, ...state } = jobItem(job);
+  return [{ ...state, ...requestItem(job, request) }];
 }
+
+/** Whether a request item carries its job's state as submitted (written as one item: see newJobItems). */
+export const hasSubmittedState = (item: Item | undefined): item is Item => item !== undefined && item['sk'] === REQUEST && item[storedName('status')] !== undefined;
 
 /** The job in a state item (the request beside an older one stays out of it), short forms put back. */
 export function jobFromItem(item: Item): Job {

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { dynamoItemSize } from '../../lambdas/adapters/item-size.ts';
 import { attemptItem, jobItem, newJobItems } from '../../lambdas/adapters/job-items.ts';
+import { conditionHolds, instant, instantFields } from '../../lambdas/core/conditions.ts';
 import type { ApiDeps } from '../../lambdas/core/api.ts';
 import { Authenticator, hashToken } from '../../lambdas/core/auth.ts';
 import type { FlowState, FlowStore } from '../../lambdas/core/flow.ts';
@@ -177,7 +178,7 @@ export class MemoryJobStore implements JobStore {
     this.jobs.set(job.jobId, state);
     this.requests.set(job.jobId, stored(request));
     const [together] = items;
-    if (items.length === 1 && together) this.besideBytes.set(job.jobId, dynamoItemSize(together) - dynamoItemSize(jobItem(state)));
+    if (items.length === 1 && together?.['sk'] === 'job') this.besideBytes.set(job.jobId, dynamoItemSize(together) - dynamoItemSize(jobItem(state)));
     else this.besideBytes.delete(job.jobId);
   }
 
@@ -268,7 +269,7 @@ export class MemoryJobStore implements JobStore {
     if (set.length === 0 && removed.length === 0) throw validationError('ExpressionAttributeNames must not be empty: the write sets and removes nothing');
     if (condition.statusIn?.length === 0) throw validationError('Invalid ConditionExpression: statusIn lists no status');
     const job = this.jobs.get(jobId);
-    if (!job || !holds(job, condition)) throw new ConditionFailed('the condition of the write did not hold');
+    if (!job || !conditionHolds(job, condition)) throw new ConditionFailed('the condition of the write did not hold');
     const next = structuredClone(job) as unknown as Record<string, unknown>;
     for (const [field, value] of set) next[field] = value;
     for (const field of removed) delete next[field];
@@ -334,12 +335,6 @@ function unsettledEntry(job: Job): UnsettledJob {
   return stored({ jobId, created, status, notified, lastUpdate, leaseUntil, nextAttemptAt, notifyLeaseUntil, nextNotifyAt });
 }
 
-/** The fields that hold an instant, which the adapter keeps as ISO-8601 text. */
-const instantFields: ReadonlySet<string> = new Set<keyof Job>(['nextAttemptAt', 'leaseUntil', 'notifyLeaseUntil', 'nextNotifyAt']);
-
-/** An instant as ISO-8601 text keeps it: to the millisecond; one that is no instant throws a RangeError. */
-const instant = (ms: unknown): number => Date.parse(new Date(ms as number).toISOString());
-
 function storedJob(job: Job): Job {
   const copy = stored(job) as unknown as Record<string, unknown>;
   for (const field of instantFields) if (copy[field] !== undefined) copy[field] = instant(copy[field]);
@@ -348,20 +343,6 @@ function storedJob(job: Job): Job {
 
 function refuseOversized(item: Record<string, unknown>): void {
   if (dynamoItemSize(item) > maxItemBytes) throw validationError('Item size has exceeded the maximum allowed size');
-}
-
-function holds(job: Job, condition: JobCondition): boolean {
-  const fields = job as unknown as Record<string, unknown>;
-  for (const [field, value] of Object.entries(condition.expect ?? {})) {
-    if (value === undefined ? fields[field] !== undefined : fields[field] !== (instantFields.has(field) ? instant(value) : value)) return false;
-  }
-  if (condition.statusIn && !condition.statusIn.includes(job.status)) return false;
-  if (condition.leaseFree) {
-    const until = job[condition.leaseFree.lease];
-    if (until !== undefined && until > instant(condition.leaseFree.now)) return false;
-  }
-  if (condition.dueBy !== undefined && job.nextAttemptAt !== undefined && job.nextAttemptAt > instant(condition.dueBy)) return false;
-  return true;
 }
 
 /**

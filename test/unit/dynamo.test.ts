@@ -16,6 +16,7 @@ import {
   ScanCommand,
   UpdateCommand,
   type PutCommandInput,
+  type QueryCommandInput,
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
@@ -54,6 +55,8 @@ const documents = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-e
 const table = 'Jobs';
 const jobId = '8a6e0804-2bd0-4672-b79d-d97027f9071e';
 const job = acceptedJob({ jobId });
+/** The same job in the unsettled index from submit on (as every job of the local stack): its state has an item from submit on. */
+const indexed = { ...job, sweep: '8' };
 const request: JobRequest = { url: job.service, method: 'POST', headers: { 'Idempotency-Key': jobId }, body: '{"a":1}' };
 /** A body no compression can shrink below a KB: the request needs an item of its own. */
 const noise = randomBytes(3000).toString('base64');
@@ -72,13 +75,15 @@ const inputs = <T extends object>(command: abstract new (...args: never[]) => { 
 const sent = () => ddb.calls().map((call) => call.args[0].constructor.name);
 
 /**
- * A table behind the mock: items by key, written and read as DynamoDB would (conditions of job
- * writes are not judged: the end-to-end tests run those against dynalite).
+ * A table behind the mock: items by key, written and read as DynamoDB would. Of a job write's
+ * condition only whether its item must exist (an update) or must not (a put) is judged; the
+ * rest is judged by the contract and end-to-end tests, against dynalite.
  */
 function emulatedTable() {
   const items = new Map<string, Item>();
   const id = (key: Item | undefined) => `${key?.['pk']}|${key?.['sk']}`;
   ddb.on(PutCommand).callsFake((input: PutCommandInput) => {
+    if (input.ConditionExpression === 'attribute_not_exists(pk)' && items.has(id(input.Item))) throw conditionalCheckFailed();
     items.set(id(input.Item), structuredClone(input.Item ?? {}));
     return {};
   });
@@ -86,12 +91,19 @@ function emulatedTable() {
     const item = items.get(id(input.Key));
     return item ? { Item: structuredClone(item) } : {};
   });
+  ddb.on(QueryCommand).callsFake((input: QueryCommandInput) => {
+    const [, pk = '', from = '', to = ''] = /^pk = (:\w+) AND sk BETWEEN (:\w+) AND (:\w+)$/.exec(input.KeyConditionExpression ?? '') ?? [];
+    const values = input.ExpressionAttributeValues ?? {};
+    const found = [...items.values()].filter((item) => item['pk'] === values[pk] && item['sk'] >= values[from] && item['sk'] <= values[to]);
+    return { Items: structuredClone(found.sort((a, b) => String(a['sk']).localeCompare(String(b['sk'])))) };
+  });
   ddb.on(DeleteCommand).callsFake((input: { Key: Item }) => {
     items.delete(id(input.Key));
     return {};
   });
   ddb.on(UpdateCommand).callsFake((input: UpdateCommandInput) => {
     const key = id(input.Key);
+    if (input.ConditionExpression?.startsWith('attribute_exists(pk)') && !items.has(key)) throw conditionalCheckFailed();
     const item = applyUpdate(structuredClone(items.get(key) ?? { ...input.Key }), input);
     items.set(key, item);
     return input.ReturnValues === 'ALL_NEW' ? { Attributes: structuredClone(item) } : {};
@@ -195,13 +207,23 @@ describe('updateParts', () => {
 });
 
 describe('DynamoJobStore.create and remove', () => {
-  it('a small request too is PutItem-ed as an item of its own, before the job item: kept for the retention, it stays out of every later write', async () => {
+  it('a job that enters no index at submit is one PutItem: its request, with the state as submitted beside it', async () => {
     emulatedTable();
     await store().create(job, request);
+    expect(sent()).toEqual(['PutCommand']);
+    const [{ Item: own = {}, ConditionExpression } = {}] = inputs(PutCommand);
+    expect(ConditionExpression).toBe('attribute_not_exists(pk)');
+    expect(own).toMatchObject({ pk: jobId, sk: 'request', headers: request.headers, body: request.body, created: job.created, status: 'accepted', attempts: 0, expiresAt: job.expiresAt });
+    expect(dynamoItemSize(own)).toBeLessThanOrEqual(1024);
+  });
+
+  it('a job that enters an index at submit is PutItem-ed as its request\'s item, then its state\'s, which carries no request', async () => {
+    emulatedTable();
+    await store().create(indexed, request);
     expect(sent()).toEqual(['PutCommand', 'PutCommand']);
     const [{ Item: own = {} } = {}, { Item: state = {} } = {}] = inputs(PutCommand);
     expect(own).toEqual({ pk: jobId, sk: 'request', headers: request.headers, body: request.body, expiresAt: job.expiresAt });
-    expect(state).toMatchObject({ pk: jobId, sk: 'job', created: job.created, status: 'accepted', attempts: 0, expiresAt: job.expiresAt });
+    expect(state).toMatchObject({ pk: jobId, sk: 'job', created: job.created, status: 'accepted', attempts: 0, sweep: '8', expiresAt: job.expiresAt });
     expect(state).not.toHaveProperty('request');
     expect(dynamoItemSize(state)).toBeLessThanOrEqual(1024);
   });
@@ -216,9 +238,9 @@ describe('DynamoJobStore.create and remove', () => {
     expect(await store().get(jobId)).toMatchObject({ history, output: { error: 'abandoned' } });
   });
 
-  it('a larger request is PutItem-ed as an item of its own BEFORE the job item, and never with BatchWriteItem', async () => {
+  it('a larger request is PutItem-ed in its own item BEFORE the job\'s state item, and never with BatchWriteItem', async () => {
     emulatedTable();
-    await store().create(job, { ...request, body: noise });
+    await store().create(indexed, { ...request, body: noise });
     expect(sent()).toEqual(['PutCommand', 'PutCommand']);
     expect(ddb).not.toHaveReceivedCommand(BatchWriteCommand);
     expect(ddb).toHaveReceivedNthCommandWith(PutCommand, 1, { TableName: table, Item: { pk: jobId, sk: 'request', headers: request.headers, body: expect.any(Uint8Array), bodyCompression: 'br', expiresAt: job.expiresAt } });
@@ -228,14 +250,15 @@ describe('DynamoJobStore.create and remove', () => {
 
   it('each item is put only where none is; one that is there already (this put, retried or landing late) is left as it is', async () => {
     ddb.on(PutCommand).rejects(new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} }));
+    await expect(store().create(indexed, { ...request, body: noise })).resolves.toBeUndefined();
     await expect(store().create(job, { ...request, body: noise })).resolves.toBeUndefined();
-    expect(inputs(PutCommand).map((input) => input.ConditionExpression)).toEqual(['attribute_not_exists(pk)', 'attribute_not_exists(pk)']);
+    expect(inputs(PutCommand).map((input) => input.ConditionExpression)).toEqual(['attribute_not_exists(pk)', 'attribute_not_exists(pk)', 'attribute_not_exists(pk)']);
   });
 
   it('when the request item cannot be written, the job item is never written', async () => {
     const failure = throttled();
     ddb.on(PutCommand).rejects(failure);
-    await expect(store().create(job, { ...request, body: noise })).rejects.toBe(failure);
+    await expect(store().create(indexed, { ...request, body: noise })).rejects.toBe(failure);
     expect(ddb).toHaveReceivedCommandExactlyOnceWith(PutCommand, { Item: expect.objectContaining({ sk: 'request' }) });
   });
 
@@ -265,22 +288,96 @@ describe('DynamoJobStore reads and writes', () => {
     expect(ddb).toHaveReceivedCommandWith(GetCommand, { TableName: table, Key: { pk: jobId, sk: 'job' }, ConsistentRead: true });
   });
 
+  it('get of a job not yet tried reads its state item, then its request item, whose submitted state is the job', async () => {
+    emulatedTable();
+    await store().create(job, request);
+    ddb.resetHistory();
+    expect(await store().get(jobId)).toEqual(job);
+    expect(inputs(GetCommand).map((input) => [input.Key, input.ConsistentRead])).toEqual([
+      [{ pk: jobId, sk: 'job' }, true],
+      [{ pk: jobId, sk: 'request' }, true],
+    ]);
+    expect(await store().getWithRequest(jobId)).toEqual({ job, request });
+    expect(await store().attempts(jobId)).toEqual([]);
+  });
+
   it('update is one conditional UpdateItem on the job item asking nothing back; lease is the same write returning the job as written', async () => {
     const items = emulatedTable();
-    await store().create(job, request);
+    await store().create(indexed, request);
     ddb.resetHistory();
     await store().update(jobId, { status: 'started' }, {});
     const at = Date.parse('2026-01-01T00:00:00.000Z');
-    expect(await store().lease(jobId, { attempts: 1, notifyLeaseUntil: at }, { expect: { attempts: 0 } })).toEqual({ ...job, status: 'started', attempts: 1, notifyLeaseUntil: at });
+    expect(await store().lease(jobId, { attempts: 1, notifyLeaseUntil: at }, { expect: { attempts: 0 } })).toEqual({ ...indexed, status: 'started', attempts: 1, notifyLeaseUntil: at });
     expect(inputs(UpdateCommand)).toEqual([
       { TableName: table, Key: { pk: jobId, sk: 'job' }, ReturnValues: 'NONE', ...updateParts({ status: 'started' }, {}) },
       { TableName: table, Key: { pk: jobId, sk: 'job' }, ReturnValues: 'ALL_NEW', ...updateParts({ attempts: 1, notifyLeaseUntil: at }, { expect: { attempts: 0 } }) },
     ]);
+    expect(sent()).toEqual(['UpdateCommand', 'UpdateCommand']);
     expect(items.get(`${jobId}|job`)).toMatchObject({ status: 'started', notify_lease_until: '2026-01-01T00:00:00.000Z' });
   });
 
-  it('take returns the request beside the state from the write\'s ALL_NEW answer, without another read', async () => {
-    ddb.on(UpdateCommand).resolves({ Attributes: { pk: jobId, sk: 'job', ...acceptedJobItem(), status: 'started', attempts: 1, lease_until: '2026-01-01T00:00:00.000Z', request: { headers: request.headers, body: request.body } } });
+  it('the first write of a job not yet tried (a cancel), refused as an update, makes its state item: a put where none is, from the submitted state and the change, its condition judged of that state', async () => {
+    const items = emulatedTable();
+    await store().create(job, request);
+    ddb.resetHistory();
+    await store().update(jobId, { status: 'cancelled', lastUpdate: '2026-01-01T00:00:05.000Z' }, { statusIn: ['accepted', 'started'] });
+    expect(sent()).toEqual(['UpdateCommand', 'QueryCommand', 'PutCommand']);
+    expect(inputs(PutCommand)[0]).toEqual({ TableName: table, Item: expect.objectContaining({ pk: jobId, sk: 'job', status: 'cancelled' }), ConditionExpression: 'attribute_not_exists(pk)' });
+    expect(items.get(`${jobId}|job`)).not.toHaveProperty('headers');
+    expect(await store().get(jobId)).toEqual({ ...job, status: 'cancelled', lastUpdate: '2026-01-01T00:00:05.000Z' });
+    // The request item is never written again: its state stays as submitted, and is no longer read.
+    expect(items.get(`${jobId}|request`)).toMatchObject({ status: 'accepted' });
+    // From now on, one UpdateItem.
+    ddb.resetHistory();
+    await store().update(jobId, { status: 'failed' }, { statusIn: ['cancelled'] });
+    expect(sent()).toEqual(['UpdateCommand']);
+  });
+
+  it('a first write whose condition does not hold of the submitted state writes nothing more, and is refused', async () => {
+    emulatedTable();
+    await store().create(job, request);
+    ddb.resetHistory();
+    await expect(store().update(jobId, { status: 'running' }, { expect: { attempts: 3 } })).rejects.toBeInstanceOf(ConditionFailed);
+    expect(ddb).not.toHaveReceivedCommand(PutCommand);
+  });
+
+  it('a first write that another one beat to the state item (the put refused) is made as an update of the state item that one made', async () => {
+    const items = emulatedTable();
+    await store().create(job, request);
+    expect(ddb.commandCalls(PutCommand)).toHaveLength(1);
+    // The cancel's state item lands between this take's read and its put.
+    ddb.on(PutCommand).callsFake((input: PutCommandInput) => {
+      items.set(`${jobId}|job`, { ...structuredClone(input.Item ?? {}), status: 'cancelled' });
+      throw conditionalCheckFailed();
+    });
+    // (This table does not judge the update's own condition: DynamoDB would refuse it here.)
+    await store().take(jobId, { status: 'started', attempts: 1 }, { statusIn: ['accepted'] });
+    expect(sent().slice(1)).toEqual(['QueryCommand', 'PutCommand', 'UpdateCommand']);
+    expect(inputs(UpdateCommand)[0]).toMatchObject({ Key: { pk: jobId, sk: 'job' }, ...updateParts({ status: 'started', attempts: 1 }, { statusIn: ['accepted'] }) });
+  });
+
+  it('take reads the state and request items in one consistent Query, then writes: the lease\'s put for a job not yet tried, an update after', async () => {
+    emulatedTable();
+    await store().create(job, { ...request, body: noise });
+    ddb.resetHistory();
+    expect(await store().take(jobId, { status: 'started', attempts: 1 }, { statusIn: ['accepted'] })).toEqual({ job: { ...job, status: 'started', attempts: 1 }, request: { ...request, body: noise } });
+    expect(sent()).toEqual(['QueryCommand', 'PutCommand']);
+    expect(inputs(QueryCommand)[0]).toMatchObject({ TableName: table, KeyConditionExpression: 'pk = :pk AND sk BETWEEN :job AND :request', ConsistentRead: true });
+    ddb.resetHistory();
+    expect(await store().take(jobId, { status: 'running', attempts: 2 }, { expect: { attempts: 1 } })).toEqual({ job: { ...job, status: 'running', attempts: 2 }, request: { ...request, body: noise } });
+    expect(sent()).toEqual(['QueryCommand', 'UpdateCommand']);
+  });
+
+  it('take of a job with neither item (its message came first, or its submit failed) is refused with nothing written', async () => {
+    emulatedTable();
+    await expect(store().take(jobId, { status: 'started' }, {})).rejects.toBeInstanceOf(ConditionFailed);
+    expect(sent()).toEqual(['QueryCommand']);
+  });
+
+  it('take returns the request beside an older state item from the write\'s ALL_NEW answer', async () => {
+    const older = { pk: jobId, sk: 'job', ...acceptedJobItem(), request: { headers: request.headers, body: request.body } };
+    ddb.on(QueryCommand).resolves({ Items: [older] });
+    ddb.on(UpdateCommand).resolves({ Attributes: { ...older, status: 'started', attempts: 1, lease_until: '2026-01-01T00:00:00.000Z' } });
     expect(await store().take(jobId, { status: 'started', attempts: 1 }, {})).toEqual({
       job: { ...job, status: 'started', attempts: 1, leaseUntil: Date.parse('2026-01-01T00:00:00.000Z') },
       request,
@@ -289,41 +386,41 @@ describe('DynamoJobStore reads and writes', () => {
     expect(ddb).not.toHaveReceivedCommand(GetCommand);
   });
 
-  it('take reads a request of its own consistently, only when it is not beside the state; none found means no request', async () => {
+  it('take of a job whose request is lost returns the job alone', async () => {
     const items = emulatedTable();
-    await store().create(job, { ...request, body: noise });
-    ddb.resetHistory();
-    expect(await store().take(jobId, { status: 'started' }, {})).toEqual({ job: { ...job, status: 'started' }, request: { ...request, body: noise } });
-    expect(sent()).toEqual(['UpdateCommand', 'GetCommand']);
-    expect(ddb).toHaveReceivedCommandExactlyOnceWith(GetCommand, { TableName: table, Key: { pk: jobId, sk: 'request' }, ConsistentRead: true });
-
+    await store().create(indexed, request);
     items.delete(`${jobId}|request`);
-    expect(await store().take(jobId, { status: 'running' }, {})).toEqual({ job: { ...job, status: 'running' } });
+    expect(await store().take(jobId, { status: 'running' }, {})).toEqual({ job: { ...indexed, status: 'running' } });
   });
 
   it('a job and its request come back as they went in, whichever way they were stored, through take, lease and get', async () => {
     const json = JSON.stringify({ items: Array.from({ length: 40 }, (_, i) => ({ sku: `SKU-${i}`, quantity: 1, price: 1999 })) });
     const manyHeaders = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`X-Header-${i}`, `value ${i} for the target`]));
-    for (const [headers, body] of [[request.headers, null], [request.headers, ''], [request.headers, json], [request.headers, noise], [manyHeaders, 'ünïcode ✓']] as const) {
-      ddb.reset();
-      const items = emulatedTable();
-      const asked = { ...request, headers, body };
-      await store().create(job, asked);
-      const leaseUntil = Date.parse('2026-01-01T00:00:10.000Z');
-      expect(await store().take(jobId, { status: 'started', attempts: 1, leaseUntil }, {})).toEqual({ job: { ...job, status: 'started', attempts: 1, leaseUntil }, request: asked });
-      const output: AttemptOutput = { started: job.created, durationMs: 5, statusCode: 200, headers: manyHeaders, body: json, bodyEncoding: 'utf8', bodyBytes: json.length, truncated: false };
-      const history = [{ attempt: 1, started: job.created, durationMs: 5, statusCode: 200 }];
-      const settled = { ...job, status: 'completed' as const, attempts: 1, output, history };
-      expect(await store().lease(jobId, { status: 'completed', output, history, remove: ['leaseUntil'] }, {})).toEqual(settled);
-      expect(await store().get(jobId)).toEqual(settled);
-      // Kept beside the final state, or in its own item: a replay reads it.
-      expect(items.get(`${jobId}|job`)?.['request'] ?? items.get(`${jobId}|request`)).toBeDefined();
+    for (const submitted of [job, indexed]) {
+      for (const [headers, body] of [[request.headers, null], [request.headers, ''], [request.headers, json], [request.headers, noise], [manyHeaders, 'ünïcode ✓']] as const) {
+        ddb.reset();
+        const items = emulatedTable();
+        const asked = { ...request, headers, body };
+        await store().create(submitted, asked);
+        expect(await store().getWithRequest(jobId)).toEqual({ job: submitted, request: asked });
+        const leaseUntil = Date.parse('2026-01-01T00:00:10.000Z');
+        expect(await store().take(jobId, { status: 'started', attempts: 1, leaseUntil }, {})).toEqual({ job: { ...submitted, status: 'started', attempts: 1, leaseUntil }, request: asked });
+        const output: AttemptOutput = { started: job.created, durationMs: 5, statusCode: 200, headers: manyHeaders, body: json, bodyEncoding: 'utf8', bodyBytes: json.length, truncated: false };
+        const history = [{ attempt: 1, started: job.created, durationMs: 5, statusCode: 200 }];
+        const settled = { ...submitted, status: 'completed' as const, attempts: 1, output, history };
+        expect(await store().lease(jobId, { status: 'completed', output, history, remove: ['leaseUntil'] }, {})).toEqual(settled);
+        expect(await store().get(jobId)).toEqual(settled);
+        expect(await store().getWithRequest(jobId)).toEqual({ job: settled, request: asked });
+        // Kept in its own item: a replay reads it.
+        expect(items.get(`${jobId}|request`)).toBeDefined();
+      }
     }
   });
 
   it('turns a ConditionalCheckFailedException into ConditionFailed, and passes any other error through unchanged', async () => {
     const refusal = conditionalCheckFailed();
     ddb.on(UpdateCommand).rejects(refusal);
+    ddb.on(QueryCommand).resolves({ Items: [{ pk: jobId, sk: 'job', ...acceptedJobItem() }] });
     for (const write of [() => store().update(jobId, {}, {}), () => store().lease(jobId, {}, {}), () => store().take(jobId, {}, {})]) {
       const error = await write().catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ConditionFailed);

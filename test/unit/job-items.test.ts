@@ -7,7 +7,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { dynamoItemSize } from '../../lambdas/adapters/item-size.ts';
-import { attemptFromItem, attemptItem, jobFromItem, jobItem, newJobItems, requestFromItem, storedChanges, storedConditionValue, storedDefaults, storedName } from '../../lambdas/adapters/job-items.ts';
+import { attemptFromItem, attemptItem, hasSubmittedState, jobFromItem, jobItem, newJobItems, requestFromItem, storedChanges, storedConditionValue, storedDefaults, storedName } from '../../lambdas/adapters/job-items.ts';
 import { jobLimits } from '../../lib/definitions.ts';
 import { publicRecord, type AttemptOutput, type Job, type JobRequest } from '../../lambdas/core/job.ts';
 import { acceptedJob } from '../support/memory.ts';
@@ -177,11 +177,29 @@ describe('the request', () => {
   const job = acceptedJob({ jobId });
   const request: JobRequest = { url: job.service, method: 'POST', headers: { 'Idempotency-Key': jobId, 'Content-Type': 'application/json' }, body: '{"a":1}' };
 
-  it('always gets an item of its own, written first, however small: it is kept for the retention, and beside the state every later write would carry it', () => {
+  it('a job that enters no index at submit is one item: its request, with the state as submitted beside it, which reads back as the job', () => {
     const items = newJobItems(job, request);
+    expect(items.map((item) => item['sk'])).toEqual(['request']);
+    const [own = {}] = items;
+    expect(hasSubmittedState(own)).toBe(true);
+    expect(jobFromItem(own)).toEqual(jobFromItem(jobItem(job)));
+    expect(requestFromItem(own, job)).toEqual(request);
+    // The request item's attributes are the request's and the state's, none the same.
+    expect(own).toMatchObject({ pk: jobId, sk: 'request', expiresAt: job.expiresAt, status: 'accepted' });
+  });
+
+  it.each([
+    ['unsettled index (the local stack)', { sweep: 'a' }],
+    ['due index (a first attempt beyond 15 minutes)', { due: '2027-03-01T09:30Z#a' }],
+  ])('a job that enters the %s at submit gets its state item from submit on, after its request item, which holds no state', (_index, indexed) => {
+    const items = newJobItems({ ...job, ...indexed }, request);
     expect(items.map((item) => item['sk'])).toEqual(['request', 'job']);
-    expect(items[1]).not.toHaveProperty('request');
-    expect(requestFromItem(items[0] ?? {}, job)).toEqual(request);
+    const [own = {}, state = {}] = items;
+    expect(hasSubmittedState(own)).toBe(false);
+    expect(own).not.toHaveProperty('status');
+    expect(state).not.toHaveProperty('request');
+    expect(state).toMatchObject(indexed);
+    expect(requestFromItem(own, job)).toEqual(request);
   });
 
   it('still reads a request map beside the state, as jobs written before (and local DATA_DIRs) have it', () => {
@@ -189,16 +207,14 @@ describe('the request', () => {
     expect(requestFromItem(state, jobFromItem(state))).toEqual(request);
   });
 
-  it('gets an item of its own, first in the order of writing, when it does not fit beside the state', () => {
+  it('a large request is in the same one item, and expires with its job', () => {
     const large = { ...request, body: noise(3000) };
     const items = newJobItems(job, large);
-    expect(items.map((item) => item['sk'])).toEqual(['request', 'job']);
-    const [own = {}, state = {}] = items;
-    // The request item expires with its job.
+    expect(items.map((item) => item['sk'])).toEqual(['request']);
+    const [own = {}] = items;
     expect(own).toMatchObject({ pk: jobId, sk: 'request', expiresAt: job.expiresAt });
-    expect(state).not.toHaveProperty('request');
     expect(requestFromItem(own, job)).toEqual(large);
-    expect(requestFromItem(state, job)).toBeUndefined();
+    expect(requestFromItem(jobItem(job), job)).toBeUndefined();
   });
 
   it('keeps a body of null and an empty body apart', () => {
