@@ -5,16 +5,22 @@
  *   `max_attempts`, `next_attempt_at`, `output`, `notified`, ...), instants as ISO-8601 text;
  * - a field without a value (null, an empty history) is absent;
  * - the request it sends in an item of its own (`sk = "request"`: `headers`, `body`, the job's
- *   `expiresAt`), written before the job so that whoever finds the job finds its request, and
- *   kept as long as the job, final or not: a replay (POST /v1/jobs/{id}/replay) sends it again.
- *   Always its own item, however small. Beside the state it would be rewritten by, and billed
- *   at, every later write for the whole retention: with the benchmark's 1 KiB event (a 645-byte
- *   request) the state after its answer is 983 bytes, one write unit, and 1,833 with the request
- *   beside it, two, for the answer's write and for the callback's. Its own item costs one write
- *   unit more at submit, and a consistent GetItem when the first attempt takes the job (`take`),
- *   against a unit saved at each later write of every job whose answer is not tiny: 5 units a
- *   job instead of 6. A state item with a `request` map beside it (jobs written before, local
- *   DATA_DIRs) is still read, its request from the map;
+ *   `expiresAt`), written before the job's state so that whoever finds the job finds its
+ *   request, and kept as long as the job, final or not: a replay (POST /v1/jobs/{id}/replay)
+ *   sends it again. Never beside the state item, however small: there it would be rewritten by,
+ *   and billed at, every later write for the whole retention (with the benchmark's 1 KiB event,
+ *   a 645-byte request, the state after its answer is 983 bytes, one write unit, and 1,833 with
+ *   the request beside it, two, for the answer's write and for the callback's);
+ * - a job that enters no index at submit (on AWS every job that runs within 15 minutes) is
+ *   written as that one item, the state as submitted beside the request (859 bytes for the
+ *   benchmark's job: one write unit at submit where two items cost two). Its state item is made
+ *   by its first conditional write (the first attempt's lease, or a cancel), from that item,
+ *   which the attempt reads anyway; the request item is never written again, and its state is
+ *   the job's only until the state item is there (`hasSubmittedState`). A job that enters an
+ *   index at submit (the local stack's every job, a job delayed past 15 minutes) has its state
+ *   item from submit on: an index's readers find and write the state item. A state item with a
+ *   `request` map beside it (jobs written before, local DATA_DIRs) is still read, its request
+ *   from the map;
  * - the output of each attempt that was followed by a retry, in an item of its own
  *   (`sk = "attempt#0001"`, the number zero-padded so the items sort by it), its fields plain as
  *   the job's `output` has them, with the attempt's number and the job's `expiresAt`: a job that
