@@ -16,14 +16,14 @@
  * The walk is the same for any store that can read entries (the in-memory one of the unit tests
  * included): `listPage` takes the reading of entries and of jobs as functions.
  */
-import { QueryCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { tables } from '../../lib/definitions.ts';
 import type { Job } from '../core/job.ts';
 import { decodeCursor, encodeCursor, listExamined, type JobPage, type ListPosition, type ListQuery } from '../core/ports.ts';
 import type { Documents } from './dynamo.ts';
 
-/** The partition key prefix of a client's listing entries. */
-export const LISTING = 'jobs#';
-export const listingPk = (clientId: string): string => `${LISTING}${clientId}`;
+/** A client's listing entries' partition key. */
+export const listingPk = (clientId: string): string => `${tables.jobs.listing.prefix}${clientId}`;
 /** An entry's sort key: newest first when read backwards (ISO instants sort as text), one instant's entries by their first job. */
 export const listingSk = (created: string, first: string): string => `${created}#${first}`;
 
