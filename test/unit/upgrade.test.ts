@@ -226,11 +226,9 @@ describe('a jobs table whose indexes are not today\'s (a DATA_DIR made before GE
     { AttributeName: hash, KeyType: 'HASH' as const },
     { AttributeName: range, KeyType: 'RANGE' as const },
   ];
-  /**
-   * A dynalite whose jobs table is the one of the version before the listing entries: today's
-   * indexes and the `client` index, keys only (as lib/definitions.ts described it then).
-   */
-  const withClientIndex = () =>
+  type Index = { name: string; partitionKey: string; sortKey: string; projected?: readonly string[] };
+  /** A dynalite whose jobs table an earlier version made, with these indexes (each keys only unless it projects some). */
+  const withIndexes = (indexes: readonly Index[]) =>
     startDynalite({
       beforeProvision: async (dynamodb) => {
         await dynamodb.send(
@@ -238,31 +236,20 @@ describe('a jobs table whose indexes are not today\'s (a DATA_DIR made before GE
             TableName: localTableNames.jobs,
             BillingMode: 'PAY_PER_REQUEST',
             KeySchema: keys('pk', 'sk'),
-            AttributeDefinitions: ['pk', 'sk', unsettled.partitionKey, unsettled.sortKey, clientIndex.partitionKey, tables.jobs.dueIndex.partitionKey, tables.jobs.dueIndex.sortKey].map((AttributeName) => ({ AttributeName, AttributeType: 'S' })),
-            GlobalSecondaryIndexes: [
-              { IndexName: unsettled.name, KeySchema: keys(unsettled.partitionKey, unsettled.sortKey), Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...unsettled.projected] } },
-              { IndexName: clientIndex.name, KeySchema: keys(clientIndex.partitionKey, clientIndex.sortKey), Projection: { ProjectionType: 'KEYS_ONLY' } },
-              { IndexName: tables.jobs.dueIndex.name, KeySchema: keys(tables.jobs.dueIndex.partitionKey, tables.jobs.dueIndex.sortKey), Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...tables.jobs.dueIndex.projected] } },
-            ],
+            AttributeDefinitions: [...new Set(['pk', 'sk', ...indexes.flatMap((index) => [index.partitionKey, index.sortKey])])].map((AttributeName) => ({ AttributeName, AttributeType: 'S' })),
+            GlobalSecondaryIndexes: indexes.map((index) => ({
+              IndexName: index.name,
+              KeySchema: keys(index.partitionKey, index.sortKey),
+              Projection: index.projected ? { ProjectionType: 'INCLUDE', NonKeyAttributes: [...index.projected] } : { ProjectionType: 'KEYS_ONLY' },
+            })),
           }),
         );
       },
     });
-  /** A dynalite whose jobs table is the one before GET /v1/jobs: the unsettled index as it is now, no client index. */
-  const previousVersion = () =>
-    startDynalite({
-      beforeProvision: async (dynamodb) => {
-        await dynamodb.send(
-          new CreateTableCommand({
-            TableName: localTableNames.jobs,
-            BillingMode: 'PAY_PER_REQUEST',
-            KeySchema: keys('pk', 'sk'),
-            AttributeDefinitions: ['pk', 'sk', unsettled.partitionKey, unsettled.sortKey].map((AttributeName) => ({ AttributeName, AttributeType: 'S' })),
-            GlobalSecondaryIndexes: [{ IndexName: unsettled.name, KeySchema: keys(unsettled.partitionKey, unsettled.sortKey), Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...unsettled.projected] } }],
-          }),
-        );
-      },
-    });
+  /** The jobs table of the version before the listing entries: today's indexes and the `client` index, keys only (as lib/definitions.ts described it then). */
+  const withClientIndex = () => withIndexes([unsettled, clientIndex, tables.jobs.dueIndex]);
+  /** The jobs table of the version before GET /v1/jobs: the unsettled index as it is now, no client index. */
+  const previousVersion = () => withIndexes([unsettled]);
 
   const base = Date.parse('2026-11-01T00:00:00.000Z');
   /** Sixty jobs of two clients (some with large requests, kept attempts, Idempotency-Keys) and the sweeper's state: every kind of item. */
