@@ -16,8 +16,8 @@ import { CallMeter, indexKeysOf } from './meter.ts';
 import { meterChannel, type MeterMessage } from './protocol.ts';
 
 // Every index of the jobs table (lib/definitions.ts). A job is made in the api's environment
-// and settled in another: what this one has not seen written had no key of the sparse index
-// (see CallMeterOptions.unseenItemsIndexed); the client index's keys no update changes.
+// and settled in another: what this one has not seen written had no key of the sparse indexes
+// (see CallMeterOptions.unseenItemsIndexed).
 const meter = new CallMeter({ indexKeys: { [localTableNames.jobs]: indexKeysOf(tables.jobs) }, unseenItemsIndexed: false });
 meter.attach(services().aws.dynamodb, 'handlers');
 meter.attach(services().aws.sqs, 'handlers');

@@ -1,10 +1,10 @@
 /**
  * `node --import tsx bench/list.ts --jobs 100000`: what a page of GET /v1/jobs costs as the jobs
- * table grows, to show it does not grow with it (lib/definitions.ts argues the client index).
+ * table grows, to show it does not grow with it (lib/definitions.ts argues the listing entries).
  *
  * Starts the local stack's storage process (dynalite on disk, in a temporary DATA_DIR, a process
  * of its own as `npm start` runs it), provisions the tables, and writes jobs through the store's
- * own `create` (`--concurrency` at once): `--jobs` of one client, and a quarter as many of three
+ * own `enlist` and `create` (`--concurrency` at once, one listing entry per job, as single submits have them): `--jobs` of one client, and a quarter as many of three
  * others, interleaved in time, of mixed statuses (completed 80 %, failed 10 %, running 5 %,
  * cancelled 3 %, accepted 2 %; a completed or failed job carries an answer, as a job item does
  * once tried). At each checkpoint (`--at`, by the client's jobs written; default 10,000 and
@@ -13,8 +13,7 @@
  *   - a page from the middle (a cursor at the client's median job);
  *   - a status-filtered page (`failed`), from the start and from the middle;
  * and prints, per page, p50 and p95 milliseconds and the read units consumed (DynamoDB's
- * ReturnConsumedCapacity, which dynalite reckons as DynamoDB does, per 4 KB, without the 100
- * bytes of overhead DynamoDB adds to each index entry), and the write rate.
+ * ReturnConsumedCapacity, which dynalite reckons as DynamoDB does, per 4 KB), and the write rate.
  *
  * The figures are dynalite's on this machine, not DynamoDB's: what they show is the shape (a
  * page costs the same at 10,000 jobs as at 100,000), and the read units, which are DynamoDB's
@@ -130,6 +129,7 @@ async function writeUpTo(target: number): Promise<{ jobs: number; seconds: numbe
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       for (let job = queue[next++]; job; job = queue[next++]) {
+        await store.enlist(job.clientId, job.created, [job.jobId], job.expiresAt);
         await store.create(job, { url: job.service, method: 'POST', headers: { 'Content-Type': 'application/json', 'Idempotency-Key': job.jobId }, body: '{"order":1234,"amount":"19.99"}' });
       }
     }),
@@ -173,7 +173,7 @@ try {
     const wrote = await writeUpTo(checkpoint);
     console.log(`\n${checkpoint} jobs of the client stored (${Math.round(checkpoint * 1.25)} in the table): wrote ${wrote.jobs} in ${wrote.seconds.toFixed(1)} s, ${Math.round(wrote.jobs / wrote.seconds)} jobs/s`);
     const middle = written[Math.floor(written.length / 2)];
-    const cursor = middle ? encodeCursor({ clientId: client, created: middle.created, jobId: middle.jobId }) : undefined;
+    const cursor = middle ? encodeCursor({ clientId: client, created: middle.created, first: middle.jobId, seen: 1 }) : undefined;
     const rows = [
       await measure('first page', { limit }),
       await measure('middle page (cursor)', { limit, ...(cursor ? { cursor } : {}) }),

@@ -7,7 +7,7 @@
  * inside the stack process; its snapshot goes to the bench over IPC.
  *
  * ```ts
- * const meter = new CallMeter({ indexKeys: { 'waas-jobs': indexKeysOf(tables.jobs) } }); // unsettled (sweep), client (clientId)
+ * const meter = new CallMeter({ indexKeys: { 'waas-jobs': indexKeysOf(tables.jobs) } }); // unsettled (sweep), due (due)
  * meter.attach(services().aws.dynamodb); // the document client shares this client's stack
  * meter.attach(stack.eventSource, 'event source');
  * meter.snapshot(); // { 'DynamoDB GetItem waas-jobs sk=job': { calls, capacityUnits, ... }, ... }
@@ -23,6 +23,7 @@
  * - deserialize (innermost, next to the HTTP handler): each attempt's raw HTTP response.
  */
 import type { HandlerExecutionContext, HttpRequest, HttpResponse, MiddlewareStack } from '@smithy/types';
+import { tables } from '../lib/definitions.ts';
 import { sqsBatchBilledRequests, sqsBilledRequests } from './cost.ts';
 
 /** What the meter needs of a client: its middleware stack (a DynamoDBClient, an SQSClient). */
@@ -86,7 +87,7 @@ const isIndexDefinition = (value: unknown): value is IndexDefinition =>
 
 /**
  * Every GSI of a table's definition (lib/definitions.ts: each entry with a `name` and a
- * `partitionKey`, such as `tables.jobs.unsettledIndex` and `clientIndex`), by index name, as the
+ * `partitionKey`, such as `tables.jobs.unsettledIndex` and `dueIndex`), by index name, as the
  * meter bills them: a new index there is metered without a change here.
  */
 export function indexKeysOf(table: Readonly<Record<string, unknown>>): Record<string, IndexKey> {
@@ -177,10 +178,18 @@ function tableOf(input: Input): string {
   return '?';
 }
 
-/** A short, stable description of what a DynamoDB call touched, to tell its calls apart. */
+/** A partition key of a client's listing entries (lib/definitions.ts `tables.jobs.listing`). */
+const isListing = (pk: string | undefined) => pk?.startsWith(tables.jobs.listing.prefix) === true;
+
+/**
+ * A short, stable description of what a DynamoDB call touched, to tell its calls apart. A
+ * listing entry (its sort key is an instant and a job id, one of its own per entry) is
+ * `#listing`, whether written or read by its Query.
+ */
 export function describeDynamoCall(operation: string, input: Input): string {
   const table = tableOf(input);
   const sk = (item: unknown) => {
+    if (isListing(keyString(item, 'pk'))) return ' #listing';
     const value = keyString(item, 'sk');
     return value === undefined ? '' : ` sk=${value}`;
   };
@@ -193,8 +202,10 @@ export function describeDynamoCall(operation: string, input: Input): string {
     case 'UpdateItem':
       return `${table}${sk(input['Key'])} ${describeUpdate(String(input['UpdateExpression'] ?? ''), (input['ExpressionAttributeNames'] ?? {}) as Record<string, string>)}`;
     case 'Query':
-    case 'Scan':
-      return `${table}${typeof input['IndexName'] === 'string' ? ` index ${input['IndexName']}` : ''}`;
+    case 'Scan': {
+      const listing = isListing(keyString(input['ExpressionAttributeValues'], ':pk')) ? ' #listing' : '';
+      return `${table}${typeof input['IndexName'] === 'string' ? ` index ${input['IndexName']}` : ''}${listing}`;
+    }
     default:
       return table;
   }

@@ -136,39 +136,37 @@ export const tables = {
       projected: ['status', 'notified', 'lastUpdate', 'lease_until', 'next_attempt_at', 'notify_lease_until', 'next_notify_at'],
     },
     /**
-     * A client's jobs, newest first: GET /v1/jobs pages through it, never a scan, so that a page
-     * costs the same whatever the table holds. Only job items carry `clientId` (request, attempt,
-     * Idempotency-Key and sweeper items do not), so it holds one entry per job and no other.
+     * A client's jobs, newest first, for GET /v1/jobs: listing entries, items of this table
+     * (lambdas/adapters/job-listing.ts has their layout), never a scan, so that a page costs the
+     * same whatever the table holds. One entry per submit request that creates jobs, under the
+     * client's partition (`pk` = this prefix and the client id; `sk` = the jobs' `created`, then
+     * the first job's id), listing that request's job ids in its order; a batch's jobs share one
+     * `created`. It is written before any of their messages is sent, once, and never again.
      *
-     * Keys only, by design. Its keys (`clientId`, `created`) are written with the job and never
-     * change, and an entry that projects nothing else is written once, when the job is: one write
-     * unit per job, and nothing at any later transition. Projecting `status` (to filter in the
-     * index) would rewrite the entry at every status change, two or three more units per job
-     * (started, running, final), on the path every job takes, to make only status-filtered
-     * listings cheaper.
+     * They replace the keys-only `client` index, which wrote an entry per job: one write unit
+     * each (about $0.625 per million jobs on demand). An entry is ~150 bytes and ~37 per id more:
+     * one write unit for a single submit (as the index cost), and 4 units (3.9 KB) for a batch of
+     * 100, 0.04 a job. A job is never rewritten into it: its status is read from the job itself.
      *
-     * What a page then costs (on-demand, eventually consistent reads): one Query of the index for
-     * `limit` + 1 entries (its keys and the table's, ~80 bytes, and the 100 bytes DynamoDB counts
-     * for each index entry: half a read unit per ~20 entries) and one BatchGetItem of the jobs it
-     * names, half a unit per 4 KB of each job (a job is under 1 KB until an answer is recorded, up
-     * to ~75 KB with a body at its limits): a page of 20 small jobs is about 10.5 read units, of
-     * 100 about 53. With `status`, the jobs of another status are
-     * read and left out; a page looks at no more than `listExamined` (100) jobs whatever it finds,
-     * so it costs at most one page of 100, and may hold fewer jobs than `limit`, even none, with a
+     * What a page then costs (on-demand, eventually consistent reads): a Query or two of the
+     * client's entries (a few first, then as many as the jobs they held say are needed: half a
+     * read unit per 4 KB, about 100 ids or 25 single entries) and one BatchGetItem of the jobs
+     * they name, half a unit per 4 KB of each job (a job is under 1 KB until an answer is
+     * recorded, up to ~75 KB with a body at its limits): a page of 20 small jobs is about 11
+     * read units, of 100 about 53. With `status`, the jobs of another status are read and left
+     * out; a page looks at no more than `listExamined` (100) jobs whatever it finds, so it costs
+     * at most one page of 100, and may hold fewer jobs than `limit`, even none, with a
      * `next_cursor` to go on from (as DynamoDB's own filtered Query pages do). None of it grows
      * with the jobs stored. bench/list.ts measures it.
      *
      * Its bound: one client's entries share one partition key, and `created` only grows, so
      * DynamoDB cannot split them for heat: one partition takes 1,000 write units a second, so
-     * one client's jobs are submitted at up to about 1,000 a second (a GSI that throttles
-     * throttles the table's writes too: submit answers 503). Past that, the key would be sharded
-     * (`clientId#0`..`#n` from the job id, a page merging n Queries).
+     * 1,000 single submits a second of one client, or 250 full batches (25,000 batched jobs a
+     * second per client; lib/scale.ts `clientListing` reckons it for the workload's mix). A
+     * throttled entry refuses its submit (503, nothing kept). Past that, the partition would be
+     * sharded (`jobs#<client>#0`..`#n`, a page merging n Queries).
      */
-    clientIndex: {
-      name: 'client',
-      partitionKey: 'clientId',
-      sortKey: 'created',
-    },
+    listing: { prefix: 'jobs#' },
     /**
      * The delayed jobs that wait in the store, by the minute they fall due: a job whose first
      * attempt is more than SQS's 15 minutes away carries `due` = "<minute>#<shard>" (e.g.
@@ -213,11 +211,10 @@ export const tables = {
    * `clientId`, `cron`, `timezone`, `schedule_expression` (EventBridge Scheduler's), `job` (the
    * v1 job each run submits, as its JSON text: any JSON body is kept as sent, which a DynamoDB
    * map would not do for every value, and an operator reads it as it was posted), `next_run`,
-   * `created`, `last_run`, `last_job_id`. A table of its own, not items of the jobs table: every
-   * item there with a `clientId` is a job in the client index (GET /v1/jobs), and a schedule
-   * lives until it is deleted, with no TTL. Runs leave nothing here: a run's key is claimed
-   * in the jobs table as an Idempotency-Key is (core/schedules.ts), and its job says which
-   * schedule made it.
+   * `created`, `last_run`, `last_job_id`. A table of its own, not items of the jobs table: a
+   * schedule lives until it is deleted, with no TTL, and is read through a client index of its
+   * own. Runs leave nothing here: a run's key is claimed in the jobs table as an Idempotency-Key
+   * is (core/schedules.ts), and its job says which schedule made it.
    */
   schedules: {
     id: 'SchedulesTable',

@@ -117,8 +117,8 @@ export interface AccountQuotas {
   /**
    * DynamoDB table-level throughput for an on-demand table: 40,000 read and 40,000 write request
    * units a second. Adjustable; on demand has no account-level quota. The model counts the
-   * `unsettled` and `client` indexes' writes against it too (the provisioned rule counts a table
-   * with its GSIs). Checked against "Quotas in Amazon DynamoDB" and "DynamoDB maximum throughput
+   * `unsettled` index's writes against it too (the provisioned rule counts a table with its
+   * GSIs). Checked against "Quotas in Amazon DynamoDB" and "DynamoDB maximum throughput
    * for on-demand tables".
    */
   dynamoOnDemandTable: { readUnits: number; writeUnits: number };
@@ -132,8 +132,8 @@ export interface AccountQuotas {
   /**
    * One partition serves at most 3,000 read and 1,000 write units a second (fixed): the bound
    * of one partition key value, such as one sweep shard of the `unsettled` index, one client's
-   * item, one client's entries in the `client` index (whose sort key only grows, so DynamoDB
-   * cannot split them), or one address's item in the limits table. Checked against
+   * item, one client's listing entries (whose sort key only grows, so DynamoDB cannot split
+   * them), or one address's item in the limits table. Checked against
    * "Understanding DynamoDB warm throughput in different scenarios".
    */
   dynamoPartition: { readUnits: number; writeUnits: number };
@@ -193,7 +193,7 @@ export interface Workload {
   handedOverFraction: number;
   /** Client addresses the requests come from, evenly (the failure limiter keeps an item per address). */
   sourceAddresses: number;
-  /** Clients the jobs are submitted by, evenly (the `client` index keeps a partition per client). */
+  /** Clients the jobs are submitted by, evenly (each client's listing entries are a partition of their own). */
   clients: number;
 }
 
@@ -226,7 +226,7 @@ export const batchedWorkload: Workload = { ...defaultWorkload, jobsPerSubmit: ba
 /**
  * What the stack itself takes per job, from its measured figures (README "Performance and
  * cost", bench/README.md): they reproduce the README's $0.49 of Lambda and 6 write units per job
- * (measured before the v1 API's `client` index, whose one unit at submit comes on top).
+ * (measured before GET /v1/jobs's listing entries, whose share of a unit at submit comes on top).
  */
 export interface StackCosts {
   /**
@@ -288,11 +288,13 @@ export const stackCosts: StackCosts = {
 /** DynamoDB keeps one write unit per started KiB; a request beside the job must leave it in one. */
 const writeUnitBytes = 1024;
 /**
- * An entry of the keys-only `client` index (lib/definitions.ts `tables.jobs.clientIndex`): the
- * table's keys (a 36-character job id, `job`) and the index's (a 14-digit client id, the ISO
- * `created`), with their names: about 100 bytes, one write unit.
+ * A listing entry (lib/definitions.ts `tables.jobs.listing`, lambdas/adapters/job-listing.ts):
+ * one per submit request, its keys (`jobs#` and a 14-digit client id; the ISO `created` and the
+ * first job's id), `clientId`, `created`, `expiresAt` and the list of its job ids, with their
+ * names: 159 bytes and 37 per job id (196 for a single submit, one write unit; 3,859 for a
+ * batch of 100, four), as lambdas/adapters/item-size.ts reckons them.
  */
-const clientIndexEntryBytes = 100;
+const listingEntryBytes = (jobs: number) => 159 + 37 * jobs;
 /** SendMessageBatch takes ten entries at most (lambdas/adapters/sqs.ts): a batch's messages go ten to a request. */
 const sendBatchEntries = 10;
 /** The dead-letter consumers (2 each, Lambda's minimum) and the sweeper (one run a minute). */
@@ -315,17 +317,18 @@ export interface JobProfile {
   notifyBatchSeconds: number;
   /**
    * Write units per job, by write: the job's own (submit, lease, answer, callback, a retry's
-   * lease and answer), the kept attempts' puts (`keep`), and the two indexes' entries.
+   * lease and answer), the kept attempts' puts (`keep`), the unsettled index's entries, and its
+   * share of its submit request's listing entry (`listing`).
    */
-  writeUnits: { submit: number; lease: number; answer: number; callback: number; retry: number; keep: number; unsettledIndex: number; clientIndex: number; total: number };
+  writeUnits: { submit: number; lease: number; answer: number; callback: number; retry: number; keep: number; unsettledIndex: number; listing: number; total: number };
   /** Read units on the jobs and clients tables. */
   readUnits: number;
   /** Read units on the limits table. */
   limiterReads: number;
   /** Writes to the `unsettled` index per job: each write of a job while it waits on a retry, from the one that puts its shard to the one that settles it. */
   indexWrites: number;
-  /** Writes to the `client` index per job: its entry, once, at submit. */
-  clientIndexWrites: number;
+  /** Write units of listing entries per job: its submit request's entry, once, shared by the request's jobs. */
+  listingWrites: number;
   /** Seconds the job's message is in flight: while a batch runs it, and while a retry waits. */
   inFlightSeconds: number;
   /** Concurrency a job a second keeps busy: api, execute, notify. */
@@ -360,9 +363,9 @@ export function jobProfile(workload: Workload = defaultWorkload, stack: StackCos
   // of an indexed job writes it: the answer that schedules the retry (the job enters), the
   // retry's lease, its answer, and the callback's outcome that settles it (the job leaves).
   const indexWrites = workload.retriesPerJob * 4;
-  // The `client` index is keys only, and its keys (clientId, created) never change: its entry is
-  // written once, by the submit's PutItem, and by no later write.
-  const clientIndexWrites = writeUnits(clientIndexEntryBytes);
+  // One listing entry per submit request, written once, before its messages, and never again:
+  // a batch's jobs share it (one entry of 100 ids is 4 units: 0.04 a job; a single submit's, 1).
+  const listingWrites = writeUnits(listingEntryBytes(workload.jobsPerSubmit)) / workload.jobsPerSubmit;
   const deliveries = 1 + workload.retriesPerJob;
   const requestReads = besideJob ? 0 : deliveries * readUnits(request, true);
   const batchSeconds = (workload.serviceMs + workload.callbackFraction * workload.callbackMs + stack.executeOverheadMs) / 1000;
@@ -388,12 +391,12 @@ export function jobProfile(workload: Workload = defaultWorkload, stack: StackCos
     deliveries,
     batchSeconds,
     notifyBatchSeconds,
-    writeUnits: { submit, lease, answer, callback, retry, keep, unsettledIndex: indexWrites, clientIndex: clientIndexWrites, total: submit + lease + answer + callback + retry + keep + indexWrites + clientIndexWrites },
+    writeUnits: { submit, lease, answer, callback, retry, keep, unsettledIndex: indexWrites, listing: listingWrites, total: submit + lease + answer + callback + retry + keep + indexWrites + listingWrites },
     readUnits: stack.readUnitsPerJob + requestReads,
     // An environment reads an address's counts once per countFreshMs at most, not once a request.
     limiterReads: stack.limiterReadUnits * Math.min(apiRequests, apiEnvironmentsPerJob * (1000 / countFreshMs)),
     indexWrites,
-    clientIndexWrites,
+    listingWrites,
     inFlightSeconds: deliveries * batchSeconds + workload.retriesPerJob * workload.retryWaitSeconds,
     concurrency: {
       api: apiSeconds,
@@ -416,7 +419,7 @@ export type BoundId =
   | 'lambdaRequests'
   | 'dynamoTable'
   | 'unsettledIndex'
-  | 'clientIndex'
+  | 'clientListing'
   | 'clientItem'
   | 'limiter'
   | 'sqsInFlight';
@@ -511,10 +514,10 @@ export function scaleModel(options: ModelOptions = {}): ScaleModel {
   const lambdaRequests = (quotas.lambdaConcurrency * perEnvironment) / invocationsPerJob;
   const dynamoTable = Math.min(quotas.dynamoOnDemandTable.writeUnits / profile.writeUnits.total, quotas.dynamoOnDemandTable.readUnits / profile.readUnits);
   const unsettledIndex = Math.min(sweepShards.length * quotas.dynamoPartition.writeUnits, quotas.dynamoOnDemandTable.writeUnits) / profile.indexWrites;
-  // All of one client's `client` index entries share its partition key, and their sort key
-  // (`created`) only grows, so DynamoDB cannot split the partition for heat: one client's submits
-  // are bound by one partition's writes, the clients' together by as many partitions.
-  const clientIndex = Math.min(quotas.dynamoPartition.writeUnits * workload.clients, quotas.dynamoOnDemandTable.writeUnits) / profile.clientIndexWrites;
+  // All of one client's listing entries share its partition key, and their sort key (`created`
+  // first) only grows, so DynamoDB cannot split the partition for heat: one client's submits are
+  // bound by one partition's writes, the clients' together by as many partitions.
+  const clientListing = Math.min(quotas.dynamoPartition.writeUnits * workload.clients, quotas.dynamoOnDemandTable.writeUnits) / profile.listingWrites;
   // One client's item, read (strongly consistent, 1 unit) by each api and execute environment once per cache period.
   const readsPerEnvironment = 1000 / credentialCacheMs;
   const clientItem = quotas.dynamoPartition.readUnits / (readsPerEnvironment * (profile.concurrency.api + profile.concurrency.execute));
@@ -545,10 +548,10 @@ export function scaleModel(options: ModelOptions = {}): ScaleModel {
     { id: 'dynamoTable', name: 'DynamoDB jobs table, on demand', rule: `${fmt(quotas.dynamoOnDemandTable.writeUnits)} WRU/s ÷ ${num(profile.writeUnits.total)} WRU per job, its indexes' included`, jobsPerSecond: dynamoTable, raisedBy: 'quota: DynamoDB table-level write throughput' },
     { id: 'unsettledIndex', name: 'DynamoDB `unsettled` index', rule: `${sweepShards.length} shards × ${fmt(quotas.dynamoPartition.writeUnits)} WCU ÷ ${num(profile.indexWrites)} index writes per job`, jobsPerSecond: unsettledIndex, raisedBy: 'fixed (per partition)' },
     {
-      id: 'clientIndex',
-      name: "DynamoDB one client's submits, `client` index",
-      rule: `min(${fmt(quotas.dynamoPartition.writeUnits)} WCU × ${fmt(workload.clients)} ${workload.clients === 1 ? 'client' : 'clients'}, ${fmt(quotas.dynamoOnDemandTable.writeUnits)} WRU/s) ÷ ${num(profile.clientIndexWrites)} index write per job (a partition per client, never split)`,
-      jobsPerSecond: clientIndex,
+      id: 'clientListing',
+      name: "DynamoDB one client's submits, its listing entries",
+      rule: `min(${fmt(quotas.dynamoPartition.writeUnits)} WCU × ${fmt(workload.clients)} ${workload.clients === 1 ? 'client' : 'clients'}, ${fmt(quotas.dynamoOnDemandTable.writeUnits)} WRU/s) ÷ ${num(profile.listingWrites)} listing write per job (a partition per client, never split)`,
+      jobsPerSecond: clientListing,
       raisedBy: 'fixed (per partition): more clients',
     },
     { id: 'clientItem', name: "DynamoDB one client's item", rule: `${fmt(quotas.dynamoPartition.readUnits)} RCU ÷ (${num(readsPerEnvironment)} reads/s × ${num(profile.concurrency.api + profile.concurrency.execute, 4)} environments per job/s)`, jobsPerSecond: clientItem, raisedBy: 'fixed (per partition)' },
@@ -584,7 +587,7 @@ export function jobUsage(workload: Workload = defaultWorkload, stack: StackCosts
       { item: 'UpdateItem jobs (retries: lease and answer)', calls: 2 * workload.retriesPerJob, readUnits: 0, writeUnits: p.writeUnits.retry },
       { item: 'PutItem jobs (kept attempts)', calls: workload.retriesPerJob, readUnits: 0, writeUnits: p.writeUnits.keep },
       { item: 'unsettled index writes', calls: p.indexWrites, readUnits: 0, writeUnits: p.indexWrites },
-      { item: 'client index writes (submit)', calls: 1, readUnits: 0, writeUnits: p.clientIndexWrites },
+      { item: 'PutItem jobs (listing entry, submit)', calls: 1 / workload.jobsPerSubmit, readUnits: 0, writeUnits: p.listingWrites },
       { item: 'GetItem (clients, requests)', calls: p.readUnits, readUnits: p.readUnits, writeUnits: 0 },
       { item: 'GetItem limits (the failure limiter)', calls: p.limiterReads, readUnits: p.limiterReads, writeUnits: 0 },
     ],
@@ -654,7 +657,7 @@ export interface ScalePlan {
   /** What the traffic itself must be like (the model at the plan assumes it). */
   requirements: string[];
   /** What provisioned DynamoDB at 70% would need instead: the table's own capacity, and each index's. */
-  provisioned: { writeCapacityUnits: number; readCapacityUnits: number; indexWriteCapacityUnits: { unsettled: number; client: number }; quotaRaises: QuotaRaise[] };
+  provisioned: { writeCapacityUnits: number; readCapacityUnits: number; indexWriteCapacityUnits: { unsettled: number }; quotaRaises: QuotaRaise[] };
   /** The jobs table's warm throughput to set beforehand, or else the ramp in `rampNotes`. */
   warmThroughput: { writeUnitsPerSecond: number; readUnitsPerSecond: number };
   rampNotes: string[];
@@ -687,7 +690,7 @@ export function planFor(wanted: number, options: PlanOptions = {}): ScalePlan {
   const p = jobProfile(workload, stack);
   const perEnvironment = current.lambdaRequestsPerEnvironment;
 
-  // The failure limiter's item per address, and each client's entries in the `client` index, are
+  // The failure limiter's item per address, and each client's listing entries, are
   // partitions of their own: the traffic must be spread over enough of them.
   const requirements: string[] = [];
   let planned: Workload = workload;
@@ -698,12 +701,12 @@ export function planFor(wanted: number, options: PlanOptions = {}): ScalePlan {
       `requests from at least ${addresses} client addresses: each api environment reads its address's failure counts once a second, and one item serves ${fmt(current.dynamoPartition.readUnits)} read units a second`,
     );
   }
-  const clientsFor = (rate: number) => Math.ceil((rate * p.clientIndexWrites) / current.dynamoPartition.writeUnits);
+  const clientsFor = (rate: number) => Math.ceil((rate * p.listingWrites) / current.dynamoPartition.writeUnits);
   const clients = clientsFor(target);
   if (clients > workload.clients) {
     planned = { ...planned, clients };
     requirements.push(
-      `jobs from at least ${clients} clients, evenly (${clientsFor(wanted)} without the headroom): one client's entries in the \`client\` index share a partition whose sort key only grows, which DynamoDB cannot split, so one client submits at most ${fmt(current.dynamoPartition.writeUnits / p.clientIndexWrites)} jobs a second; no context value or quota raises it`,
+      `jobs from at least ${clients} clients, evenly (${clientsFor(wanted)} without the headroom): one client's listing entries share a partition whose sort key only grows, which DynamoDB cannot split, so one client submits at most ${fmt(current.dynamoPartition.writeUnits / p.listingWrites)} jobs a second; no context value or quota raises it`,
     );
   }
 
@@ -758,16 +761,16 @@ export function planFor(wanted: number, options: PlanOptions = {}): ScalePlan {
   const tableReads = tableReadsAt(target);
 
   // Provisioned at 70%: capacity for the wanted rate (the utilisation is its headroom); the table
-  // and each of its two indexes are provisioned, and bounded, each on its own (the table-level
-  // quota holds for each), and together in the account's.
-  const wcu = Math.ceil((wanted * (p.writeUnits.total - p.indexWrites - p.clientIndexWrites)) / 0.7);
+  // (its listing entries among its writes) and its unsettled index are provisioned, and bounded,
+  // each on its own (the table-level quota holds for each), and together in the account's.
+  const wcu = Math.ceil((wanted * (p.writeUnits.total - p.indexWrites)) / 0.7);
   const rcu = Math.ceil(tableReadsAt(wanted) / 0.7);
-  const indexWcu = { unsettled: Math.ceil((wanted * p.indexWrites) / 0.7), client: Math.ceil((wanted * p.clientIndexWrites) / 0.7) };
-  const allWcu = wcu + indexWcu.unsettled + indexWcu.client;
-  const largestWcu = Math.max(wcu, indexWcu.unsettled, indexWcu.client);
+  const indexWcu = { unsettled: Math.ceil((wanted * p.indexWrites) / 0.7) };
+  const allWcu = wcu + indexWcu.unsettled;
+  const largestWcu = Math.max(wcu, indexWcu.unsettled);
   const provisionedRaises: QuotaRaise[] = [];
   if (largestWcu > current.dynamoProvisionedTable.writeUnits) {
-    const which = largestWcu === wcu ? 'the table' : largestWcu === indexWcu.client ? 'the client index' : 'the unsettled index';
+    const which = largestWcu === wcu ? 'the table' : 'the unsettled index';
     provisionedRaises.push({ quota: 'DynamoDB table-level write throughput (provisioned, WCU)', from: current.dynamoProvisionedTable.writeUnits, to: roundUp(largestWcu, 5_000), why: `${fmt(largestWcu)} WCU at 70% for ${which}`, atWanted: true });
   }
   if (allWcu > current.dynamoProvisionedAccount.writeUnits) {

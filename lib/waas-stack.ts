@@ -97,12 +97,12 @@ export class WaasStack extends Stack {
     const jobsTable = [tables.jobs.tableArn];
     const clientsTable = [tables.clients.tableArn];
     const limitsTable = [tables.limits.tableArn];
-    // api: queues a job and stores it (its large request first, in an item of its own), claims,
-    // settles and releases Idempotency-Keys, reads status and credentials, cancels a job; reads a
-    // job's partition (its attempts, its request for a replay) and lists a client's jobs through
-    // the client index, then reads them (BatchGetItem: reads alone; the api writes no batch).
+    // api: lists a new job (or a batch's jobs) in a listing entry, queues it and stores it (its
+    // request first, in an item of its own), claims, settles and releases Idempotency-Keys, reads
+    // status and credentials, cancels a job; reads a job's partition (its attempts, its request
+    // for a replay) and a client's listing entries (Query of the table: no index), then the jobs
+    // they name (BatchGetItem: reads alone; the api writes no batch).
     allow('api', ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query', 'BatchGetItem'], jobsTable);
-    allow('api', ['Query'], [`${tables.jobs.tableArn}/index/${tablesSpec.jobs.clientIndex.name}`]);
     allow('api', ['GetItem'], clientsTable);
     // ...and reads and counts failed authentications per source, one item per window.
     allow('api', ['GetItem', 'UpdateItem'], limitsTable);

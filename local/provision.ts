@@ -16,16 +16,16 @@ export interface LocalQueue {
 
 /**
  * The jobs table as definitions.ts describes it, under `name`: its keys and its indexes.
- * A DATA_DIR whose table lacks one of them (made by an earlier version: dynalite cannot add or
- * change an index) is copied into a table made by this at start (local/upgrade.ts).
+ * A DATA_DIR whose table has other indexes (made by an earlier version: dynalite cannot add,
+ * change or drop an index) is copied into a table made by this at start (local/upgrade.ts).
  */
 export function jobsTableSpec(name: string = localTableNames.jobs): CreateTableCommandInput {
-  const { unsettledIndex: unsettled, clientIndex: client, dueIndex: due } = tables.jobs;
+  const { unsettledIndex: unsettled, dueIndex: due } = tables.jobs;
   const keys = (partitionKey: string, sortKey: string) => [
     { AttributeName: partitionKey, KeyType: 'HASH' as const },
     { AttributeName: sortKey, KeyType: 'RANGE' as const },
   ];
-  const attributes = [...new Set([tables.jobs.partitionKey, tables.jobs.sortKey, unsettled.partitionKey, unsettled.sortKey, client.partitionKey, client.sortKey, due.partitionKey, due.sortKey])];
+  const attributes = [...new Set([tables.jobs.partitionKey, tables.jobs.sortKey, unsettled.partitionKey, unsettled.sortKey, due.partitionKey, due.sortKey])];
   return {
     TableName: name,
     BillingMode: 'PAY_PER_REQUEST',
@@ -33,7 +33,6 @@ export function jobsTableSpec(name: string = localTableNames.jobs): CreateTableC
     AttributeDefinitions: attributes.map((AttributeName) => ({ AttributeName, AttributeType: 'S' })),
     GlobalSecondaryIndexes: [
       { IndexName: unsettled.name, KeySchema: keys(unsettled.partitionKey, unsettled.sortKey), Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...unsettled.projected] } },
-      { IndexName: client.name, KeySchema: keys(client.partitionKey, client.sortKey), Projection: { ProjectionType: 'KEYS_ONLY' } },
       { IndexName: due.name, KeySchema: keys(due.partitionKey, due.sortKey), Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...due.projected] } },
     ],
   };

@@ -3,8 +3,9 @@
  * across upgrades keeps every job and Idempotency-Key. Only the local stack knows the older
  * layouts (the Lambda bundles read today's alone); nothing was ever deployed in them.
  *
- * The jobs table itself, when it lacks an index of today's (the client index, or the unsettled
- * index as it projects now): dynalite can neither add an index to a table nor change one
+ * The jobs table itself, when its indexes are not today's (it lacks one, such as the unsettled
+ * index as it projects now, or has one no more used, such as the `client` index of before the
+ * listing entries): dynalite can neither add an index to a table, nor change or drop one
  * (its UpdateTable changes throughput alone: it refuses an index's Create without a throughput,
  * which an on-demand table has none of, and takes one with it without doing anything; see
  * node_modules/dynalite/actions/updateTable.js), so the table is made again. Every item is copied into a table of
@@ -17,7 +18,10 @@
  *   ms; a request item with `url`, `method`, `headers` and `body`;
  * - the packed layout (session 2): the changing fields under short names (`s`, `a`, `u`, ...),
  *   the rest in brotli blobs (`spec`, `result`, `request`: JSON, then a NUL and a text);
- * - Idempotency-Keys without a `state` (every one then led to its job).
+ * - Idempotency-Keys without a `state` (every one then led to its job);
+ * - jobs without a listing entry (layout 3 and before: GET /v1/jobs read the `client` index):
+ *   each job gets one of its own, one job per entry, as a single submit lists it (a batch's jobs
+ *   had instants of their own then, and nothing recorded which were one batch's).
  *
  * A file in DATA_DIR records the layout the data is in, so a start after the upgrade reads nothing.
  */
@@ -26,12 +30,13 @@ import { join } from 'node:path';
 import { brotliDecompressSync } from 'node:zlib';
 import { DeleteTableCommand, DescribeTableCommand, ResourceNotFoundException, type TableDescription } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { JOB, jobItem, REQUEST, requestItem } from '../lambdas/adapters/job-items.ts';
+import { JOB, jobFromItem, jobItem, REQUEST, requestItem } from '../lambdas/adapters/job-items.ts';
+import { listingItem } from '../lambdas/adapters/job-listing.ts';
 import type { AttemptOutput, Job, JobRequest } from '../lambdas/core/job.ts';
 import { createTable, jobsTableSpec } from './provision.ts';
 
 /** Today's layout, as the file records it. */
-export const storeLayout = 3;
+export const storeLayout = 4;
 export const layoutFileName = 'store-layout';
 
 type Item = Record<string, unknown>;
@@ -43,7 +48,7 @@ export interface UpgradeReport {
 
 type Documents = Pick<DynamoDBDocumentClient, 'send'>;
 
-/** Makes the jobs table again with today's indexes, if it lacks one; then rewrites whatever it holds in an older layout, and records today's. */
+/** Makes the jobs table again with today's indexes, if its are not; then rewrites whatever it holds in an older layout, lists its jobs, and records today's layout. */
 export async function upgradeStore(db: Documents, table: string, dataDir: string): Promise<UpgradeReport> {
   await rebuildJobsTable(db, table);
   const report: UpgradeReport = { jobs: 0, keys: 0 };
@@ -52,12 +57,15 @@ export async function upgradeStore(db: Documents, table: string, dataDir: string
 
   const jobs = new Map<string, Item>();
   const requests = new Map<string, Item>();
+  /** Today's job items: listed, as the older ones are once rewritten. */
+  const listed: Job[] = [];
   let start: Item | undefined;
   do {
     const page = await db.send(new ScanCommand({ TableName: table, ConsistentRead: true, ExclusiveStartKey: start }));
     for (const item of page.Items ?? []) {
       const pk = String(item['pk']);
       if (item['sk'] === JOB && layoutOf(item) !== 'today') jobs.set(pk, item);
+      else if (item['sk'] === JOB) listed.push(jobFromItem(item));
       else if (item['sk'] === REQUEST) requests.set(pk, item);
       else if (item['sk'] === 'idem' && item['state'] === undefined) {
         await db.send(new UpdateCommand({ TableName: table, Key: { pk, sk: 'idem' }, UpdateExpression: 'SET #state = :done', ExpressionAttributeNames: { '#state': 'state' }, ExpressionAttributeValues: { ':done': 'done' } }));
@@ -77,8 +85,12 @@ export async function upgradeStore(db: Documents, table: string, dataDir: string
     for (const written of items) await db.send(new PutCommand({ TableName: table, Item: written }));
     const olderOwn = own !== undefined && ('url' in own || own['request'] instanceof Uint8Array);
     if (olderOwn && !items.some((written) => written['sk'] === REQUEST)) await db.send(new DeleteCommand({ TableName: table, Key: { pk, sk: REQUEST } }));
+    listed.push(job);
     report.jobs++;
   }
+  // A listing entry per job (written again, it is the same item: a start cut short goes on).
+  const listable = listed.filter((job) => typeof job.clientId === 'string' && typeof job.created === 'string');
+  await writeItems(db, table, listable.map((job) => listingItem(job.clientId, job.created, [job.jobId], job.expiresAt)));
   writeFileSync(file, `${storeLayout}\n`);
   return report;
 }
@@ -141,10 +153,11 @@ function ownRequest(item: Item, job: Job): JobRequest | undefined {
 export const rebuildTableName = (table: string): string => `${table}-rebuild`;
 const copiedWhole = { pk: 'rebuild', sk: 'copied whole' } as const;
 
-/** Whether the table has every index of today's jobs table, with its keys and projection. */
+/** Whether the table has today's jobs table's indexes, each with its keys and projection, and no other. */
 function hasTodaysIndexes(description: TableDescription | undefined): boolean {
   const wanted = jobsTableSpec().GlobalSecondaryIndexes ?? [];
   const projection = (value: { ProjectionType?: string; NonKeyAttributes?: string[] } | undefined) => JSON.stringify([value?.ProjectionType, [...(value?.NonKeyAttributes ?? [])].sort()]);
+  if ((description?.GlobalSecondaryIndexes ?? []).length !== wanted.length) return false;
   return wanted.every((index) => {
     const found = description?.GlobalSecondaryIndexes?.find((each) => each.IndexName === index.IndexName);
     return found !== undefined && JSON.stringify(found.KeySchema) === JSON.stringify(index.KeySchema) && projection(found.Projection) === projection(index.Projection);
@@ -172,21 +185,26 @@ async function dropTable(db: Documents, table: string): Promise<void> {
   if (await describeTable(db, table)) throw new Error(`table ${table} was not deleted`);
 }
 
-/** Copies every item of `from` into `to` (but the rebuild's mark), in batches of 25, as they are. */
+/** Puts the items into `to` as they are, in batches of 25, unprocessed ones again. */
+async function writeItems(db: Documents, to: string, items: readonly Item[]): Promise<void> {
+  for (let i = 0; i < items.length; i += 25) {
+    let requests = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+    for (let round = 0; requests.length > 0; round++) {
+      if (round === 20) throw new Error(`could not write ${requests.length} items into ${to}`);
+      const answer = await db.send(new BatchWriteCommand({ RequestItems: { [to]: requests } }));
+      requests = (answer.UnprocessedItems?.[to] ?? []) as typeof requests;
+    }
+  }
+}
+
+/** Copies every item of `from` into `to` (but the rebuild's mark), as they are. */
 async function copyItems(db: Documents, from: string, to: string): Promise<number> {
   let copied = 0;
   let start: Item | undefined;
   do {
     const page = await db.send(new ScanCommand({ TableName: from, ConsistentRead: true, ExclusiveStartKey: start }));
     const items = (page.Items ?? []).filter((item) => !(item['pk'] === copiedWhole.pk && item['sk'] === copiedWhole.sk));
-    for (let i = 0; i < items.length; i += 25) {
-      let requests = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
-      for (let round = 0; requests.length > 0; round++) {
-        if (round === 20) throw new Error(`could not copy ${requests.length} items into ${to}`);
-        const answer = await db.send(new BatchWriteCommand({ RequestItems: { [to]: requests } }));
-        requests = (answer.UnprocessedItems?.[to] ?? []) as typeof requests;
-      }
-    }
+    await writeItems(db, to, items);
     copied += items.length;
     start = page.LastEvaluatedKey;
   } while (start);
@@ -194,8 +212,8 @@ async function copyItems(db: Documents, from: string, to: string): Promise<numbe
 }
 
 /**
- * Makes the jobs table again, every item kept, where it lacks an index of today's (see the
- * file's head): the number of items copied, or undefined when the table had them all.
+ * Makes the jobs table again, every item kept, where its indexes are not today's (see the
+ * file's head): the number of items copied, or undefined when the table had today's.
  */
 export async function rebuildJobsTable(db: Documents, table: string): Promise<number | undefined> {
   const staging = rebuildTableName(table);

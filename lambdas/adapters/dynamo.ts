@@ -3,7 +3,7 @@
  * under its partition (`job`: its state, rewritten at each transition), its request in a
  * `request` item written before it (an older job may have it beside its state instead), and an `attempt#NNNN` item for each attempt followed by a retry; job-items.ts has the layout.
  * Idempotency-Keys are items of their own in the same table. A client's jobs are listed through
- * the `client` index (lib/definitions.ts weighs it), never by a scan.
+ * its listing entries, items of the same table (job-listing.ts), never by a scan.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
@@ -13,7 +13,6 @@ import {
   paginateQuery,
   paginateScan,
   PutCommand,
-  QueryCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
   type QueryCommandInput,
@@ -25,9 +24,6 @@ import { conditionHolds, withChanges } from '../core/conditions.ts';
 import { attemptsOf, type Attempt, type Job, type JobRequest } from '../core/job.ts';
 import {
   ConditionFailed,
-  decodeCursor,
-  encodeCursor,
-  listExamined,
   type Client,
   type ClientStore,
   type IdempotencyRecord,
@@ -36,7 +32,6 @@ import {
   type JobCondition,
   type JobPage,
   type JobStore,
-  type ListPosition,
   type ListQuery,
   type UnsettledJob,
 } from '../core/ports.ts';
@@ -57,6 +52,7 @@ import {
   unsettledAttributes,
   unsettledFromItem,
 } from './job-items.ts';
+import { dynamoEntries, listPage, putListing } from './job-listing.ts';
 
 const IDEMPOTENCY = 'idem';
 
@@ -356,58 +352,18 @@ export class DynamoJobStore implements JobStore {
     return attemptsOf(jobFromItem(state), kept);
   }
 
+  /** The listing entry: one PutItem (job-listing.ts has its layout). */
+  async enlist(clientId: string, created: string, jobIds: string[], expiresAt: number): Promise<void> {
+    await putListing(this.db, this.table, clientId, created, jobIds, expiresAt);
+  }
+
   /**
-   * A page of the client's jobs: the `client` index (keys only) read newest first from the
-   * cursor's entry, then the jobs it names read whole in one BatchGetItem, kept in the index's
-   * order. With a status, the jobs of another status are left out, and the index is read on in
-   * chunks (the first as large as the page, each next one as large as all before it, at most 100
-   * entries in all) until the page is full. Each Query asks for one entry more than it takes, so
-   * a page that ends where the client's jobs end says so (`nextCursor` null) rather than leaving
-   * an empty page to find it. Both reads are eventually consistent: the index is, and a job
-   * listed a moment after a change may show the one before.
+   * A page of the client's jobs: its listing entries read newest first, then the jobs they name
+   * read whole by BatchGetItem, kept in the entries' order (job-listing.ts walks them). Both
+   * reads are eventually consistent: a job listed a moment after a change may show the one before.
    */
   async list(clientId: string, query: ListQuery): Promise<JobPage> {
-    const index = tables.jobs.clientIndex;
-    let position: ListPosition | undefined = query.cursor === undefined ? undefined : decodeCursor(query.cursor, clientId);
-    const jobs: Job[] = [];
-    let examined = 0;
-    let more = true;
-    while (more && jobs.length < query.limit && examined < listExamined) {
-      const wanted = query.limit - jobs.length;
-      const take = Math.min(listExamined - examined, query.status === undefined ? wanted : Math.max(wanted, examined));
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: index.name,
-          KeyConditionExpression: '#client = :client',
-          ExpressionAttributeNames: { '#client': index.partitionKey },
-          ExpressionAttributeValues: { ':client': clientId },
-          ScanIndexForward: false,
-          Limit: take + 1,
-          ...(position ? { ExclusiveStartKey: indexKey(position) } : {}),
-        }),
-      );
-      const items = page.Items ?? [];
-      const entries = items.slice(0, take);
-      // Entries past those taken: the one more asked for came, or the Query stopped at its megabyte.
-      const beyond = items.length > take || page.LastEvaluatedKey !== undefined;
-      const found = await this.batchGetJobs(entries.map((entry) => String(entry['pk'])));
-      more = beyond;
-      for (const [i, entry] of entries.entries()) {
-        examined++;
-        position = { clientId, created: String(entry[index.sortKey]), jobId: String(entry['pk']) };
-        const job = found.get(position.jobId);
-        // A job gone (its TTL ran out; the index lags the delete) or of another status is left out.
-        if (job && (query.status === undefined || job.status === query.status)) jobs.push(job);
-        if (jobs.length === query.limit) {
-          more = i < entries.length - 1 || beyond;
-          break;
-        }
-      }
-      // A Query cut short by its megabyte before it found any entry: go on from where it stopped.
-      if (entries.length === 0 && page.LastEvaluatedKey) position = positionOf(page.LastEvaluatedKey, clientId);
-    }
-    return { jobs, nextCursor: more && position ? encodeCursor(position) : null };
+    return listPage(dynamoEntries(this.db, this.table, clientId), (ids) => this.batchGetJobs(ids), clientId, query);
   }
 
   /**
@@ -513,16 +469,6 @@ function withRequest(state: Item | undefined, own: Item | undefined): { job: Job
 }
 
 const idempotencyPk = (clientId: string, key: string) => `idem#${clientId}#${key}`;
-
-/** A listing's position as the `client` index's key: the index's keys and the table's. */
-function indexKey(position: ListPosition): Item {
-  const index = tables.jobs.clientIndex;
-  return { pk: position.jobId, sk: JOB, [index.partitionKey]: position.clientId, [index.sortKey]: position.created };
-}
-
-function positionOf(key: Item, clientId: string): ListPosition {
-  return { clientId, created: String(key[tables.jobs.clientIndex.sortKey]), jobId: String(key['pk']) };
-}
 
 function storedClaim(claim: IdempotencyRecord): Item {
   return { jobId: claim.jobId, answer: claim.answer, state: claim.state, claimUntil: new Date(claim.claimUntil).toISOString(), expiresAt: claim.expiresAt };

@@ -25,8 +25,8 @@
  *   (`sk = "attempt#0001"`, the number zero-padded so the items sort by it), its fields plain as
  *   the job's `output` has them, with the attempt's number and the job's `expiresAt`: a job that
  *   succeeds at once has none, and its one output is the job's;
- * - only job items carry `clientId` (with `created`, the client index's keys): request, attempt,
- *   Idempotency-Key and sweeper items never do, so the index holds jobs alone;
+ * - a client's jobs are listed by listing entries, items of their own under the client's
+ *   partition (job-listing.ts), not by an index of the job items' `clientId` and `created`;
  * - only bodies and header maps may be kept compressed: a binary attribute, with
  *   `bodyCompression` / `headersCompression: "br"` (brotli) beside it. Short ones stay text;
  * - what the item would repeat is left out, and put back on read (each only where reading it

@@ -6,6 +6,7 @@ import type { MetricName } from '../../lib/definitions.ts';
 import type { FlowTicket } from './flow.ts';
 import type { Attempt, AttemptOutput, Job, JobRequest, JobStatus } from './job.ts';
 import type { Schedule } from './schedule.ts';
+import { batchLimits } from './schemas.ts';
 
 export interface Clock {
   now(): number;
@@ -135,8 +136,18 @@ export interface JobStore {
    */
   attempts(jobId: string): Promise<Attempt[]>;
   /**
+   * Lists jobs about to be created: one listing entry of `clientId`'s, for `jobIds` (one submit
+   * request's new jobs, in the request's order, all created at the one instant `created`), kept
+   * until `expiresAt` (epoch seconds: the latest of the jobs' TTLs). Written before any message of
+   * those jobs is sent, so that every job that runs can be listed; a job listed whose items were
+   * never written (its submit failed after this) is not found, and `list` passes it by. One
+   * entry holds at most a batch's jobs (POST /v1/jobs/batch: 100); none for no job.
+   */
+  enlist(clientId: string, created: string, jobIds: string[], expiresAt: number): Promise<void>;
+  /**
    * One page of a client's jobs, newest first (by `created`; jobs of one instant in an order of
-   * the store's that holds from page to page), from `cursor` on (none: the newest). With
+   * the store's that holds from page to page: a batch's jobs in the request's order), from
+   * `cursor` on (none: the newest). Only jobs that were enlisted are listed. With
    * `status`, only jobs of that status are on the page; a page looks at no more than
    * `listExamined` jobs whatever it finds, so it may hold fewer than `limit`, even none, with a
    * `nextCursor` to go on from. `nextCursor` is null once no job is left past the page: following
@@ -166,16 +177,20 @@ export class InvalidCursor extends Error {
   override name = 'InvalidCursor';
 }
 
-/** Where a listing stands: the last job it looked at, by the client index's keys (its client, `created`, its id). */
+/**
+ * Where a listing stands: in the client's listing entry of `created` whose first job is
+ * `first` (the entry's key), after `seen` of its jobs (1 to all of them).
+ */
 export interface ListPosition {
   clientId: string;
   created: string;
-  jobId: string;
+  first: string;
+  seen: number;
 }
 
 /** A position as the opaque cursor the API hands out: base64url of its JSON. */
 export function encodeCursor(position: ListPosition): string {
-  return Buffer.from(JSON.stringify({ client: position.clientId, created: position.created, job: position.jobId }), 'utf8').toString('base64url');
+  return Buffer.from(JSON.stringify({ client: position.clientId, created: position.created, first: position.first, seen: position.seen }), 'utf8').toString('base64url');
 }
 
 /** The position a cursor names, if it decodes to one of `clientId`'s listing; else InvalidCursor. */
@@ -187,13 +202,14 @@ export function decodeCursor(cursor: string, clientId: string): ListPosition {
   } catch {
     throw new InvalidCursor('does not decode: it must be a next_cursor this listing gave');
   }
-  const { client, created, job } = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  const { client, created, first, seen } = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
   const text = (field: unknown): field is string => typeof field === 'string' && field.length > 0 && field.length <= 64;
-  if (!text(client) || !text(created) || !text(job) || Number.isNaN(Date.parse(created))) {
+  const count = typeof seen === 'number' && Number.isInteger(seen) && seen >= 1 && seen <= batchLimits.max;
+  if (!text(client) || !text(created) || !text(first) || !count || Number.isNaN(Date.parse(created))) {
     throw new InvalidCursor('does not decode: it must be a next_cursor this listing gave');
   }
   if (client !== clientId) throw new InvalidCursor('was given to another client\'s listing');
-  return { clientId: client, created, jobId: job };
+  return { clientId: client, created, first, seen };
 }
 
 /**

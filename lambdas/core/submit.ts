@@ -112,9 +112,8 @@ const refuseTargets = (deps: SubmitDeps, input: JobInput) =>
     ['callback', input.callback],
   ]);
 
-/** A new job and its request, as submit stores them. */
-export function newJob(deps: Pick<SubmitDeps, 'clock' | 'retentionDays' | 'indexEveryJob' | 'newId'>, client: Client, input: JobInput): { job: Job; request: JobRequest } {
-  const now = deps.clock.now();
+/** A new job and its request, as submit stores them, created `now` (a batch's jobs share one instant: its listing entry's). */
+export function newJob(deps: Pick<SubmitDeps, 'clock' | 'retentionDays' | 'indexEveryJob' | 'newId'>, client: Client, input: JobInput, now: number = deps.clock.now()): { job: Job; request: JobRequest } {
   const jobId = (deps.newId ?? randomUUID)();
   const created = new Date(now).toISOString();
   const request = buildRequest(jobId, input);
@@ -194,13 +193,15 @@ export async function accept(deps: SubmitDeps, client: Client, input: JobInput, 
 }
 
 /**
- * Stores and queues a new job, or leaves nothing and throws Unavailable. The message first,
- * then the job: a stored job always has a message on its way, so no accepted job waits on a
- * sweeper to be found (a job delayed beyond the queue's reach has its bucket instead, written
- * with it, which the release reads). A message whose job was never stored (this submit failed
- * after sending it) finds nothing when it arrives and is dropped.
+ * Lists, stores and queues a new job, or leaves nothing and throws Unavailable. Its listing
+ * entry first (a job that runs can be listed), then the message, then the job: a stored job
+ * always has a message on its way, so no accepted job waits on a sweeper to be found (a job
+ * delayed beyond the queue's reach has its bucket instead, written with it, which the release
+ * reads). A message whose job was never stored (this submit failed after sending it) finds
+ * nothing when it arrives and is dropped; its entry lists an id that GET /v1/jobs passes by.
  */
 export async function enqueue(deps: SubmitDeps, job: Job, request: JobRequest): Promise<void> {
+  await enlist(deps, [job]);
   const message = firstMessage(job, deps.clock.now());
   try {
     if (message) await deps.queue.send(message);
@@ -211,6 +212,17 @@ export async function enqueue(deps: SubmitDeps, job: Job, request: JobRequest): 
 }
 
 const notKept = (cause: unknown) => new Unavailable('could not store and queue the job; nothing was kept, try again', { cause });
+
+/** One listing entry for one submit request's new jobs (one client's, one instant), before any of their messages is sent; or Unavailable. */
+async function enlist(deps: SubmitDeps, jobs: readonly Job[]): Promise<void> {
+  const [first] = jobs;
+  if (!first) return;
+  try {
+    await deps.jobs.enlist(first.clientId, first.created, jobs.map((job) => job.jobId), Math.max(...jobs.map((job) => job.expiresAt)));
+  } catch (error) {
+    throw notKept(error);
+  }
+}
 
 /** Writes a job whose message is out, or takes it back (a write that failed may still have landed, and nothing may run unasked) and throws Unavailable. */
 async function store(deps: SubmitDeps, job: Job, request: JobRequest): Promise<void> {
@@ -250,7 +262,9 @@ export interface BatchOptions {
 
 /**
  * Many jobs in one go, each accepted or refused on its own. The jobs are checked and their keys
- * claimed; then, a chunk of ten at a time and the chunks side by side, one SendMessageBatch and
+ * claimed; the new ones are listed in one listing entry, one small write for the whole batch
+ * (refused, it refuses them all, as a refused store would); then, a chunk of ten at a time and
+ * the chunks side by side, one SendMessageBatch and
  * the chunk's conditional puts right after it (so a message seldom arrives before its job). A
  * job whose message or write failed is taken back and refused (503); the others stand. A step
  * that could not end before the api's deadline is not begun: its jobs are refused, and the
@@ -263,6 +277,8 @@ export interface BatchOptions {
  */
 export async function acceptBatch(deps: SubmitDeps, client: Client, entries: BatchEntry[], options: BatchOptions = {}): Promise<BatchResult[]> {
   const deadline = options.remainingMs === undefined ? Infinity : deps.clock.now() + options.remainingMs;
+  // One instant for the batch's jobs: their one listing entry's `created`.
+  const at = deps.clock.now();
   const late = () => deps.clock.now() + batchStepBudgetMs > deadline;
   const outOfTime = () => new Unavailable('the batch ran out of time before this job was stored; nothing of it was kept, submit it again');
   const results: BatchResult[] = entries.map((entry) => ('refused' in entry ? { refused: entry.refused } : { refused: undefined }));
@@ -282,7 +298,7 @@ export async function acceptBatch(deps: SubmitDeps, client: Client, entries: Bat
     let made: { job: Job; request: JobRequest };
     try {
       await refuseTargets(deps, entry.input);
-      made = newJob(deps, client, entry.input);
+      made = newJob(deps, client, entry.input, at);
     } catch (error) {
       results[index] = { refused: error };
       return;
@@ -315,7 +331,9 @@ export async function acceptBatch(deps: SubmitDeps, client: Client, entries: Bat
     if (item.key !== undefined) await deps.jobs.releaseIdempotent(client.clientId, item.key, item.job.jobId).catch(() => undefined);
     results[item.index] = { refused: error };
   };
-  const chunks = Array.from({ length: Math.ceil(fresh.length / chunkSize) }, (_, n) => fresh.slice(n * chunkSize, (n + 1) * chunkSize));
+  // The batch's one listing entry, before any of its messages: refused, it refuses every new job.
+  const listed = await listBatch(deps, fresh, late() ? outOfTime() : undefined, refuse);
+  const chunks = Array.from({ length: Math.ceil(listed.length / chunkSize) }, (_, n) => listed.slice(n * chunkSize, (n + 1) * chunkSize));
   await Promise.all(
     chunks.map(async (chunk) => {
       if (late()) return void (await Promise.all(chunk.map((item) => refuse(item, outOfTime()))));
@@ -344,6 +362,19 @@ export async function acceptBatch(deps: SubmitDeps, client: Client, entries: Bat
   );
   for (const { index, of } of repeats) results[index] = results[of] ?? { refused: undefined };
   return results;
+}
+
+/** Enlists the batch's new jobs in one entry (in the request's order): those to send on, or none when it was refused (or `late`) and each was. */
+async function listBatch<T extends { job: Job }>(deps: SubmitDeps, fresh: T[], late: Unavailable | undefined, refuse: (item: T, error: unknown) => Promise<void>): Promise<T[]> {
+  if (fresh.length === 0) return fresh;
+  try {
+    if (late) throw late;
+    await enlist(deps, fresh.map((item) => item.job));
+    return fresh;
+  } catch (error) {
+    await Promise.all(fresh.map((item) => refuse(item, error)));
+    return [];
+  }
 }
 
 /** Runs `work` over `items`, at most `limit` at a time. */

@@ -21,18 +21,11 @@ const common = {
 export const withoutUnsettledIndex = 'withoutUnsettledIndex';
 
 /**
- * CDK context for the same two-deploy migration on a stack deployed before the client index:
- * CloudFormation creates or deletes one index per update, so the first deploy (which drops the
- * unsettled index) sets this too, the second (which adds the unsettled index back) sets it alone,
- * and a third, with neither, adds the client index. A stack that has today's unsettled index
- * adds the client index in one deploy, with neither set.
- */
-export const withoutClientIndex = 'withoutClientIndex';
-
-/**
- * CDK context for the same migration once the due index came: a stack that has today's other
- * two indexes adds it in one deploy, with nothing set; an older one sets this too in each of the
- * deploys above, then adds it in one more, with nothing set.
+ * CDK context for the same migration once the due index came: a stack that has today's
+ * unsettled index adds it in one deploy, with nothing set; an older one sets this too in the
+ * deploy above, then adds it in one more, with nothing set. (A stack deployed with the `client`
+ * index of before the listing entries drops it in a deploy of its own first, with nothing set:
+ * CloudFormation creates or deletes one index per update.)
  */
 export const withoutDueIndex = 'withoutDueIndex';
 
@@ -90,9 +83,8 @@ export class Tables extends Construct {
     // Sparse: a job is in it only while it waits on a retry. It carries the few attributes the
     // sweeper decides on, so that the sweeper reads nothing else (definitions.ts weighs the cost).
     if (!left(withoutUnsettledIndex)) addIndex(tables.jobs.unsettledIndex);
-    // A client's jobs by `created`, for GET /v1/jobs: keys only, so that an entry is written once,
-    // with its job, and never again (definitions.ts weighs the cost).
-    if (!left(withoutClientIndex)) addIndex(tables.jobs.clientIndex);
+    // No index lists a client's jobs: its listing entries, items of the table, do (definitions.ts
+    // weighs them). A stack deployed with the `client` index drops it in its next deploy.
     // Sparse: the delayed jobs that wait in the store, by the minute they fall due (definitions.ts weighs the cost).
     if (!left(withoutDueIndex)) addIndex(tables.jobs.dueIndex);
   }

@@ -90,6 +90,6 @@ describe('the README states the numbers the code runs on', () => {
     // The prose's per-job write units and one client's ceiling, as the model has them.
     const profile = scaleModel().profile;
     expect(stated(/batches of about 6 messages, ([\d.]+) write units/)).toBe(profile.writeUnits.total);
-    expect(stated(/one client submits at most ([\d,]+) jobs a second, whatever is raised/)).toBe(defaultQuotas.dynamoPartition.writeUnits / profile.clientIndexWrites);
+    expect(stated(/one client submits at most ([\d,]+) jobs a second, whatever is raised/)).toBe(defaultQuotas.dynamoPartition.writeUnits / profile.listingWrites);
   });
 });

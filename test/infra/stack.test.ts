@@ -23,7 +23,7 @@ import {
   type QueueName,
   type QueueSpec,
 } from '../../lib/definitions.ts';
-import { withoutClientIndex, withoutDueIndex, withoutUnsettledIndex } from '../../lib/constructs/tables.ts';
+import { withoutDueIndex, withoutUnsettledIndex } from '../../lib/constructs/tables.ts';
 import { consoleAssetDir, consoleFiles } from '../../lambdas/core/console-assets.ts';
 import { docsAssetDir, vendorAssets } from '../../lambdas/core/docs-assets.ts';
 import { vendorAssetPath } from '../../lambdas/core/docs.ts';
@@ -372,14 +372,12 @@ describe('IAM', () => {
     }
   });
 
-  it('lets the api write jobs and keys (never in a batch, which is not atomic), read a job\'s partition and list a client\'s jobs through the client index alone, only read clients, and queue jobs but not callbacks', () => {
+  it('lets the api write jobs and keys (never in a batch, which is not atomic), read a job\'s partition and a client\'s listing entries on the table itself, no index of it, only read clients, and queue jobs but not callbacks', () => {
     expect(actionsOn('api', stack.tables.jobs)).toEqual(['dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
-    const clientIndex = JSON.stringify({ 'Fn::Join': ['', [arnOf(stack.tables.jobs), `/index/${tables.jobs.clientIndex.name}`]] });
-    expect([...(permissions('api').get(clientIndex) ?? [])]).toEqual(['dynamodb:Query']);
-    // No other index of the jobs table: not the sweeper's (and, of the schedules table, its client index).
+    // No index of the jobs table (not the sweeper's): only, of the schedules table, its client index.
     const schedulesIndex = JSON.stringify({ 'Fn::Join': ['', [arnOf(stack.tables.schedules), `/index/${tables.schedules.clientIndex.name}`]] });
     const indexes = [...permissions('api').keys()].filter((resource) => resource.includes('/index/'));
-    expect(indexes).toEqual([clientIndex, schedulesIndex]);
+    expect(indexes).toEqual([schedulesIndex]);
     expect(actionsOn('api', stack.tables.clients)).toEqual(['dynamodb:GetItem']);
     expect(actionsOn('api', stack.queues.jobs)).toContain('sqs:SendMessage');
     expect(actionsOn('api', stack.queues.callbacks)).toEqual([]);
@@ -503,7 +501,7 @@ describe('IAM', () => {
   it('indexes delayed jobs that wait in the store sparsely, by bucket and time, with their timeout alone', () => {
     const due = tables.jobs.dueIndex;
     const indexes = resources[logicalId(stack.tables.jobs)]?.Properties['GlobalSecondaryIndexes'] as Array<Record<string, unknown>>;
-    expect(indexes[2]).toEqual({
+    expect(indexes[1]).toEqual({
       IndexName: due.name,
       KeySchema: [
         { AttributeName: 'due', KeyType: 'HASH' },
@@ -527,23 +525,13 @@ describe('IAM', () => {
           Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...index.projected] },
         },
         Match.anyValue(),
-        Match.anyValue(),
       ],
     });
   });
 
-  it('indexes each job by its client and created, keys only: an entry written once, with its job', () => {
-    const client = tables.jobs.clientIndex;
+  it('has no index of a client\'s jobs: its listing entries, items of the table, list them', () => {
     const indexes = resources[logicalId(stack.tables.jobs)]?.Properties['GlobalSecondaryIndexes'] as Array<Record<string, unknown>>;
-    expect(indexes.map((index) => index['IndexName'])).toEqual([tables.jobs.unsettledIndex.name, client.name, tables.jobs.dueIndex.name]);
-    expect(indexes[1]).toEqual({
-      IndexName: client.name,
-      KeySchema: [
-        { AttributeName: client.partitionKey, KeyType: 'HASH' },
-        { AttributeName: client.sortKey, KeyType: 'RANGE' },
-      ],
-      Projection: { ProjectionType: 'KEYS_ONLY' },
-    });
+    expect(indexes.map((index) => index['IndexName'])).toEqual([tables.jobs.unsettledIndex.name, tables.jobs.dueIndex.name]);
   });
 
   /** The jobs table's index names, synthesized (without bundling: only the table is looked at) with this context. */
@@ -557,14 +545,13 @@ describe('IAM', () => {
   };
 
   it('leaves the indexes out when told to, one per deploy: CloudFormation creates or deletes one index per update', () => {
-    const { unsettledIndex: unsettled, clientIndex: client, dueIndex: due } = tables.jobs;
+    const { unsettledIndex: unsettled, dueIndex: due } = tables.jobs;
     const noDue = { [withoutDueIndex]: 'true' };
-    // An older stack (keys-only unsettled index, no client index): its four deploys, each one index apart from the last.
-    expect(indexesWith({ [withoutUnsettledIndex]: 'true', [withoutClientIndex]: 'true', ...noDue }, 'WaasWithoutIndexes')).toEqual([]);
-    expect(indexesWith({ [withoutClientIndex]: 'true', ...noDue }, 'WaasWithoutClientIndex')).toEqual([unsettled.name]);
-    expect(indexesWith(noDue, 'WaasWithBoth')).toEqual([unsettled.name, client.name]);
-    expect(indexesWith({}, 'WaasWithAll')).toEqual([unsettled.name, client.name, due.name]);
-    expect(indexesWith({ [withoutUnsettledIndex]: 'true', ...noDue }, 'WaasWithoutUnsettledIndex')).toEqual([client.name]);
+    // An older stack (keys-only unsettled index): its deploys, each one index apart from the last.
+    expect(indexesWith({ [withoutUnsettledIndex]: 'true', ...noDue }, 'WaasWithoutIndexes')).toEqual([]);
+    expect(indexesWith(noDue, 'WaasWithoutDueIndex')).toEqual([unsettled.name]);
+    expect(indexesWith({}, 'WaasWithAll')).toEqual([unsettled.name, due.name]);
+    expect(indexesWith({ [withoutUnsettledIndex]: 'true' }, 'WaasWithoutUnsettledIndex')).toEqual([due.name]);
   });
 
   it('lets each function write only to its own log group', () => {

@@ -7,15 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { dynamoItemSize } from '../../lambdas/adapters/item-size.ts';
 import { attemptItem, jobItem, newJobItems } from '../../lambdas/adapters/job-items.ts';
 import { conditionHolds, instant, instantFields } from '../../lambdas/core/conditions.ts';
+import { entryFromItem, listingItem, listPage, type EntryReader, type ListingEntry } from '../../lambdas/adapters/job-listing.ts';
 import type { ApiDeps } from '../../lambdas/core/api.ts';
 import { Authenticator, hashToken } from '../../lambdas/core/auth.ts';
 import type { FlowState, FlowStore } from '../../lambdas/core/flow.ts';
 import { attemptsOf, type Attempt, type AttemptOutput, type Job, type JobRequest } from '../../lambdas/core/job.ts';
 import {
   ConditionFailed,
-  decodeCursor,
-  encodeCursor,
-  listExamined,
   type Client,
   type ClientStore,
   type Clock,
@@ -31,7 +29,6 @@ import {
   type JobCondition,
   type JobPage,
   type JobStore,
-  type ListPosition,
   type ListQuery,
   type OutboundRequest,
   type QueueMessage,
@@ -151,10 +148,9 @@ function validationError(message: string): Error {
  *   fields the index projects alone;
  * - kept attempts are items of their own (400 KB each at most), overwritten by number, left
  *   where they are by `remove`, as the adapter's are; `attempts` finds none for a job not there;
- * - `list` reads the client index's order (newest `created` first; one instant's jobs by id,
- *   where the adapter's order is DynamoDB's own, which the contract tests never lean on), looks
- *   at no more than `listExamined` jobs a page, and hands out and checks cursors as the adapter
- *   does.
+ * - `enlist` keeps listing entries as the adapter does (an entry of the same key again replaces
+ *   it), and `list` walks them with the adapter's own walk (job-listing.ts), newest first by
+ *   their sort key: a job enlisted and never created, or removed, is passed by.
  * Conditions are checked and writes made within one synchronous step, so two concurrent callers
  * race exactly as two conditional writes do.
  */
@@ -219,23 +215,33 @@ export class MemoryJobStore implements JobStore {
     return structuredClone(attemptsOf(job, [...(this.kept.get(jobId)?.values() ?? [])]));
   }
 
-  /** As the adapter's walk of the client index: from the cursor's place on, at most `listExamined` jobs looked at. */
+  /** Listing entries, by client, as the adapter keeps them (job-listing.ts's layout), by their sort key. */
+  readonly listings = new Map<string, Map<string, ListingEntry>>();
+
+  async enlist(clientId: string, created: string, jobIds: string[], expiresAt: number): Promise<void> {
+    if (jobIds.length === 0) return;
+    const item = listingItem(clientId, created, jobIds, expiresAt);
+    refuseOversized(item);
+    const entries = this.listings.get(clientId) ?? new Map<string, ListingEntry>();
+    entries.set(String(item['sk']), entryFromItem(item) as ListingEntry);
+    this.listings.set(clientId, entries);
+  }
+
+  /** As the adapter's: the same walk (job-listing.ts's listPage) over the client's entries, read newest first. */
   async list(clientId: string, query: ListQuery): Promise<JobPage> {
-    const start = query.cursor === undefined ? undefined : decodeCursor(query.cursor, clientId);
-    const entries = [...this.jobs.values()]
-      .filter((job) => job.clientId === clientId)
-      .map((job): ListPosition => ({ clientId, created: job.created, jobId: job.jobId }))
-      .sort(newestFirst)
-      .filter((entry) => start === undefined || newestFirst(entry, start) > 0);
-    const jobs: Job[] = [];
-    let examined = 0;
-    for (const entry of entries) {
-      if (jobs.length === query.limit || examined === listExamined) return { jobs, nextCursor: encodeCursor(entries[examined - 1] ?? entry) };
-      examined++;
-      const job = this.jobs.get(entry.jobId);
-      if (job && (query.status === undefined || job.status === query.status)) jobs.push(structuredClone(job));
-    }
-    return { jobs, nextCursor: null };
+    const readEntries: EntryReader = async (from, limit) => {
+      const all = [...(this.listings.get(clientId) ?? new Map<string, ListingEntry>()).entries()]
+        .sort(([a], [b]) => b.localeCompare(a))
+        .filter(([sk]) => from === undefined || (from.inclusive ? sk <= from.sk : sk < from.sk));
+      const taken = all.slice(0, limit);
+      const last = taken.at(-1)?.[0];
+      return { entries: taken.map(([, entry]) => structuredClone(entry)), next: all.length > limit && last !== undefined ? { sk: last, inclusive: false } : undefined };
+    };
+    const readJobs = async (ids: string[]) => {
+      if (ids.length > 100) throw validationError('Too many items requested for the BatchGetItem call');
+      return new Map(ids.flatMap((id) => (this.jobs.has(id) ? [[id, structuredClone(this.jobs.get(id) as Job)] as const] : [])));
+    };
+    return listPage(readEntries, readJobs, clientId, query);
   }
 
   async take(jobId: string, changes: JobChanges, condition: JobCondition): Promise<{ job: Job; request?: JobRequest }> {
@@ -322,9 +328,6 @@ export class MemoryJobStore implements JobStore {
 }
 
 const idempotencyId = (clientId: string, key: string) => `${clientId}\u0000${key}`;
-
-/** The client index's order, read backwards: the newest `created` first, then (one instant's jobs) by id, the greater first. */
-const newestFirst = (a: ListPosition, b: ListPosition) => b.created.localeCompare(a.created) || b.jobId.localeCompare(a.jobId);
 
 /** The unsettled index's order within a shard. */
 const byIndexOrder = (a: IndexMark, b: IndexMark) => a.created.localeCompare(b.created) || a.jobId.localeCompare(b.jobId);

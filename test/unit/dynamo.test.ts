@@ -555,40 +555,34 @@ describe('DynamoJobStore.unsettled', () => {
 
 describe('DynamoJobStore.list', () => {
   const client = '11111111111111';
-  const entry = (i: number) => ({ pk: `job-${i}`, sk: 'job', clientId: client, created: `2025-01-01T00:00:${String(59 - i).padStart(2, '0')}.000Z` });
-  const stored = (i: number) => ({ ...entry(i), ...Object.fromEntries(Object.entries(acceptedJob({ jobId: `job-${i}`, clientId: client })).filter(([field]) => field !== 'jobId')) });
+  const at = (i: number) => `2025-01-01T00:00:${String(59 - i).padStart(2, '0')}.000Z`;
+  /** A listing entry of `ids`, created at second 59 - i. */
+  const entry = (i: number, ids: string[]) => ({ pk: `jobs#${client}`, sk: `${at(i)}#${ids[0]}`, clientId: client, created: at(i), jobs: ids, expiresAt: 1_738_000_000 });
+  const stored = (i: number) => ({ pk: `job-${i}`, sk: 'job', ...Object.fromEntries(Object.entries(acceptedJob({ jobId: `job-${i}`, clientId: client })).filter(([field]) => field !== 'jobId')) });
 
-  it('reads the keys-only client index newest first, one entry more than the page, then the jobs it names in one BatchGetItem, kept in the index\'s order', async () => {
-    ddb.on(QueryCommand).resolves({ Items: [entry(0), entry(1), entry(2)], LastEvaluatedKey: entry(2) });
+  it('reads the client\'s listing entries newest first, a few at first, then the jobs they name in one BatchGetItem, kept in the entries\' order; the cursor goes on inside an entry', async () => {
+    const batch = entry(0, ['job-0', 'job-1', 'job-2']);
+    ddb.on(QueryCommand).resolves({ Items: [batch], LastEvaluatedKey: { pk: batch.pk, sk: batch.sk } });
     // The batch answers in an order of its own.
     ddb.on(BatchGetCommand).resolves({ Responses: { [table]: [stored(1), stored(0)] } });
     const page = await store().list(client, { limit: 2 });
     expect(page.jobs.map((job) => job.jobId)).toEqual(['job-0', 'job-1']);
-    expect(inputs(QueryCommand)).toEqual([
-      {
-        TableName: table,
-        IndexName: tables.jobs.clientIndex.name,
-        KeyConditionExpression: '#client = :client',
-        ExpressionAttributeNames: { '#client': 'clientId' },
-        ExpressionAttributeValues: { ':client': client },
-        ScanIndexForward: false,
-        Limit: 3,
-      },
-    ]);
+    expect(inputs(QueryCommand)).toEqual([{ TableName: table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `jobs#${client}` }, ScanIndexForward: false, Limit: 3 }]);
     expect(inputs(BatchGetCommand)).toEqual([{ RequestItems: { [table]: { Keys: [{ pk: 'job-0', sk: 'job' }, { pk: 'job-1', sk: 'job' }] } } }]);
-    // The cursor goes on after the page's last job.
+    // The cursor names the entry and how many of its jobs were passed: the next page reads from that entry on, and skips them.
     ddb.reset();
-    ddb.on(QueryCommand).resolves({ Items: [entry(2)] });
-    ddb.on(BatchGetCommand).resolves({ Responses: { [table]: [stored(2)] } });
+    ddb.on(QueryCommand).resolves({ Items: [batch, entry(1, ['job-3'])] });
+    ddb.on(BatchGetCommand).resolves({ Responses: { [table]: [stored(2), stored(3)] } });
     const next = await store().list(client, { limit: 2, cursor: page.nextCursor ?? '' });
-    expect(inputs(QueryCommand)[0]?.ExclusiveStartKey).toEqual(entry(1));
-    expect(next).toEqual({ jobs: [expect.objectContaining({ jobId: 'job-2' })], nextCursor: null });
+    expect(inputs(QueryCommand)[0]).toMatchObject({ KeyConditionExpression: 'pk = :pk AND sk <= :from', ExpressionAttributeValues: { ':pk': `jobs#${client}`, ':from': batch.sk } });
+    expect(inputs(BatchGetCommand)[0]?.RequestItems?.[table]?.Keys).toEqual([{ pk: 'job-2', sk: 'job' }, { pk: 'job-3', sk: 'job' }]);
+    expect(next).toEqual({ jobs: [expect.objectContaining({ jobId: 'job-2' }), expect.objectContaining({ jobId: 'job-3' })], nextCursor: null });
   });
 
   it('asks again for the keys a BatchGetItem left unprocessed, after a growing wait, a few times at most; then fails', async () => {
     const waits: number[] = [];
     const patient = new DynamoJobStore(documents, table, { sleep: async (ms) => void waits.push(ms) });
-    ddb.on(QueryCommand).resolves({ Items: [entry(0), entry(1)] });
+    ddb.on(QueryCommand).resolves({ Items: [entry(0, ['job-0']), entry(1, ['job-1'])] });
     ddb.on(BatchGetCommand)
       .resolvesOnce({ Responses: { [table]: [stored(1)] }, UnprocessedKeys: { [table]: { Keys: [{ pk: 'job-0', sk: 'job' }] } } })
       .resolvesOnce({ Responses: { [table]: [] }, UnprocessedKeys: { [table]: { Keys: [{ pk: 'job-0', sk: 'job' }] } } })
@@ -605,21 +599,29 @@ describe('DynamoJobStore.list', () => {
     await expect(patient.list(client, { limit: 1 })).rejects.toThrow(/unprocessed after 5 tries/);
   });
 
-  it('with a status, reads the index on in chunks (the page\'s size, then as many as it has looked at), 100 entries at most', async () => {
-    const entries = Array.from({ length: 150 }, (_, i) => ({ ...entry(0), pk: `job-${i}` }));
-    ddb.on(QueryCommand).callsFake((input: { Limit: number; ExclusiveStartKey?: Item }) => {
-      const from = input.ExclusiveStartKey ? entries.findIndex((item) => item.pk === input.ExclusiveStartKey?.['pk']) + 1 : 0;
-      const items = entries.slice(from, from + input.Limit);
-      return { Items: items, ...(from + input.Limit < entries.length ? { LastEvaluatedKey: items.at(-1) } : {}) };
+  it('with a status, reads the entries on as the jobs they held say are needed, and the jobs in chunks (the page\'s size, then as many as it has looked at), 100 at most', async () => {
+    const entries = Array.from({ length: 150 }, (_, i) => ({ ...entry(0, [`job-${String(i).padStart(3, '0')}`]), sk: `${at(0)}#job-${String(999 - i)}` }));
+    ddb.on(QueryCommand).callsFake((input: { Limit: number; ExpressionAttributeValues: Record<string, string> }) => {
+      const from = input.ExpressionAttributeValues[':from'];
+      const left = entries.filter((item) => from === undefined || item.sk < from);
+      const items = left.slice(0, input.Limit);
+      const last = items.at(-1);
+      return { Items: items, ...(left.length > input.Limit && last ? { LastEvaluatedKey: { pk: last.pk, sk: last.sk } } : {}) };
     });
     ddb.on(BatchGetCommand).callsFake((input: { RequestItems: Record<string, { Keys: Item[] }> }) => ({
       Responses: { [table]: (input.RequestItems[table]?.Keys ?? []).map((key) => ({ ...stored(0), pk: key['pk'], status: 'completed' })) },
     }));
     const page = await store().list(client, { status: 'failed', limit: 10 });
     expect(page.jobs).toEqual([]);
-    expect(inputs(QueryCommand).map((input) => input.Limit)).toEqual([11, 11, 21, 41, 21]);
+    expect(inputs(QueryCommand).map((input) => input.Limit)).toEqual([4, 7, 10, 20, 40, 20]);
     expect(inputs(BatchGetCommand).map((input) => input.RequestItems?.[table]?.Keys?.length)).toEqual([10, 10, 20, 40, 20]);
     expect(page.nextCursor).toEqual(expect.any(String));
+  });
+
+  it('writes a listing entry as one PutItem: the client\'s partition, `created` and the first job\'s id as its sort key, the ids in order', async () => {
+    ddb.on(PutCommand).resolves({});
+    await store().enlist(client, at(0), ['job-0', 'job-1'], 1_738_000_000);
+    expect(inputs(PutCommand)).toEqual([{ TableName: table, Item: entry(0, ['job-0', 'job-1']) }]);
   });
 });
 

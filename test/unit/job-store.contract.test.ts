@@ -130,9 +130,10 @@ async function found(store: JobStore, jobId: string): Promise<Job> {
   return job;
 }
 
-/** Creates an accepted job (with `fields`) and a small request; returns it. */
+/** Creates an accepted job (with `fields`) and a small request, listed as a single submit lists it; returns it. */
 async function created(store: JobStore, fields: Partial<Job> = {}, request?: JobRequest): Promise<Job> {
   const job = acceptedJob({ jobId: randomUUID(), created: iso(now - 60_000), lastUpdate: iso(now - 60_000), service, ...fields });
+  await store.enlist(job.clientId, job.created, [job.jobId], job.expiresAt);
   await store.create(job, request ?? smallRequest(job));
   return job;
 }
@@ -986,6 +987,7 @@ describe.each(subjects)('kept attempts, listing, cancel and replay on $name', (s
       await Promise.all(
         Array.from({ length: count }, async (_, i) => {
           const job = acceptedJob({ jobId: randomUUID(), clientId: owner, created: iso(base + i * 1_000), ...fields(i) });
+          await store().enlist(owner, job.created, [job.jobId], job.expiresAt);
           await store().create(job, smallRequest(job));
           ids[count - 1 - i] = job.jobId;
         }),
@@ -1035,9 +1037,12 @@ describe.each(subjects)('kept attempts, listing, cancel and replay on $name', (s
       expect(listed.map((page) => page.length)).toEqual([4, 4, 4, 3]);
     });
 
-    it('only jobs are listed: request, attempt, Idempotency-Key and sweeper items carry no client', async () => {
+    it('only enlisted jobs are listed: request, attempt, Idempotency-Key and sweeper items are no listing entries, and a job never enlisted is not listed', async () => {
       const job = acceptedJob({ jobId: randomUUID(), created: iso(now) });
+      await store().enlist(clientId, job.created, [job.jobId], job.expiresAt);
       await store().create(job, largeRequest(job));
+      const unlisted = acceptedJob({ jobId: randomUUID(), created: iso(now + 1) });
+      await store().create(unlisted, smallRequest(unlisted));
       await store().keepAttempt(job.jobId, { started: iso(now), durationMs: 1, error: 'timeout', attempt: 1 }, job.expiresAt);
       await store().claimIdempotent(clientId, 'k', { jobId: job.jobId, answer: '{}', state: 'pending', claimUntil: now, expiresAt: Math.floor(now / 1000) + 60 }, now);
       await stores().sweeps.claim('run-1', now, now + 75_000);
@@ -1049,9 +1054,72 @@ describe.each(subjects)('kept attempts, listing, cancel and replay on $name', (s
       const { nextCursor } = await store().list(clientId, { limit: 1 });
       expect(nextCursor).toEqual(expect.any(String));
       await expect(store().list(bob.clientId, { limit: 1, cursor: nextCursor ?? '' })).rejects.toBeInstanceOf(InvalidCursor);
-      for (const cursor of ['', '***', 'e30', Buffer.from(JSON.stringify({ client: clientId, created: 'yesterday', job: 'x' })).toString('base64url')]) {
+      const cursorOf = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+      const good = { client: clientId, created: iso(now), first: randomUUID(), seen: 1 };
+      const bad = [
+        '', '***', 'e30',
+        cursorOf({ ...good, created: 'yesterday' }),
+        // Made by the listing of the client index, before the listing entries.
+        cursorOf({ client: clientId, created: iso(now), job: randomUUID() }),
+        ...[0, -1, 1.5, 101, '1', null].map((seen) => cursorOf({ ...good, seen })),
+        cursorOf({ ...good, first: '' }),
+      ];
+      await expect(store().list(clientId, { limit: 1, cursor: cursorOf(good) })).resolves.toBeDefined();
+      for (const cursor of bad) {
         await expect(store().list(clientId, { limit: 1, cursor }), cursor).rejects.toBeInstanceOf(InvalidCursor);
       }
+    });
+
+    /** A batch's jobs: `count` of them, enlisted in one entry at one instant, then created (as fields(i) has them); their ids in the request's order. */
+    async function batch(count: number, at: number, fields: (i: number) => Partial<Job> = () => ({}), owner = clientId): Promise<string[]> {
+      const jobs = Array.from({ length: count }, (_, i) => acceptedJob({ jobId: randomUUID(), clientId: owner, created: iso(at), ...fields(i) }));
+      await store().enlist(owner, iso(at), jobs.map((job) => job.jobId), Math.max(...jobs.map((job) => job.expiresAt)));
+      for (const job of jobs) await store().create(job, smallRequest(job));
+      return jobs.map((job) => job.jobId);
+    }
+
+    it('lists a batch\'s jobs, of one instant, in the request\'s order, between the jobs submitted before and after it', async () => {
+      const [before] = await batch(1, now - 2_000);
+      const batched = await batch(7, now - 1_000);
+      const [after] = await batch(1, now);
+      const listed = (await store().list(clientId, { limit: 100 })).jobs;
+      expect(listed.map((job) => job.jobId)).toEqual([after, ...batched, before]);
+      expect(new Set(listed.slice(1, 8).map((job) => job.created))).toEqual(new Set([iso(now - 1_000)]));
+    });
+
+    it('a cursor in the middle of a batch\'s entry goes on from the next job of it, each job once, across pages of any size', async () => {
+      const older = await batch(3, now - 2_000);
+      const batched = await batch(100, now - 1_000);
+      const newer = await batch(2, now);
+      const all = [...newer, ...batched, ...older];
+      for (const limit of [2, 7, 33, 100]) {
+        const listed = await pages({ limit });
+        expect(listed.flat().map((job) => job.jobId), `limit ${limit}`).toEqual(all);
+        expect(listed.map((page) => page.length), `limit ${limit}`).toEqual([...Array.from({ length: Math.floor(all.length / limit) }, () => limit), ...(all.length % limit ? [all.length % limit] : [])]);
+      }
+    });
+
+    it('with a status, a batch\'s jobs of another status are left out, and a page still looks at no more than 100 jobs', async () => {
+      const batched = await batch(100, now - 1_000, (i) => ({ status: i % 10 === 3 ? 'failed' : 'completed' }));
+      const newer = await batch(50, now, () => ({ status: 'completed' }));
+      const listed = await pages({ status: 'failed', limit: 4 });
+      expect(listed.flat().map((job) => job.jobId)).toEqual(batched.filter((_, i) => i % 10 === 3));
+      // The first page looks at the 50 newer and the batch's first 50: 5 failed, 4 of them on the page.
+      expect(listed.map((page) => page.length)).toEqual([4, 4, 2]);
+      expect(newer).toHaveLength(50);
+    });
+
+    it('an enlisted job that was never stored (its submit failed after the entry) or is gone is passed by, and the page goes on to the next', async () => {
+      const [older] = await batch(1, now - 2_000);
+      const jobs = [randomUUID(), randomUUID(), randomUUID()];
+      await store().enlist(clientId, iso(now - 1_000), jobs, Math.floor(now / 1000) + 86_400);
+      const stored = acceptedJob({ jobId: jobs[1]!, created: iso(now - 1_000) });
+      await store().create(stored, smallRequest(stored));
+      const first = await store().list(clientId, { limit: 1 });
+      expect(first.jobs.map((job) => job.jobId)).toEqual([jobs[1]]);
+      const second = await store().list(clientId, { limit: 1, cursor: first.nextCursor ?? '' });
+      expect(second).toEqual({ jobs: [expect.objectContaining({ jobId: older })], nextCursor: null });
+      expect((await store().list(clientId, { limit: 100 })).jobs.map((job) => job.jobId)).toEqual([jobs[1], older]);
     });
 
     it('a cursor holds when its job has gone since: it is a place in the listing', async () => {

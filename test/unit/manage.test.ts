@@ -266,6 +266,7 @@ describe('listJobs', () => {
     const ids: string[] = [];
     for (let i = 0; i < count; i++) {
       const job = acceptedJob({ jobId: randomUUID(), clientId: world.alice.clientId, created: new Date(Date.parse('2025-03-01T00:00:00.000Z') + i * 1_000).toISOString(), ...fields(i) });
+      await world.jobs.enlist(job.clientId, job.created, [job.jobId], job.expiresAt);
       await world.jobs.create(job, { url: service, method: 'POST', headers: {}, body: null });
       ids.unshift(job.jobId);
     }
@@ -315,7 +316,7 @@ describe('listJobs', () => {
   it('a cursor that does not decode, or that another client\'s listing gave, is InvalidRequest about the cursor', async () => {
     const world = setup();
     await many(world, 3);
-    const bobs = encodeCursor({ clientId: world.bob.clientId, created: '2025-03-01T00:00:00.000Z', jobId: randomUUID() });
+    const bobs = encodeCursor({ clientId: world.bob.clientId, created: '2025-03-01T00:00:00.000Z', first: randomUUID(), seen: 1 });
     for (const cursor of ['%%%', 'bm90IGpzb24', Buffer.from('{"client":1}').toString('base64url'), bobs, '']) {
       const error = await thrown(listJobs(world.deps, world.alice, { limit: 20, cursor }));
       expect(error, cursor).toBeInstanceOf(InvalidRequest);

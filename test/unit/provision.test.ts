@@ -36,7 +36,7 @@ afterEach(() => {
 const created = () => dbMock.commandCalls(CreateTableCommand).map((call) => call.args[0].input);
 
 describe('provisionTables', () => {
-  it('creates the clients, jobs, limits and schedules tables on demand, with the keys, the unsettled index carrying the attributes the sweeper decides on, the keys-only client indexes and the due index of delayed jobs', async () => {
+  it('creates the clients, jobs, limits and schedules tables on demand, with the keys, the unsettled index carrying the attributes the sweeper decides on, the due index of delayed jobs, and the schedules\' keys-only client index (no index lists a client\'s jobs: listing entries do)', async () => {
     dbMock.on(CreateTableCommand).resolves({});
     dbMock.on(DescribeTableCommand).resolves({ Table: { TableStatus: 'ACTIVE' } });
     await provisionTables(db);
@@ -58,7 +58,6 @@ describe('provisionTables', () => {
           { AttributeName: 'sk', AttributeType: 'S' },
           { AttributeName: 'sweep', AttributeType: 'S' },
           { AttributeName: 'created', AttributeType: 'S' },
-          { AttributeName: 'clientId', AttributeType: 'S' },
           { AttributeName: 'due', AttributeType: 'S' },
           { AttributeName: 'next_attempt_at', AttributeType: 'S' },
         ],
@@ -70,14 +69,6 @@ describe('provisionTables', () => {
               { AttributeName: 'created', KeyType: 'RANGE' },
             ],
             Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['status', 'notified', 'lastUpdate', 'lease_until', 'next_attempt_at', 'notify_lease_until', 'next_notify_at'] },
-          },
-          {
-            IndexName: 'client',
-            KeySchema: [
-              { AttributeName: 'clientId', KeyType: 'HASH' },
-              { AttributeName: 'created', KeyType: 'RANGE' },
-            ],
-            Projection: { ProjectionType: 'KEYS_ONLY' },
           },
           {
             IndexName: 'due',

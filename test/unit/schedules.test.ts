@@ -108,8 +108,9 @@ describe('a run', () => {
     const { deps, jobs } = world();
     const { schedule_id } = await createSchedule(deps, owner.client, { cron: '* * * * *', job });
     const at = Date.parse('2026-12-02T10:01:00.000Z');
-    // The second waits on the first's claim, re-reading it (its sleep moves nothing here).
-    const racing = { ...deps, sleep: async () => undefined };
+    // The second waits on the first's claim, re-reading it (its sleep moves no clock here, and
+    // lets the first's writes go on, as a real wait would, however many they are).
+    const racing = { ...deps, sleep: () => new Promise<void>((resolve) => setImmediate(resolve)) };
     const [first, second] = await Promise.all([runSchedule(racing, schedule_id, at), runSchedule(racing, schedule_id, at)]);
     expect(madeBy(jobs, schedule_id)).toHaveLength(1);
     expect(first).toEqual(second);

@@ -216,27 +216,40 @@ describe('a jobs table whose unsettled index is keys-only (a DATA_DIR made befor
   });
 });
 
-describe('a jobs table without the client index (a DATA_DIR made before GET /v1/jobs): dynalite cannot add an index, so the table is made again', () => {
+/** The `client` index of the jobs table before the listing entries: a client's jobs by `created`, keys only. */
+const clientIndex = { name: 'client', partitionKey: 'clientId', sortKey: 'created' } as const;
+
+describe('a jobs table whose indexes are not today\'s (a DATA_DIR made before GET /v1/jobs, or before the listing entries): dynalite cannot add or drop an index, so the table is made again', () => {
   const unsettled = tables.jobs.unsettledIndex;
-  /** A dynalite whose jobs table is the previous version's: the unsettled index as it is now, no client index. */
-  const previousVersion = () =>
+  const todays = [tables.jobs.dueIndex.name, unsettled.name].sort();
+  const keys = (hash: string, range: string) => [
+    { AttributeName: hash, KeyType: 'HASH' as const },
+    { AttributeName: range, KeyType: 'RANGE' as const },
+  ];
+  type Index = { name: string; partitionKey: string; sortKey: string; projected?: readonly string[] };
+  /** A dynalite whose jobs table an earlier version made, with these indexes (each keys only unless it projects some). */
+  const withIndexes = (indexes: readonly Index[]) =>
     startDynalite({
       beforeProvision: async (dynamodb) => {
-        const keys = (hash: string, range: string) => [
-          { AttributeName: hash, KeyType: 'HASH' as const },
-          { AttributeName: range, KeyType: 'RANGE' as const },
-        ];
         await dynamodb.send(
           new CreateTableCommand({
             TableName: localTableNames.jobs,
             BillingMode: 'PAY_PER_REQUEST',
             KeySchema: keys('pk', 'sk'),
-            AttributeDefinitions: ['pk', 'sk', unsettled.partitionKey, unsettled.sortKey].map((AttributeName) => ({ AttributeName, AttributeType: 'S' })),
-            GlobalSecondaryIndexes: [{ IndexName: unsettled.name, KeySchema: keys(unsettled.partitionKey, unsettled.sortKey), Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...unsettled.projected] } }],
+            AttributeDefinitions: [...new Set(['pk', 'sk', ...indexes.flatMap((index) => [index.partitionKey, index.sortKey])])].map((AttributeName) => ({ AttributeName, AttributeType: 'S' })),
+            GlobalSecondaryIndexes: indexes.map((index) => ({
+              IndexName: index.name,
+              KeySchema: keys(index.partitionKey, index.sortKey),
+              Projection: index.projected ? { ProjectionType: 'INCLUDE', NonKeyAttributes: [...index.projected] } : { ProjectionType: 'KEYS_ONLY' },
+            })),
           }),
         );
       },
     });
+  /** The jobs table of the version before the listing entries: today's indexes and the `client` index, keys only (as lib/definitions.ts described it then). */
+  const withClientIndex = () => withIndexes([unsettled, clientIndex, tables.jobs.dueIndex]);
+  /** The jobs table of the version before GET /v1/jobs: the unsettled index as it is now, no client index. */
+  const previousVersion = () => withIndexes([unsettled]);
 
   const base = Date.parse('2026-11-01T00:00:00.000Z');
   /** Sixty jobs of two clients (some with large requests, kept attempts, Idempotency-Keys) and the sweeper's state: every kind of item. */
@@ -267,6 +280,53 @@ describe('a jobs table without the client index (a DATA_DIR made before GET /v1/
   const indexNames = async (old: LocalDynamo) => ((await old.client.send(new DescribeTableCommand({ TableName: old.table }))).Table?.GlobalSecondaryIndexes ?? []).map((index) => index.IndexName).sort();
   const tableNames = async (old: LocalDynamo) => ((await old.client.send(new ListTablesCommand({}))).TableNames ?? []).sort();
 
+  /** Every item of `before` kept as it was, beside one listing entry per job (and nothing else), and no table left over. */
+  async function expectKeptAndListed(old: LocalDynamo, before: Record<string, unknown>[]): Promise<void> {
+    const after = await everything(old, old.table);
+    const entries = after.filter((item) => String(item['pk']).startsWith(tables.jobs.listing.prefix));
+    expect(after.filter((item) => !entries.includes(item))).toEqual(before);
+    const jobs = before.filter((item) => item['sk'] === 'job');
+    expect(entries.map((entry) => entry['jobs']).sort()).toEqual(jobs.map((job) => [job['pk']]).sort());
+    for (const entry of entries) {
+      const job = jobs.find((each) => each['pk'] === (entry['jobs'] as string[])[0]);
+      expect(entry).toEqual({ pk: `${tables.jobs.listing.prefix}${String(job?.['clientId'])}`, sk: `${String(job?.['created'])}#${String(job?.['pk'])}`, clientId: job?.['clientId'], created: job?.['created'], jobs: [job?.['pk']], expiresAt: job?.['expiresAt'] });
+    }
+    expect(await tableNames(old)).toEqual(Object.values(localTableNames).sort());
+  }
+
+  it('with the `client` index of before the listing entries, is made again without it, every item kept, and each job listed in an entry of its own, newest first, page by page', async () => {
+    const old = await withClientIndex();
+    const dir = mkdtempSync(join(tmpdir(), 'waas-listing-'));
+    try {
+      expect(await indexNames(old)).toEqual([clientIndex.name, ...todays].sort());
+      const before = await filled(old);
+      writeFileSync(join(dir, layoutFileName), '3\n');
+      await upgradeStore(old.documents, old.table, dir);
+      expect(await indexNames(old)).toEqual(todays);
+      await expectKeptAndListed(old, before);
+      expect(readFileSync(join(dir, layoutFileName), 'utf8')).toBe(`${storeLayout}\n`);
+
+      const jobs = new DynamoJobStore(old.documents, old.table);
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await jobs.list('11111111111111', { limit: 7, ...(cursor ? { cursor } : {}) });
+        seen.push(...page.jobs.map((job) => job.created));
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      expect(seen).toHaveLength(40);
+      expect(seen).toEqual([...seen].sort().reverse());
+      expect((await jobs.list('22222222222222', { limit: 100 })).jobs).toHaveLength(20);
+      // A start after it does nothing more: no entry is written twice.
+      const listed = await everything(old, old.table);
+      expect(await upgradeStore(old.documents, old.table, dir)).toEqual({ jobs: 0, keys: 0 });
+      expect(await everything(old, old.table)).toEqual(listed);
+    } finally {
+      await old.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   /** Throws, as a start killed there would stop, at the `nth` command `matches` picks; the rest pass. */
   function crashingAt(old: LocalDynamo, matches: (command: { constructor: { name: string }; input: Record<string, unknown> }) => boolean, nth = 1): Parameters<typeof rebuildJobsTable>[0] {
     let seen = 0;
@@ -287,7 +347,7 @@ describe('a jobs table without the client index (a DATA_DIR made before GET /v1/
       expect(await indexNames(old)).toEqual([unsettled.name]);
       // dynalite cannot add an index: it refuses a Create without a throughput (which an
       // on-demand table has none of), and takes one with it without doing anything.
-      const client = tables.jobs.clientIndex;
+      const client = clientIndex;
       const adding = (ProvisionedThroughput?: { ReadCapacityUnits: number; WriteCapacityUnits: number }) =>
         new UpdateTableCommand({
           TableName: old.table,
@@ -313,9 +373,8 @@ describe('a jobs table without the client index (a DATA_DIR made before GET /v1/
       expect(before.length).toBeGreaterThan(60);
 
       await upgradeStore(old.documents, old.table, dir);
-      expect(await indexNames(old)).toEqual([tables.jobs.clientIndex.name, tables.jobs.dueIndex.name, unsettled.name].sort());
-      expect(await everything(old, old.table)).toEqual(before);
-      expect(await tableNames(old)).toEqual(Object.values(localTableNames).sort());
+      expect(await indexNames(old)).toEqual(todays);
+      await expectKeptAndListed(old, before);
 
       const jobs = new DynamoJobStore(old.documents, old.table);
       const listed = await jobs.list('11111111111111', { limit: 100 });
@@ -346,7 +405,7 @@ describe('a jobs table without the client index (a DATA_DIR made before GET /v1/
       await provisionTables(old.client);
       expect(await rebuildJobsTable(old.documents, old.table)).toBe(before.length);
       expect(await everything(old, old.table)).toEqual(before);
-      expect(await indexNames(old)).toEqual([tables.jobs.clientIndex.name, tables.jobs.dueIndex.name, unsettled.name].sort());
+      expect(await indexNames(old)).toEqual(todays);
       expect(await tableNames(old)).toEqual(Object.values(localTableNames).sort());
     } finally {
       await old.close();

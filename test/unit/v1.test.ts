@@ -43,6 +43,26 @@ describe('POST /v1/jobs', () => {
     expect(queue.sent).toEqual([expect.objectContaining({ kind: 'job', jobId })]);
   });
 
+  it('lists the job in a listing entry of its own before its message is sent; an entry that cannot be written refuses the job, 503, nothing kept', async () => {
+    const { submit, jobs, queue } = setup();
+    const enlist = jobs.enlist.bind(jobs);
+    let sentFirst: number | undefined;
+    jobs.enlist = async (...args) => {
+      sentFirst = queue.sent.length;
+      return enlist(...args);
+    };
+    const answer = await submit({ url });
+    expect(sentFirst).toBe(0);
+    expect([...(jobs.listings.get('11111111111111')?.values() ?? [])]).toEqual([{ created: answer.body['created'], first: answer.body['job_id'], jobs: [answer.body['job_id']] }]);
+    jobs.enlist = async () => {
+      throw new Error('throttled');
+    };
+    expect(await submit({ url }, { 'Idempotency-Key': 'k1' })).toMatchObject({ statusCode: 503 });
+    expect(queue.sent).toHaveLength(1);
+    expect(jobs.jobs.size).toBe(1);
+    expect(jobs.idempotency.size).toBe(0);
+  });
+
   it('sends body_base64 as the bytes it encodes, and refuses it beside body', async () => {
     const { submit, jobs } = setup();
     const bytes = Buffer.from([0, 255, 1, 254]).toString('base64');
@@ -177,6 +197,38 @@ describe('POST /v1/jobs/batch', () => {
     expect(results[3]).toMatchObject({ status: 'accepted' });
     expect(jobs.jobs.size).toBe(2);
     expect(queue.sent.map((message) => message.jobId).sort()).toEqual([results[0]?.['job_id'], results[3]?.['job_id']].sort());
+  });
+
+  it('lists the batch\'s new jobs in one listing entry, of one instant, in the request\'s order, written before any of their messages', async () => {
+    const { batch, jobs, queue, call } = setup();
+    const order: string[] = [];
+    const enlist = jobs.enlist.bind(jobs);
+    jobs.enlist = async (...args) => {
+      order.push(`enlist ${args[2].length} (${queue.sent.length} sent)`);
+      return enlist(...args);
+    };
+    const answer = await batch({ jobs: [{ url }, { url: 'nope' }, { url, method: 'GET' }, { url, delay_s: 60 }] });
+    const results = answer.body['results'] as Array<Record<string, unknown>>;
+    const accepted = results.filter((result) => result['status'] === 'accepted');
+    expect(order).toEqual(['enlist 3 (0 sent)']);
+    expect(new Set(accepted.map((result) => result['created'])).size).toBe(1);
+    const entries = [...(jobs.listings.get('11111111111111')?.values() ?? [])];
+    expect(entries).toEqual([{ created: accepted[0]?.['created'], first: accepted[0]?.['job_id'], jobs: accepted.map((result) => result['job_id']) }]);
+    const listed = await call({ method: 'GET', path: '/v1/jobs', query: { limit: '10' } });
+    expect((listed.body['jobs'] as Array<Record<string, unknown>>).map((job) => job['jobId'])).toEqual(accepted.map((result) => result['job_id']));
+  });
+
+  it('refuses every new job of the batch, 503, when its listing entry cannot be written: nothing is sent or kept, and its keys are free again', async () => {
+    const { batch, jobs, queue } = setup();
+    jobs.enlist = async () => {
+      throw new Error('throttled');
+    };
+    const answer = await batch({ jobs: [{ url, idempotency_key: 'k1' }, { url }, { url: 'nope' }] });
+    const results = answer.body['results'] as Array<Record<string, unknown>>;
+    expect(results.map((result) => (result['error'] as { status: number }).status)).toEqual([503, 503, 400]);
+    expect(queue.sent).toEqual([]);
+    expect(jobs.jobs.size).toBe(0);
+    expect(jobs.idempotency.size).toBe(0);
   });
 
   it('refuses only the jobs whose message the queue refused, and keeps none of them', async () => {
