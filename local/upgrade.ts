@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import { brotliDecompressSync } from 'node:zlib';
 import { DeleteTableCommand, DescribeTableCommand, ResourceNotFoundException, type TableDescription } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { JOB, jobFromItem, jobItem, REQUEST, requestItem } from '../lambdas/adapters/job-items.ts';
+import { hasSubmittedState, JOB, jobFromItem, jobItem, REQUEST, requestItem } from '../lambdas/adapters/job-items.ts';
 import { listingItem } from '../lambdas/adapters/job-listing.ts';
 import type { AttemptOutput, Job, JobRequest } from '../lambdas/core/job.ts';
 import { createTable, jobsTableSpec } from './provision.ts';
@@ -88,6 +88,8 @@ export async function upgradeStore(db: Documents, table: string, dataDir: string
     listed.push(job);
     report.jobs++;
   }
+  // Jobs not yet tried, whose state is their request item's (job-items.ts): listed too.
+  for (const [pk, own] of requests) if (hasSubmittedState(own) && !jobs.has(pk) && !listed.some((job) => job.jobId === pk)) listed.push(jobFromItem(own));
   // A listing entry per job (written again, it is the same item: a start cut short goes on).
   const listable = listed.filter((job) => typeof job.clientId === 'string' && typeof job.created === 'string');
   await writeItems(db, table, listable.map((job) => listingItem(job.clientId, job.created, [job.jobId], job.expiresAt)));

@@ -149,7 +149,9 @@ function measuredTable() {
   const record = (command: string, key: string, write: () => void) => {
     const before = size(key);
     write();
-    writes.push({ command, sk: key.split('|')[1] ?? '', before, after: size(key) });
+    const sk = key.split('|')[1] ?? '';
+    // A job's own items; the submit's listing entry (job-listing.ts) is not the job's.
+    if (sk === 'job' || sk === 'request') writes.push({ command, sk, before, after: size(key) });
   };
   ddb.on(PutCommand).callsFake(async (input: PutCommandInput) => {
     record('PutItem', id(input.Item), () => items.set(id(input.Item), structuredClone(input.Item ?? {})));
