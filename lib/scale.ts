@@ -342,12 +342,12 @@ export function jobProfile(workload: Workload = defaultWorkload, stack: StackCos
   const request = stack.requestOverheadBytes + stored;
   // The request is kept to the end for a replay (POST /v1/jobs/{id}/replay), so it is always an
   // item of its own (lambdas/adapters/job-items.ts): beside the state, every later write would
-  // carry and bill it.
-  const besideJob = false;
+  // carry and bill it. On AWS a job is submitted as that one item, with its state as submitted
+  // beside the request; its first attempt's lease puts the state item (a write of its size).
   const submitted = stack.submitStateBytes;
   const answered = stack.jobStateBytes + stored;
   // A write costs the larger of the item before and after it.
-  const submit = besideJob ? writeUnits(submitted) : writeUnits(request) + writeUnits(submitted);
+  const submit = writeUnits(request + submitted);
   const lease = writeUnits(submitted);
   const answer = writeUnits(Math.max(submitted, answered));
   const callback = workload.callbackFraction * writeUnits(answered);
@@ -367,7 +367,9 @@ export function jobProfile(workload: Workload = defaultWorkload, stack: StackCos
   // a batch's jobs share it (one entry of 100 ids is 4 units: 0.04 a job; a single submit's, 1).
   const listingWrites = writeUnits(listingEntryBytes(workload.jobsPerSubmit)) / workload.jobsPerSubmit;
   const deliveries = 1 + workload.retriesPerJob;
-  const requestReads = besideJob ? 0 : deliveries * readUnits(request, true);
+  // Each delivery's take reads the job's two items in one consistent Query: the first finds the
+  // request item alone (the submitted state in it), a retry the state item with its answer too.
+  const requestReads = readUnits(request + submitted, true) + workload.retriesPerJob * readUnits(request + submitted + answered, true);
   const batchSeconds = (workload.serviceMs + workload.callbackFraction * workload.callbackMs + stack.executeOverheadMs) / 1000;
   const notifyBatchSeconds = (workload.callbackMs + stack.notifyOverheadMs) / 1000;
   const handedOver = workload.callbackFraction * workload.handedOverFraction;

@@ -58,9 +58,10 @@ describe('the stack with default settings and default quotas', () => {
   it('works each bound out as the README says', () => {
     // 20 batches × 6 messages ÷ 135 ms (100 ms service + 35 ms of our own), 1.05 deliveries a job.
     expect(bound(today, 'execute')).toBeCloseTo((20 * 6) / 0.135 / 1.05, 6);
-    // 40,000 WRU ÷ (1 submit + 1 lease + 2 answer + 2 callback + 0.05 × 2 retried writes × 2 units
-    // + 0.05 kept attempts + 0.2 unsettled index writes + 1 listing entry, a single submit's own).
-    expect(bound(today, 'dynamoTable')).toBeCloseTo(40_000 / 6.35, 6);
+    // 40,000 WRU ÷ (1 submit, the request's item with the submitted state + 1 lease, the state's put
+    // + 1 answer + 1 callback + 0.05 × 2 retried writes × 2 units + 0.05 kept attempts + 0.2
+    // unsettled index writes + 1 listing entry, a single submit's own).
+    expect(bound(today, 'dynamoTable')).toBeCloseTo(40_000 / 5.35, 6);
     // 16 shards × 1,000 WCU ÷ (4 index writes × 0.05 retries): the index carries what the sweeper decides on, so each write of an indexed job writes it.
     expect(bound(today, 'unsettledIndex')).toBeCloseTo(80_000, 6);
     // One client: its listing entries share one partition that DynamoDB cannot split, 1,000 WCU ÷ 1 unit of entry a job.
@@ -99,15 +100,15 @@ describe('the stack with default settings and default quotas', () => {
 });
 
 describe("a job's units", () => {
-  it('writes 6 units for a 1 KiB answer with a callback: the request and the state at submit, a unit each later write, and the single submit\'s listing entry', () => {
-    expect(jobProfile(benchWorkload).writeUnits).toMatchObject({ submit: 2, lease: 1, answer: 1, callback: 1, listing: 1, total: 6 });
-    expect(jobProfile({ ...benchWorkload, callbackFraction: 0 }).writeUnits.total).toBe(5);
+  it('writes 5 units for a 1 KiB answer with a callback: the request with the submitted state at submit, a unit each later write, and the single submit\'s listing entry', () => {
+    expect(jobProfile(benchWorkload).writeUnits).toMatchObject({ submit: 1, lease: 1, answer: 1, callback: 1, listing: 1, total: 5 });
+    expect(jobProfile({ ...benchWorkload, callbackFraction: 0 }).writeUnits.total).toBe(4);
   });
 
   it('keeps the request in an item of its own, kept to the end for a replay, so no later write carries it', () => {
     // 700 B and 200 B bodies: the answered state (470 B and the stored answer) stays within a unit.
-    expect(jobProfile({ ...benchWorkload, bodyBytes: 700 }).writeUnits).toMatchObject({ submit: 2, lease: 1, answer: 1, callback: 1, total: 6 });
-    expect(jobProfile({ ...benchWorkload, bodyBytes: 200 }).writeUnits).toMatchObject({ submit: 2, lease: 1, answer: 1, callback: 1, total: 6 });
+    expect(jobProfile({ ...benchWorkload, bodyBytes: 700 }).writeUnits).toMatchObject({ submit: 1, lease: 1, answer: 1, callback: 1, total: 5 });
+    expect(jobProfile({ ...benchWorkload, bodyBytes: 200 }).writeUnits).toMatchObject({ submit: 1, lease: 1, answer: 1, callback: 1, total: 5 });
   });
 
   it('puts one item per retry for the attempt it keeps, and one listing entry per submit request, at submit only', () => {
@@ -124,18 +125,18 @@ describe("a job's units", () => {
 
   it('puts a request too large to sit beside the job in an item of its own, read at each attempt', () => {
     const large = jobProfile({ ...benchWorkload, bodyBytes: 8 * 1024 });
-    // Request 133 + 4,096 B: 5 units; the job as submitted: 1; answer and callback 5 each; the lease 1.
-    expect(large.writeUnits).toMatchObject({ submit: 6, lease: 1, answer: 5, callback: 5 });
+    // Request 133 + 4,096 B with the job as submitted beside it: 5 units; answer and callback 5 each; the lease's put of the state 1.
+    expect(large.writeUnits).toMatchObject({ submit: 5, lease: 1, answer: 5, callback: 5 });
     expect(large.readUnits).toBeCloseTo(0.1 + 2, 10);
   });
 
-  it("prices the bench's job: Lambda $0.49, SQS $0.53, DynamoDB $3.89 (6 write units, 1.1 read units), API Gateway $1", () => {
+  it("prices the bench's job: Lambda $0.49, SQS $0.53, DynamoDB $3.26 (5 write units, 1.1 read units), API Gateway $1", () => {
     const cost = scaleCost(5_000, benchWorkload, { ...stackCosts, limiterReadUnits: 0 }).onDemand;
     expect(cost.byService.Lambda).toBeCloseTo(0.49, 2);
     expect(cost.byService.SQS).toBeCloseTo(0.53, 2);
-    expect(cost.byService.DynamoDB).toBeCloseTo(6 * perUnit(prices.dynamodb.writeRequestUnits) * 1e6 + 1.1 * perUnit(prices.dynamodb.readRequestUnits) * 1e6, 9);
+    expect(cost.byService.DynamoDB).toBeCloseTo(5 * perUnit(prices.dynamodb.writeRequestUnits) * 1e6 + 1.1 * perUnit(prices.dynamodb.readRequestUnits) * 1e6, 9);
     expect(cost.byService['API Gateway']).toBeCloseTo(1, 10);
-    expect(cost.total).toBeCloseTo(6.02, 2);
+    expect(cost.total).toBeCloseTo(5.39, 2);
     // The limiter's read of the address's item: half a unit, once a second per api environment.
     expect(scaleCost(5_000, benchWorkload).onDemand.total - cost.total).toBeCloseTo(0.05 * perUnit(prices.dynamodb.readRequestUnits) * 1e6, 9);
   });
@@ -194,16 +195,16 @@ describe('the plan for 5,000 jobs a second', () => {
     expect(readSettings(new App({ context: plan.context })).throttle).toEqual(plan.settings.throttle);
   });
 
-  it('needs no Lambda or API Gateway raise; the jobs table is raised for the headroom only on demand, and provisioned for its listing entries', () => {
+  it('needs no Lambda or API Gateway raise; the jobs table is raised for the headroom only on demand, and needs no raise provisioned', () => {
     expect(plan.quotaRaises).toEqual([
-      { quota: 'DynamoDB table-level write throughput (on demand, WRU/s)', from: 40_000, to: 50_000, why: '47,625 WRU/s', atWanted: false },
+      { quota: 'DynamoDB table-level write throughput (on demand, WRU/s)', from: 40_000, to: 45_000, why: '40,125 WRU/s', atWanted: false },
     ]);
-    // Provisioned at 70%, 5,000 × 6.15 WRU of the table's own (a single submit's listing entry among
-    // them, which the `client` index carried before on its own) needs 43,929 WCU: above the table's 40,000.
-    expect(plan.provisioned.writeCapacityUnits).toBe(43_929);
+    // Provisioned at 70%, 5,000 × 5.15 WRU of the table's own (a single submit's listing entry among
+    // them, which the `client` index carried before on its own) needs 36,786 WCU: within the table's 40,000.
+    expect(plan.provisioned.writeCapacityUnits).toBe(36_786);
     // The unsettled index is provisioned on its own: 5,000 × 0.2 at 70%; the two within the account's 80,000.
     expect(plan.provisioned.indexWriteCapacityUnits).toEqual({ unsettled: 1_429 });
-    expect(plan.provisioned.quotaRaises).toEqual([{ quota: 'DynamoDB table-level write throughput (provisioned, WCU)', from: 40_000, to: 45_000, why: '43,929 WCU at 70% for the table', atWanted: true }]);
+    expect(plan.provisioned.quotaRaises).toEqual([]);
   });
 
   it('asks for no more than it needs: each setting one step lower carries less than the target', () => {
@@ -214,27 +215,27 @@ describe('the plan for 5,000 jobs a second', () => {
   });
 
   it('says how long a cold stack takes to get there: 90 minutes of a new table, unless it is warmed', () => {
-    expect(plan.warmThroughput.writeUnitsPerSecond).toBe(48_000);
+    expect(plan.warmThroughput.writeUnitsPerSecond).toBe(41_000);
     expect(plan.warmThroughput.writeUnitsPerSecond).toBeLessThanOrEqual(plan.model.quotas.dynamoOnDemandTable.writeUnits);
-    expect(plan.rampNotes.join('\n')).toMatch(/31,750 WRU\/s.*3 doublings, at least 90 min/);
+    expect(plan.rampNotes.join('\n')).toMatch(/26,750 WRU\/s.*3 doublings, at least 90 min/);
     expect(plan.rampNotes.join('\n')).toMatch(/118 batches in flight.*about 1 min/);
   });
 
-  it('costs $6.29 per million jobs and $82,662 a month on demand, priced from bench/prices.json', () => {
+  it('costs $5.67 per million jobs and $74,450 a month on demand, priced from bench/prices.json', () => {
     const wru = perUnit(prices.dynamodb.writeRequestUnits) * 1e6;
     const rru = perUnit(prices.dynamodb.readRequestUnits) * 1e6;
     const sqs = perUnit(prices.sqs.standardRequests) * 1e6;
     const { cost } = plan;
-    // 6.15 table units (the kept attempts' 0.05 and the listing entry's 1 among them) + 0.2 unsettled index units; 1.15 read units (the request's, at each delivery), and the limiter's 0.05.
-    expect(cost.onDemand.byService.DynamoDB).toBeCloseTo(6.35 * wru + 1.2 * rru, 9);
+    // 5.15 table units (the kept attempts' 0.05 and the listing entry's 1 among them) + 0.2 unsettled index units; 1.15 read units (the job's two items, at each delivery), and the limiter's 0.05.
+    expect(cost.onDemand.byService.DynamoDB).toBeCloseTo(5.35 * wru + 1.2 * rru, 9);
     // SendMessage, receive and delete per 6 of 1.05 deliveries, 0.05 visibility changes, the handed-over callbacks.
     expect(cost.onDemand.byService.SQS).toBeCloseTo((1 + (2 * 1.05) / 6 + 0.05 + 0.01 + (2 * 0.01) / 6) * sqs, 9);
     expect(cost.onDemand.byService['API Gateway']).toBeCloseTo(perUnit(prices.apiGateway.httpApiRequests) * 1e6, 9);
-    expect(cost.onDemand.total).toBeCloseTo(6.29, 2);
+    expect(cost.onDemand.total).toBeCloseTo(5.67, 2);
     expect(cost.perMonth.onDemand).toBeCloseTo((cost.onDemand.total * 5_000 * 3600 * hoursPerMonth) / 1e6, 6);
-    expect(Math.round(cost.perMonth.onDemand)).toBe(82_662);
+    expect(Math.round(cost.perMonth.onDemand)).toBe(74_450);
     expect(cost.provisioned.total).toBeLessThan(cost.onDemand.total);
-    expect(cost.provisioned.total).toBeCloseTo(3.87, 2);
+    expect(cost.provisioned.total).toBeCloseTo(3.61, 2);
   });
 });
 
@@ -248,7 +249,7 @@ describe('jobs submitted in batches (POST /v1/jobs/batch)', () => {
     // The api's time per job is a single submit's: no batch has been measured.
     expect(batched.concurrency.api).toBeCloseTo(0.016, 12);
     // The same writes, a conditional put per job, batched or not; but one listing entry for the 100 (3,859 B, 4 units).
-    expect(batched.writeUnits).toEqual({ ...jobProfile().writeUnits, listing: 0.04, total: 5.39 });
+    expect(batched.writeUnits).toEqual({ ...jobProfile().writeUnits, listing: 0.04, total: 4.39 });
     expect(defaultWorkload.jobsPerSubmit).toBe(1);
   });
 
@@ -259,7 +260,7 @@ describe('jobs submitted in batches (POST /v1/jobs/batch)', () => {
     expect(scaleModel({ workload: batchedWorkload }).issues).toEqual([]);
   });
 
-  it('cost $4.03 per million at 5,000 jobs a second on demand: API Gateway, the api\'s invocations and SendMessage a hundredth or a tenth of the single submits\', and their listing entry a twenty-fifth', () => {
+  it('cost $3.41 per million at 5,000 jobs a second on demand: API Gateway, the api\'s invocations and SendMessage a hundredth or a tenth of the single submits\', and their listing entry a twenty-fifth', () => {
     const single = planFor(5_000).cost;
     const batched = scaleCost(5_000, batchedWorkload);
     const sqs = perUnit(prices.sqs.standardRequests) * 1e6;
@@ -268,8 +269,8 @@ describe('jobs submitted in batches (POST /v1/jobs/batch)', () => {
     expect(single.onDemand.byService.Lambda - batched.onDemand.byService.Lambda).toBeCloseTo(0.99 * perUnit(prices.lambda.requests) * 1e6, 9);
     // DynamoDB: 0.96 write units a job less (and the failure limiter's reads, by the api's requests).
     expect(single.onDemand.byService.DynamoDB - batched.onDemand.byService.DynamoDB).toBeGreaterThan(0.96 * perUnit(prices.dynamodb.writeRequestUnits) * 1e6);
-    expect(batched.onDemand.total).toBeCloseTo(4.03, 2);
-    expect(batched.provisioned.total).toBeCloseTo(1.97, 2);
+    expect(batched.onDemand.total).toBeCloseTo(3.41, 2);
+    expect(batched.provisioned.total).toBeCloseTo(1.71, 2);
   });
 
   it('need no stage throttle raise at 5,000 jobs a second, a reservation of 120 for the api\'s time, and the jobs of one client alone: one client submits up to 25,000 batched jobs a second', () => {
@@ -436,7 +437,7 @@ describe("the README's tables", () => {
   it("prints each model's figures, the binding bound in bold", () => {
     expect(table).toContain('| API stage throttle | `apiThrottleRate` | **100** | **7,500** |');
     expect(table).toContain('| execute, jobs event source | `jobsMaxConcurrency` | 846 | 7,619 |');
-    expect(table).toContain('| DynamoDB jobs table, on demand | quota: DynamoDB table-level write throughput | 6,299 | 7,874 |');
+    expect(table).toContain('| DynamoDB jobs table, on demand | quota: DynamoDB table-level write throughput | 7,476 | 8,411 |');
     expect(table).toContain('| DynamoDB failure limiter, an item per address | fixed (per partition): more client addresses | 60,000 | 60,000 |');
     expect(table).toContain("| DynamoDB one client's submits, its listing entries | fixed (per partition): more clients | 1,000 | 8,000 |");
   });
