@@ -25,7 +25,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { awsClients, closeAwsClients } from '../lambdas/adapters/aws.ts';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoJobStore } from '../lambdas/adapters/dynamo.ts';
+import { jobItem, requestItem } from '../lambdas/adapters/job-items.ts';
 import type { AttemptOutput, Job, JobStatus } from '../lambdas/core/job.ts';
 import { encodeCursor, type Client, type ListQuery } from '../lambdas/core/ports.ts';
 import { newJob } from '../lambdas/core/submit.ts';
@@ -130,7 +132,11 @@ async function writeUpTo(target: number): Promise<{ jobs: number; seconds: numbe
     Array.from({ length: concurrency }, async () => {
       for (let job = queue[next++]; job; job = queue[next++]) {
         await store.enlist(job.clientId, job.created, [job.jobId], job.expiresAt);
-        await store.create(job, { url: job.service, method: 'POST', headers: { 'Content-Type': 'application/json', 'Idempotency-Key': job.jobId }, body: '{"order":1234,"amount":"19.99"}' });
+        const request = { url: job.service, method: 'POST' as const, headers: { 'Content-Type': 'application/json', 'Idempotency-Key': job.jobId }, body: '{"order":1234,"amount":"19.99"}' };
+        // A job not yet tried is its request item alone, as submit writes it; a tried one has had
+        // its state item made by its first write since (job-items.ts): both written as they lie.
+        if (job.status === 'accepted') await store.create(job, request);
+        else for (const Item of [requestItem(job, request), jobItem(job)]) await aws.documents.send(new PutCommand({ TableName: localTableNames.jobs, Item }));
       }
     }),
   );
