@@ -143,7 +143,7 @@ function validationError(message: string): Error {
  * - `create` overwrites a job of the same id, as PutItem does;
  * - instants are kept to the millisecond (ISO-8601 text), and compared so in conditions;
  * - the request stays as long as the job, whatever its writes (a replay sends it again), and
- *   counts in the job's item size while it sits beside the state;
+ *   never counts in the state item's size: it is never beside the state (job-items.ts);
  * - `unsettled` finds a shard's jobs whose `sweep` names it, as they are when found, with the
  *   fields the index projects alone;
  * - kept attempts are items of their own (400 KB each at most), overwritten by number, left
@@ -160,8 +160,6 @@ export class MemoryJobStore implements JobStore {
   readonly idempotency = new Map<string, IdempotencyRecord>();
   /** Every update asked for, with whether it was applied. */
   readonly updates: Array<{ jobId: string; changes: JobChanges; condition: JobCondition; applied: boolean }> = [];
-  /** The bytes a request kept beside its job's state adds to the job's item, by job. */
-  private readonly besideBytes = new Map<string, number>();
   /** Kept attempts, by job and number. */
   readonly kept = new Map<string, Map<number, Attempt>>();
 
@@ -173,15 +171,11 @@ export class MemoryJobStore implements JobStore {
     for (const item of items) refuseOversized(item);
     this.jobs.set(job.jobId, state);
     this.requests.set(job.jobId, stored(request));
-    const [together] = items;
-    if (items.length === 1 && together?.['sk'] === 'job') this.besideBytes.set(job.jobId, dynamoItemSize(together) - dynamoItemSize(jobItem(state)));
-    else this.besideBytes.delete(job.jobId);
   }
 
   async remove(jobId: string): Promise<void> {
     this.jobs.delete(jobId);
     this.requests.delete(jobId);
-    this.besideBytes.delete(jobId);
   }
 
   async get(jobId: string): Promise<Job | undefined> {
@@ -280,9 +274,8 @@ export class MemoryJobStore implements JobStore {
     for (const [field, value] of set) next[field] = value;
     for (const field of removed) delete next[field];
     const written = next as unknown as Job;
-    // The request beside the state stays with it, whatever the write.
-    const beside = this.besideBytes.get(jobId) ?? 0;
-    if (dynamoItemSize(jobItem(written)) + beside > maxItemBytes) throw validationError('Item size to update has exceeded the maximum allowed size');
+    // The request is never beside the state (job-items.ts): the state item alone is sized.
+    if (dynamoItemSize(jobItem(written)) > maxItemBytes) throw validationError('Item size to update has exceeded the maximum allowed size');
     this.jobs.set(jobId, written);
     return written;
   }
